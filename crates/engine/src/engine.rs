@@ -1,0 +1,141 @@
+//! [`Engine`] and its [`Config`].
+
+use alloc::sync::Arc;
+
+/// The WebAssembly proposals a module may use. The default is WebAssembly 2.0 without SIMD,
+/// which is everything this engine implements.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Features {
+    /// Mutable imported and exported globals.
+    pub mutable_global: bool,
+    /// Sign-extension operators.
+    pub sign_extension: bool,
+    /// Non-trapping float-to-int conversions.
+    pub saturating_float_to_int: bool,
+    /// Multiple results and block parameters.
+    pub multi_value: bool,
+    /// Bulk memory and table operations and passive segments.
+    pub bulk_memory: bool,
+    /// `funcref`/`externref` values, several tables, table instructions.
+    pub reference_types: bool,
+}
+
+impl Features {
+    /// WebAssembly 2.0 without SIMD: the full set this engine supports.
+    pub const WASM2: Features = Features {
+        mutable_global: true,
+        sign_extension: true,
+        saturating_float_to_int: true,
+        multi_value: true,
+        bulk_memory: true,
+        reference_types: true,
+    };
+
+    /// The WebAssembly 1.0 MVP.
+    pub const MVP: Features = Features {
+        mutable_global: false,
+        sign_extension: false,
+        saturating_float_to_int: false,
+        multi_value: false,
+        bulk_memory: false,
+        reference_types: false,
+    };
+
+    pub(crate) fn to_wasmparser(self) -> wasmparser::WasmFeatures {
+        use wasmparser::WasmFeatures as W;
+        let mut f = W::MVP;
+        f.set(W::MUTABLE_GLOBAL, self.mutable_global);
+        f.set(W::SIGN_EXTENSION, self.sign_extension);
+        f.set(W::SATURATING_FLOAT_TO_INT, self.saturating_float_to_int);
+        f.set(W::MULTI_VALUE, self.multi_value);
+        f.set(W::BULK_MEMORY, self.bulk_memory);
+        f.set(W::REFERENCE_TYPES, self.reference_types);
+        f
+    }
+}
+
+impl Default for Features {
+    fn default() -> Self {
+        Features::WASM2
+    }
+}
+
+/// Engine-wide settings.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub(crate) features: Features,
+    pub(crate) consume_fuel: bool,
+    pub(crate) max_call_depth: u32,
+    pub(crate) max_stack_slots: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            features: Features::default(),
+            consume_fuel: false,
+            max_call_depth: 10_000,
+            max_stack_slots: 1 << 20,
+        }
+    }
+}
+
+impl Config {
+    /// The default configuration: WebAssembly 2.0 without SIMD, no fuel, a call depth of
+    /// 10,000 frames and a value stack of 2^20 slots (8 MiB).
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Which proposals modules may use.
+    pub fn features(&mut self, features: Features) -> &mut Self {
+        self.features = features;
+        self
+    }
+
+    /// Whether execution consumes fuel (see [`crate::Store::set_fuel`]). A store starts with
+    /// no fuel, so a call runs out at once unless fuel is set. Costs a little speed.
+    pub fn consume_fuel(&mut self, enable: bool) -> &mut Self {
+        self.consume_fuel = enable;
+        self
+    }
+
+    /// The deepest Wasm call nesting before a call traps with
+    /// [`crate::TrapCode::StackOverflow`].
+    pub fn max_call_depth(&mut self, depth: u32) -> &mut Self {
+        self.max_call_depth = depth.max(1);
+        self
+    }
+
+    /// The size of the value stack (locals and operands of all frames) in 8-byte slots;
+    /// a call that needs more traps with [`crate::TrapCode::StackOverflow`].
+    pub fn max_stack_slots(&mut self, slots: usize) -> &mut Self {
+        self.max_stack_slots = slots.max(16);
+        self
+    }
+}
+
+/// Compiles and runs modules according to a [`Config`]. Cheap to clone; clones share it.
+#[derive(Debug, Clone, Default)]
+pub struct Engine {
+    inner: Arc<Config>,
+}
+
+impl Engine {
+    /// An engine with this configuration.
+    pub fn new(config: &Config) -> Self {
+        Engine {
+            inner: Arc::new(config.clone()),
+        }
+    }
+
+    /// The engine's configuration.
+    pub fn config(&self) -> &Config {
+        &self.inner
+    }
+
+    /// Whether two handles name the same engine.
+    pub fn same(a: &Engine, b: &Engine) -> bool {
+        Arc::ptr_eq(&a.inner, &b.inner)
+    }
+}

@@ -1,0 +1,572 @@
+//! Functions: Wasm and host functions, calls (plain, typed and resumable).
+
+use alloc::boxed::Box;
+use alloc::sync::Arc;
+use alloc::vec;
+use alloc::vec::Vec;
+use core::marker::PhantomData;
+
+use crate::error::{Error, Result};
+use crate::exec::{self, Outcome, Stack};
+use crate::store::{AsContext, AsContextMut, Caller, FuncEntity, Store, StoreId, StoreInner};
+use crate::types::{FuncType, ValType};
+use crate::value::{ExternRef, Val};
+
+/// The signature every host function is stored as.
+pub(crate) type HostFn<T> = dyn Fn(Caller<'_, T>, &[Val], &mut [Val]) -> Result<()> + Send + Sync;
+
+/// A host function definition, not yet bound to a store.
+pub(crate) struct HostFunc<T> {
+    pub ty: FuncType,
+    pub func: Box<HostFn<T>>,
+}
+
+/// A function (defined by Wasm or by the host) owned by a store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Func {
+    pub(crate) store: StoreId,
+    pub(crate) index: u32,
+}
+
+/// The result of a resumable call: finished, or suspended with a way to go on.
+#[derive(Debug)]
+pub enum ResumableCall {
+    /// The call returned; its results were written.
+    Finished,
+    /// The store's fuel ran out. Add fuel ([`Store::set_fuel`]) and resume with no host
+    /// results.
+    OutOfFuel(ResumableInvocation),
+    /// A host function returned [`Error::host_yield`]. Resume with that host function's
+    /// results.
+    HostYield(ResumableInvocation),
+}
+
+/// A suspended call. Resuming continues exactly where execution stopped.
+#[derive(Debug)]
+pub struct ResumableInvocation {
+    stack: Box<Stack>,
+    store: StoreId,
+    ty: FuncType,
+    /// For a host yield: the tag, the yielding host function's type and where its
+    /// results go.
+    yielded: Option<(u64, FuncType, usize)>,
+}
+
+impl ResumableInvocation {
+    /// The tag the host function yielded with, if this is a host yield.
+    pub fn yield_tag(&self) -> Option<u64> {
+        self.yielded.as_ref().map(|y| y.0)
+    }
+
+    /// The result types the yielding host function owes when resuming (empty for fuel).
+    pub fn host_result_types(&self) -> &[ValType] {
+        self.yielded.as_ref().map_or(&[], |y| y.1.results())
+    }
+
+    /// Continues the call. `host_results` are the yielding host function's results (empty
+    /// after running out of fuel); `results` receives the call's results when it finishes.
+    ///
+    /// # Errors
+    /// A trap, a wrong store, or host results that don't match the host function's type.
+    pub fn resume<T>(
+        mut self,
+        mut store: impl AsContextMut<Data = T>,
+        host_results: &[Val],
+        results: &mut [Val],
+    ) -> Result<ResumableCall> {
+        let store = store.as_context_mut().0;
+        store.inner.id.check(self.store)?;
+        check_results_len(&self.ty, results)?;
+        match &self.yielded {
+            Some((_, ty, at)) => {
+                self.stack
+                    .supply_host_results(store.inner.id, ty.results(), *at, host_results)?
+            }
+            None if !host_results.is_empty() => {
+                return Err(Error::usage(
+                    "host results given to resume a call that ran out of fuel",
+                ));
+            }
+            None => {}
+        }
+        finish(store, self.stack, self.ty, results, true)
+    }
+}
+
+fn check_results_len(ty: &FuncType, results: &[Val]) -> Result<()> {
+    if results.len() != ty.results().len() {
+        return Err(Error::usage(alloc::format!(
+            "function returns {} values but {} result slots were given",
+            ty.results().len(),
+            results.len()
+        )));
+    }
+    Ok(())
+}
+
+/// Runs `stack` and turns the outcome into a [`ResumableCall`] or an error.
+fn finish<T>(
+    store: &mut Store<T>,
+    mut stack: Box<Stack>,
+    ty: FuncType,
+    results: &mut [Val],
+    resumable: bool,
+) -> Result<ResumableCall> {
+    let outcome = exec::run(store, &mut stack);
+    let id = store.inner.id;
+    let suspended = |yielded| ResumableInvocation {
+        stack: Box::new(Stack::default()),
+        store: id,
+        ty: ty.clone(),
+        yielded,
+    };
+    match outcome {
+        Ok(Outcome::Done) => {
+            stack.results(ty.results(), id, results);
+            store.inner.stack_cache = Some(stack);
+            Ok(ResumableCall::Finished)
+        }
+        Ok(Outcome::OutOfFuel) if resumable => {
+            let mut inv = suspended(None);
+            inv.stack = stack;
+            Ok(ResumableCall::OutOfFuel(inv))
+        }
+        Ok(Outcome::Yield {
+            tag,
+            func,
+            results_at,
+        }) if resumable => {
+            let host_ty = store.inner.func_type(func).clone();
+            let mut inv = suspended(Some((tag, host_ty, results_at)));
+            inv.stack = stack;
+            Ok(ResumableCall::HostYield(inv))
+        }
+        Ok(Outcome::OutOfFuel) => {
+            store.inner.stack_cache = Some(stack);
+            Err(Error::trap(crate::TrapCode::OutOfFuel))
+        }
+        Ok(Outcome::Yield { tag, .. }) => {
+            store.inner.stack_cache = Some(stack);
+            Err(Error::host_yield(tag))
+        }
+        Err(e) => {
+            store.inner.stack_cache = Some(stack);
+            Err(e)
+        }
+    }
+}
+
+impl Func {
+    /// A host function of type `ty` implemented by `func`, which receives the arguments and
+    /// writes the results.
+    pub fn new<T>(
+        mut store: impl AsContextMut<Data = T>,
+        ty: FuncType,
+        func: impl Fn(Caller<'_, T>, &[Val], &mut [Val]) -> Result<()> + Send + Sync + 'static,
+    ) -> Func {
+        let host = HostFunc {
+            ty,
+            func: Box::new(func),
+        };
+        Func::from_host(&mut store.as_context_mut().0.inner, Arc::new(host))
+    }
+
+    /// A host function from a Rust closure whose parameter and result types give the Wasm
+    /// type; it may take a [`Caller`] first.
+    pub fn wrap<T, Params, Results>(
+        mut store: impl AsContextMut<Data = T>,
+        func: impl IntoFunc<T, Params, Results>,
+    ) -> Func {
+        let host = func.into_host_func().into_inner();
+        Func::from_host(&mut store.as_context_mut().0.inner, Arc::new(host))
+    }
+
+    pub(crate) fn from_host<T>(store: &mut StoreInner<T>, host: Arc<HostFunc<T>>) -> Func {
+        let ty = store.intern_type(&host.ty);
+        let index = store.funcs.len() as u32;
+        store.funcs.push(FuncEntity::Host { ty, func: host });
+        Func {
+            store: store.id,
+            index,
+        }
+    }
+
+    /// The function's type.
+    ///
+    /// # Errors
+    /// If the function belongs to another store.
+    pub fn ty(&self, store: impl AsContext) -> Result<FuncType> {
+        let store = store.as_context().0;
+        store.inner.id.check(self.store)?;
+        Ok(store.inner.func_type(self.index).clone())
+    }
+
+    /// Calls the function with `params`, writing its results to `results`.
+    ///
+    /// # Errors
+    /// A trap, a wrong store, or arguments or result slots that don't match the type.
+    /// Running out of fuel is a [`crate::TrapCode::OutOfFuel`] trap here; use
+    /// [`Func::call_resumable`] to suspend instead.
+    pub fn call(
+        &self,
+        mut store: impl AsContextMut,
+        params: &[Val],
+        results: &mut [Val],
+    ) -> Result<()> {
+        self.call_impl(store.as_context_mut().0, params, results, false)
+            .map(|_| ())
+    }
+
+    /// Calls the function; running out of fuel or a host yield suspends the call and
+    /// returns a [`ResumableInvocation`] to continue it.
+    ///
+    /// # Errors
+    /// A trap, a wrong store, or arguments or result slots that don't match the type.
+    pub fn call_resumable(
+        &self,
+        mut store: impl AsContextMut,
+        params: &[Val],
+        results: &mut [Val],
+    ) -> Result<ResumableCall> {
+        self.call_impl(store.as_context_mut().0, params, results, true)
+    }
+
+    fn call_impl<T>(
+        &self,
+        store: &mut Store<T>,
+        params: &[Val],
+        results: &mut [Val],
+        resumable: bool,
+    ) -> Result<ResumableCall> {
+        store.inner.id.check(self.store)?;
+        let ty = store.inner.func_type(self.index).clone();
+        if params.len() != ty.params().len() {
+            return Err(Error::usage(alloc::format!(
+                "function expects {} arguments, got {}",
+                ty.params().len(),
+                params.len()
+            )));
+        }
+        for (i, (p, &t)) in params.iter().zip(ty.params()).enumerate() {
+            if p.ty() != t {
+                return Err(Error::usage(alloc::format!(
+                    "argument {i} has type {}, expected {t}",
+                    p.ty()
+                )));
+            }
+        }
+        check_results_len(&ty, results)?;
+        match &store.inner.funcs[self.index as usize] {
+            FuncEntity::Host { func, .. } => {
+                let func = Arc::clone(func);
+                for p in params {
+                    p.to_raw(store.inner.id)?;
+                }
+                for (r, &t) in results.iter_mut().zip(ty.results()) {
+                    *r = Val::default_for(t);
+                }
+                let caller = Caller {
+                    store,
+                    instance: None,
+                };
+                (func.func)(caller, params, results)?;
+                for (i, (r, &t)) in results.iter().zip(ty.results()).enumerate() {
+                    if r.ty() != t {
+                        return Err(Error::host(alloc::format!(
+                            "host function returned {} for result {i} of type {t}",
+                            r.ty()
+                        )));
+                    }
+                }
+                Ok(ResumableCall::Finished)
+            }
+            &FuncEntity::Wasm { instance, def, .. } => {
+                let mut stack = store.inner.stack_cache.take().unwrap_or_default();
+                if let Err(e) = stack.start(&store.inner, instance, def, params, results.len()) {
+                    store.inner.stack_cache = Some(stack);
+                    return Err(e);
+                }
+                finish(store, stack, ty, results, resumable)
+            }
+        }
+    }
+
+    /// A typed view of this function.
+    ///
+    /// # Errors
+    /// If `Params` and `Results` don't match the function's type, or a wrong store.
+    pub fn typed<Params: WasmTyList, Results: WasmTyList>(
+        &self,
+        store: impl AsContext,
+    ) -> Result<TypedFunc<Params, Results>> {
+        let ty = self.ty(store)?;
+        let expected = FuncType::new(Params::valtypes(), Results::valtypes());
+        if ty != expected {
+            return Err(Error::usage(alloc::format!(
+                "function has type {ty}, not {expected}"
+            )));
+        }
+        Ok(TypedFunc {
+            func: *self,
+            _marker: PhantomData,
+        })
+    }
+}
+
+/// A function with a statically known type: arguments and results are Rust values.
+pub struct TypedFunc<Params, Results> {
+    func: Func,
+    _marker: PhantomData<fn(Params) -> Results>,
+}
+
+impl<P, R> Clone for TypedFunc<P, R> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<P, R> Copy for TypedFunc<P, R> {}
+
+impl<P, R> core::fmt::Debug for TypedFunc<P, R> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_tuple("TypedFunc").field(&self.func).finish()
+    }
+}
+
+impl<Params: WasmTyList, Results: WasmTyList> TypedFunc<Params, Results> {
+    /// The untyped function.
+    pub fn func(&self) -> &Func {
+        &self.func
+    }
+
+    /// Calls the function.
+    ///
+    /// # Errors
+    /// As [`Func::call`].
+    pub fn call(&self, store: impl AsContextMut, params: Params) -> Result<Results> {
+        let mut args = vec![Val::I32(0); Params::LEN];
+        params.into_vals(&mut args);
+        let mut results = vec![Val::I32(0); Results::LEN];
+        self.func.call(store, &args, &mut results)?;
+        Results::from_vals(&results).ok_or_else(|| Error::usage("result type mismatch"))
+    }
+}
+
+/// A Rust type that stands for one Wasm value type.
+pub trait WasmTy: Sized + Send + 'static {
+    /// The Wasm type.
+    fn valtype() -> ValType;
+    /// Into a [`Val`].
+    fn to_val(self) -> Val;
+    /// From a [`Val`] of the right type.
+    fn from_val(val: Val) -> Option<Self>;
+}
+
+macro_rules! wasm_ty {
+    ($($t:ty => $vt:ident, $to:expr, $from:expr;)*) => {$(
+        impl WasmTy for $t {
+            fn valtype() -> ValType {
+                ValType::$vt
+            }
+            fn to_val(self) -> Val {
+                let to: fn($t) -> Val = $to;
+                to(self)
+            }
+            fn from_val(val: Val) -> Option<Self> {
+                let from: fn(Val) -> Option<$t> = $from;
+                from(val)
+            }
+        }
+    )*};
+}
+
+wasm_ty! {
+    i32 => I32, Val::I32, |v| v.i32();
+    u32 => I32, |v| Val::I32(v as i32), |v| v.i32().map(|x| x as u32);
+    i64 => I64, Val::I64, |v| v.i64();
+    u64 => I64, |v| Val::I64(v as i64), |v| v.i64().map(|x| x as u64);
+    f32 => F32, Val::from_f32, |v| v.f32();
+    f64 => F64, Val::from_f64, |v| v.f64();
+    Option<Func> => FuncRef, Val::FuncRef, |v| v.funcref();
+    Option<ExternRef> => ExternRef, Val::ExternRef, |v| v.externref();
+}
+
+/// A list of Wasm values as Rust values: one [`WasmTy`], or a tuple of them. The
+/// parameters and results of [`TypedFunc`] and of host closures.
+pub trait WasmTyList: Sized + Send + 'static {
+    /// How many values.
+    const LEN: usize;
+    /// Their Wasm types.
+    fn valtypes() -> Vec<ValType>;
+    /// Writes the values to `out` (of length `LEN`).
+    fn into_vals(self, out: &mut [Val]);
+    /// Reads the values, if their types match.
+    fn from_vals(vals: &[Val]) -> Option<Self>;
+}
+
+impl<A: WasmTy> WasmTyList for A {
+    const LEN: usize = 1;
+    fn valtypes() -> Vec<ValType> {
+        vec![A::valtype()]
+    }
+    fn into_vals(self, out: &mut [Val]) {
+        out[0] = self.to_val();
+    }
+    fn from_vals(vals: &[Val]) -> Option<Self> {
+        match vals {
+            [v] => A::from_val(*v),
+            _ => None,
+        }
+    }
+}
+
+macro_rules! count {
+    () => { 0 };
+    ($x:ident $($rest:ident)*) => { 1 + count!($($rest)*) };
+}
+
+macro_rules! tuple_list {
+    ($($a:ident)*) => {
+        #[allow(non_snake_case, reason = "type parameter names double as variable names")]
+        impl<$($a: WasmTy,)*> WasmTyList for ($($a,)*) {
+            const LEN: usize = count!($($a)*);
+            fn valtypes() -> Vec<ValType> {
+                vec![$($a::valtype()),*]
+            }
+            #[allow(unused_variables, unused_mut, reason = "empty tuple")]
+            fn into_vals(self, out: &mut [Val]) {
+                let ($($a,)*) = self;
+                let mut i = 0;
+                $(out[i] = $a.to_val(); i += 1;)*
+                let _ = i;
+            }
+            #[allow(unused_variables, unused_mut, reason = "empty tuple")]
+            fn from_vals(vals: &[Val]) -> Option<Self> {
+                if vals.len() != Self::LEN {
+                    return None;
+                }
+                let mut it = vals.iter();
+                Some(($($a::from_val(*it.next()?)?,)*))
+            }
+        }
+    };
+}
+
+tuple_list!();
+tuple_list!(A1);
+tuple_list!(A1 A2);
+tuple_list!(A1 A2 A3);
+tuple_list!(A1 A2 A3 A4);
+tuple_list!(A1 A2 A3 A4 A5);
+tuple_list!(A1 A2 A3 A4 A5 A6);
+tuple_list!(A1 A2 A3 A4 A5 A6 A7);
+tuple_list!(A1 A2 A3 A4 A5 A6 A7 A8);
+tuple_list!(A1 A2 A3 A4 A5 A6 A7 A8 A9);
+tuple_list!(A1 A2 A3 A4 A5 A6 A7 A8 A9 A10);
+tuple_list!(A1 A2 A3 A4 A5 A6 A7 A8 A9 A10 A11);
+tuple_list!(A1 A2 A3 A4 A5 A6 A7 A8 A9 A10 A11 A12);
+
+/// What a host closure may return: values, or a `Result` of them.
+pub trait WasmRet {
+    /// The Wasm result types.
+    fn valtypes() -> Vec<ValType>;
+    /// Writes the results, or passes on the host's error.
+    fn into_results(self, out: &mut [Val]) -> Result<()>;
+}
+
+impl<R: WasmTyList> WasmRet for R {
+    fn valtypes() -> Vec<ValType> {
+        R::valtypes()
+    }
+    fn into_results(self, out: &mut [Val]) -> Result<()> {
+        self.into_vals(out);
+        Ok(())
+    }
+}
+
+impl<R: WasmTyList> WasmRet for Result<R> {
+    fn valtypes() -> Vec<ValType> {
+        R::valtypes()
+    }
+    fn into_results(self, out: &mut [Val]) -> Result<()> {
+        self?.into_vals(out);
+        Ok(())
+    }
+}
+
+/// Rust closures usable as host functions: `Fn(A1, ..., An) -> R` or
+/// `Fn(Caller<'_, T>, A1, ..., An) -> R`, with `Ai: WasmTy` and `R: WasmRet`.
+pub trait IntoFunc<T, Params, Results>: Send + Sync + 'static {
+    #[doc(hidden)]
+    fn into_host_func(self) -> HostFuncDef<T>;
+}
+
+/// A host function definition made by [`IntoFunc`]; opaque.
+pub struct HostFuncDef<T>(pub(crate) HostFunc<T>);
+
+impl<T> HostFuncDef<T> {
+    pub(crate) fn into_inner(self) -> HostFunc<T> {
+        self.0
+    }
+}
+
+fn arg_error() -> Error {
+    Error::host("host function received an argument of the wrong type")
+}
+
+macro_rules! into_func {
+    ($($a:ident)*) => {
+        #[allow(non_snake_case, reason = "type parameter names double as variable names")]
+        impl<T, F, R, $($a,)*> IntoFunc<T, ($($a,)*), R> for F
+        where
+            F: Fn($($a),*) -> R + Send + Sync + 'static,
+            R: WasmRet,
+            $($a: WasmTy,)*
+        {
+            fn into_host_func(self) -> HostFuncDef<T> {
+                let ty = FuncType::new([$($a::valtype()),*], R::valtypes());
+                HostFuncDef(HostFunc {
+                    ty,
+                    func: Box::new(move |_caller: Caller<'_, T>, args: &[Val], results: &mut [Val]| {
+                        #[allow(unused_mut, unused_variables, reason = "no arguments")]
+                        let mut it = args.iter();
+                        $(let $a = it.next().copied().and_then($a::from_val).ok_or_else(arg_error)?;)*
+                        (self)($($a),*).into_results(results)
+                    }),
+                })
+            }
+        }
+
+        #[allow(non_snake_case, reason = "type parameter names double as variable names")]
+        impl<T, F, R, $($a,)*> IntoFunc<T, (Caller<'_, T>, $($a,)*), R> for F
+        where
+            F: Fn(Caller<'_, T>, $($a),*) -> R + Send + Sync + 'static,
+            R: WasmRet,
+            $($a: WasmTy,)*
+        {
+            fn into_host_func(self) -> HostFuncDef<T> {
+                let ty = FuncType::new([$($a::valtype()),*], R::valtypes());
+                HostFuncDef(HostFunc {
+                    ty,
+                    func: Box::new(move |caller: Caller<'_, T>, args: &[Val], results: &mut [Val]| {
+                        #[allow(unused_mut, unused_variables, reason = "no arguments")]
+                        let mut it = args.iter();
+                        $(let $a = it.next().copied().and_then($a::from_val).ok_or_else(arg_error)?;)*
+                        (self)(caller, $($a),*).into_results(results)
+                    }),
+                })
+            }
+        }
+    };
+}
+
+into_func!();
+into_func!(A1);
+into_func!(A1 A2);
+into_func!(A1 A2 A3);
+into_func!(A1 A2 A3 A4);
+into_func!(A1 A2 A3 A4 A5);
+into_func!(A1 A2 A3 A4 A5 A6);
+into_func!(A1 A2 A3 A4 A5 A6 A7);
+into_func!(A1 A2 A3 A4 A5 A6 A7 A8);
+into_func!(A1 A2 A3 A4 A5 A6 A7 A8 A9);
+into_func!(A1 A2 A3 A4 A5 A6 A7 A8 A9 A10);

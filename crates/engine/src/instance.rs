@@ -1,0 +1,365 @@
+//! [`Instance`]: a module instantiated in a store.
+//!
+//! Instantiation follows the spec's order: check the store limits and the imports' types,
+//! allocate functions, tables, memories and globals (evaluating initializers), then apply
+//! active element and data segments in order (a segment out of bounds traps, and writes
+//! made before it stay, as the spec says), and finally run the start function.
+
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+
+use crate::TrapCode;
+use crate::error::{Error, Result};
+use crate::func::{Func, TypedFunc, WasmTyList};
+use crate::module::{ConstExpr, ElemMode, ExportKind, ImportKind, Module};
+use crate::objects::{Extern, Global, Memory, Table};
+use crate::store::{AsContext, AsContextMut, FuncEntity, InstanceEntity, Store, StoreId};
+use crate::types::{ExternType, limits_match};
+
+/// An instance of a module, owned by a store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Instance {
+    pub(crate) store: StoreId,
+    pub(crate) index: u32,
+}
+
+/// One export of an instance.
+#[derive(Debug, Clone, Copy)]
+pub struct Export<'a> {
+    name: &'a str,
+    ext: Extern,
+}
+
+impl<'a> Export<'a> {
+    /// The export's name.
+    pub fn name(&self) -> &'a str {
+        self.name
+    }
+
+    /// The exported item.
+    pub fn into_extern(self) -> Extern {
+        self.ext
+    }
+}
+
+impl Instance {
+    pub(crate) fn new_handle(store: StoreId, index: u32) -> Instance {
+        Instance { store, index }
+    }
+
+    /// Instantiates `module` with `imports` given in the order of [`Module::imports`].
+    ///
+    /// # Errors
+    /// A link error if an import is missing, from another store or of the wrong type; an
+    /// instantiation error past a store limit; a trap from a segment out of bounds or from
+    /// the start function.
+    pub fn new(
+        mut store: impl AsContextMut,
+        module: &Module,
+        imports: &[Extern],
+    ) -> Result<Instance> {
+        instantiate(store.as_context_mut().0, module, imports)
+    }
+
+    /// The export `name`.
+    pub fn get_export(&self, store: impl AsContext, name: &str) -> Option<Extern> {
+        let store = store.as_context().0;
+        store.inner.id.check(self.store).ok()?;
+        let inst = &store.inner.instances[self.index as usize];
+        let export = &inst.module.inner.exports[*inst.module.inner.export_index.get(name)?];
+        Some(self.resolve(inst, export.kind, export.index))
+    }
+
+    fn resolve(&self, inst: &InstanceEntity, kind: ExportKind, index: u32) -> Extern {
+        let (store, i) = (self.store, index as usize);
+        match kind {
+            ExportKind::Func => Extern::Func(Func {
+                store,
+                index: inst.funcs[i],
+            }),
+            ExportKind::Table => Extern::Table(Table {
+                store,
+                index: inst.tables[i],
+            }),
+            ExportKind::Memory => Extern::Memory(Memory {
+                store,
+                index: inst.memories[i],
+            }),
+            ExportKind::Global => Extern::Global(Global {
+                store,
+                index: inst.globals[i],
+            }),
+        }
+    }
+
+    /// All exports, in the module's order. Empty if the instance belongs to another store.
+    pub fn exports<'a, S: AsContext + ?Sized>(
+        &self,
+        store: &'a S,
+    ) -> impl ExactSizeIterator<Item = Export<'a>> + 'a {
+        let store = store.as_context().0;
+        let this = *self;
+        let inst = store
+            .inner
+            .id
+            .check(self.store)
+            .ok()
+            .map(|()| &store.inner.instances[self.index as usize]);
+        let exports = inst.map_or(&[][..], |i| &i.module.inner.exports[..]);
+        exports.iter().map(move |e| Export {
+            name: &e.name,
+            ext: this.resolve(
+                inst.expect("non-empty only with an instance"),
+                e.kind,
+                e.index,
+            ),
+        })
+    }
+
+    /// The exported function `name`.
+    pub fn get_func(&self, store: impl AsContext, name: &str) -> Option<Func> {
+        self.get_export(store, name)?.into_func()
+    }
+
+    /// The exported memory `name`.
+    pub fn get_memory(&self, store: impl AsContext, name: &str) -> Option<Memory> {
+        self.get_export(store, name)?.into_memory()
+    }
+
+    /// The exported table `name`.
+    pub fn get_table(&self, store: impl AsContext, name: &str) -> Option<Table> {
+        self.get_export(store, name)?.into_table()
+    }
+
+    /// The exported global `name`.
+    pub fn get_global(&self, store: impl AsContext, name: &str) -> Option<Global> {
+        self.get_export(store, name)?.into_global()
+    }
+
+    /// The exported function `name` with a static type.
+    ///
+    /// # Errors
+    /// If there is no such function or its type differs.
+    pub fn get_typed_func<Params: WasmTyList, Results: WasmTyList>(
+        &self,
+        store: impl AsContext,
+        name: &str,
+    ) -> Result<TypedFunc<Params, Results>> {
+        let store = store.as_context();
+        let f = self
+            .get_func(&store, name)
+            .ok_or_else(|| Error::usage(alloc::format!("no exported function `{name}`")))?;
+        f.typed(&store)
+    }
+
+    /// The module this is an instance of.
+    ///
+    /// # Errors
+    /// If the instance belongs to another store.
+    pub fn module(&self, store: impl AsContext) -> Result<Module> {
+        let store = store.as_context().0;
+        store.inner.id.check(self.store)?;
+        Ok(store.inner.instances[self.index as usize].module.clone())
+    }
+}
+
+fn link_error(module: &Module, i: usize, why: &str) -> Error {
+    let import = &module.inner.imports[i];
+    Error::link(alloc::format!(
+        "import `{}::{}`: {why}",
+        import.module,
+        import.name
+    ))
+}
+
+/// Checks that `ext` may satisfy import `i` of `module`.
+fn check_import<T>(store: &Store<T>, module: &Module, i: usize, ext: &Extern) -> Result<()> {
+    if ext.store() != store.inner.id {
+        return Err(link_error(module, i, "the value belongs to another store"));
+    }
+    let actual = ext.ty(store)?;
+    let ok = match (&module.inner.imports[i].kind, &actual) {
+        (ImportKind::Func(t), ExternType::Func(a)) => module.inner.types[*t as usize] == *a,
+        (ImportKind::Table(want), ExternType::Table(a)) => {
+            want.element() == a.element()
+                && limits_match(
+                    a.minimum().into(),
+                    a.maximum().map(Into::into),
+                    want.minimum().into(),
+                    want.maximum().map(Into::into),
+                )
+        }
+        (ImportKind::Memory(want), ExternType::Memory(a)) => limits_match(
+            a.minimum().into(),
+            a.maximum().map(Into::into),
+            want.minimum().into(),
+            want.maximum().map(Into::into),
+        ),
+        (ImportKind::Global(want), ExternType::Global(a)) => want == a,
+        _ => false,
+    };
+    if ok {
+        Ok(())
+    } else {
+        let want = match &module.inner.imports[i].kind {
+            ImportKind::Func(t) => ExternType::Func(module.inner.types[*t as usize].clone()),
+            ImportKind::Table(t) => ExternType::Table(*t),
+            ImportKind::Memory(t) => ExternType::Memory(*t),
+            ImportKind::Global(t) => ExternType::Global(*t),
+        };
+        Err(link_error(
+            module,
+            i,
+            &alloc::format!("incompatible import type: expected {want:?}, found {actual:?}"),
+        ))
+    }
+}
+
+pub(crate) fn instantiate<T>(
+    store: &mut Store<T>,
+    module: &Module,
+    imports: &[Extern],
+) -> Result<Instance> {
+    let m = &module.inner;
+    if imports.len() != m.imports.len() {
+        return Err(Error::link(alloc::format!(
+            "module has {} imports but {} were given",
+            m.imports.len(),
+            imports.len()
+        )));
+    }
+    for (i, ext) in imports.iter().enumerate() {
+        check_import(store, module, i, ext)?;
+    }
+    if store.inner.instances.len() >= store.inner.limits.instances {
+        return Err(Error::instantiation("store instance limit reached"));
+    }
+    let inner = &mut store.inner;
+    let id = inner.id;
+    let index = inner.instances.len() as u32;
+    let types: Vec<u32> = m.types.iter().map(|t| inner.intern_type(t)).collect();
+
+    let mut funcs = Vec::with_capacity(m.funcs.len());
+    let mut tables = Vec::with_capacity(m.tables.len());
+    let mut memories = Vec::with_capacity(m.memories.len());
+    let mut globals = Vec::with_capacity(m.globals.len());
+    for ext in imports {
+        match *ext {
+            Extern::Func(f) => funcs.push(f.index),
+            Extern::Table(t) => tables.push(t.index),
+            Extern::Memory(mem) => memories.push(mem.index),
+            Extern::Global(g) => globals.push(g.index),
+        }
+    }
+    for (def, &ty) in m.funcs[m.num_imported_funcs as usize..].iter().enumerate() {
+        funcs.push(inner.funcs.len() as u32);
+        inner.funcs.push(FuncEntity::Wasm {
+            instance: index,
+            def: def as u32,
+            ty: types[ty as usize],
+        });
+    }
+
+    // Constant expressions see the globals defined so far and every function.
+    let eval = |inner: &crate::store::StoreInner<T>, globals: &[u32], e| {
+        eval_const(inner, globals, &funcs, e)
+    };
+    for (ty, &init) in m.tables[m.num_imported_tables as usize..]
+        .iter()
+        .zip(&m.table_inits)
+    {
+        let init = eval(inner, &globals, init);
+        tables.push(Table::alloc(inner, *ty, init)?.index);
+    }
+    for ty in &m.memories[m.num_imported_memories as usize..] {
+        memories.push(Memory::alloc(inner, *ty)?.index);
+    }
+    for (ty, &init) in m.globals[m.num_imported_globals as usize..]
+        .iter()
+        .zip(&m.global_inits)
+    {
+        let value = eval(inner, &globals, init);
+        globals.push(Global::alloc(inner, *ty, value)?.index);
+    }
+    let elems: Vec<Arc<[u64]>> = m
+        .elems
+        .iter()
+        .map(|seg| {
+            seg.items
+                .iter()
+                .map(|&e| eval(inner, &globals, e))
+                .collect()
+        })
+        .collect();
+    let datas: Vec<Arc<[u8]>> = m.datas.iter().map(|d| d.bytes.clone()).collect();
+
+    inner.instances.push(InstanceEntity {
+        module: module.clone(),
+        funcs,
+        tables,
+        memories,
+        globals,
+        elems,
+        datas,
+        types,
+    });
+    let instance = Instance::new_handle(id, index);
+
+    // Active and declarative element segments: copy, then drop.
+    for (i, seg) in m.elems.iter().enumerate() {
+        match seg.mode {
+            ElemMode::Active { table, offset } => {
+                let inst = &inner.instances[index as usize];
+                let offset = eval_const(inner, &inst.globals, &inst.funcs, offset) as u32;
+                let items = inst.elems[i].clone();
+                let t = &mut inner.tables[inst.tables[table as usize] as usize];
+                let dst = (offset as usize)
+                    .checked_add(items.len())
+                    .filter(|&end| end <= t.elements.len())
+                    .map(|end| offset as usize..end)
+                    .ok_or_else(|| Error::trap(TrapCode::TableOutOfBounds))?;
+                t.elements[dst].copy_from_slice(&items);
+                inner.instances[index as usize].elems[i] = Arc::from([]);
+            }
+            ElemMode::Declared => inner.instances[index as usize].elems[i] = Arc::from([]),
+            ElemMode::Passive => {}
+        }
+    }
+    for (i, seg) in m.datas.iter().enumerate() {
+        if let Some((mem, offset)) = seg.active {
+            let inst = &inner.instances[index as usize];
+            let offset = eval_const(inner, &inst.globals, &inst.funcs, offset) as u32;
+            let memory = &mut inner.memories[inst.memories[mem as usize] as usize].data;
+            let dst = (offset as usize)
+                .checked_add(seg.bytes.len())
+                .filter(|&end| end <= memory.len())
+                .map(|end| offset as usize..end)
+                .ok_or_else(|| Error::trap(TrapCode::MemoryOutOfBounds))?;
+            memory[dst].copy_from_slice(&seg.bytes);
+            inner.instances[index as usize].datas[i] = Arc::from([]);
+        }
+    }
+
+    if let Some(start) = m.start {
+        let f = Func {
+            store: id,
+            index: store.inner.instances[index as usize].funcs[start as usize],
+        };
+        f.call(&mut *store, &[], &mut [])?;
+    }
+    Ok(instance)
+}
+
+/// Evaluates a constant expression given the instance's globals and functions so far.
+fn eval_const<T>(
+    inner: &crate::store::StoreInner<T>,
+    globals: &[u32],
+    funcs: &[u32],
+    e: ConstExpr,
+) -> u64 {
+    match e {
+        ConstExpr::Value(v) => v,
+        ConstExpr::GlobalGet(g) => inner.globals[globals[g as usize] as usize].value,
+        ConstExpr::RefFunc(f) => u64::from(funcs[f as usize]) + 1,
+    }
+}

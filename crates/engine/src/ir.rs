@@ -1,0 +1,197 @@
+//! The interpreter's internal code: what the translator emits and the executor runs.
+//!
+//! A function's code is a flat array of [`Instr`]. It is a register machine over the
+//! function's *frame*: an array of 8-byte slots holding the locals followed by the Wasm
+//! operand stack. Because Wasm's operand stack height is known statically at every
+//! instruction, each operand has a fixed slot, so instructions name their operands by
+//! frame-relative slot index instead of pushing and popping. Branch targets are absolute
+//! instruction indices, resolved at translation time.
+//!
+//! Calls pass arguments in place: the caller's argument slots become the callee's first
+//! locals, and the callee leaves its results at the start of its frame, where the caller
+//! expects them.
+
+/// A frame-relative slot index.
+pub(crate) type Slot = u32;
+
+/// Invokes `$m!` with every instruction that maps one-to-one from a Wasm operator, grouped
+/// by shape: numeric operators with their function in [`crate::ops`], loads and stores with
+/// their width in bytes and their byte conversion. The `Instr` enum, the translator and the
+/// executor are all generated from this one list. `F32Load`/`F64Load` and the float stores
+/// are translated to their integer twins, since slots hold raw bits.
+macro_rules! for_each_op {
+    ($m:ident) => {
+        $m! {
+            unary {
+                I32Eqz => i32_eqz, I64Eqz => i64_eqz,
+                I32Clz => i32_clz, I32Ctz => i32_ctz, I32Popcnt => i32_popcnt,
+                I64Clz => i64_clz, I64Ctz => i64_ctz, I64Popcnt => i64_popcnt,
+                F32Abs => f32_abs, F32Neg => f32_neg, F32Ceil => f32_ceil, F32Floor => f32_floor,
+                F32Trunc => f32_trunc, F32Nearest => f32_nearest, F32Sqrt => f32_sqrt,
+                F64Abs => f64_abs, F64Neg => f64_neg, F64Ceil => f64_ceil, F64Floor => f64_floor,
+                F64Trunc => f64_trunc, F64Nearest => f64_nearest, F64Sqrt => f64_sqrt,
+                I32WrapI64 => i32_wrap_i64, I64ExtendI32S => i64_extend_i32_s,
+                I64ExtendI32U => i64_extend_i32_u,
+                I32Extend8S => i32_extend8_s, I32Extend16S => i32_extend16_s,
+                I64Extend8S => i64_extend8_s, I64Extend16S => i64_extend16_s,
+                I64Extend32S => i64_extend32_s,
+                F32ConvertI32S => f32_convert_i32_s, F32ConvertI32U => f32_convert_i32_u,
+                F32ConvertI64S => f32_convert_i64_s, F32ConvertI64U => f32_convert_i64_u,
+                F64ConvertI32S => f64_convert_i32_s, F64ConvertI32U => f64_convert_i32_u,
+                F64ConvertI64S => f64_convert_i64_s, F64ConvertI64U => f64_convert_i64_u,
+                F32DemoteF64 => f32_demote_f64, F64PromoteF32 => f64_promote_f32,
+                I32TruncSatF32S => i32_trunc_sat_f32_s, I32TruncSatF32U => i32_trunc_sat_f32_u,
+                I32TruncSatF64S => i32_trunc_sat_f64_s, I32TruncSatF64U => i32_trunc_sat_f64_u,
+                I64TruncSatF32S => i64_trunc_sat_f32_s, I64TruncSatF32U => i64_trunc_sat_f32_u,
+                I64TruncSatF64S => i64_trunc_sat_f64_s, I64TruncSatF64U => i64_trunc_sat_f64_u,
+                RefIsNull => ref_is_null,
+            }
+            unary_trap {
+                I32TruncF32S => i32_trunc_f32_s, I32TruncF32U => i32_trunc_f32_u,
+                I32TruncF64S => i32_trunc_f64_s, I32TruncF64U => i32_trunc_f64_u,
+                I64TruncF32S => i64_trunc_f32_s, I64TruncF32U => i64_trunc_f32_u,
+                I64TruncF64S => i64_trunc_f64_s, I64TruncF64U => i64_trunc_f64_u,
+            }
+            binary {
+                I32Eq => i32_eq, I32Ne => i32_ne, I32LtS => i32_lt_s, I32LtU => i32_lt_u,
+                I32GtS => i32_gt_s, I32GtU => i32_gt_u, I32LeS => i32_le_s, I32LeU => i32_le_u,
+                I32GeS => i32_ge_s, I32GeU => i32_ge_u,
+                I64Eq => i64_eq, I64Ne => i64_ne, I64LtS => i64_lt_s, I64LtU => i64_lt_u,
+                I64GtS => i64_gt_s, I64GtU => i64_gt_u, I64LeS => i64_le_s, I64LeU => i64_le_u,
+                I64GeS => i64_ge_s, I64GeU => i64_ge_u,
+                F32Eq => f32_eq, F32Ne => f32_ne, F32Lt => f32_lt, F32Gt => f32_gt,
+                F32Le => f32_le, F32Ge => f32_ge,
+                F64Eq => f64_eq, F64Ne => f64_ne, F64Lt => f64_lt, F64Gt => f64_gt,
+                F64Le => f64_le, F64Ge => f64_ge,
+                I32Add => i32_add, I32Sub => i32_sub, I32Mul => i32_mul, I32And => i32_and,
+                I32Or => i32_or, I32Xor => i32_xor, I32Shl => i32_shl, I32ShrS => i32_shr_s,
+                I32ShrU => i32_shr_u, I32Rotl => i32_rotl, I32Rotr => i32_rotr,
+                I64Add => i64_add, I64Sub => i64_sub, I64Mul => i64_mul, I64And => i64_and,
+                I64Or => i64_or, I64Xor => i64_xor, I64Shl => i64_shl, I64ShrS => i64_shr_s,
+                I64ShrU => i64_shr_u, I64Rotl => i64_rotl, I64Rotr => i64_rotr,
+                F32Add => f32_add, F32Sub => f32_sub, F32Mul => f32_mul, F32Div => f32_div,
+                F32Min => f32_min, F32Max => f32_max, F32Copysign => f32_copysign,
+                F64Add => f64_add, F64Sub => f64_sub, F64Mul => f64_mul, F64Div => f64_div,
+                F64Min => f64_min, F64Max => f64_max, F64Copysign => f64_copysign,
+            }
+            binary_trap {
+                I32DivS => i32_div_s, I32DivU => i32_div_u, I32RemS => i32_rem_s,
+                I32RemU => i32_rem_u,
+                I64DivS => i64_div_s, I64DivU => i64_div_u, I64RemS => i64_rem_s,
+                I64RemU => i64_rem_u,
+            }
+            load {
+                I32Load(4) => |b: [u8; 4]| u32::from_le_bytes(b) as u64,
+                I64Load(8) => |b: [u8; 8]| u64::from_le_bytes(b),
+                I32Load8S(1) => |b: [u8; 1]| b[0] as i8 as i32 as u32 as u64,
+                I32Load8U(1) => |b: [u8; 1]| b[0] as u64,
+                I32Load16S(2) => |b: [u8; 2]| i16::from_le_bytes(b) as i32 as u32 as u64,
+                I32Load16U(2) => |b: [u8; 2]| u16::from_le_bytes(b) as u64,
+                I64Load8S(1) => |b: [u8; 1]| b[0] as i8 as i64 as u64,
+                I64Load8U(1) => |b: [u8; 1]| b[0] as u64,
+                I64Load16S(2) => |b: [u8; 2]| i16::from_le_bytes(b) as i64 as u64,
+                I64Load16U(2) => |b: [u8; 2]| u16::from_le_bytes(b) as u64,
+                I64Load32S(4) => |b: [u8; 4]| i32::from_le_bytes(b) as i64 as u64,
+                I64Load32U(4) => |b: [u8; 4]| u32::from_le_bytes(b) as u64,
+            }
+            store {
+                I32Store(4) => |v: u64| (v as u32).to_le_bytes(),
+                I64Store(8) => |v: u64| v.to_le_bytes(),
+                I32Store8(1) => |v: u64| [v as u8],
+                I32Store16(2) => |v: u64| (v as u16).to_le_bytes(),
+                I64Store8(1) => |v: u64| [v as u8],
+                I64Store16(2) => |v: u64| (v as u16).to_le_bytes(),
+                I64Store32(4) => |v: u64| (v as u32).to_le_bytes(),
+            }
+        }
+    };
+}
+pub(crate) use for_each_op;
+
+macro_rules! define_instr {
+    (
+        unary { $($un:ident => $unf:ident,)* }
+        unary_trap { $($ut:ident => $utf:ident,)* }
+        binary { $($bin:ident => $binf:ident,)* }
+        binary_trap { $($bt:ident => $btf:ident,)* }
+        load { $($ld:ident($ldn:literal) => $ldf:expr,)* }
+        store { $($st:ident($stn:literal) => $stf:expr,)* }
+    ) => {
+                /// One instruction of the internal code. See the module docs.
+                #[derive(Debug, Clone, Copy, PartialEq)]
+                pub(crate) enum Instr {
+                    /// Trap with [`crate::TrapCode::Unreachable`].
+                    Unreachable,
+                    /// Charge fuel for the block that follows; suspend first if none is left.
+                    ConsumeFuel(u32),
+                    /// Jump to an absolute instruction index.
+                    Br(u32),
+                    /// Jump if the i32 in `cond` is not zero.
+                    BrIfNez { cond: Slot, target: u32 },
+                    /// Jump if the i32 in `cond` is zero.
+                    BrIfEqz { cond: Slot, target: u32 },
+                    /// Followed by `len + 1` [`Instr::Br`] entries, the last the default;
+                    /// jumps to the entry the i32 in `index` selects.
+                    BrTable { index: Slot, len: u32 },
+                    /// Copy `n` results from `src` to the start of the frame and return.
+                    Return { src: Slot, n: u32 },
+                    /// Copy one slot.
+                    Copy { dst: Slot, src: Slot },
+                    /// Copy `n` consecutive slots (the ranges may overlap).
+                    CopyN { dst: Slot, src: Slot, n: u32 },
+                    /// Store a constant.
+                    Const { dst: Slot, val: u64 },
+                    /// `dst = if dst+2 != 0 { dst } else { dst+1 }`.
+                    Select { dst: Slot },
+                    /// Call a function defined by this module; arguments start at `base`.
+                    CallInternal { func: u32, base: Slot },
+                    /// Call an imported function (module function index).
+                    CallImported { func: u32, base: Slot },
+                    /// Call through table `table` checking type `ty`; arguments start at
+                    /// `base` and the table index follows them.
+                    CallIndirect { ty: u32, table: u32, base: Slot },
+                    GlobalGet { dst: Slot, global: u32 },
+                    GlobalSet { src: Slot, global: u32 },
+                    RefFunc { dst: Slot, func: u32 },
+                    MemorySize { dst: Slot },
+                    /// Delta in `dst`; result replaces it.
+                    MemoryGrow { dst: Slot },
+                    /// Operands at `base`, `base+1`, `base+2`.
+                    MemoryFill { base: Slot },
+                    MemoryCopy { base: Slot },
+                    MemoryInit { base: Slot, data: u32 },
+                    DataDrop { data: u32 },
+                    /// Index in `dst`; the element replaces it.
+                    TableGet { dst: Slot, table: u32 },
+                    /// Index at `base`, value at `base+1`.
+                    TableSet { base: Slot, table: u32 },
+                    TableSize { dst: Slot, table: u32 },
+                    /// Init value at `base`, delta at `base+1`; result at `base`.
+                    TableGrow { base: Slot, table: u32 },
+                    TableFill { base: Slot, table: u32 },
+                    TableCopy { base: Slot, dst_table: u32, src_table: u32 },
+                    TableInit { base: Slot, table: u32, elem: u32 },
+                    ElemDrop { elem: u32 },
+                    $($un { dst: Slot, src: Slot },)*
+                    $($ut { dst: Slot, src: Slot },)*
+                    $($bin { dst: Slot, lhs: Slot, rhs: Slot },)*
+                    $($bt { dst: Slot, lhs: Slot, rhs: Slot },)*
+                    $($ld { dst: Slot, addr: Slot, offset: u32 },)*
+                    $($st { addr: Slot, val: Slot, offset: u32 },)*
+                }
+    };
+}
+for_each_op!(define_instr);
+
+const _: () = assert!(core::mem::size_of::<Instr>() == 16);
+
+/// A translated function.
+#[derive(Debug)]
+pub(crate) struct CompiledFunc {
+    pub code: alloc::boxed::Box<[Instr]>,
+    /// Parameters plus declared locals.
+    pub num_locals: u32,
+    pub num_params: u32,
+    /// Locals plus the maximum operand stack height: the slots a frame needs.
+    pub frame_size: u32,
+}

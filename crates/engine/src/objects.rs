@@ -1,0 +1,445 @@
+//! Memories, tables, globals and the [`Extern`] sum of all importable things.
+
+use alloc::vec;
+
+use crate::error::{Error, Result};
+use crate::func::Func;
+use crate::store::{
+    AsContext, AsContextMut, GlobalEntity, MemoryEntity, Store, StoreId, TableEntity,
+};
+use crate::types::{ExternType, GlobalType, MemoryType, Mutability, TableType};
+use crate::value::Val;
+
+/// Borrows the store behind `ctx` after checking that `handle` belongs to it.
+fn checked<'a, T>(store: &'a Store<T>, handle: StoreId) -> Result<&'a Store<T>> {
+    store.inner.id.check(handle)?;
+    Ok(store)
+}
+
+fn checked_mut<'a, T>(store: &'a mut Store<T>, handle: StoreId) -> Result<&'a mut Store<T>> {
+    store.inner.id.check(handle)?;
+    Ok(store)
+}
+
+/// A linear memory owned by a store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Memory {
+    pub(crate) store: StoreId,
+    pub(crate) index: u32,
+}
+
+impl Memory {
+    /// A new memory of type `ty`, zero-filled.
+    ///
+    /// # Errors
+    /// If the minimum size exceeds the store's limit or the maximum is below the minimum.
+    pub fn new(mut store: impl AsContextMut, ty: MemoryType) -> Result<Memory> {
+        let store = store.as_context_mut().0;
+        Self::alloc(&mut store.inner, ty)
+    }
+
+    pub(crate) fn alloc<T>(
+        store: &mut crate::store::StoreInner<T>,
+        ty: MemoryType,
+    ) -> Result<Memory> {
+        store.check_object_limit()?;
+        if ty.minimum() > 65536 || ty.maximum().is_some_and(|m| m < ty.minimum() || m > 65536) {
+            return Err(Error::instantiation("invalid memory limits"));
+        }
+        if ty.minimum() > store.limits.memory_pages {
+            return Err(Error::instantiation(alloc::format!(
+                "memory of {} pages exceeds the store limit of {} pages",
+                ty.minimum(),
+                store.limits.memory_pages
+            )));
+        }
+        let len = ty.minimum() as usize * MemoryEntity::PAGE;
+        let mut data = alloc::vec::Vec::new();
+        data.try_reserve_exact(len)
+            .map_err(|_| Error::instantiation("out of host memory for a linear memory"))?;
+        data.resize(len, 0);
+        let index = store.memories.len() as u32;
+        store.memories.push(MemoryEntity { ty, data });
+        Ok(Memory {
+            store: store.id,
+            index,
+        })
+    }
+
+    fn entity<'a, T>(&self, store: &'a Store<T>) -> Result<&'a MemoryEntity> {
+        Ok(&checked(store, self.store)?.inner.memories[self.index as usize])
+    }
+
+    /// The memory's type, with its current size as the minimum.
+    ///
+    /// # Errors
+    /// If the memory belongs to another store.
+    pub fn ty(&self, store: impl AsContext) -> Result<MemoryType> {
+        let m = self.entity(store.as_context().0)?;
+        Ok(MemoryType::new(m.pages(), m.ty.maximum()))
+    }
+
+    /// The size in pages.
+    ///
+    /// # Errors
+    /// If the memory belongs to another store.
+    pub fn size(&self, store: impl AsContext) -> Result<u32> {
+        Ok(self.entity(store.as_context().0)?.pages())
+    }
+
+    /// The size in bytes.
+    ///
+    /// # Errors
+    /// If the memory belongs to another store.
+    pub fn data_size(&self, store: impl AsContext) -> Result<usize> {
+        Ok(self.entity(store.as_context().0)?.data.len())
+    }
+
+    /// Grows the memory by `delta` pages and returns the old size in pages.
+    ///
+    /// # Errors
+    /// If the new size exceeds the memory's maximum or the store limit, or another store.
+    pub fn grow(&self, mut store: impl AsContextMut, delta: u32) -> Result<u32> {
+        let store = checked_mut(store.as_context_mut().0, self.store)?;
+        let limit = store.inner.limits.memory_pages;
+        store.inner.memories[self.index as usize]
+            .grow(delta, limit)
+            .ok_or_else(|| Error::usage("memory cannot grow by that much"))
+    }
+
+    /// The memory's bytes.
+    ///
+    /// # Errors
+    /// If the memory belongs to another store.
+    pub fn data<'a, S: AsContext + ?Sized>(&self, store: &'a S) -> Result<&'a [u8]> {
+        Ok(&self.entity(store.as_context().0)?.data)
+    }
+
+    /// The memory's bytes, mutably.
+    ///
+    /// # Errors
+    /// If the memory belongs to another store.
+    pub fn data_mut<'a, S: AsContextMut + ?Sized>(&self, store: &'a mut S) -> Result<&'a mut [u8]> {
+        let store = checked_mut(store.as_context_mut().0, self.store)?;
+        Ok(&mut store.inner.memories[self.index as usize].data)
+    }
+
+    /// Copies `buf.len()` bytes at `offset` into `buf`.
+    ///
+    /// # Errors
+    /// If the range is out of bounds, or another store.
+    pub fn read(&self, store: impl AsContext, offset: usize, buf: &mut [u8]) -> Result<()> {
+        let data = &self.entity(store.as_context().0)?.data;
+        let src = offset
+            .checked_add(buf.len())
+            .and_then(|end| data.get(offset..end))
+            .ok_or_else(|| Error::trap(crate::TrapCode::MemoryOutOfBounds))?;
+        buf.copy_from_slice(src);
+        Ok(())
+    }
+
+    /// Copies `buf` into the memory at `offset`.
+    ///
+    /// # Errors
+    /// If the range is out of bounds, or another store.
+    pub fn write(&self, mut store: impl AsContextMut, offset: usize, buf: &[u8]) -> Result<()> {
+        let store = checked_mut(store.as_context_mut().0, self.store)?;
+        let data = &mut store.inner.memories[self.index as usize].data;
+        let dst = offset
+            .checked_add(buf.len())
+            .and_then(|end| data.get_mut(offset..end))
+            .ok_or_else(|| Error::trap(crate::TrapCode::MemoryOutOfBounds))?;
+        dst.copy_from_slice(buf);
+        Ok(())
+    }
+}
+
+/// A table of references owned by a store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Table {
+    pub(crate) store: StoreId,
+    pub(crate) index: u32,
+}
+
+impl Table {
+    /// A new table of type `ty` with every element set to `init`.
+    ///
+    /// # Errors
+    /// If `init` doesn't match the element type, the size exceeds the store limit, or
+    /// `init` belongs to another store.
+    pub fn new(mut store: impl AsContextMut, ty: TableType, init: Val) -> Result<Table> {
+        let store = store.as_context_mut().0;
+        if init.ty() != ty.element() {
+            return Err(Error::usage("table initializer has the wrong type"));
+        }
+        let raw = init.to_raw(store.inner.id)?;
+        Self::alloc(&mut store.inner, ty, raw)
+    }
+
+    pub(crate) fn alloc<T>(
+        store: &mut crate::store::StoreInner<T>,
+        ty: TableType,
+        init: u64,
+    ) -> Result<Table> {
+        store.check_object_limit()?;
+        if !ty.element().is_ref() || ty.maximum().is_some_and(|m| m < ty.minimum()) {
+            return Err(Error::instantiation("invalid table type"));
+        }
+        if ty.minimum() > store.limits.table_elements {
+            return Err(Error::instantiation(alloc::format!(
+                "table of {} elements exceeds the store limit of {}",
+                ty.minimum(),
+                store.limits.table_elements
+            )));
+        }
+        let mut elements = vec::Vec::new();
+        elements
+            .try_reserve_exact(ty.minimum() as usize)
+            .map_err(|_| Error::instantiation("out of host memory for a table"))?;
+        elements.resize(ty.minimum() as usize, init);
+        let index = store.tables.len() as u32;
+        store.tables.push(TableEntity { ty, elements });
+        Ok(Table {
+            store: store.id,
+            index,
+        })
+    }
+
+    fn entity<'a, T>(&self, store: &'a Store<T>) -> Result<&'a TableEntity> {
+        Ok(&checked(store, self.store)?.inner.tables[self.index as usize])
+    }
+
+    /// The table's type, with its current size as the minimum.
+    ///
+    /// # Errors
+    /// If the table belongs to another store.
+    pub fn ty(&self, store: impl AsContext) -> Result<TableType> {
+        let t = self.entity(store.as_context().0)?;
+        Ok(TableType::new(
+            t.ty.element(),
+            t.elements.len() as u32,
+            t.ty.maximum(),
+        ))
+    }
+
+    /// The number of elements.
+    ///
+    /// # Errors
+    /// If the table belongs to another store.
+    pub fn size(&self, store: impl AsContext) -> Result<u32> {
+        Ok(self.entity(store.as_context().0)?.elements.len() as u32)
+    }
+
+    /// Element `index`, or `None` if out of bounds.
+    ///
+    /// # Errors
+    /// If the table belongs to another store.
+    pub fn get(&self, store: impl AsContext, index: u32) -> Result<Option<Val>> {
+        let store = store.as_context().0;
+        let t = self.entity(store)?;
+        Ok(t.elements
+            .get(index as usize)
+            .map(|&raw| Val::from_raw(raw, t.ty.element(), store.inner.id)))
+    }
+
+    /// Sets element `index`.
+    ///
+    /// # Errors
+    /// Out of bounds, a value of the wrong type or store.
+    pub fn set(&self, mut store: impl AsContextMut, index: u32, val: Val) -> Result<()> {
+        let store = checked_mut(store.as_context_mut().0, self.store)?;
+        let raw = val.to_raw(store.inner.id)?;
+        let t = &mut store.inner.tables[self.index as usize];
+        if val.ty() != t.ty.element() {
+            return Err(Error::usage("table element has the wrong type"));
+        }
+        let e = t
+            .elements
+            .get_mut(index as usize)
+            .ok_or_else(|| Error::trap(crate::TrapCode::TableOutOfBounds))?;
+        *e = raw;
+        Ok(())
+    }
+
+    /// Grows the table by `delta` elements set to `init`; returns the old size.
+    ///
+    /// # Errors
+    /// Past the maximum or the store limit, a wrong type or store.
+    pub fn grow(&self, mut store: impl AsContextMut, delta: u32, init: Val) -> Result<u32> {
+        let store = checked_mut(store.as_context_mut().0, self.store)?;
+        let raw = init.to_raw(store.inner.id)?;
+        let limit = store.inner.limits.table_elements;
+        let t = &mut store.inner.tables[self.index as usize];
+        if init.ty() != t.ty.element() {
+            return Err(Error::usage("table element has the wrong type"));
+        }
+        t.grow(delta, raw, limit)
+            .ok_or_else(|| Error::usage("table cannot grow by that much"))
+    }
+}
+
+/// A global variable owned by a store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Global {
+    pub(crate) store: StoreId,
+    pub(crate) index: u32,
+}
+
+impl Global {
+    /// A new global of type `ty` holding `val`.
+    ///
+    /// # Errors
+    /// If `val` doesn't match the type or belongs to another store.
+    pub fn new(mut store: impl AsContextMut, ty: GlobalType, val: Val) -> Result<Global> {
+        let store = store.as_context_mut().0;
+        if val.ty() != ty.content() {
+            return Err(Error::usage("global initializer has the wrong type"));
+        }
+        let raw = val.to_raw(store.inner.id)?;
+        Self::alloc(&mut store.inner, ty, raw)
+    }
+
+    pub(crate) fn alloc<T>(
+        store: &mut crate::store::StoreInner<T>,
+        ty: GlobalType,
+        value: u64,
+    ) -> Result<Global> {
+        store.check_object_limit()?;
+        let index = store.globals.len() as u32;
+        store.globals.push(GlobalEntity { ty, value });
+        Ok(Global {
+            store: store.id,
+            index,
+        })
+    }
+
+    /// The global's type.
+    ///
+    /// # Errors
+    /// If the global belongs to another store.
+    pub fn ty(&self, store: impl AsContext) -> Result<GlobalType> {
+        let store = checked(store.as_context().0, self.store)?;
+        Ok(store.inner.globals[self.index as usize].ty)
+    }
+
+    /// The global's value.
+    ///
+    /// # Errors
+    /// If the global belongs to another store.
+    pub fn get(&self, store: impl AsContext) -> Result<Val> {
+        let store = checked(store.as_context().0, self.store)?;
+        let g = &store.inner.globals[self.index as usize];
+        Ok(Val::from_raw(g.value, g.ty.content(), store.inner.id))
+    }
+
+    /// Sets the global's value.
+    ///
+    /// # Errors
+    /// If the global is immutable, the value has the wrong type, or another store.
+    pub fn set(&self, mut store: impl AsContextMut, val: Val) -> Result<()> {
+        let store = checked_mut(store.as_context_mut().0, self.store)?;
+        let raw = val.to_raw(store.inner.id)?;
+        let g = &mut store.inner.globals[self.index as usize];
+        if g.ty.mutability() != Mutability::Var {
+            return Err(Error::usage("cannot set an immutable global"));
+        }
+        if val.ty() != g.ty.content() {
+            return Err(Error::usage("global value has the wrong type"));
+        }
+        g.value = raw;
+        Ok(())
+    }
+}
+
+/// Anything a module can import or export.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Extern {
+    /// A function.
+    Func(Func),
+    /// A table.
+    Table(Table),
+    /// A linear memory.
+    Memory(Memory),
+    /// A global.
+    Global(Global),
+}
+
+impl Extern {
+    /// The function, if this is one.
+    pub fn into_func(self) -> Option<Func> {
+        match self {
+            Extern::Func(f) => Some(f),
+            _ => None,
+        }
+    }
+
+    /// The table, if this is one.
+    pub fn into_table(self) -> Option<Table> {
+        match self {
+            Extern::Table(t) => Some(t),
+            _ => None,
+        }
+    }
+
+    /// The memory, if this is one.
+    pub fn into_memory(self) -> Option<Memory> {
+        match self {
+            Extern::Memory(m) => Some(m),
+            _ => None,
+        }
+    }
+
+    /// The global, if this is one.
+    pub fn into_global(self) -> Option<Global> {
+        match self {
+            Extern::Global(g) => Some(g),
+            _ => None,
+        }
+    }
+
+    /// The extern's type.
+    ///
+    /// # Errors
+    /// If it belongs to another store.
+    pub fn ty(&self, store: impl AsContext) -> Result<ExternType> {
+        Ok(match self {
+            Extern::Func(f) => ExternType::Func(f.ty(store)?),
+            Extern::Table(t) => ExternType::Table(t.ty(store)?),
+            Extern::Memory(m) => ExternType::Memory(m.ty(store)?),
+            Extern::Global(g) => ExternType::Global(g.ty(store)?),
+        })
+    }
+
+    pub(crate) fn store(&self) -> StoreId {
+        match self {
+            Extern::Func(f) => f.store,
+            Extern::Table(t) => t.store,
+            Extern::Memory(m) => m.store,
+            Extern::Global(g) => g.store,
+        }
+    }
+}
+
+impl From<Func> for Extern {
+    fn from(f: Func) -> Self {
+        Extern::Func(f)
+    }
+}
+
+impl From<Table> for Extern {
+    fn from(t: Table) -> Self {
+        Extern::Table(t)
+    }
+}
+
+impl From<Memory> for Extern {
+    fn from(m: Memory) -> Self {
+        Extern::Memory(m)
+    }
+}
+
+impl From<Global> for Extern {
+    fn from(g: Global) -> Self {
+        Extern::Global(g)
+    }
+}
