@@ -261,11 +261,17 @@ fn const_expr(expr: &wasmparser::ConstExpr<'_>) -> Result<ConstExpr> {
 
 fn parse(engine: &Engine, bytes: &[u8]) -> Result<ModuleInner> {
     let config = engine.config();
-    let mut validator = Validator::new_with_features(config.features.to_wasmparser());
+    let features = config.features.to_wasmparser();
+    let mut validator = Validator::new_with_features(features);
+    // The parser must know the features too: they decide how some immediates are encoded
+    // (a single zero byte for the memory index without multi-memory, 32-bit limits
+    // without memory64).
+    let mut parser = Parser::new(0);
+    parser.set_features(features);
     let mut m = ModuleInner::default();
     let mut allocs = FuncValidatorAllocations::default();
     let mut next_func = 0u32;
-    for payload in Parser::new(0).parse_all(bytes) {
+    for payload in parser.parse_all(bytes) {
         let payload = payload?;
         if let ValidPayload::Func(to_validate, body) = validator.payload(&payload)? {
             let mut func_validator = to_validate.into_validator(allocs);

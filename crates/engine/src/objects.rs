@@ -10,13 +10,13 @@ use crate::store::{
 use crate::types::{ExternType, GlobalType, MemoryType, Mutability, TableType};
 use crate::value::Val;
 
-/// Borrows the store behind `ctx` after checking that `handle` belongs to it.
-fn checked<'a, T>(store: &'a Store<T>, handle: StoreId) -> Result<&'a Store<T>> {
+/// The store, after checking that `handle` belongs to it.
+fn checked<T>(store: &Store<T>, handle: StoreId) -> Result<&Store<T>> {
     store.inner.id.check(handle)?;
     Ok(store)
 }
 
-fn checked_mut<'a, T>(store: &'a mut Store<T>, handle: StoreId) -> Result<&'a mut Store<T>> {
+fn checked_mut<T>(store: &mut Store<T>, handle: StoreId) -> Result<&mut Store<T>> {
     store.inner.id.check(handle)?;
     Ok(store)
 }

@@ -64,18 +64,18 @@ unary! {
 
     f32_abs(a) (a as u32 & 0x7fff_ffff) as u64;
     f32_neg(a) (a as u32 ^ 0x8000_0000) as u64;
-    f32_ceil(a) from_f32(libm::ceilf(f32v(a)));
-    f32_floor(a) from_f32(libm::floorf(f32v(a)));
-    f32_trunc(a) from_f32(libm::truncf(f32v(a)));
-    f32_nearest(a) from_f32(libm::rintf(f32v(a)));
-    f32_sqrt(a) from_f32(libm::sqrtf(f32v(a)));
+    f32_ceil(a) from_f32(quiet32(libm::ceilf, f32v(a)));
+    f32_floor(a) from_f32(quiet32(libm::floorf, f32v(a)));
+    f32_trunc(a) from_f32(quiet32(libm::truncf, f32v(a)));
+    f32_nearest(a) from_f32(quiet32(libm::rintf, f32v(a)));
+    f32_sqrt(a) from_f32(quiet32(libm::sqrtf, f32v(a)));
     f64_abs(a) a & 0x7fff_ffff_ffff_ffff;
     f64_neg(a) a ^ 0x8000_0000_0000_0000;
-    f64_ceil(a) from_f64(libm::ceil(f64v(a)));
-    f64_floor(a) from_f64(libm::floor(f64v(a)));
-    f64_trunc(a) from_f64(libm::trunc(f64v(a)));
-    f64_nearest(a) from_f64(libm::rint(f64v(a)));
-    f64_sqrt(a) from_f64(libm::sqrt(f64v(a)));
+    f64_ceil(a) from_f64(quiet64(libm::ceil, f64v(a)));
+    f64_floor(a) from_f64(quiet64(libm::floor, f64v(a)));
+    f64_trunc(a) from_f64(quiet64(libm::trunc, f64v(a)));
+    f64_nearest(a) from_f64(quiet64(libm::rint, f64v(a)));
+    f64_sqrt(a) from_f64(quiet64(libm::sqrt, f64v(a)));
 
     i32_wrap_i64(a) a as u32 as u64;
     i64_extend_i32_s(a) i32v(a) as i64 as u64;
@@ -108,6 +108,26 @@ unary! {
     i64_trunc_sat_f64_u(a) f64v(a) as u64;
 
     ref_is_null(a) from_bool(a == 0);
+}
+
+/// Applies a libm rounding function, quieting a NaN input as Wasm's arithmetic-NaN rule
+/// requires (libm passes signaling NaNs through unchanged).
+#[inline(always)]
+fn quiet32(f: fn(f32) -> f32, x: f32) -> f32 {
+    if x.is_nan() {
+        f32::from_bits(x.to_bits() | 0x0040_0000)
+    } else {
+        f(x)
+    }
+}
+
+#[inline(always)]
+fn quiet64(f: fn(f64) -> f64, x: f64) -> f64 {
+    if x.is_nan() {
+        f64::from_bits(x.to_bits() | 0x0008_0000_0000_0000)
+    } else {
+        f(x)
+    }
 }
 
 /// `f64 -> f32`, with NaNs made quiet as the spec's arithmetic NaN rule requires.
