@@ -1,0 +1,336 @@
+//! `weft`: the command-line front end of the weft WebAssembly microkernel OS.
+//!
+//! Commands:
+//!
+//! - `weft run FILE --invoke NAME [ARGS...]` instantiates a `.wasm` or `.wat` module and calls
+//!   one of its exported functions, printing the results one per line.
+//! - `weft wast FILE...` runs `.wast` spec scripts and prints pass/fail counts.
+//!
+//! Exit status: 0 on success; 1 when the WebAssembly code trapped (or failed at run time) or a
+//! `.wast` assertion failed; 2 for usage errors and for modules that cannot be read,
+//! compiled or linked.
+
+#![forbid(unsafe_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context as _, Result, bail};
+use clap::{Args, Parser, Subcommand};
+use weft_engine::{Config, Engine, Linker, Module, Store, Val, ValType};
+
+/// Exit status when Wasm trapped or an assertion failed.
+const EXIT_FAILURE: u8 = 1;
+/// Exit status for usage, load, compile and link errors.
+const EXIT_USAGE: u8 = 2;
+
+#[derive(Parser)]
+#[command(
+    name = "weft",
+    version,
+    about = "weft: a WebAssembly microkernel OS",
+    after_help = "Exit status: 0 success, 1 trap or failed assertion, 2 usage/load/link error."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a WebAssembly module (.wasm or .wat).
+    Run(RunArgs),
+    /// Run .wast spec test scripts.
+    Wast {
+        /// The scripts to run.
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
+    },
+}
+
+#[derive(Args)]
+struct RunArgs {
+    /// Call this exported function; ARGS are its arguments. (Running WASI programs, without
+    /// --invoke, is not supported yet.)
+    #[arg(long, value_name = "NAME")]
+    invoke: Option<String>,
+
+    /// Stop with a trap after consuming N units of fuel.
+    #[arg(long, value_name = "N")]
+    fuel: Option<u64>,
+
+    /// The module: WebAssembly binary or text.
+    #[arg(value_name = "FILE")]
+    file: PathBuf,
+
+    /// Arguments, parsed by the function's parameter types: integers in decimal or 0x hex,
+    /// floats in Rust syntax (including nan and inf), `null` for references.
+    #[arg(
+        value_name = "ARGS",
+        trailing_var_arg = true,
+        allow_hyphen_values = true
+    )]
+    args: Vec<String>,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Run(args) => run(args),
+        Command::Wast { files } => Ok(wast(&files)),
+    };
+    result.unwrap_or_else(|e| {
+        eprintln!("error: {e:#}");
+        ExitCode::from(EXIT_USAGE)
+    })
+}
+
+/// `weft run`. Errors are load, compile, link and argument errors; a trap is reported here
+/// and becomes the exit status.
+fn run(args: RunArgs) -> Result<ExitCode> {
+    let Some(name) = &args.invoke else {
+        bail!(
+            "running WASI programs is not supported yet; use `weft run {} --invoke NAME [ARGS...]` \
+             to call an exported function",
+            args.file.display()
+        );
+    };
+
+    let mut config = Config::new();
+    if args.fuel.is_some() {
+        config.consume_fuel(true);
+    }
+    let engine = Engine::new(&config);
+    let module = load(&engine, &args.file)?;
+    if let Some(import) = module.imports().next() {
+        bail!(
+            "{} imports `{}::{}`, but `weft run --invoke` provides no imports",
+            args.file.display(),
+            import.module(),
+            import.name()
+        );
+    }
+
+    let mut store = Store::new(&engine, ());
+    if let Some(fuel) = args.fuel {
+        store.set_fuel(fuel).context("setting fuel")?;
+    }
+    let linker = Linker::new(&engine);
+    let instance = match linker.instantiate(&mut store, &module) {
+        Ok(instance) => instance,
+        Err(e) if e.is_trap() => return Ok(report_trap(&e)),
+        Err(e) => {
+            return Err(e).with_context(|| format!("instantiating {}", args.file.display()));
+        }
+    };
+
+    let Some(func) = instance.get_func(&store, name) else {
+        let funcs: Vec<String> = module
+            .exports()
+            .filter(|e| matches!(e.ty(), weft_engine::ExternType::Func(_)))
+            .map(|e| e.name().to_string())
+            .collect();
+        bail!(
+            "{} has no exported function `{name}` (exported functions: {})",
+            args.file.display(),
+            if funcs.is_empty() {
+                "none".to_string()
+            } else {
+                funcs.join(", ")
+            }
+        );
+    };
+    let ty = func.ty(&store).context("reading the function type")?;
+    let params = parse_args(name, ty.params(), &args.args)?;
+    let mut results: Vec<Val> = ty.results().iter().map(|&t| Val::default_for(t)).collect();
+    if let Err(e) = func.call(&mut store, &params, &mut results) {
+        return Ok(report_trap(&e));
+    }
+    for value in &results {
+        println!("{}", format_val(value));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Prints a run-time failure (normally a trap, whose message starts with `trap:`).
+fn report_trap(error: &weft_engine::Error) -> ExitCode {
+    eprintln!("error: {error}");
+    ExitCode::from(EXIT_FAILURE)
+}
+
+/// Reads and compiles a module from WebAssembly binary or text.
+fn load(engine: &Engine, path: &Path) -> Result<Module> {
+    let bytes = wat::parse_file(path).with_context(|| format!("loading {}", path.display()))?;
+    Module::new(engine, &bytes).with_context(|| format!("compiling {}", path.display()))
+}
+
+fn parse_args(func: &str, params: &[ValType], args: &[String]) -> Result<Vec<Val>> {
+    if params.len() != args.len() {
+        let types: Vec<String> = params.iter().map(|t| type_name(*t).to_string()).collect();
+        let hint = if args.iter().any(|a| a.starts_with("--")) {
+            " (options such as --fuel must come before the function's arguments)"
+        } else {
+            ""
+        };
+        bail!(
+            "`{func}` takes {} argument(s) ({}), but {} were given{hint}",
+            params.len(),
+            types.join(", "),
+            args.len()
+        );
+    }
+    params
+        .iter()
+        .zip(args)
+        .enumerate()
+        .map(|(i, (&ty, arg))| {
+            parse_val(ty, arg).with_context(|| {
+                format!(
+                    "argument {} of `{func}`: `{arg}` is not a valid {}",
+                    i + 1,
+                    type_name(ty)
+                )
+            })
+        })
+        .collect()
+}
+
+fn parse_val(ty: ValType, text: &str) -> Result<Val> {
+    Ok(match ty {
+        ValType::I32 => {
+            let v = parse_int(text, i32::MIN.into(), u32::MAX.into())?;
+            // Values above i32::MAX are taken as unsigned bit patterns.
+            Val::I32(v as u32 as i32)
+        }
+        ValType::I64 => {
+            let v = parse_int(text, i64::MIN.into(), u64::MAX.into())?;
+            Val::I64(v as u64 as i64)
+        }
+        ValType::F32 => Val::F32(text.parse::<f32>()?.to_bits()),
+        ValType::F64 => Val::F64(text.parse::<f64>()?.to_bits()),
+        ValType::FuncRef | ValType::ExternRef => {
+            if text != "null" {
+                bail!("only `null` can be passed for a reference");
+            }
+            Val::default_for(ty)
+        }
+    })
+}
+
+/// Parses a decimal or `0x` hexadecimal integer, optionally negative, within `min..=max`.
+fn parse_int(text: &str, min: i128, max: i128) -> Result<i128> {
+    let (negative, digits) = match text.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, text.strip_prefix('+').unwrap_or(text)),
+    };
+    let digits = digits.replace('_', "");
+    let (radix, body) = match digits
+        .strip_prefix("0x")
+        .or_else(|| digits.strip_prefix("0X"))
+    {
+        Some(hex) => (16, hex),
+        None => (10, digits.as_str()),
+    };
+    if body.is_empty() || !body.chars().all(|c| c.is_digit(radix)) {
+        bail!("invalid integer");
+    }
+    let magnitude = i128::from_str_radix(body, radix)?;
+    let value = if negative { -magnitude } else { magnitude };
+    if !(min..=max).contains(&value) {
+        bail!("out of range");
+    }
+    Ok(value)
+}
+
+fn type_name(ty: ValType) -> &'static str {
+    match ty {
+        ValType::I32 => "i32",
+        ValType::I64 => "i64",
+        ValType::F32 => "f32",
+        ValType::F64 => "f64",
+        ValType::FuncRef => "funcref",
+        ValType::ExternRef => "externref",
+    }
+}
+
+fn format_val(value: &Val) -> String {
+    match value {
+        Val::I32(v) => v.to_string(),
+        Val::I64(v) => v.to_string(),
+        Val::F32(bits) => f32::from_bits(*bits).to_string(),
+        Val::F64(bits) => f64::from_bits(*bits).to_string(),
+        Val::FuncRef(None) | Val::ExternRef(None) => "null".to_string(),
+        Val::FuncRef(Some(_)) => "ref.func".to_string(),
+        Val::ExternRef(Some(_)) => "ref.extern".to_string(),
+    }
+}
+
+/// `weft wast`: runs each script, prints its counts and failures, then the totals.
+fn wast(files: &[PathBuf]) -> ExitCode {
+    let config = Config::default();
+    let (mut passed, mut failed) = (0, 0);
+    for path in files {
+        let name = path.display().to_string();
+        let report = match std::fs::read_to_string(path) {
+            Ok(source) => weft_wast::run_script(&config, &name, &source),
+            Err(e) => weft_wast::WastReport {
+                passed: 0,
+                failed: 1,
+                failures: vec![format!("{name}: cannot read script: {e}")],
+            },
+        };
+        println!("{name}: {} passed, {} failed", report.passed, report.failed);
+        for failure in &report.failures {
+            println!("    {failure}");
+        }
+        passed += report.passed;
+        failed += report.failed;
+    }
+    println!("{passed} passed, {failed} failed");
+    if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(EXIT_FAILURE)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn integers() {
+        assert_eq!(parse_int("42", -10, 100).unwrap(), 42);
+        assert_eq!(parse_int("-0x10", -100, 100).unwrap(), -16);
+        assert_eq!(parse_int("0xff", 0, 255).unwrap(), 255);
+        assert!(parse_int("256", 0, 255).is_err());
+        assert!(parse_int("--5", -10, 10).is_err());
+        assert!(parse_int("0x-5", -10, 10).is_err());
+        assert!(parse_int("abc", -10, 10).is_err());
+    }
+
+    #[test]
+    fn values() {
+        assert!(matches!(
+            parse_val(ValType::I32, "4294967295").unwrap(),
+            Val::I32(-1)
+        ));
+        assert!(matches!(
+            parse_val(ValType::I64, "-1").unwrap(),
+            Val::I64(-1)
+        ));
+        let Val::F32(bits) = parse_val(ValType::F32, "nan").unwrap() else {
+            panic!("not f32");
+        };
+        assert!(f32::from_bits(bits).is_nan());
+        let Val::F64(bits) = parse_val(ValType::F64, "-inf").unwrap() else {
+            panic!("not f64");
+        };
+        assert_eq!(f64::from_bits(bits), f64::NEG_INFINITY);
+        assert!(matches!(
+            parse_val(ValType::FuncRef, "null").unwrap(),
+            Val::FuncRef(None)
+        ));
+        assert!(parse_val(ValType::ExternRef, "1").is_err());
+    }
+}

