@@ -166,7 +166,7 @@ fn load(engine: &Engine, path: &Path) -> Result<Module> {
 
 fn parse_args(func: &str, params: &[ValType], args: &[String]) -> Result<Vec<Val>> {
     if params.len() != args.len() {
-        let types: Vec<String> = params.iter().map(|t| type_name(*t).to_string()).collect();
+        let types: Vec<String> = params.iter().map(ValType::to_string).collect();
         let hint = if args.iter().any(|a| a.starts_with("--")) {
             " (options such as --fuel must come before the function's arguments)"
         } else {
@@ -188,7 +188,7 @@ fn parse_args(func: &str, params: &[ValType], args: &[String]) -> Result<Vec<Val
                 format!(
                     "argument {} of `{func}`: `{arg}` is not a valid {}",
                     i + 1,
-                    type_name(ty)
+                    ty
                 )
             })
         })
@@ -240,17 +240,6 @@ fn parse_int(text: &str, min: i128, max: i128) -> Result<i128> {
         bail!("out of range");
     }
     Ok(value)
-}
-
-fn type_name(ty: ValType) -> &'static str {
-    match ty {
-        ValType::I32 => "i32",
-        ValType::I64 => "i64",
-        ValType::F32 => "f32",
-        ValType::F64 => "f64",
-        ValType::FuncRef => "funcref",
-        ValType::ExternRef => "externref",
-    }
 }
 
 fn format_val(value: &Val) -> String {
