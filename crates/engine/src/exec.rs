@@ -8,6 +8,10 @@
 //! All execution state lives in the [`Stack`], so the loop can stop at any block boundary
 //! (fuel exhausted) or host call (host yield) and continue later exactly where it stopped:
 //! that is what [`crate::ResumableCall`] hands to the embedder.
+//!
+//! This is the engine's one module with `unsafe` code (the interpreter loop's slot,
+//! code and memory accesses); the invariants it relies on are listed on [`run`].
+#![allow(unsafe_code)]
 
 use alloc::sync::Arc;
 use alloc::vec::Vec;
@@ -78,6 +82,7 @@ impl Stack {
             return Err(TrapCode::StackOverflow.into());
         }
         self.slots.resize(need, 0);
+        init_frame(&mut self.slots[..func.frame_size as usize], func);
         for (slot, p) in self.slots.iter_mut().zip(params) {
             *slot = p.to_raw(store.id)?;
         }
@@ -125,7 +130,8 @@ impl Stack {
     }
 }
 
-/// Pushes a frame for `func` whose arguments are already at `base`.
+/// Pushes a frame for `func` whose arguments are already at `base`: checks the limits,
+/// zeroes the declared locals and copies the constant pool into the frame's tail.
 #[inline(always)]
 fn enter(
     frames: &mut Vec<Frame>,
@@ -145,7 +151,7 @@ fn enter(
         let new_len = end.max(slots.len() * 2).min(max_slots);
         slots.resize(new_len, 0);
     }
-    slots[base + func.num_params as usize..base + func.num_locals as usize].fill(0);
+    init_frame(&mut slots[base..end], func);
     frames.push(Frame {
         instance,
         func: def,
@@ -155,15 +161,12 @@ fn enter(
     Ok(())
 }
 
-/// The byte range `[addr + offset, addr + offset + n)` of a memory of `len` bytes.
+/// Zeroes a new frame's declared locals and copies in its constants.
 #[inline(always)]
-fn mem_range(len: usize, addr: u64, offset: u32, n: usize) -> Result<core::ops::Range<usize>> {
-    let start = (addr as u32 as u64) + offset as u64;
-    let end = start + n as u64;
-    if end > len as u64 {
-        return Err(TrapCode::MemoryOutOfBounds.into());
-    }
-    Ok(start as usize..end as usize)
+fn init_frame(frame: &mut [u64], func: &CompiledFunc) {
+    let (params, locals) = (func.num_params as usize, func.num_locals as usize);
+    frame[params..locals].fill(0);
+    frame[locals..locals + func.consts.len()].copy_from_slice(&func.consts);
 }
 
 /// The range `[start, start + n)` of a sequence of `len` items, or `trap`.
@@ -184,6 +187,14 @@ fn first_memory<T>(store: &StoreInner<T>, instance: u32) -> usize {
         .map_or(usize::MAX, |&m| m as usize)
 }
 
+/// A raw view of memory `mem` (`usize::MAX`: none) for the executor's loads and stores.
+fn memory_view<T>(store: &mut StoreInner<T>, mem: usize) -> (*mut u8, usize) {
+    match store.memories.get_mut(mem) {
+        Some(m) => (m.data.as_mut_ptr(), m.data.len()),
+        None => (core::ptr::NonNull::dangling().as_ptr(), 0),
+    }
+}
+
 macro_rules! define_run {
     (
         unary { $($un:ident => $unf:ident,)* }
@@ -192,9 +203,21 @@ macro_rules! define_run {
         binary_trap { $($bt:ident => $btf:ident,)* }
         load { $($ld:ident($ldn:literal) => $ldf:expr,)* }
         store { $($st:ident($stn:literal) => $stf:expr,)* }
+        cmp_branch { $($cb:ident => $cbf:ident,)* }
     ) => {
 /// Runs the top frame of `stack` until the entry function returns, a trap, fuel running
 /// out, or a host yield.
+///
+/// The loop works on raw pointers into the current function's code (`ip`), the current
+/// frame (`fp`) and the current memory (`mem_ptr`, `mem_len`). Their validity rests on:
+/// 1. the translator's verifier (`translate::verify`): every slot operand is inside the
+///    frame, every jump inside the code, and the code ends in a jump, return or trap;
+/// 2. `enter`/`Stack::start`: `slots` holds at least `base + frame_size` slots for every
+///    frame on the stack, and `fp`/`ip` are re-derived whenever `slots` may have been
+///    reallocated or the frame changed;
+/// 3. `mem_ptr`/`mem_len` are re-read after anything that can resize, move or otherwise
+///    borrow the memory: `memory.grow`, bulk memory operations, host calls and switching
+///    frames.
 pub(crate) fn run<T>(store: &mut Store<T>, stack: &mut Stack) -> Result<Outcome> {
     let Stack {
         slots,
@@ -211,18 +234,35 @@ pub(crate) fn run<T>(store: &mut Store<T>, stack: &mut Stack) -> Result<Outcome>
     let mut instance = top.instance;
     let mut module: Module = store.inner.instances[instance as usize].module.clone();
     let mut code: &[Instr] = &module.inner.code[top.func as usize].code;
-    let mut pc = top.pc as usize;
+    let mut ip: *const Instr = code[top.pc as usize..].as_ptr();
     let mut base = top.base;
+    let mut fp: *mut u64 = slots[base..].as_mut_ptr();
     let mut mem = first_memory(&store.inner, instance);
+    let (mut mem_ptr, mut mem_len) = memory_view(&mut store.inner, mem);
 
-    macro_rules! s {
+    macro_rules! get {
         ($slot:expr) => {
-            slots[base + $slot as usize]
+            // SAFETY: the slot is inside the current frame (invariants 1 and 2).
+            unsafe { fp.add($slot as usize).read() }
         };
     }
-    macro_rules! memory {
+    macro_rules! set {
+        ($slot:expr, $value:expr) => {{
+            let value: u64 = $value;
+            // SAFETY: the slot is inside the current frame (invariants 1 and 2).
+            unsafe { fp.add($slot as usize).write(value) }
+        }};
+    }
+    macro_rules! jump {
+        ($target:expr) => {
+            // SAFETY: jump targets are inside the code (invariant 1).
+            ip = unsafe { code.as_ptr().add($target as usize) }
+        };
+    }
+    macro_rules! pc {
         () => {
-            store.inner.memories[mem].data
+            // SAFETY: `ip` points into (or one past an instruction of) `code`.
+            unsafe { ip.offset_from(code.as_ptr()) as u32 }
         };
     }
     macro_rules! table {
@@ -230,18 +270,25 @@ pub(crate) fn run<T>(store: &mut Store<T>, stack: &mut Stack) -> Result<Outcome>
             store.inner.tables[store.inner.instances[instance as usize].tables[$t as usize] as usize]
         };
     }
-    // Switches execution to the frame now on top of `frames`.
+    macro_rules! refresh_memory {
+        () => {
+            (mem_ptr, mem_len) = memory_view(&mut store.inner, mem)
+        };
+    }
+    // Continues in the frame now on top of `frames` (after a return, or entering a call).
     macro_rules! resume_top {
         () => {{
-            let f = *frames.last().expect("a caller frame");
+            let f = *frames.last().expect("a frame");
             if f.instance != instance {
                 instance = f.instance;
                 module = store.inner.instances[instance as usize].module.clone();
                 mem = first_memory(&store.inner, instance);
             }
+            refresh_memory!();
             code = &module.inner.code[f.func as usize].code;
-            pc = f.pc as usize;
+            ip = code[f.pc as usize..].as_ptr();
             base = f.base;
+            fp = slots[base..].as_mut_ptr();
         }};
     }
     // Calls store function `$func` with arguments at frame slot `$at`.
@@ -249,33 +296,23 @@ pub(crate) fn run<T>(store: &mut Store<T>, stack: &mut Stack) -> Result<Outcome>
         ($func:expr, $at:expr) => {{
             let func_index: u32 = $func;
             let new_base = base + $at as usize;
-            frames.last_mut().expect("current frame").pc = pc as u32;
+            let pc = pc!();
+            frames.last_mut().expect("current frame").pc = pc;
             match &store.inner.funcs[func_index as usize] {
                 &FuncEntity::Wasm { instance: callee, def, .. } => {
-                    if callee != instance {
-                        instance = callee;
-                        module = store.inner.instances[instance as usize].module.clone();
-                        mem = first_memory(&store.inner, instance);
-                    }
-                    let f = &module.inner.code[def as usize];
-                    enter(frames, slots, limits, instance, def, f, new_base)?;
-                    code = &f.code;
-                    pc = 0;
-                    base = new_base;
+                    let f = &store.inner.instances[callee as usize].module.inner.code[def as usize];
+                    enter(frames, slots, limits, callee, def, f, new_base)?;
+                    resume_top!();
                 }
                 FuncEntity::Host { func, ty } => {
                     let func = Arc::clone(func);
                     let ty: FuncType = store.inner.types[*ty as usize].clone();
-                    let needed = new_base + ty.results().len().max(ty.params().len());
-                    if needed > slots.len() {
-                        slots.resize(needed, 0);
-                    }
                     host_args.clear();
                     host_args.extend(
                         ty.params()
                             .iter()
                             .enumerate()
-                            .map(|(i, &t)| Val::from_raw(slots[new_base + i], t, store_id)),
+                            .map(|(i, &t)| Val::from_raw(get!($at as usize + i), t, store_id)),
                     );
                     host_results.clear();
                     host_results.extend(ty.results().iter().map(|&t| Val::default_for(t)));
@@ -283,7 +320,9 @@ pub(crate) fn run<T>(store: &mut Store<T>, stack: &mut Stack) -> Result<Outcome>
                         store: &mut *store,
                         instance: Some(Instance::new_handle(store_id, instance)),
                     };
-                    match (func.func)(caller, host_args, host_results) {
+                    let outcome = (func.func)(caller, host_args, host_results);
+                    refresh_memory!();
+                    match outcome {
                         Ok(()) => {
                             for (i, (v, &t)) in host_results.iter().zip(ty.results()).enumerate() {
                                 if v.ty() != t {
@@ -292,7 +331,7 @@ pub(crate) fn run<T>(store: &mut Store<T>, stack: &mut Stack) -> Result<Outcome>
                                         v.ty()
                                     )));
                                 }
-                                slots[new_base + i] = v.to_raw(store_id)?;
+                                set!($at as usize + i, v.to_raw(store_id)?);
                             }
                         }
                         Err(e) => {
@@ -312,50 +351,69 @@ pub(crate) fn run<T>(store: &mut Store<T>, stack: &mut Stack) -> Result<Outcome>
     }
 
     loop {
-        let instr = code[pc];
-        pc += 1;
+        // SAFETY: `ip` is inside the code: it starts at a saved or entry pc, and every
+        // path through the code ends in a jump, return or trap (invariant 1).
+        let instr = unsafe { ip.read() };
+        // SAFETY: at most one past the current instruction, which is inside the code.
+        ip = unsafe { ip.add(1) };
         match instr {
-            $(Instr::$un { dst, src } => s!(dst) = ops::$unf(s!(src)),)*
-            $(Instr::$ut { dst, src } => s!(dst) = ops::$utf(s!(src))?,)*
-            $(Instr::$bin { dst, lhs, rhs } => s!(dst) = ops::$binf(s!(lhs), s!(rhs)),)*
-            $(Instr::$bt { dst, lhs, rhs } => s!(dst) = ops::$btf(s!(lhs), s!(rhs))?,)*
+            $(Instr::$un { dst, src } => set!(dst, ops::$unf(get!(src))),)*
+            $(Instr::$ut { dst, src } => set!(dst, ops::$utf(get!(src))?),)*
+            $(Instr::$bin { dst, lhs, rhs } => set!(dst, ops::$binf(get!(lhs), get!(rhs))),)*
+            $(Instr::$bt { dst, lhs, rhs } => set!(dst, ops::$btf(get!(lhs), get!(rhs))?),)*
             $(Instr::$ld { dst, addr, offset } => {
-                let m = &memory!();
-                let r = mem_range(m.len(), s!(addr), offset, $ldn)?;
-                let mut bytes = [0u8; $ldn];
-                bytes.copy_from_slice(&m[r]);
-                s!(dst) = ($ldf)(bytes);
+                let ea = (get!(addr) as u32 as u64) + u64::from(offset);
+                if ea + $ldn > mem_len as u64 {
+                    return Err(TrapCode::MemoryOutOfBounds.into());
+                }
+                // SAFETY: `[ea, ea + width)` lies inside the memory, checked just above;
+                // `mem_ptr`/`mem_len` describe the current memory (invariant 3).
+                let bytes = unsafe { mem_ptr.add(ea as usize).cast::<[u8; $ldn]>().read() };
+                set!(dst, ($ldf)(bytes));
             })*
             $(Instr::$st { addr, val, offset } => {
-                let bytes = ($stf)(s!(val));
-                let m = &mut memory!();
-                let r = mem_range(m.len(), s!(addr), offset, $stn)?;
-                m[r].copy_from_slice(&bytes);
+                let ea = (get!(addr) as u32 as u64) + u64::from(offset);
+                if ea + $stn > mem_len as u64 {
+                    return Err(TrapCode::MemoryOutOfBounds.into());
+                }
+                let bytes: [u8; $stn] = ($stf)(get!(val));
+                // SAFETY: as for loads: in bounds, checked just above (invariant 3).
+                unsafe { mem_ptr.add(ea as usize).cast::<[u8; $stn]>().write(bytes) };
+            })*
+            $(Instr::$cb { lhs, rhs, target } => {
+                if ops::$cbf(get!(lhs), get!(rhs)) != 0 {
+                    jump!(target);
+                }
             })*
             Instr::Unreachable => return Err(TrapCode::Unreachable.into()),
             Instr::ConsumeFuel(cost) => {
                 if store.inner.fuel <= 0 {
-                    frames.last_mut().expect("current frame").pc = (pc - 1) as u32;
+                    frames.last_mut().expect("current frame").pc = pc!() - 1;
                     return Ok(Outcome::OutOfFuel);
                 }
                 store.inner.fuel -= i64::from(cost);
             }
-            Instr::Br(target) => pc = target as usize,
+            Instr::Br(target) => jump!(target),
             Instr::BrIfNez { cond, target } => {
-                if s!(cond) as u32 != 0 {
-                    pc = target as usize;
+                if get!(cond) as u32 != 0 {
+                    jump!(target);
                 }
             }
             Instr::BrIfEqz { cond, target } => {
-                if s!(cond) as u32 == 0 {
-                    pc = target as usize;
+                if get!(cond) as u32 == 0 {
+                    jump!(target);
                 }
             }
-            Instr::BrTable { index, len } => pc += (s!(index) as u32).min(len) as usize,
+            Instr::BrTable { index, len } => {
+                let entry = (get!(index) as u32).min(len) as usize;
+                // SAFETY: the `len + 1` entries follow the instruction (invariant 1).
+                ip = unsafe { ip.add(entry) };
+            }
             Instr::Return { src, n } => {
                 if src != 0 {
-                    let from = base + src as usize;
-                    slots.copy_within(from..from + n as usize, base);
+                    // SAFETY: `[src, src + n)` and `[0, n)` are inside the frame
+                    // (invariant 1); `copy` allows overlap.
+                    unsafe { core::ptr::copy(fp.add(src as usize), fp, n as usize) };
                 }
                 frames.pop();
                 if frames.is_empty() {
@@ -363,25 +421,21 @@ pub(crate) fn run<T>(store: &mut Store<T>, stack: &mut Stack) -> Result<Outcome>
                 }
                 resume_top!();
             }
-            Instr::Copy { dst, src } => s!(dst) = s!(src),
-            Instr::CopyN { dst, src, n } => {
-                let from = base + src as usize;
-                slots.copy_within(from..from + n as usize, base + dst as usize);
-            }
-            Instr::Const { dst, val } => s!(dst) = val,
+            Instr::Copy { dst, src } => set!(dst, get!(src)),
             Instr::Select { dst } => {
-                if s!(dst + 2) as u32 == 0 {
-                    s!(dst) = s!(dst + 1);
+                if get!(dst + 2) as u32 == 0 {
+                    set!(dst, get!(dst + 1));
                 }
             }
             Instr::CallInternal { func, base: at } => {
-                frames.last_mut().expect("current frame").pc = pc as u32;
+                frames.last_mut().expect("current frame").pc = pc!();
                 let new_base = base + at as usize;
                 let f = &module.inner.code[func as usize];
                 enter(frames, slots, limits, instance, func, f, new_base)?;
                 code = &f.code;
-                pc = 0;
+                ip = code.as_ptr();
                 base = new_base;
+                fp = slots[base..].as_mut_ptr();
             }
             Instr::CallImported { func, base: at } => {
                 let f = store.inner.instances[instance as usize].funcs[func as usize];
@@ -389,7 +443,7 @@ pub(crate) fn run<T>(store: &mut Store<T>, stack: &mut Stack) -> Result<Outcome>
             }
             Instr::CallIndirect { ty, table, base: at } => {
                 let np = module.inner.types[ty as usize].params().len();
-                let index = s!(at as usize + np) as u32;
+                let index = get!(at as usize + np) as u32;
                 let raw = *table!(table)
                     .elements
                     .get(index as usize)
@@ -403,81 +457,86 @@ pub(crate) fn run<T>(store: &mut Store<T>, stack: &mut Stack) -> Result<Outcome>
             }
             Instr::GlobalGet { dst, global } => {
                 let g = store.inner.instances[instance as usize].globals[global as usize];
-                s!(dst) = store.inner.globals[g as usize].value;
+                set!(dst, store.inner.globals[g as usize].value);
             }
             Instr::GlobalSet { src, global } => {
                 let g = store.inner.instances[instance as usize].globals[global as usize];
-                store.inner.globals[g as usize].value = s!(src);
+                store.inner.globals[g as usize].value = get!(src);
             }
             Instr::RefFunc { dst, func } => {
-                s!(dst) = u64::from(store.inner.instances[instance as usize].funcs[func as usize]) + 1;
+                set!(dst, u64::from(store.inner.instances[instance as usize].funcs[func as usize]) + 1);
             }
-            Instr::MemorySize { dst } => s!(dst) = u64::from(store.inner.memories[mem].pages()),
+            Instr::MemorySize { dst } => set!(dst, u64::from(store.inner.memories[mem].pages())),
             Instr::MemoryGrow { dst } => {
                 let limit = store.inner.limits.memory_pages;
-                let old = store.inner.memories[mem].grow(s!(dst) as u32, limit);
-                s!(dst) = u64::from(old.unwrap_or(u32::MAX));
+                let old = store.inner.memories[mem].grow(get!(dst) as u32, limit);
+                set!(dst, u64::from(old.unwrap_or(u32::MAX)));
+                refresh_memory!();
             }
             Instr::MemoryFill { base: at } => {
-                let m = &mut memory!();
-                let r = bulk_range(m.len(), s!(at), s!(at + 2), TrapCode::MemoryOutOfBounds)?;
-                m[r].fill(s!(at + 1) as u8);
+                let m = &mut store.inner.memories[mem].data;
+                let r = bulk_range(m.len(), get!(at), get!(at + 2), TrapCode::MemoryOutOfBounds)?;
+                m[r].fill(get!(at + 1) as u8);
+                refresh_memory!();
             }
             Instr::MemoryCopy { base: at } => {
-                let m = &mut memory!();
-                let n = s!(at + 2);
-                let dst = bulk_range(m.len(), s!(at), n, TrapCode::MemoryOutOfBounds)?;
-                let src = bulk_range(m.len(), s!(at + 1), n, TrapCode::MemoryOutOfBounds)?;
+                let m = &mut store.inner.memories[mem].data;
+                let n = get!(at + 2);
+                let dst = bulk_range(m.len(), get!(at), n, TrapCode::MemoryOutOfBounds)?;
+                let src = bulk_range(m.len(), get!(at + 1), n, TrapCode::MemoryOutOfBounds)?;
                 m.copy_within(src, dst.start);
+                refresh_memory!();
             }
             Instr::MemoryInit { base: at, data } => {
                 let inner = &mut store.inner;
                 let seg = &inner.instances[instance as usize].datas[data as usize];
-                let n = s!(at + 2);
-                let src = bulk_range(seg.len(), s!(at + 1), n, TrapCode::MemoryOutOfBounds)?;
+                let n = get!(at + 2);
+                let src = bulk_range(seg.len(), get!(at + 1), n, TrapCode::MemoryOutOfBounds)?;
                 let m = &mut inner.memories[mem].data;
-                let dst = bulk_range(m.len(), s!(at), n, TrapCode::MemoryOutOfBounds)?;
+                let dst = bulk_range(m.len(), get!(at), n, TrapCode::MemoryOutOfBounds)?;
                 m[dst].copy_from_slice(&seg[src]);
+                refresh_memory!();
             }
             Instr::DataDrop { data } => {
                 store.inner.instances[instance as usize].datas[data as usize] = Arc::from([]);
             }
             Instr::TableGet { dst, table } => {
                 let t = &table!(table);
-                s!(dst) = *t
+                let value = *t
                     .elements
-                    .get(s!(dst) as u32 as usize)
+                    .get(get!(dst) as u32 as usize)
                     .ok_or(Error::trap(TrapCode::TableOutOfBounds))?;
+                set!(dst, value);
             }
             Instr::TableSet { base: at, table } => {
-                let value = s!(at + 1);
+                let (index, value) = (get!(at) as u32 as usize, get!(at + 1));
                 let t = &mut table!(table);
                 let e = t
                     .elements
-                    .get_mut(s!(at) as u32 as usize)
+                    .get_mut(index)
                     .ok_or(Error::trap(TrapCode::TableOutOfBounds))?;
                 *e = value;
             }
-            Instr::TableSize { dst, table } => s!(dst) = table!(table).elements.len() as u64,
+            Instr::TableSize { dst, table } => set!(dst, table!(table).elements.len() as u64),
             Instr::TableGrow { base: at, table } => {
                 let limit = store.inner.limits.table_elements;
-                let (init, delta) = (s!(at), s!(at + 1) as u32);
+                let (init, delta) = (get!(at), get!(at + 1) as u32);
                 let old = table!(table).grow(delta, init, limit);
-                s!(at) = u64::from(old.unwrap_or(u32::MAX));
+                set!(at, u64::from(old.unwrap_or(u32::MAX)));
             }
             Instr::TableFill { base: at, table } => {
-                let value = s!(at + 1);
+                let (start, value, n) = (get!(at), get!(at + 1), get!(at + 2));
                 let t = &mut table!(table);
-                let r = bulk_range(t.elements.len(), s!(at), s!(at + 2), TrapCode::TableOutOfBounds)?;
+                let r = bulk_range(t.elements.len(), start, n, TrapCode::TableOutOfBounds)?;
                 t.elements[r].fill(value);
             }
             Instr::TableCopy { base: at, dst_table, src_table } => {
+                let (d_start, s_start, n) = (get!(at), get!(at + 1), get!(at + 2));
                 let inner = &mut store.inner;
                 let ids = &inner.instances[instance as usize].tables;
                 let (d, s) = (ids[dst_table as usize] as usize, ids[src_table as usize] as usize);
-                let n = s!(at + 2);
-                let dr = bulk_range(inner.tables[d].elements.len(), s!(at), n, TrapCode::TableOutOfBounds)?;
-                let sr = bulk_range(inner.tables[s].elements.len(), s!(at + 1), n, TrapCode::TableOutOfBounds)?;
+                let dr = bulk_range(inner.tables[d].elements.len(), d_start, n, TrapCode::TableOutOfBounds)?;
+                let sr = bulk_range(inner.tables[s].elements.len(), s_start, n, TrapCode::TableOutOfBounds)?;
                 if d == s {
                     inner.tables[d].elements.copy_within(sr, dr.start);
                 } else {
@@ -486,13 +545,13 @@ pub(crate) fn run<T>(store: &mut Store<T>, stack: &mut Stack) -> Result<Outcome>
                 }
             }
             Instr::TableInit { base: at, table, elem } => {
+                let (d_start, s_start, n) = (get!(at), get!(at + 1), get!(at + 2));
                 let inner = &mut store.inner;
                 let inst = &inner.instances[instance as usize];
                 let seg = &inst.elems[elem as usize];
                 let t = &mut inner.tables[inst.tables[table as usize] as usize];
-                let n = s!(at + 2);
-                let src = bulk_range(seg.len(), s!(at + 1), n, TrapCode::TableOutOfBounds)?;
-                let dst = bulk_range(t.elements.len(), s!(at), n, TrapCode::TableOutOfBounds)?;
+                let src = bulk_range(seg.len(), s_start, n, TrapCode::TableOutOfBounds)?;
+                let dst = bulk_range(t.elements.len(), d_start, n, TrapCode::TableOutOfBounds)?;
                 t.elements[dst].copy_from_slice(&seg[src]);
             }
             Instr::ElemDrop { elem } => {

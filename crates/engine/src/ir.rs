@@ -7,6 +7,12 @@
 //! frame-relative slot index instead of pushing and popping. Branch targets are absolute
 //! instruction indices, resolved at translation time.
 //!
+//! A frame is laid out as `[locals | constants | operand stack]`. The translator does not
+//! copy a `local.get` or a constant onto the operand stack: the consuming instruction reads
+//! the local's or the constant's slot directly, and an instruction whose result is
+//! immediately stored to a local writes the local directly. Constants live in a per-function
+//! pool copied into the frame's tail on entry.
+//!
 //! Calls pass arguments in place: the caller's argument slots become the callee's first
 //! locals, and the callee leaves its results at the start of its frame, where the caller
 //! expects them.
@@ -103,6 +109,14 @@ macro_rules! for_each_op {
                 I64Store16(2) => |v: u64| (v as u16).to_le_bytes(),
                 I64Store32(4) => |v: u64| (v as u32).to_le_bytes(),
             }
+            cmp_branch {
+                BrI32Eq => i32_eq, BrI32Ne => i32_ne, BrI32LtS => i32_lt_s, BrI32LtU => i32_lt_u,
+                BrI32GtS => i32_gt_s, BrI32GtU => i32_gt_u, BrI32LeS => i32_le_s,
+                BrI32LeU => i32_le_u, BrI32GeS => i32_ge_s, BrI32GeU => i32_ge_u,
+                BrI64Eq => i64_eq, BrI64Ne => i64_ne, BrI64LtS => i64_lt_s, BrI64LtU => i64_lt_u,
+                BrI64GtS => i64_gt_s, BrI64GtU => i64_gt_u, BrI64LeS => i64_le_s,
+                BrI64LeU => i64_le_u, BrI64GeS => i64_ge_s, BrI64GeU => i64_ge_u,
+            }
         }
     };
 }
@@ -116,6 +130,7 @@ macro_rules! define_instr {
         binary_trap { $($bt:ident => $btf:ident,)* }
         load { $($ld:ident($ldn:literal) => $ldf:expr,)* }
         store { $($st:ident($stn:literal) => $stf:expr,)* }
+        cmp_branch { $($cb:ident => $cbf:ident,)* }
     ) => {
                 /// One instruction of the internal code. See the module docs.
                 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -137,10 +152,6 @@ macro_rules! define_instr {
                     Return { src: Slot, n: u32 },
                     /// Copy one slot.
                     Copy { dst: Slot, src: Slot },
-                    /// Copy `n` consecutive slots (the ranges may overlap).
-                    CopyN { dst: Slot, src: Slot, n: u32 },
-                    /// Store a constant.
-                    Const { dst: Slot, val: u64 },
                     /// `dst = if dst+2 != 0 { dst } else { dst+1 }`.
                     Select { dst: Slot },
                     /// Call a function defined by this module; arguments start at `base`.
@@ -178,6 +189,8 @@ macro_rules! define_instr {
                     $($bt { dst: Slot, lhs: Slot, rhs: Slot },)*
                     $($ld { dst: Slot, addr: Slot, offset: u32 },)*
                     $($st { addr: Slot, val: Slot, offset: u32 },)*
+                    /// Jump to `target` if the comparison of `lhs` and `rhs` holds.
+                    $($cb { lhs: Slot, rhs: Slot, target: u32 },)*
                 }
     };
 }
@@ -185,13 +198,99 @@ for_each_op!(define_instr);
 
 const _: () = assert!(core::mem::size_of::<Instr>() == 16);
 
+macro_rules! define_slots {
+    (
+        unary { $($un:ident => $unf:ident,)* }
+        unary_trap { $($ut:ident => $utf:ident,)* }
+        binary { $($bin:ident => $binf:ident,)* }
+        binary_trap { $($bt:ident => $btf:ident,)* }
+        load { $($ld:ident($ldn:literal) => $ldf:expr,)* }
+        store { $($st:ident($stn:literal) => $stf:expr,)* }
+        cmp_branch { $($cb:ident => $cbf:ident,)* }
+    ) => {
+        impl Instr {
+            /// Calls `f` with every slot operand and the number of consecutive slots the
+            /// instruction uses from it. Calls report their argument base with width 0;
+            /// their extent depends on the callee's type (see the translator's verifier).
+            pub(crate) fn for_each_slot(&mut self, mut f: impl FnMut(&mut Slot, u32)) {
+                match self {
+                    $(Instr::$un { dst, src } => { f(dst, 1); f(src, 1); })*
+                    $(Instr::$ut { dst, src } => { f(dst, 1); f(src, 1); })*
+                    $(Instr::$bin { dst, lhs, rhs } => { f(dst, 1); f(lhs, 1); f(rhs, 1); })*
+                    $(Instr::$bt { dst, lhs, rhs } => { f(dst, 1); f(lhs, 1); f(rhs, 1); })*
+                    $(Instr::$ld { dst, addr, .. } => { f(dst, 1); f(addr, 1); })*
+                    $(Instr::$st { addr, val, .. } => { f(addr, 1); f(val, 1); })*
+                    $(Instr::$cb { lhs, rhs, .. } => { f(lhs, 1); f(rhs, 1); })*
+                    Instr::Unreachable
+                    | Instr::ConsumeFuel(_)
+                    | Instr::Br(_)
+                    | Instr::DataDrop { .. }
+                    | Instr::ElemDrop { .. } => {}
+                    Instr::BrIfNez { cond, .. } | Instr::BrIfEqz { cond, .. } => f(cond, 1),
+                    Instr::BrTable { index, .. } => f(index, 1),
+                    Instr::Return { src, n } => f(src, *n),
+                    Instr::Copy { dst, src } => { f(dst, 1); f(src, 1); }
+                    Instr::Select { dst } => f(dst, 3),
+                    Instr::CallInternal { base, .. }
+                    | Instr::CallImported { base, .. }
+                    | Instr::CallIndirect { base, .. } => f(base, 0),
+                    Instr::GlobalGet { dst, .. } => f(dst, 1),
+                    Instr::GlobalSet { src, .. } => f(src, 1),
+                    Instr::RefFunc { dst, .. } => f(dst, 1),
+                    Instr::MemorySize { dst } | Instr::MemoryGrow { dst } => f(dst, 1),
+                    Instr::MemoryFill { base }
+                    | Instr::MemoryCopy { base }
+                    | Instr::MemoryInit { base, .. } => f(base, 3),
+                    Instr::TableGet { dst, .. } | Instr::TableSize { dst, .. } => f(dst, 1),
+                    Instr::TableSet { base, .. } | Instr::TableGrow { base, .. } => f(base, 2),
+                    Instr::TableFill { base, .. }
+                    | Instr::TableCopy { base, .. }
+                    | Instr::TableInit { base, .. } => f(base, 3),
+                }
+            }
+
+            /// The jump target, for branch instructions.
+            pub(crate) fn target_mut(&mut self) -> Option<&mut u32> {
+                match self {
+                    Instr::Br(target)
+                    | Instr::BrIfNez { target, .. }
+                    | Instr::BrIfEqz { target, .. } => Some(target),
+                    $(Instr::$cb { target, .. } => Some(target),)*
+                    _ => None,
+                }
+            }
+
+            /// The slot a value-producing instruction writes, if it writes exactly one.
+            pub(crate) fn dst_mut(&mut self) -> Option<&mut Slot> {
+                match self {
+                    $(Instr::$un { dst, .. })|*
+                    | $(Instr::$ut { dst, .. })|*
+                    | $(Instr::$bin { dst, .. })|*
+                    | $(Instr::$bt { dst, .. })|*
+                    | $(Instr::$ld { dst, .. })|*
+                    | Instr::Copy { dst, .. }
+                    | Instr::GlobalGet { dst, .. }
+                    | Instr::RefFunc { dst, .. }
+                    | Instr::MemorySize { dst }
+                    | Instr::TableSize { dst, .. } => Some(dst),
+                    _ => None,
+                }
+            }
+        }
+    };
+}
+for_each_op!(define_slots);
+
 /// A translated function.
 #[derive(Debug)]
 pub(crate) struct CompiledFunc {
     pub code: alloc::boxed::Box<[Instr]>,
+    pub num_params: u32,
     /// Parameters plus declared locals.
     pub num_locals: u32,
-    pub num_params: u32,
-    /// Locals plus the maximum operand stack height: the slots a frame needs.
+    /// The function's constants, copied into the frame right after the locals on entry so
+    /// instructions read them like any other slot.
+    pub consts: alloc::boxed::Box<[u64]>,
+    /// Locals, constants and the maximum operand stack height: the slots a frame needs. Every slot operand of `code` is below it (checked after translation).
     pub frame_size: u32,
 }

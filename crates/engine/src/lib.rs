@@ -20,7 +20,7 @@
 //! - The executor is behind the [`Store`]/[`Instance`] API, so another tier can be added
 //!   without changing callers.
 #![no_std]
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 #![warn(missing_docs)]
 
 extern crate alloc;

@@ -1,13 +1,24 @@
 //! Translation of validated Wasm function bodies into the internal code of [`crate::ir`].
 //!
 //! The translator runs in one pass over each body, interleaved with `wasmparser`'s function
-//! validator: every operator is validated first, then translated. It tracks the operand
-//! stack height statically, so every operand gets a fixed frame slot (`locals + height`),
-//! resolves branch targets (forward ones by patching when the block ends), and inserts a
-//! `ConsumeFuel` at the head of every block that can be entered by a jump when fuel is on.
-//! Code after an unconditional transfer (`br`, `return`, `unreachable`, ...) is validated
-//! but not translated.
+//! validator: every operator is validated first, then translated. It keeps a compile-time
+//! model of the operand stack in which each entry is either a value in its own slot (a
+//! *temp*, at `locals + position`) or a deferred reference to a local's or a constant's
+//! slot, so `local.get` and `*.const` emit nothing: the consumer reads the slot directly.
+//! Deferred entries are materialized into their temps before anything could change what
+//! they refer to (a write to that local, a block boundary, a call's argument list).
+//!
+//! Two peepholes fold adjacent pairs: a value-producing instruction followed by
+//! `local.set`/`local.tee` writes the local directly, and an integer comparison followed by
+//! `br_if`/`if` becomes one compare-and-branch instruction.
+//!
+//! Branch targets are resolved (forward ones by patching when the block ends), and with fuel
+//! on a `ConsumeFuel` heads every block that can be entered by a jump. Code after an
+//! unconditional transfer (`br`, `return`, `unreachable`, ...) is validated but not
+//! translated. Finally the code is verified: every slot operand lies inside the frame and
+//! every jump inside the code, which the executor relies on.
 
+use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
 
 use wasmparser::{BlockType, FuncValidator, FunctionBody, Operator, ValidatorResources};
@@ -50,16 +61,34 @@ struct Ctrl {
     dead: bool,
 }
 
+/// A compile-time operand stack entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Operand {
+    /// In its own slot, `locals + position`.
+    Temp,
+    /// Still in this local's slot.
+    Local(Slot),
+    /// In the constant pool slot (a placeholder until the frame layout is known).
+    Const(Slot),
+}
+
+/// Marks a constant-pool placeholder slot; relocated to the frame's constant area at the end.
+const CONST_FLAG: Slot = 1 << 31;
+
 struct Translator<'a> {
     env: &'a ModuleEnv<'a>,
     code: Vec<Instr>,
     ctrl: Vec<Ctrl>,
-    height: u32,
+    stack: Vec<Operand>,
     max_height: u32,
     num_locals: u32,
     reachable: bool,
     /// The `ConsumeFuel` instruction charging for the current block.
     fuel: Option<usize>,
+    consts: Vec<u64>,
+    const_slots: BTreeMap<u64, Slot>,
+    /// The last instruction, if it produced the temp now on top of the stack.
+    last: Option<usize>,
 }
 
 /// Validates and translates one function body.
@@ -79,6 +108,7 @@ pub(crate) fn translate(
         validator.define_locals(offset, count, ty)?;
         num_locals = num_locals
             .checked_add(count)
+            .filter(|&n| n < CONST_FLAG / 2)
             .ok_or_else(|| Error::compile("too many locals", offset))?;
     }
     let results = ty.results().len() as u32;
@@ -86,11 +116,14 @@ pub(crate) fn translate(
         env,
         code: Vec::new(),
         ctrl: Vec::new(),
-        height: 0,
+        stack: Vec::new(),
         max_height: 0,
         num_locals,
         reachable: true,
         fuel: None,
+        consts: Vec::new(),
+        const_slots: BTreeMap::new(),
+        last: None,
     };
     t.ctrl.push(Ctrl {
         kind: CtrlKind::Func,
@@ -110,15 +143,9 @@ pub(crate) fn translate(
         t.op(&op).map_err(|msg| Error::compile(msg, offset))?;
     }
     reader.finish()?;
-    let frame_size = num_locals
-        .checked_add(t.max_height)
-        .ok_or_else(|| Error::compile("function frame too large", 0))?;
-    Ok(CompiledFunc {
-        code: t.code.into_boxed_slice(),
-        num_locals,
-        num_params,
-        frame_size,
-    })
+    let offset = body.range().end;
+    t.finish(num_params)
+        .map_err(|msg| Error::compile(msg, offset))
 }
 
 type TResult = core::result::Result<(), &'static str>;
@@ -131,6 +158,7 @@ macro_rules! translate_ops {
         binary_trap { $($bt:ident => $btf:ident,)* }
         load { $($ld:ident($ldn:literal) => $ldf:expr,)* }
         store { $($st:ident($stn:literal) => $stf:expr,)* }
+        cmp_branch { $($cb:ident => $cbf:ident,)* }
     ) => {
         impl Translator<'_> {
             /// Translates the operators that map one-to-one to an instruction; returns
@@ -142,23 +170,32 @@ macro_rules! translate_ops {
                     $(Operator::$bin => self.binary(|dst, lhs, rhs| Instr::$bin { dst, lhs, rhs }),)*
                     $(Operator::$bt => self.binary(|dst, lhs, rhs| Instr::$bt { dst, lhs, rhs }),)*
                     $(Operator::$ld { memarg } => {
-                        self.load(memarg.offset, |dst, addr, offset| Instr::$ld { dst, addr, offset })
+                        self.unary(|dst, addr| Instr::$ld { dst, addr, offset: memarg.offset as u32 })
                     })*
                     $(Operator::$st { memarg } => {
-                        self.store(memarg.offset, |addr, val, offset| Instr::$st { addr, val, offset })
+                        self.store(|addr, val| Instr::$st { addr, val, offset: memarg.offset as u32 })
                     })*
-                    Operator::F32Load { memarg } => {
-                        self.load(memarg.offset, |dst, addr, offset| Instr::I32Load { dst, addr, offset })
-                    }
-                    Operator::F64Load { memarg } => {
-                        self.load(memarg.offset, |dst, addr, offset| Instr::I64Load { dst, addr, offset })
-                    }
-                    Operator::F32Store { memarg } => {
-                        self.store(memarg.offset, |addr, val, offset| Instr::I32Store { addr, val, offset })
-                    }
-                    Operator::F64Store { memarg } => {
-                        self.store(memarg.offset, |addr, val, offset| Instr::I64Store { addr, val, offset })
-                    }
+                    // memory32 offsets are validated to fit in 32 bits.
+                    Operator::F32Load { memarg } => self.unary(|dst, addr| Instr::I32Load {
+                        dst,
+                        addr,
+                        offset: memarg.offset as u32,
+                    }),
+                    Operator::F64Load { memarg } => self.unary(|dst, addr| Instr::I64Load {
+                        dst,
+                        addr,
+                        offset: memarg.offset as u32,
+                    }),
+                    Operator::F32Store { memarg } => self.store(|addr, val| Instr::I32Store {
+                        addr,
+                        val,
+                        offset: memarg.offset as u32,
+                    }),
+                    Operator::F64Store { memarg } => self.store(|addr, val| Instr::I64Store {
+                        addr,
+                        val,
+                        offset: memarg.offset as u32,
+                    }),
                     _ => return false,
                 }
                 true
@@ -168,30 +205,124 @@ macro_rules! translate_ops {
 }
 for_each_op!(translate_ops);
 
+/// The compare-and-branch instruction for a comparison `cmp`: jumping when it holds, or
+/// when it does not if `negate`. Integer comparisons only: a float comparison's negation
+/// is not another comparison (NaN).
+fn fuse_compare(cmp: Instr, negate: bool, zero: Slot) -> Option<Instr> {
+    macro_rules! pairs {
+        ($($cmp:ident => $br:ident / $not:ident,)*) => {
+            match cmp {
+                $(Instr::$cmp { lhs, rhs, .. } => Some(if negate {
+                    Instr::$not { lhs, rhs, target: u32::MAX }
+                } else {
+                    Instr::$br { lhs, rhs, target: u32::MAX }
+                }),)*
+                Instr::I32Eqz { src, .. } => Some(if negate {
+                    Instr::BrIfNez { cond: src, target: u32::MAX }
+                } else {
+                    Instr::BrIfEqz { cond: src, target: u32::MAX }
+                }),
+                Instr::I64Eqz { src, .. } => Some(if negate {
+                    Instr::BrI64Ne { lhs: src, rhs: zero, target: u32::MAX }
+                } else {
+                    Instr::BrI64Eq { lhs: src, rhs: zero, target: u32::MAX }
+                }),
+                _ => None,
+            }
+        };
+    }
+    pairs! {
+        I32Eq => BrI32Eq / BrI32Ne, I32Ne => BrI32Ne / BrI32Eq,
+        I32LtS => BrI32LtS / BrI32GeS, I32LtU => BrI32LtU / BrI32GeU,
+        I32GtS => BrI32GtS / BrI32LeS, I32GtU => BrI32GtU / BrI32LeU,
+        I32LeS => BrI32LeS / BrI32GtS, I32LeU => BrI32LeU / BrI32GtU,
+        I32GeS => BrI32GeS / BrI32LtS, I32GeU => BrI32GeU / BrI32LtU,
+        I64Eq => BrI64Eq / BrI64Ne, I64Ne => BrI64Ne / BrI64Eq,
+        I64LtS => BrI64LtS / BrI64GeS, I64LtU => BrI64LtU / BrI64GeU,
+        I64GtS => BrI64GtS / BrI64LeS, I64GtU => BrI64GtU / BrI64LeU,
+        I64LeS => BrI64LeS / BrI64GtS, I64LeU => BrI64LeU / BrI64GtU,
+        I64GeS => BrI64GeS / BrI64LtS, I64GeU => BrI64GeU / BrI64LtU,
+    }
+}
+
 impl Translator<'_> {
-    fn slot(&self, height: u32) -> Slot {
-        self.num_locals + height
+    /// The slot of the temp at stack position `pos`.
+    fn temp(&self, pos: usize) -> Slot {
+        self.num_locals + pos as u32
     }
 
-    fn top(&self) -> Slot {
-        self.slot(self.height - 1)
+    /// The slot the entry at stack position `pos` lives in now.
+    fn slot_of(&self, pos: usize) -> Slot {
+        match self.stack[pos] {
+            Operand::Temp => self.temp(pos),
+            Operand::Local(s) | Operand::Const(s) => s,
+        }
     }
 
-    fn push(&mut self) -> Slot {
-        let s = self.slot(self.height);
-        self.height += 1;
-        self.max_height = self.max_height.max(self.height);
-        s
+    fn pop(&mut self) -> Slot {
+        let pos = self.stack.len() - 1;
+        let slot = self.slot_of(pos);
+        self.stack.pop();
+        slot
     }
 
-    fn set_height(&mut self, height: u32) {
-        self.height = height;
-        self.max_height = self.max_height.max(height);
+    /// Pushes an entry. Every entry may become a temp, so each counts for the frame size.
+    fn push(&mut self, operand: Operand) {
+        self.stack.push(operand);
+        self.max_height = self.max_height.max(self.stack.len() as u32);
+    }
+
+    fn push_temp(&mut self) -> Slot {
+        self.push(Operand::Temp);
+        self.temp(self.stack.len() - 1)
+    }
+
+    fn const_slot(&mut self, value: u64) -> Slot {
+        if let Some(&slot) = self.const_slots.get(&value) {
+            return slot;
+        }
+        let slot = CONST_FLAG | self.consts.len() as u32;
+        self.consts.push(value);
+        self.const_slots.insert(value, slot);
+        slot
     }
 
     fn emit(&mut self, instr: Instr) -> usize {
         self.code.push(instr);
+        self.last = None;
         self.code.len() - 1
+    }
+
+    /// Emits an instruction producing a new temp on top of the stack.
+    fn produce(&mut self, f: impl FnOnce(Slot) -> Instr) {
+        let dst = self.push_temp();
+        let at = self.emit(f(dst));
+        self.last = Some(at);
+    }
+
+    /// Moves the entry at `pos` into its own temp slot.
+    fn materialize(&mut self, pos: usize) {
+        if self.stack[pos] != Operand::Temp {
+            let (dst, src) = (self.temp(pos), self.slot_of(pos));
+            self.emit(Instr::Copy { dst, src });
+            self.stack[pos] = Operand::Temp;
+        }
+    }
+
+    fn materialize_top(&mut self, n: usize) {
+        let len = self.stack.len();
+        for pos in len - n..len {
+            self.materialize(pos);
+        }
+    }
+
+    /// Materializes every entry still referring to local `local` (before it is written).
+    fn materialize_local(&mut self, local: Slot) {
+        for pos in 0..self.stack.len() {
+            if self.stack[pos] == Operand::Local(local) {
+                self.materialize(pos);
+            }
+        }
     }
 
     fn pc(&self) -> u32 {
@@ -213,28 +344,53 @@ impl Translator<'_> {
     }
 
     fn unary(&mut self, f: impl FnOnce(Slot, Slot) -> Instr) {
-        let s = self.top();
-        self.emit(f(s, s));
+        let src = self.pop();
+        self.produce(|dst| f(dst, src));
     }
 
     fn binary(&mut self, f: impl FnOnce(Slot, Slot, Slot) -> Instr) {
-        let rhs = self.top();
-        self.height -= 1;
-        let lhs = self.top();
-        self.emit(f(lhs, lhs, rhs));
+        let rhs = self.pop();
+        let lhs = self.pop();
+        self.produce(|dst| f(dst, lhs, rhs));
     }
 
-    fn load(&mut self, offset: u64, f: impl FnOnce(Slot, Slot, u32) -> Instr) {
-        let s = self.top();
-        // memory32 offsets are validated to fit in 32 bits.
-        self.emit(f(s, s, offset as u32));
+    fn store(&mut self, f: impl FnOnce(Slot, Slot) -> Instr) {
+        let val = self.pop();
+        let addr = self.pop();
+        self.emit(f(addr, val));
     }
 
-    fn store(&mut self, offset: u64, f: impl FnOnce(Slot, Slot, u32) -> Instr) {
-        let val = self.top();
-        let addr = val - 1;
-        self.height -= 2;
-        self.emit(f(addr, val, offset as u32));
+    /// Materializes the top `n` entries and pops them; returns the first one's slot.
+    fn pop_run(&mut self, n: usize) -> Slot {
+        self.materialize_top(n);
+        let base = self.temp(self.stack.len() - n);
+        self.stack.truncate(self.stack.len() - n);
+        base
+    }
+
+    fn set_local(&mut self, local: Slot, tee: bool) {
+        let pos = self.stack.len() - 1;
+        let value = self.stack[pos];
+        let src = self.pop();
+        let fold = value == Operand::Temp
+            && !self.stack.contains(&Operand::Local(local))
+            && self
+                .last
+                .is_some_and(|at| self.code[at].dst_mut().is_some_and(|d| *d == src));
+        if fold {
+            let at = self.last.take().expect("checked above");
+            if let Some(dst) = self.code[at].dst_mut() {
+                *dst = local;
+            }
+        } else {
+            self.materialize_local(local);
+            if src != local {
+                self.emit(Instr::Copy { dst: local, src });
+            }
+        }
+        if tee {
+            self.push(Operand::Local(local));
+        }
     }
 
     fn block_type(&self, bt: BlockType) -> (u32, u32) {
@@ -253,7 +409,7 @@ impl Translator<'_> {
         let dead = !self.reachable;
         self.ctrl.push(Ctrl {
             kind,
-            height: self.height.saturating_sub(params),
+            height: (self.stack.len() as u32).saturating_sub(params),
             params,
             results,
             start,
@@ -263,25 +419,9 @@ impl Translator<'_> {
         });
     }
 
-    fn copy(&mut self, dst: Slot, src: Slot, n: u32) {
-        match n {
-            _ if dst == src => {}
-            0 => {}
-            1 => {
-                self.emit(Instr::Copy { dst, src });
-            }
-            _ => {
-                self.emit(Instr::CopyN { dst, src, n });
-            }
-        }
-    }
-
     fn patch(&mut self, at: usize, target: u32) {
-        match &mut self.code[at] {
-            Instr::Br(t) | Instr::BrIfNez { target: t, .. } | Instr::BrIfEqz { target: t, .. } => {
-                *t = target
-            }
-            other => unreachable!("patching a non-branch {other:?}"),
+        if let Some(t) = self.code[at].target_mut() {
+            *t = target;
         }
     }
 
@@ -297,39 +437,97 @@ impl Translator<'_> {
         (idx, arity)
     }
 
-    /// Whether a branch to `depth` is a plain jump: no values to move and not a return.
+    /// Whether a branch to `depth` is a plain jump: its values are already where the label
+    /// expects them, and it is not a return.
     fn is_plain_jump(&self, depth: u32) -> bool {
         let (idx, arity) = self.label(depth);
         let c = &self.ctrl[idx];
-        c.kind != CtrlKind::Func && self.slot(self.height - arity) == self.slot(c.height)
+        let first = self.stack.len() - arity as usize;
+        c.kind != CtrlKind::Func
+            && (0..arity as usize)
+                .all(|j| self.slot_of(first + j) == self.temp(c.height as usize + j))
     }
 
-    /// Emits a jump to label `depth` (the target's slot is patched later for forward jumps)
-    /// and returns its index.
-    fn jump(&mut self, depth: u32) -> usize {
+    /// Emits a jump to label `depth` (forward targets are patched when the block ends) and
+    /// returns its index.
+    fn jump_with(&mut self, depth: u32, instr: Instr) -> usize {
         let (idx, _) = self.label(depth);
-        let c = &self.ctrl[idx];
-        if c.kind == CtrlKind::Loop {
-            let start = c.start;
-            self.emit(Instr::Br(start))
+        let at = self.emit(instr);
+        if self.ctrl[idx].kind == CtrlKind::Loop {
+            let start = self.ctrl[idx].start;
+            self.patch(at, start);
         } else {
-            let at = self.emit(Instr::Br(u32::MAX));
             self.ctrl[idx].fixups.push(at);
-            at
         }
+        at
     }
 
     /// Emits an unconditional branch to label `depth`, moving its values into place.
     fn branch(&mut self, depth: u32) {
         let (idx, arity) = self.label(depth);
-        let src = self.slot(self.height - arity);
         if self.ctrl[idx].kind == CtrlKind::Func {
-            self.emit(Instr::Return { src, n: arity });
+            self.emit_return();
             return;
         }
-        let dst = self.slot(self.ctrl[idx].height);
-        self.copy(dst, src, arity);
-        self.jump(depth);
+        let first = self.stack.len() - arity as usize;
+        let h0 = self.ctrl[idx].height as usize;
+        // Ascending order is safe: an entry's source temp is never below its destination.
+        for j in 0..arity as usize {
+            let (dst, src) = (self.temp(h0 + j), self.slot_of(first + j));
+            if dst != src {
+                self.emit(Instr::Copy { dst, src });
+            }
+        }
+        self.jump_with(depth, Instr::Br(u32::MAX));
+    }
+
+    /// Emits a return of the top values. It may sit on a conditional path (`br_if`,
+    /// `br_table`), so it moves values into place without changing the stack model.
+    fn emit_return(&mut self) {
+        let n = self.ctrl[0].results as usize;
+        let len = self.stack.len();
+        let src = if n == 1 {
+            self.slot_of(len - 1)
+        } else {
+            for pos in len - n..len {
+                let (dst, src) = (self.temp(pos), self.slot_of(pos));
+                if dst != src {
+                    self.emit(Instr::Copy { dst, src });
+                }
+            }
+            self.temp(len - n)
+        };
+        self.emit(Instr::Return { src, n: n as u32 });
+    }
+
+    /// A conditional jump on `cond`, fused with the comparison that produced it when that
+    /// was the last instruction. Jumps when the condition holds, or fails if `negate`.
+    fn cond_jump(&mut self, cond: Slot, negate: bool) -> Instr {
+        if let Some(at) = self.last
+            && self.code[at].dst_mut().is_some_and(|d| *d == cond)
+        {
+            let cmp = self.code[at];
+            let zero = match cmp {
+                Instr::I64Eqz { .. } => self.const_slot(0),
+                _ => 0,
+            };
+            if let Some(fused) = fuse_compare(cmp, negate, zero) {
+                self.code.pop();
+                self.last = None;
+                return fused;
+            }
+        }
+        if negate {
+            Instr::BrIfEqz {
+                cond,
+                target: u32::MAX,
+            }
+        } else {
+            Instr::BrIfNez {
+                cond,
+                target: u32::MAX,
+            }
+        }
     }
 
     fn op(&mut self, op: &Operator<'_>) -> TResult {
@@ -346,19 +544,22 @@ impl Translator<'_> {
                 self.emit(Instr::Unreachable);
                 self.reachable = false;
             }
-            Operator::Block { blockty } => self.push_ctrl(CtrlKind::Block, blockty, 0, None),
+            Operator::Block { blockty } => {
+                self.materialize_top(self.stack.len());
+                self.push_ctrl(CtrlKind::Block, blockty, 0, None);
+            }
             Operator::Loop { blockty } => {
+                self.materialize_top(self.stack.len());
                 let start = self.pc();
                 self.new_fuel_block();
+                self.last = None;
                 self.push_ctrl(CtrlKind::Loop, blockty, start, None);
             }
             Operator::If { blockty } => {
-                let cond = self.top();
-                self.height -= 1;
-                let at = self.emit(Instr::BrIfEqz {
-                    cond,
-                    target: u32::MAX,
-                });
+                let cond = self.pop();
+                self.materialize_top(self.stack.len());
+                let jump = self.cond_jump(cond, true);
+                let at = self.emit(jump);
                 self.push_ctrl(CtrlKind::If, blockty, 0, Some(at));
             }
             Operator::Else => self.else_(),
@@ -368,28 +569,20 @@ impl Translator<'_> {
                 self.reachable = false;
             }
             Operator::BrIf { relative_depth } => {
-                let cond = self.top();
-                self.height -= 1;
+                let cond = self.pop();
                 if self.is_plain_jump(relative_depth) {
-                    let at = self.jump(relative_depth);
-                    let target = match self.code[at] {
-                        Instr::Br(t) => t,
-                        _ => unreachable!(),
-                    };
-                    self.code[at] = Instr::BrIfNez { cond, target };
+                    let jump = self.cond_jump(cond, false);
+                    self.jump_with(relative_depth, jump);
                 } else {
-                    let skip = self.emit(Instr::BrIfEqz {
-                        cond,
-                        target: u32::MAX,
-                    });
+                    let jump = self.cond_jump(cond, true);
+                    let skip = self.emit(jump);
                     self.branch(relative_depth);
                     let pc = self.pc();
                     self.patch(skip, pc);
                 }
             }
             Operator::BrTable { ref targets } => {
-                let index = self.top();
-                self.height -= 1;
+                let index = self.pop();
                 let mut depths = Vec::with_capacity(targets.len() as usize + 1);
                 for t in targets.targets() {
                     depths.push(t.map_err(|_| "malformed br_table")?);
@@ -402,7 +595,7 @@ impl Translator<'_> {
                 let mut stubs = Vec::new();
                 for &d in &depths {
                     if self.is_plain_jump(d) {
-                        self.jump(d);
+                        self.jump_with(d, Instr::Br(u32::MAX));
                     } else {
                         stubs.push((self.emit(Instr::Br(u32::MAX)), d));
                     }
@@ -415,13 +608,13 @@ impl Translator<'_> {
                 self.reachable = false;
             }
             Operator::Return => {
-                self.branch(self.ctrl.len() as u32 - 1);
+                self.emit_return();
                 self.reachable = false;
             }
             Operator::Call { function_index } => {
                 let ty = &self.env.types[self.env.funcs[function_index as usize] as usize];
-                let (np, nr) = (ty.params().len() as u32, ty.results().len() as u32);
-                let base = self.slot(self.height - np);
+                let (np, nr) = (ty.params().len(), ty.results().len());
+                let base = self.pop_run(np);
                 let imported = self.env.num_imported_funcs;
                 self.emit(if function_index < imported {
                     Instr::CallImported {
@@ -434,60 +627,43 @@ impl Translator<'_> {
                         base,
                     }
                 });
-                self.set_height(self.height - np + nr);
+                for _ in 0..nr {
+                    self.push_temp();
+                }
             }
             Operator::CallIndirect {
                 type_index,
                 table_index,
             } => {
                 let ty = &self.env.types[type_index as usize];
-                let (np, nr) = (ty.params().len() as u32, ty.results().len() as u32);
-                let base = self.slot(self.height - 1 - np);
+                let (np, nr) = (ty.params().len(), ty.results().len());
+                let base = self.pop_run(np + 1);
                 self.emit(Instr::CallIndirect {
                     ty: type_index,
                     table: table_index,
                     base,
                 });
-                self.set_height(self.height - 1 - np + nr);
+                for _ in 0..nr {
+                    self.push_temp();
+                }
             }
-            Operator::Drop => self.height -= 1,
+            Operator::Drop => {
+                self.stack.pop();
+            }
             Operator::Select | Operator::TypedSelect { .. } => {
-                self.height -= 2;
-                let dst = self.top();
+                let dst = self.pop_run(3);
                 self.emit(Instr::Select { dst });
+                self.push_temp();
             }
-            Operator::LocalGet { local_index } => {
-                let dst = self.push();
-                self.emit(Instr::Copy {
-                    dst,
-                    src: local_index,
-                });
-            }
-            Operator::LocalSet { local_index } => {
-                let src = self.top();
-                self.height -= 1;
-                self.emit(Instr::Copy {
-                    dst: local_index,
-                    src,
-                });
-            }
-            Operator::LocalTee { local_index } => {
-                let src = self.top();
-                self.emit(Instr::Copy {
-                    dst: local_index,
-                    src,
-                });
-            }
-            Operator::GlobalGet { global_index } => {
-                let dst = self.push();
-                self.emit(Instr::GlobalGet {
-                    dst,
-                    global: global_index,
-                });
-            }
+            Operator::LocalGet { local_index } => self.push(Operand::Local(local_index)),
+            Operator::LocalSet { local_index } => self.set_local(local_index, false),
+            Operator::LocalTee { local_index } => self.set_local(local_index, true),
+            Operator::GlobalGet { global_index } => self.produce(|dst| Instr::GlobalGet {
+                dst,
+                global: global_index,
+            }),
             Operator::GlobalSet { global_index } => {
-                let src = self.top();
-                self.height -= 1;
+                let src = self.pop();
                 self.emit(Instr::GlobalSet {
                     src,
                     global: global_index,
@@ -498,35 +674,30 @@ impl Translator<'_> {
             Operator::F32Const { value } => self.constant(value.bits() as u64),
             Operator::F64Const { value } => self.constant(value.bits()),
             Operator::RefNull { .. } => self.constant(0),
-            Operator::RefFunc { function_index } => {
-                let dst = self.push();
-                self.emit(Instr::RefFunc {
-                    dst,
-                    func: function_index,
-                });
-            }
+            Operator::RefFunc { function_index } => self.produce(|dst| Instr::RefFunc {
+                dst,
+                func: function_index,
+            }),
             Operator::I32ReinterpretF32
             | Operator::I64ReinterpretF64
             | Operator::F32ReinterpretI32
             | Operator::F64ReinterpretI64 => {}
-            Operator::MemorySize { .. } => {
-                let dst = self.push();
-                self.emit(Instr::MemorySize { dst });
-            }
+            Operator::MemorySize { .. } => self.produce(|dst| Instr::MemorySize { dst }),
             Operator::MemoryGrow { .. } => {
-                let dst = self.top();
+                let dst = self.pop_run(1);
                 self.emit(Instr::MemoryGrow { dst });
+                self.push_temp();
             }
             Operator::MemoryFill { .. } => {
-                let base = self.pop_n(3);
+                let base = self.pop_run(3);
                 self.emit(Instr::MemoryFill { base });
             }
             Operator::MemoryCopy { .. } => {
-                let base = self.pop_n(3);
+                let base = self.pop_run(3);
                 self.emit(Instr::MemoryCopy { base });
             }
             Operator::MemoryInit { data_index, .. } => {
-                let base = self.pop_n(3);
+                let base = self.pop_run(3);
                 self.emit(Instr::MemoryInit {
                     base,
                     data: data_index,
@@ -536,31 +707,29 @@ impl Translator<'_> {
                 self.emit(Instr::DataDrop { data: data_index });
             }
             Operator::TableGet { table } => {
-                let dst = self.top();
+                let dst = self.pop_run(1);
                 self.emit(Instr::TableGet { dst, table });
+                self.push_temp();
             }
             Operator::TableSet { table } => {
-                let base = self.pop_n(2);
+                let base = self.pop_run(2);
                 self.emit(Instr::TableSet { base, table });
             }
-            Operator::TableSize { table } => {
-                let dst = self.push();
-                self.emit(Instr::TableSize { dst, table });
-            }
+            Operator::TableSize { table } => self.produce(|dst| Instr::TableSize { dst, table }),
             Operator::TableGrow { table } => {
-                let base = self.pop_n(2);
-                self.push();
+                let base = self.pop_run(2);
                 self.emit(Instr::TableGrow { base, table });
+                self.push_temp();
             }
             Operator::TableFill { table } => {
-                let base = self.pop_n(3);
+                let base = self.pop_run(3);
                 self.emit(Instr::TableFill { base, table });
             }
             Operator::TableCopy {
                 dst_table,
                 src_table,
             } => {
-                let base = self.pop_n(3);
+                let base = self.pop_run(3);
                 self.emit(Instr::TableCopy {
                     base,
                     dst_table,
@@ -568,7 +737,7 @@ impl Translator<'_> {
                 });
             }
             Operator::TableInit { elem_index, table } => {
-                let base = self.pop_n(3);
+                let base = self.pop_run(3);
                 self.emit(Instr::TableInit {
                     base,
                     table,
@@ -583,15 +752,9 @@ impl Translator<'_> {
         Ok(())
     }
 
-    /// Pops `n` operands and returns the slot of the first.
-    fn pop_n(&mut self, n: u32) -> Slot {
-        self.height -= n;
-        self.slot(self.height)
-    }
-
-    fn constant(&mut self, val: u64) {
-        let dst = self.push();
-        self.emit(Instr::Const { dst, val });
+    fn constant(&mut self, value: u64) {
+        let slot = self.const_slot(value);
+        self.push(Operand::Const(slot));
     }
 
     /// Operators in unreachable code: only the block structure matters.
@@ -607,40 +770,58 @@ impl Translator<'_> {
         Ok(())
     }
 
+    /// Resets the stack to `height` entries plus `n` temps (a join point's state).
+    fn reset_stack(&mut self, height: u32, n: u32) {
+        self.stack.truncate(height as usize);
+        for _ in 0..n {
+            self.push_temp();
+        }
+        self.last = None;
+    }
+
     fn else_(&mut self) {
-        let c = self.ctrl.last().expect("validated: else inside if");
+        let Some(c) = self.ctrl.last() else { return };
         if c.dead {
-            self.ctrl.last_mut().unwrap().kind = CtrlKind::Else;
+            if let Some(c) = self.ctrl.last_mut() {
+                c.kind = CtrlKind::Else;
+            }
             return;
         }
+        let (height, params, results) = (c.height, c.params, c.results);
         if self.reachable {
+            self.materialize_top(results as usize);
             let at = self.emit(Instr::Br(u32::MAX));
-            self.ctrl.last_mut().unwrap().fixups.push(at);
+            if let Some(c) = self.ctrl.last_mut() {
+                c.fixups.push(at);
+            }
         }
         let pc = self.pc();
-        let c = self.ctrl.last_mut().unwrap();
-        c.kind = CtrlKind::Else;
-        let else_fixup = c.else_fixup.take();
-        let height = c.height + c.params;
+        let else_fixup = self.ctrl.last_mut().and_then(|c| {
+            c.kind = CtrlKind::Else;
+            c.else_fixup.take()
+        });
         if let Some(at) = else_fixup {
             self.patch(at, pc);
         }
-        self.height = height;
+        self.reset_stack(height, params);
         self.reachable = true;
         self.new_fuel_block();
     }
 
     fn end(&mut self) {
-        let c = self.ctrl.pop().expect("validated: end closes a block");
+        let Some(c) = self.ctrl.pop() else { return };
         if c.dead {
             return;
         }
         if c.kind == CtrlKind::Func {
             if self.reachable {
-                let src = self.slot(self.height - c.results);
-                self.emit(Instr::Return { src, n: c.results });
+                self.ctrl.push(c);
+                self.emit_return();
             }
             return;
+        }
+        if self.reachable {
+            self.materialize_top(c.results as usize);
         }
         let pc = self.pc();
         let jumped_to = !c.fixups.is_empty() || c.else_fixup.is_some();
@@ -650,10 +831,93 @@ impl Translator<'_> {
         if let Some(at) = c.else_fixup {
             self.patch(at, pc);
         }
-        self.set_height(c.height + c.results);
+        self.reset_stack(c.height, c.results);
         self.reachable = true;
         if jumped_to || c.kind == CtrlKind::Loop {
             self.new_fuel_block();
         }
     }
+
+    /// Lays out the frame, relocates constant slots behind the operand stack, and verifies
+    /// the code: every slot operand inside the frame, every jump inside the code, and no
+    /// way to run off its end. The executor's unchecked accesses rely on this.
+    fn finish(mut self, num_params: u32) -> core::result::Result<CompiledFunc, &'static str> {
+        let (num_locals, num_consts) = (self.num_locals, self.consts.len() as u32);
+        let frame_size = num_locals
+            .checked_add(num_consts)
+            .and_then(|n| n.checked_add(self.max_height))
+            .filter(|&n| n < CONST_FLAG)
+            .ok_or("function frame too large")?;
+        // Constants go between the locals and the operand stack: a callee's frame starts
+        // at its arguments on the caller's operand stack and must not cover them.
+        for instr in &mut self.code {
+            instr.for_each_slot(|slot, _| {
+                if *slot & CONST_FLAG != 0 {
+                    *slot = num_locals + (*slot & !CONST_FLAG);
+                } else if *slot >= num_locals {
+                    *slot += num_consts;
+                }
+            });
+        }
+        verify(self.env, &mut self.code, frame_size)?;
+        Ok(CompiledFunc {
+            code: self.code.into_boxed_slice(),
+            num_params,
+            num_locals: self.num_locals,
+            consts: self.consts.into_boxed_slice(),
+            frame_size,
+        })
+    }
+}
+
+/// Checks the invariants the executor relies on (see [`Translator::finish`]).
+fn verify(
+    env: &ModuleEnv<'_>,
+    code: &mut [Instr],
+    frame_size: u32,
+) -> core::result::Result<(), &'static str> {
+    let len = code.len();
+    match code.last() {
+        Some(Instr::Return { .. } | Instr::Br(_) | Instr::Unreachable) => {}
+        _ => return Err("internal error: code can run off its end"),
+    }
+    // A call uses its arguments' slots (plus the table index) and then its results'.
+    let call_width = |func_type: Option<u32>, extra: usize| {
+        let ty = func_type.and_then(|t| env.types.get(t as usize));
+        ty.map_or(u64::MAX, |ty| {
+            (ty.params().len() + extra).max(ty.results().len()) as u64
+        })
+    };
+    for (pc, instr) in code.iter_mut().enumerate() {
+        let mut ok = true;
+        let width = match *instr {
+            Instr::CallInternal { func, .. } => Some(call_width(
+                env.funcs
+                    .get(func as usize + env.num_imported_funcs as usize)
+                    .copied(),
+                0,
+            )),
+            Instr::CallImported { func, .. } => {
+                Some(call_width(env.funcs.get(func as usize).copied(), 0))
+            }
+            Instr::CallIndirect { ty, .. } => Some(call_width(Some(ty), 1)),
+            Instr::BrTable { len: n, .. } => {
+                // The entries, one per target plus the default, follow the instruction.
+                ok &= pc + 1 + (n as usize) < len;
+                None
+            }
+            _ => None,
+        };
+        instr.for_each_slot(|slot, w| {
+            let w = width.unwrap_or(u64::from(w));
+            ok &= u64::from(*slot).saturating_add(w) <= u64::from(frame_size);
+        });
+        if let Some(target) = instr.target_mut() {
+            ok &= (*target as usize) < len;
+        }
+        if !ok {
+            return Err("internal error: instruction operand out of range");
+        }
+    }
+    Ok(())
 }
