@@ -18,7 +18,7 @@ use alloc::vec::Vec;
 
 use crate::Instance;
 use crate::error::{Error, ErrorKind, Result, TrapCode};
-use crate::ir::{CompiledFunc, Instr, for_each_op};
+use crate::ir::{CompiledFunc, Instr, Slot, for_each_op};
 use crate::module::Module;
 use crate::ops;
 use crate::store::{Caller, FuncEntity, Store, StoreInner};
@@ -161,12 +161,11 @@ fn enter(
     Ok(())
 }
 
-/// Zeroes a new frame's declared locals and copies in its constants.
+/// Initializes a new frame past its parameters: declared locals zeroed, then constants.
 #[inline(always)]
 fn init_frame(frame: &mut [u64], func: &CompiledFunc) {
-    let (params, locals) = (func.num_params as usize, func.num_locals as usize);
-    frame[params..locals].fill(0);
-    frame[locals..locals + func.consts.len()].copy_from_slice(&func.consts);
+    let params = func.num_params as usize;
+    frame[params..params + func.frame_init.len()].copy_from_slice(&func.frame_init);
 }
 
 /// The range `[start, start + n)` of a sequence of `len` items, or `trap`.
@@ -195,6 +194,376 @@ fn memory_view<T>(store: &mut StoreInner<T>, mem: usize) -> (*mut u8, usize) {
     }
 }
 
+/// What the interpreter loop does after an out-of-line instruction.
+enum Next {
+    /// Continue with the (possibly changed) registers in the executor.
+    Continue,
+    /// Stop running.
+    Exit(Outcome),
+}
+
+/// The interpreter's state apart from its hot registers.
+///
+/// The loop in [`run`] keeps the instruction pointer, the frame pointer and the memory
+/// view in locals; instructions that need more of the machine (calls, returns, tables,
+/// bulk memory, host functions) run out of line as methods here, after the loop has stored
+/// its registers back (`ip`, `fp`, `mem_ptr`, `mem_len`), and the loop reloads them after.
+///
+/// Pointer validity rests on these invariants, cited by every `// SAFETY:` comment:
+/// 1. the translator's verifier (`translate::verify`) proved every slot operand inside the
+///    frame, every jump inside the code, and that the code ends in a jump, return or trap;
+/// 2. `slots` holds at least `base + frame_size` slots for every frame on the stack, `fp`
+///    points at the current frame's first slot and `code`/`ip` into the current
+///    function's code, which `module` keeps alive; all are re-derived whenever `slots` may
+///    have been reallocated or the frame changed;
+/// 3. `mem_ptr`/`mem_len` describe the current instance's memory and are re-read after
+///    anything that can resize, move or otherwise borrow it: `memory.grow`, bulk memory
+///    operations, host calls and switching frames.
+struct Executor<'a, T> {
+    store: &'a mut Store<T>,
+    slots: &'a mut Vec<u64>,
+    frames: &'a mut Vec<Frame>,
+    host_args: &'a mut Vec<Val>,
+    host_results: &'a mut Vec<Val>,
+    /// Maximum call depth and value stack slots.
+    limits: (usize, usize),
+    instance: u32,
+    module: Module,
+    code: *const Instr,
+    ip: *const Instr,
+    base: usize,
+    fp: *mut u64,
+    mem: usize,
+    mem_ptr: *mut u8,
+    mem_len: usize,
+}
+
+impl<T> Executor<'_, T> {
+    #[inline(always)]
+    fn get(&self, slot: Slot) -> u64 {
+        // SAFETY: the slot is an operand of the current instruction, inside the current
+        // frame (invariants 1 and 2).
+        unsafe { self.fp.add(slot as usize).read() }
+    }
+
+    #[inline(always)]
+    fn set(&mut self, slot: Slot, value: u64) {
+        // SAFETY: as in `get`.
+        unsafe { self.fp.add(slot as usize).write(value) }
+    }
+
+    fn pc(&self) -> u32 {
+        // SAFETY: `ip` and `code` point into the same function's code (invariant 2).
+        unsafe { self.ip.offset_from(self.code) as u32 }
+    }
+
+    fn refresh_memory(&mut self) {
+        (self.mem_ptr, self.mem_len) = memory_view(&mut self.store.inner, self.mem);
+    }
+
+    /// Continues in the frame now on top of `frames`.
+    fn resume_top(&mut self) {
+        let f = *self.frames.last().expect("a frame");
+        if f.instance != self.instance {
+            self.instance = f.instance;
+            self.module = self.store.inner.instances[f.instance as usize]
+                .module
+                .clone();
+            self.mem = first_memory(&self.store.inner, f.instance);
+        }
+        self.refresh_memory();
+        let code = &self.module.inner.code[f.func as usize].code;
+        self.code = code.as_ptr();
+        self.ip = code[f.pc as usize..].as_ptr();
+        self.base = f.base;
+        self.fp = self.slots[f.base..].as_mut_ptr();
+    }
+
+    fn save_pc(&mut self) {
+        let pc = self.pc();
+        self.frames.last_mut().expect("current frame").pc = pc;
+    }
+
+    /// Calls defined function `func` of the current module, arguments at slot `at`.
+    #[inline(never)]
+    fn call_internal(&mut self, func: u32, at: Slot) -> Result<()> {
+        self.save_pc();
+        let base = self.base + at as usize;
+        let f = &self.module.inner.code[func as usize];
+        enter(
+            self.frames,
+            self.slots,
+            self.limits,
+            self.instance,
+            func,
+            f,
+            base,
+        )?;
+        self.code = f.code.as_ptr();
+        self.ip = self.code;
+        self.base = base;
+        self.fp = self.slots[base..].as_mut_ptr();
+        Ok(())
+    }
+
+    /// Returns from the current frame with `n` results at slot `src`.
+    #[inline(never)]
+    fn ret(&mut self, src: Slot, n: u32) -> Next {
+        if src != 0 {
+            // SAFETY: `[src, src + n)` and `[0, n)` are inside the frame (invariant 1);
+            // `copy` allows overlap.
+            unsafe { core::ptr::copy(self.fp.add(src as usize), self.fp, n as usize) };
+        }
+        self.frames.pop();
+        let Some(&f) = self.frames.last() else {
+            return Next::Exit(Outcome::Done);
+        };
+        if f.instance != self.instance {
+            self.resume_top();
+            return Next::Continue;
+        }
+        // Same instance: the memory view is still current (a `memory.grow` in the callee
+        // refreshed it), only the code and frame change.
+        let code = &self.module.inner.code[f.func as usize].code;
+        self.code = code.as_ptr();
+        self.ip = code[f.pc as usize..].as_ptr();
+        self.base = f.base;
+        self.fp = self.slots[f.base..].as_mut_ptr();
+        Next::Continue
+    }
+
+    /// Calls store function `func` with arguments at frame slot `at`.
+    #[inline(never)]
+    fn call_store_func(&mut self, func_index: u32, at: Slot) -> Result<Next> {
+        self.save_pc();
+        let new_base = self.base + at as usize;
+        let store_id = self.store.inner.id;
+        match &self.store.inner.funcs[func_index as usize] {
+            &FuncEntity::Wasm { instance, def, .. } => {
+                let f = &self.store.inner.instances[instance as usize]
+                    .module
+                    .inner
+                    .code[def as usize];
+                enter(
+                    self.frames,
+                    self.slots,
+                    self.limits,
+                    instance,
+                    def,
+                    f,
+                    new_base,
+                )?;
+                self.resume_top();
+            }
+            FuncEntity::Host { func, ty } => {
+                let func = Arc::clone(func);
+                let ty: FuncType = self.store.inner.types[*ty as usize].clone();
+                self.host_args.clear();
+                for (i, &t) in ty.params().iter().enumerate() {
+                    let raw = self.get(at + i as u32);
+                    self.host_args.push(Val::from_raw(raw, t, store_id));
+                }
+                self.host_results.clear();
+                self.host_results
+                    .extend(ty.results().iter().map(|&t| Val::default_for(t)));
+                let caller = Caller {
+                    store: &mut *self.store,
+                    instance: Some(Instance::new_handle(store_id, self.instance)),
+                };
+                let outcome = (func.func)(caller, self.host_args, self.host_results);
+                self.refresh_memory();
+                if let Err(e) = outcome {
+                    if let ErrorKind::Yield(tag) = e.kind() {
+                        return Ok(Next::Exit(Outcome::Yield {
+                            tag: *tag,
+                            func: func_index,
+                            results_at: new_base,
+                        }));
+                    }
+                    return Err(e);
+                }
+                for (i, &t) in ty.results().iter().enumerate() {
+                    let v = self.host_results[i];
+                    if v.ty() != t {
+                        return Err(Error::host(alloc::format!(
+                            "host function returned {} for result {i} of type {t}",
+                            v.ty()
+                        )));
+                    }
+                    let raw = v.to_raw(store_id)?;
+                    self.set(at + i as u32, raw);
+                }
+            }
+        }
+        Ok(Next::Continue)
+    }
+
+    #[inline(never)]
+    fn call_indirect(&mut self, ty: u32, table: u32, at: Slot) -> Result<Next> {
+        let np = self.module.inner.types[ty as usize].params().len();
+        let index = self.get(at + np as u32) as u32;
+        let inner = &self.store.inner;
+        let inst = &inner.instances[self.instance as usize];
+        let raw = *inner.tables[inst.tables[table as usize] as usize]
+            .elements
+            .get(index as usize)
+            .ok_or(Error::trap(TrapCode::TableOutOfBounds))?;
+        let f = raw_ref_index(raw).ok_or(Error::trap(TrapCode::UninitializedElement))?;
+        if inner.funcs[f as usize].ty() != inst.types[ty as usize] {
+            return Err(TrapCode::IndirectCallTypeMismatch.into());
+        }
+        self.call_store_func(f, at)
+    }
+
+    fn global_index(&self, global: u32) -> usize {
+        self.store.inner.instances[self.instance as usize].globals[global as usize] as usize
+    }
+
+    fn table_index(&self, table: u32) -> usize {
+        self.store.inner.instances[self.instance as usize].tables[table as usize] as usize
+    }
+
+    /// The instructions that are neither arithmetic, memory access nor control flow.
+    #[inline(never)]
+    fn misc(&mut self, instr: Instr) -> Result<Next> {
+        let inner = &mut self.store.inner;
+        match instr {
+            Instr::CallImported { func, base } => {
+                let f = inner.instances[self.instance as usize].funcs[func as usize];
+                return self.call_store_func(f, base);
+            }
+            Instr::CallIndirect { ty, table, base } => return self.call_indirect(ty, table, base),
+            Instr::ConsumeFuel(cost) => {
+                if inner.fuel <= 0 {
+                    // Stop before the block, so resuming charges it again.
+                    // SAFETY: the loop advanced `ip` past this instruction, which is in the code.
+                    self.ip = unsafe { self.ip.sub(1) };
+                    self.save_pc();
+                    return Ok(Next::Exit(Outcome::OutOfFuel));
+                }
+                inner.fuel -= i64::from(cost);
+            }
+            Instr::RefFunc { dst, func } => {
+                let f = inner.instances[self.instance as usize].funcs[func as usize];
+                self.set(dst, u64::from(f) + 1);
+            }
+            Instr::MemorySize { dst } => {
+                let pages = inner.memories[self.mem].pages();
+                self.set(dst, u64::from(pages));
+            }
+            Instr::MemoryGrow { dst } => {
+                let limit = inner.limits.memory_pages;
+                let delta = self.get(dst) as u32;
+                let old = self.store.inner.memories[self.mem].grow(delta, limit);
+                self.set(dst, u64::from(old.unwrap_or(u32::MAX)));
+                self.refresh_memory();
+            }
+            Instr::MemoryFill { base: at } => {
+                let (start, value, n) = (self.get(at), self.get(at + 1), self.get(at + 2));
+                let m = &mut self.store.inner.memories[self.mem].data;
+                let r = bulk_range(m.len(), start, n, TrapCode::MemoryOutOfBounds)?;
+                m[r].fill(value as u8);
+                self.refresh_memory();
+            }
+            Instr::MemoryCopy { base: at } => {
+                let (d, s, n) = (self.get(at), self.get(at + 1), self.get(at + 2));
+                let m = &mut self.store.inner.memories[self.mem].data;
+                let dst = bulk_range(m.len(), d, n, TrapCode::MemoryOutOfBounds)?;
+                let src = bulk_range(m.len(), s, n, TrapCode::MemoryOutOfBounds)?;
+                m.copy_within(src, dst.start);
+                self.refresh_memory();
+            }
+            Instr::MemoryInit { base: at, data } => {
+                let (d, s, n) = (self.get(at), self.get(at + 1), self.get(at + 2));
+                let inner = &mut self.store.inner;
+                let seg = &inner.instances[self.instance as usize].datas[data as usize];
+                let src = bulk_range(seg.len(), s, n, TrapCode::MemoryOutOfBounds)?;
+                let m = &mut inner.memories[self.mem].data;
+                let dst = bulk_range(m.len(), d, n, TrapCode::MemoryOutOfBounds)?;
+                m[dst].copy_from_slice(&seg[src]);
+                self.refresh_memory();
+            }
+            Instr::DataDrop { data } => {
+                inner.instances[self.instance as usize].datas[data as usize] = Arc::from([]);
+            }
+            Instr::TableGet { dst, table } => {
+                let t = self.table_index(table);
+                let index = self.get(dst) as u32 as usize;
+                let value = *self.store.inner.tables[t]
+                    .elements
+                    .get(index)
+                    .ok_or(Error::trap(TrapCode::TableOutOfBounds))?;
+                self.set(dst, value);
+            }
+            Instr::TableSet { base: at, table } => {
+                let t = self.table_index(table);
+                let (index, value) = (self.get(at) as u32 as usize, self.get(at + 1));
+                let e = self.store.inner.tables[t]
+                    .elements
+                    .get_mut(index)
+                    .ok_or(Error::trap(TrapCode::TableOutOfBounds))?;
+                *e = value;
+            }
+            Instr::TableSize { dst, table } => {
+                let t = self.table_index(table);
+                let len = self.store.inner.tables[t].elements.len();
+                self.set(dst, len as u64);
+            }
+            Instr::TableGrow { base: at, table } => {
+                let t = self.table_index(table);
+                let limit = self.store.inner.limits.table_elements;
+                let (init, delta) = (self.get(at), self.get(at + 1) as u32);
+                let old = self.store.inner.tables[t].grow(delta, init, limit);
+                self.set(at, u64::from(old.unwrap_or(u32::MAX)));
+            }
+            Instr::TableFill { base: at, table } => {
+                let t = self.table_index(table);
+                let (start, value, n) = (self.get(at), self.get(at + 1), self.get(at + 2));
+                let elements = &mut self.store.inner.tables[t].elements;
+                let r = bulk_range(elements.len(), start, n, TrapCode::TableOutOfBounds)?;
+                elements[r].fill(value);
+            }
+            Instr::TableCopy {
+                base: at,
+                dst_table,
+                src_table,
+            } => {
+                let (d, s) = (self.table_index(dst_table), self.table_index(src_table));
+                let (d_start, s_start, n) = (self.get(at), self.get(at + 1), self.get(at + 2));
+                let tables = &mut self.store.inner.tables;
+                let oob = TrapCode::TableOutOfBounds;
+                let dr = bulk_range(tables[d].elements.len(), d_start, n, oob)?;
+                let sr = bulk_range(tables[s].elements.len(), s_start, n, oob)?;
+                if d == s {
+                    tables[d].elements.copy_within(sr, dr.start);
+                } else {
+                    let (dt, st) = two_mut(tables, d, s);
+                    dt.elements[dr].copy_from_slice(&st.elements[sr]);
+                }
+            }
+            Instr::TableInit {
+                base: at,
+                table,
+                elem,
+            } => {
+                let t = self.table_index(table);
+                let (d_start, s_start, n) = (self.get(at), self.get(at + 1), self.get(at + 2));
+                let inner = &mut self.store.inner;
+                let seg = &inner.instances[self.instance as usize].elems[elem as usize];
+                let elements = &mut inner.tables[t].elements;
+                let src = bulk_range(seg.len(), s_start, n, TrapCode::TableOutOfBounds)?;
+                let dst = bulk_range(elements.len(), d_start, n, TrapCode::TableOutOfBounds)?;
+                elements[dst].copy_from_slice(&seg[src]);
+            }
+            Instr::ElemDrop { elem } => {
+                inner.instances[self.instance as usize].elems[elem as usize] = Arc::from([]);
+            }
+            other => unreachable!("{other:?} is executed inline"),
+        }
+        Ok(Next::Continue)
+    }
+}
+
 macro_rules! define_run {
     (
         unary { $($un:ident => $unf:ident,)* }
@@ -206,18 +575,7 @@ macro_rules! define_run {
         cmp_branch { $($cb:ident => $cbf:ident,)* }
     ) => {
 /// Runs the top frame of `stack` until the entry function returns, a trap, fuel running
-/// out, or a host yield.
-///
-/// The loop works on raw pointers into the current function's code (`ip`), the current
-/// frame (`fp`) and the current memory (`mem_ptr`, `mem_len`). Their validity rests on:
-/// 1. the translator's verifier (`translate::verify`): every slot operand is inside the
-///    frame, every jump inside the code, and the code ends in a jump, return or trap;
-/// 2. `enter`/`Stack::start`: `slots` holds at least `base + frame_size` slots for every
-///    frame on the stack, and `fp`/`ip` are re-derived whenever `slots` may have been
-///    reallocated or the frame changed;
-/// 3. `mem_ptr`/`mem_len` are re-read after anything that can resize, move or otherwise
-///    borrow the memory: `memory.grow`, bulk memory operations, host calls and switching
-///    frames.
+/// out, or a host yield. See [`Executor`] for the invariants behind the raw pointers.
 pub(crate) fn run<T>(store: &mut Store<T>, stack: &mut Stack) -> Result<Outcome> {
     let Stack {
         slots,
@@ -225,20 +583,32 @@ pub(crate) fn run<T>(store: &mut Store<T>, stack: &mut Stack) -> Result<Outcome>
         host_args,
         host_results,
     } = stack;
-    let store_id = store.inner.id;
     let limits = (
         store.inner.max_call_depth() as usize,
         store.inner.engine.config().max_stack_slots,
     );
     let top = *frames.last().expect("run needs a frame");
-    let mut instance = top.instance;
-    let mut module: Module = store.inner.instances[instance as usize].module.clone();
-    let mut code: &[Instr] = &module.inner.code[top.func as usize].code;
-    let mut ip: *const Instr = code[top.pc as usize..].as_ptr();
-    let mut base = top.base;
-    let mut fp: *mut u64 = slots[base..].as_mut_ptr();
-    let mut mem = first_memory(&store.inner, instance);
-    let (mut mem_ptr, mut mem_len) = memory_view(&mut store.inner, mem);
+    let module = store.inner.instances[top.instance as usize].module.clone();
+    let mut ex = Executor {
+        store,
+        slots,
+        frames,
+        host_args,
+        host_results,
+        limits,
+        // Differs from the top frame's, so `resume_top` loads everything.
+        instance: u32::MAX,
+        module,
+        code: core::ptr::null(),
+        ip: core::ptr::null(),
+        base: 0,
+        fp: core::ptr::null_mut(),
+        mem: usize::MAX,
+        mem_ptr: core::ptr::null_mut(),
+        mem_len: 0,
+    };
+    ex.resume_top();
+    let (mut ip, mut fp, mut mem_ptr, mut mem_len) = (ex.ip, ex.fp, ex.mem_ptr, ex.mem_len);
 
     macro_rules! get {
         ($slot:expr) => {
@@ -254,98 +624,22 @@ pub(crate) fn run<T>(store: &mut Store<T>, stack: &mut Stack) -> Result<Outcome>
         }};
     }
     macro_rules! jump {
-        ($target:expr) => {
-            // SAFETY: jump targets are inside the code (invariant 1).
-            ip = unsafe { code.as_ptr().add($target as usize) }
+        ($offset:expr) => {
+            // SAFETY: jump targets are inside the code (invariant 1); the offset is
+            // relative to the instruction after the jump, where `ip` points.
+            ip = unsafe { ip.offset($offset as i32 as isize) }
         };
     }
-    macro_rules! pc {
-        () => {
-            // SAFETY: `ip` points into (or one past an instruction of) `code`.
-            unsafe { ip.offset_from(code.as_ptr()) as u32 }
-        };
-    }
-    macro_rules! table {
-        ($t:expr) => {
-            store.inner.tables[store.inner.instances[instance as usize].tables[$t as usize] as usize]
-        };
-    }
-    macro_rules! refresh_memory {
-        () => {
-            (mem_ptr, mem_len) = memory_view(&mut store.inner, mem)
-        };
-    }
-    // Continues in the frame now on top of `frames` (after a return, or entering a call).
-    macro_rules! resume_top {
-        () => {{
-            let f = *frames.last().expect("a frame");
-            if f.instance != instance {
-                instance = f.instance;
-                module = store.inner.instances[instance as usize].module.clone();
-                mem = first_memory(&store.inner, instance);
-            }
-            refresh_memory!();
-            code = &module.inner.code[f.func as usize].code;
-            ip = code[f.pc as usize..].as_ptr();
-            base = f.base;
-            fp = slots[base..].as_mut_ptr();
-        }};
-    }
-    // Calls store function `$func` with arguments at frame slot `$at`.
-    macro_rules! call_store_func {
-        ($func:expr, $at:expr) => {{
-            let func_index: u32 = $func;
-            let new_base = base + $at as usize;
-            let pc = pc!();
-            frames.last_mut().expect("current frame").pc = pc;
-            match &store.inner.funcs[func_index as usize] {
-                &FuncEntity::Wasm { instance: callee, def, .. } => {
-                    let f = &store.inner.instances[callee as usize].module.inner.code[def as usize];
-                    enter(frames, slots, limits, callee, def, f, new_base)?;
-                    resume_top!();
+    // Runs an out-of-line instruction with the registers synchronized around it.
+    macro_rules! out_of_line {
+        ($call:expr) => {{
+            ex.ip = ip;
+            let next = $call;
+            match next {
+                Next::Continue => {
+                    (ip, fp, mem_ptr, mem_len) = (ex.ip, ex.fp, ex.mem_ptr, ex.mem_len);
                 }
-                FuncEntity::Host { func, ty } => {
-                    let func = Arc::clone(func);
-                    let ty: FuncType = store.inner.types[*ty as usize].clone();
-                    host_args.clear();
-                    host_args.extend(
-                        ty.params()
-                            .iter()
-                            .enumerate()
-                            .map(|(i, &t)| Val::from_raw(get!($at as usize + i), t, store_id)),
-                    );
-                    host_results.clear();
-                    host_results.extend(ty.results().iter().map(|&t| Val::default_for(t)));
-                    let caller = Caller {
-                        store: &mut *store,
-                        instance: Some(Instance::new_handle(store_id, instance)),
-                    };
-                    let outcome = (func.func)(caller, host_args, host_results);
-                    refresh_memory!();
-                    match outcome {
-                        Ok(()) => {
-                            for (i, (v, &t)) in host_results.iter().zip(ty.results()).enumerate() {
-                                if v.ty() != t {
-                                    return Err(Error::host(alloc::format!(
-                                        "host function returned {} for result {i} of type {t}",
-                                        v.ty()
-                                    )));
-                                }
-                                set!($at as usize + i, v.to_raw(store_id)?);
-                            }
-                        }
-                        Err(e) => {
-                            if let ErrorKind::Yield(tag) = e.kind() {
-                                return Ok(Outcome::Yield {
-                                    tag: *tag,
-                                    func: func_index,
-                                    results_at: new_base,
-                                });
-                            }
-                            return Err(e);
-                        }
-                    }
-                }
+                Next::Exit(outcome) => return Ok(outcome),
             }
         }};
     }
@@ -353,10 +647,10 @@ pub(crate) fn run<T>(store: &mut Store<T>, stack: &mut Stack) -> Result<Outcome>
     loop {
         // SAFETY: `ip` is inside the code: it starts at a saved or entry pc, and every
         // path through the code ends in a jump, return or trap (invariant 1).
-        let instr = unsafe { ip.read() };
+        let instr = unsafe { &*ip };
         // SAFETY: at most one past the current instruction, which is inside the code.
         ip = unsafe { ip.add(1) };
-        match instr {
+        match *instr {
             $(Instr::$un { dst, src } => set!(dst, ops::$unf(get!(src))),)*
             $(Instr::$ut { dst, src } => set!(dst, ops::$utf(get!(src))?),)*
             $(Instr::$bin { dst, lhs, rhs } => set!(dst, ops::$binf(get!(lhs), get!(rhs))),)*
@@ -386,13 +680,6 @@ pub(crate) fn run<T>(store: &mut Store<T>, stack: &mut Stack) -> Result<Outcome>
                 }
             })*
             Instr::Unreachable => return Err(TrapCode::Unreachable.into()),
-            Instr::ConsumeFuel(cost) => {
-                if store.inner.fuel <= 0 {
-                    frames.last_mut().expect("current frame").pc = pc!() - 1;
-                    return Ok(Outcome::OutOfFuel);
-                }
-                store.inner.fuel -= i64::from(cost);
-            }
             Instr::Br(target) => jump!(target),
             Instr::BrIfNez { cond, target } => {
                 if get!(cond) as u32 != 0 {
@@ -409,154 +696,44 @@ pub(crate) fn run<T>(store: &mut Store<T>, stack: &mut Stack) -> Result<Outcome>
                 // SAFETY: the `len + 1` entries follow the instruction (invariant 1).
                 ip = unsafe { ip.add(entry) };
             }
-            Instr::Return { src, n } => {
-                if src != 0 {
-                    // SAFETY: `[src, src + n)` and `[0, n)` are inside the frame
-                    // (invariant 1); `copy` allows overlap.
-                    unsafe { core::ptr::copy(fp.add(src as usize), fp, n as usize) };
-                }
-                frames.pop();
-                if frames.is_empty() {
-                    return Ok(Outcome::Done);
-                }
-                resume_top!();
-            }
             Instr::Copy { dst, src } => set!(dst, get!(src)),
-            Instr::Select { dst } => {
-                if get!(dst + 2) as u32 == 0 {
-                    set!(dst, get!(dst + 1));
+            Instr::Select { dst, other, cond } => {
+                if get!(cond) as u32 == 0 {
+                    set!(dst, get!(other));
                 }
-            }
-            Instr::CallInternal { func, base: at } => {
-                frames.last_mut().expect("current frame").pc = pc!();
-                let new_base = base + at as usize;
-                let f = &module.inner.code[func as usize];
-                enter(frames, slots, limits, instance, func, f, new_base)?;
-                code = &f.code;
-                ip = code.as_ptr();
-                base = new_base;
-                fp = slots[base..].as_mut_ptr();
-            }
-            Instr::CallImported { func, base: at } => {
-                let f = store.inner.instances[instance as usize].funcs[func as usize];
-                call_store_func!(f, at);
-            }
-            Instr::CallIndirect { ty, table, base: at } => {
-                let np = module.inner.types[ty as usize].params().len();
-                let index = get!(at as usize + np) as u32;
-                let raw = *table!(table)
-                    .elements
-                    .get(index as usize)
-                    .ok_or(Error::trap(TrapCode::TableOutOfBounds))?;
-                let f = raw_ref_index(raw).ok_or(Error::trap(TrapCode::UninitializedElement))?;
-                let expected = store.inner.instances[instance as usize].types[ty as usize];
-                if store.inner.funcs[f as usize].ty() != expected {
-                    return Err(TrapCode::IndirectCallTypeMismatch.into());
-                }
-                call_store_func!(f, at);
             }
             Instr::GlobalGet { dst, global } => {
-                let g = store.inner.instances[instance as usize].globals[global as usize];
-                set!(dst, store.inner.globals[g as usize].value);
+                let g = ex.global_index(global);
+                set!(dst, ex.store.inner.globals[g].value);
             }
             Instr::GlobalSet { src, global } => {
-                let g = store.inner.instances[instance as usize].globals[global as usize];
-                store.inner.globals[g as usize].value = get!(src);
+                let g = ex.global_index(global);
+                ex.store.inner.globals[g].value = get!(src);
             }
-            Instr::RefFunc { dst, func } => {
-                set!(dst, u64::from(store.inner.instances[instance as usize].funcs[func as usize]) + 1);
+            Instr::Return { src, n } => out_of_line!(ex.ret(src, n)),
+            Instr::CallInternal { func, base } => {
+                ex.ip = ip;
+                ex.call_internal(func, base)?;
+                (ip, fp) = (ex.ip, ex.fp);
             }
-            Instr::MemorySize { dst } => set!(dst, u64::from(store.inner.memories[mem].pages())),
-            Instr::MemoryGrow { dst } => {
-                let limit = store.inner.limits.memory_pages;
-                let old = store.inner.memories[mem].grow(get!(dst) as u32, limit);
-                set!(dst, u64::from(old.unwrap_or(u32::MAX)));
-                refresh_memory!();
-            }
-            Instr::MemoryFill { base: at } => {
-                let m = &mut store.inner.memories[mem].data;
-                let r = bulk_range(m.len(), get!(at), get!(at + 2), TrapCode::MemoryOutOfBounds)?;
-                m[r].fill(get!(at + 1) as u8);
-                refresh_memory!();
-            }
-            Instr::MemoryCopy { base: at } => {
-                let m = &mut store.inner.memories[mem].data;
-                let n = get!(at + 2);
-                let dst = bulk_range(m.len(), get!(at), n, TrapCode::MemoryOutOfBounds)?;
-                let src = bulk_range(m.len(), get!(at + 1), n, TrapCode::MemoryOutOfBounds)?;
-                m.copy_within(src, dst.start);
-                refresh_memory!();
-            }
-            Instr::MemoryInit { base: at, data } => {
-                let inner = &mut store.inner;
-                let seg = &inner.instances[instance as usize].datas[data as usize];
-                let n = get!(at + 2);
-                let src = bulk_range(seg.len(), get!(at + 1), n, TrapCode::MemoryOutOfBounds)?;
-                let m = &mut inner.memories[mem].data;
-                let dst = bulk_range(m.len(), get!(at), n, TrapCode::MemoryOutOfBounds)?;
-                m[dst].copy_from_slice(&seg[src]);
-                refresh_memory!();
-            }
-            Instr::DataDrop { data } => {
-                store.inner.instances[instance as usize].datas[data as usize] = Arc::from([]);
-            }
-            Instr::TableGet { dst, table } => {
-                let t = &table!(table);
-                let value = *t
-                    .elements
-                    .get(get!(dst) as u32 as usize)
-                    .ok_or(Error::trap(TrapCode::TableOutOfBounds))?;
-                set!(dst, value);
-            }
-            Instr::TableSet { base: at, table } => {
-                let (index, value) = (get!(at) as u32 as usize, get!(at + 1));
-                let t = &mut table!(table);
-                let e = t
-                    .elements
-                    .get_mut(index)
-                    .ok_or(Error::trap(TrapCode::TableOutOfBounds))?;
-                *e = value;
-            }
-            Instr::TableSize { dst, table } => set!(dst, table!(table).elements.len() as u64),
-            Instr::TableGrow { base: at, table } => {
-                let limit = store.inner.limits.table_elements;
-                let (init, delta) = (get!(at), get!(at + 1) as u32);
-                let old = table!(table).grow(delta, init, limit);
-                set!(at, u64::from(old.unwrap_or(u32::MAX)));
-            }
-            Instr::TableFill { base: at, table } => {
-                let (start, value, n) = (get!(at), get!(at + 1), get!(at + 2));
-                let t = &mut table!(table);
-                let r = bulk_range(t.elements.len(), start, n, TrapCode::TableOutOfBounds)?;
-                t.elements[r].fill(value);
-            }
-            Instr::TableCopy { base: at, dst_table, src_table } => {
-                let (d_start, s_start, n) = (get!(at), get!(at + 1), get!(at + 2));
-                let inner = &mut store.inner;
-                let ids = &inner.instances[instance as usize].tables;
-                let (d, s) = (ids[dst_table as usize] as usize, ids[src_table as usize] as usize);
-                let dr = bulk_range(inner.tables[d].elements.len(), d_start, n, TrapCode::TableOutOfBounds)?;
-                let sr = bulk_range(inner.tables[s].elements.len(), s_start, n, TrapCode::TableOutOfBounds)?;
-                if d == s {
-                    inner.tables[d].elements.copy_within(sr, dr.start);
-                } else {
-                    let (dt, st) = two_mut(&mut inner.tables, d, s);
-                    dt.elements[dr].copy_from_slice(&st.elements[sr]);
-                }
-            }
-            Instr::TableInit { base: at, table, elem } => {
-                let (d_start, s_start, n) = (get!(at), get!(at + 1), get!(at + 2));
-                let inner = &mut store.inner;
-                let inst = &inner.instances[instance as usize];
-                let seg = &inst.elems[elem as usize];
-                let t = &mut inner.tables[inst.tables[table as usize] as usize];
-                let src = bulk_range(seg.len(), s_start, n, TrapCode::TableOutOfBounds)?;
-                let dst = bulk_range(t.elements.len(), d_start, n, TrapCode::TableOutOfBounds)?;
-                t.elements[dst].copy_from_slice(&seg[src]);
-            }
-            Instr::ElemDrop { elem } => {
-                store.inner.instances[instance as usize].elems[elem as usize] = Arc::from([]);
-            }
+            other @ (Instr::CallImported { .. }
+            | Instr::CallIndirect { .. }
+            | Instr::ConsumeFuel(_)
+            | Instr::RefFunc { .. }
+            | Instr::MemorySize { .. }
+            | Instr::MemoryGrow { .. }
+            | Instr::MemoryFill { .. }
+            | Instr::MemoryCopy { .. }
+            | Instr::MemoryInit { .. }
+            | Instr::DataDrop { .. }
+            | Instr::TableGet { .. }
+            | Instr::TableSet { .. }
+            | Instr::TableSize { .. }
+            | Instr::TableGrow { .. }
+            | Instr::TableFill { .. }
+            | Instr::TableCopy { .. }
+            | Instr::TableInit { .. }
+            | Instr::ElemDrop { .. }) => out_of_line!(ex.misc(other)?),
         }
     }
 }

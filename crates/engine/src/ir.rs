@@ -4,8 +4,9 @@
 //! function's *frame*: an array of 8-byte slots holding the locals followed by the Wasm
 //! operand stack. Because Wasm's operand stack height is known statically at every
 //! instruction, each operand has a fixed slot, so instructions name their operands by
-//! frame-relative slot index instead of pushing and popping. Branch targets are absolute
-//! instruction indices, resolved at translation time.
+//! frame-relative slot index instead of pushing and popping. Branch targets are resolved at
+//! translation time; in finished code they are offsets relative to the instruction after
+//! the branch.
 //!
 //! A frame is laid out as `[locals | constants | operand stack]`. The translator does not
 //! copy a `local.get` or a constant onto the operand stack: the consuming instruction reads
@@ -152,8 +153,9 @@ macro_rules! define_instr {
                     Return { src: Slot, n: u32 },
                     /// Copy one slot.
                     Copy { dst: Slot, src: Slot },
-                    /// `dst = if dst+2 != 0 { dst } else { dst+1 }`.
-                    Select { dst: Slot },
+                    /// `select`: `dst` holds the first operand; if the i32 in `cond` is zero,
+                    /// `dst` takes the second operand from `other`.
+                    Select { dst: Slot, other: Slot, cond: Slot },
                     /// Call a function defined by this module; arguments start at `base`.
                     CallInternal { func: u32, base: Slot },
                     /// Call an imported function (module function index).
@@ -230,7 +232,7 @@ macro_rules! define_slots {
                     Instr::BrTable { index, .. } => f(index, 1),
                     Instr::Return { src, n } => f(src, *n),
                     Instr::Copy { dst, src } => { f(dst, 1); f(src, 1); }
-                    Instr::Select { dst } => f(dst, 3),
+                    Instr::Select { dst, other, cond } => { f(dst, 1); f(other, 1); f(cond, 1); }
                     Instr::CallInternal { base, .. }
                     | Instr::CallImported { base, .. }
                     | Instr::CallIndirect { base, .. } => f(base, 0),
@@ -286,11 +288,9 @@ for_each_op!(define_slots);
 pub(crate) struct CompiledFunc {
     pub code: alloc::boxed::Box<[Instr]>,
     pub num_params: u32,
-    /// Parameters plus declared locals.
-    pub num_locals: u32,
-    /// The function's constants, copied into the frame right after the locals on entry so
-    /// instructions read them like any other slot.
-    pub consts: alloc::boxed::Box<[u64]>,
+    /// What a new frame holds after its parameters: zeros for the declared locals, then
+    /// the function's constants, so instructions read constants like any other slot.
+    pub frame_init: alloc::boxed::Box<[u64]>,
     /// Locals, constants and the maximum operand stack height: the slots a frame needs. Every slot operand of `code` is below it (checked after translation).
     pub frame_size: u32,
 }

@@ -651,8 +651,10 @@ impl Translator<'_> {
                 self.stack.pop();
             }
             Operator::Select | Operator::TypedSelect { .. } => {
-                let dst = self.pop_run(3);
-                self.emit(Instr::Select { dst });
+                let cond = self.pop();
+                let other = self.pop();
+                let dst = self.pop_run(1);
+                self.emit(Instr::Select { dst, other, cond });
                 self.push_temp();
             }
             Operator::LocalGet { local_index } => self.push(Operand::Local(local_index)),
@@ -860,11 +862,18 @@ impl Translator<'_> {
             });
         }
         verify(self.env, &mut self.code, frame_size)?;
+        // The executor jumps relative to the instruction after the jump.
+        for (pc, instr) in self.code.iter_mut().enumerate() {
+            if let Some(target) = instr.target_mut() {
+                *target = (i64::from(*target) - (pc as i64 + 1)) as i32 as u32;
+            }
+        }
         Ok(CompiledFunc {
             code: self.code.into_boxed_slice(),
             num_params,
-            num_locals: self.num_locals,
-            consts: self.consts.into_boxed_slice(),
+            frame_init: core::iter::repeat_n(0, (num_locals - num_params) as usize)
+                .chain(self.consts)
+                .collect(),
             frame_size,
         })
     }
