@@ -570,8 +570,8 @@ macro_rules! define_run {
         unary_trap { $($ut:ident => $utf:ident,)* }
         binary { $($bin:ident => $binf:ident,)* }
         binary_trap { $($bt:ident => $btf:ident,)* }
-        load { $($ld:ident($ldn:literal) => $ldf:expr,)* }
-        store { $($st:ident($stn:literal) => $stf:expr,)* }
+        load { $($ld:ident($ldn:literal) / $ldx:ident => $ldf:expr,)* }
+        store { $($st:ident($stn:literal) / $stx:ident => $stf:expr,)* }
         cmp_branch { $($cb:ident => $cbf:ident,)* }
     ) => {
 /// Runs the top frame of `stack` until the entry function returns, a trap, fuel running
@@ -630,6 +630,30 @@ pub(crate) fn run<T>(store: &mut Store<T>, stack: &mut Stack) -> Result<Outcome>
             ip = unsafe { ip.offset($offset as i32 as isize) }
         };
     }
+    // Reads `$n` bytes at effective address `$ea`, trapping if out of bounds.
+    macro_rules! load {
+        ($ea:expr, $n:literal) => {{
+            let ea: u64 = $ea;
+            if ea + $n > mem_len as u64 {
+                return Err(TrapCode::MemoryOutOfBounds.into());
+            }
+            // SAFETY: `[ea, ea + n)` lies inside the memory, checked just above;
+            // `mem_ptr`/`mem_len` describe the current memory (invariant 3).
+            unsafe { mem_ptr.add(ea as usize).cast::<[u8; $n]>().read() }
+        }};
+    }
+    // Writes `$bytes` at effective address `$ea`, trapping if out of bounds.
+    macro_rules! store {
+        ($ea:expr, $bytes:expr, $n:literal) => {{
+            let ea: u64 = $ea;
+            if ea + $n > mem_len as u64 {
+                return Err(TrapCode::MemoryOutOfBounds.into());
+            }
+            let bytes: [u8; $n] = $bytes;
+            // SAFETY: as for `load!`: in bounds, checked just above (invariant 3).
+            unsafe { mem_ptr.add(ea as usize).cast::<[u8; $n]>().write(bytes) };
+        }};
+    }
     // Runs an out-of-line instruction with the registers synchronized around it.
     macro_rules! out_of_line {
         ($call:expr) => {{
@@ -657,22 +681,19 @@ pub(crate) fn run<T>(store: &mut Store<T>, stack: &mut Stack) -> Result<Outcome>
             $(Instr::$bt { dst, lhs, rhs } => set!(dst, ops::$btf(get!(lhs), get!(rhs))?),)*
             $(Instr::$ld { dst, addr, offset } => {
                 let ea = (get!(addr) as u32 as u64) + u64::from(offset);
-                if ea + $ldn > mem_len as u64 {
-                    return Err(TrapCode::MemoryOutOfBounds.into());
-                }
-                // SAFETY: `[ea, ea + width)` lies inside the memory, checked just above;
-                // `mem_ptr`/`mem_len` describe the current memory (invariant 3).
-                let bytes = unsafe { mem_ptr.add(ea as usize).cast::<[u8; $ldn]>().read() };
-                set!(dst, ($ldf)(bytes));
+                set!(dst, ($ldf)(load!(ea, $ldn)));
+            })*
+            $(Instr::$ldx { dst, base, index } => {
+                let ea = (get!(base) as u32).wrapping_add(get!(index) as u32);
+                set!(dst, ($ldf)(load!(u64::from(ea), $ldn)));
             })*
             $(Instr::$st { addr, val, offset } => {
                 let ea = (get!(addr) as u32 as u64) + u64::from(offset);
-                if ea + $stn > mem_len as u64 {
-                    return Err(TrapCode::MemoryOutOfBounds.into());
-                }
-                let bytes: [u8; $stn] = ($stf)(get!(val));
-                // SAFETY: as for loads: in bounds, checked just above (invariant 3).
-                unsafe { mem_ptr.add(ea as usize).cast::<[u8; $stn]>().write(bytes) };
+                store!(ea, ($stf)(get!(val)), $stn);
+            })*
+            $(Instr::$stx { base, index, val } => {
+                let ea = (get!(base) as u32).wrapping_add(get!(index) as u32);
+                store!(u64::from(ea), ($stf)(get!(val)), $stn);
             })*
             $(Instr::$cb { lhs, rhs, target } => {
                 if ops::$cbf(get!(lhs), get!(rhs)) != 0 {

@@ -88,27 +88,27 @@ macro_rules! for_each_op {
                 I64RemU => i64_rem_u,
             }
             load {
-                I32Load(4) => |b: [u8; 4]| u32::from_le_bytes(b) as u64,
-                I64Load(8) => |b: [u8; 8]| u64::from_le_bytes(b),
-                I32Load8S(1) => |b: [u8; 1]| b[0] as i8 as i32 as u32 as u64,
-                I32Load8U(1) => |b: [u8; 1]| b[0] as u64,
-                I32Load16S(2) => |b: [u8; 2]| i16::from_le_bytes(b) as i32 as u32 as u64,
-                I32Load16U(2) => |b: [u8; 2]| u16::from_le_bytes(b) as u64,
-                I64Load8S(1) => |b: [u8; 1]| b[0] as i8 as i64 as u64,
-                I64Load8U(1) => |b: [u8; 1]| b[0] as u64,
-                I64Load16S(2) => |b: [u8; 2]| i16::from_le_bytes(b) as i64 as u64,
-                I64Load16U(2) => |b: [u8; 2]| u16::from_le_bytes(b) as u64,
-                I64Load32S(4) => |b: [u8; 4]| i32::from_le_bytes(b) as i64 as u64,
-                I64Load32U(4) => |b: [u8; 4]| u32::from_le_bytes(b) as u64,
+                I32Load(4) / I32LoadIdx => |b: [u8; 4]| u32::from_le_bytes(b) as u64,
+                I64Load(8) / I64LoadIdx => |b: [u8; 8]| u64::from_le_bytes(b),
+                I32Load8S(1) / I32Load8SIdx => |b: [u8; 1]| b[0] as i8 as i32 as u32 as u64,
+                I32Load8U(1) / I32Load8UIdx => |b: [u8; 1]| b[0] as u64,
+                I32Load16S(2) / I32Load16SIdx => |b: [u8; 2]| i16::from_le_bytes(b) as i32 as u32 as u64,
+                I32Load16U(2) / I32Load16UIdx => |b: [u8; 2]| u16::from_le_bytes(b) as u64,
+                I64Load8S(1) / I64Load8SIdx => |b: [u8; 1]| b[0] as i8 as i64 as u64,
+                I64Load8U(1) / I64Load8UIdx => |b: [u8; 1]| b[0] as u64,
+                I64Load16S(2) / I64Load16SIdx => |b: [u8; 2]| i16::from_le_bytes(b) as i64 as u64,
+                I64Load16U(2) / I64Load16UIdx => |b: [u8; 2]| u16::from_le_bytes(b) as u64,
+                I64Load32S(4) / I64Load32SIdx => |b: [u8; 4]| i32::from_le_bytes(b) as i64 as u64,
+                I64Load32U(4) / I64Load32UIdx => |b: [u8; 4]| u32::from_le_bytes(b) as u64,
             }
             store {
-                I32Store(4) => |v: u64| (v as u32).to_le_bytes(),
-                I64Store(8) => |v: u64| v.to_le_bytes(),
-                I32Store8(1) => |v: u64| [v as u8],
-                I32Store16(2) => |v: u64| (v as u16).to_le_bytes(),
-                I64Store8(1) => |v: u64| [v as u8],
-                I64Store16(2) => |v: u64| (v as u16).to_le_bytes(),
-                I64Store32(4) => |v: u64| (v as u32).to_le_bytes(),
+                I32Store(4) / I32StoreIdx => |v: u64| (v as u32).to_le_bytes(),
+                I64Store(8) / I64StoreIdx => |v: u64| v.to_le_bytes(),
+                I32Store8(1) / I32Store8Idx => |v: u64| [v as u8],
+                I32Store16(2) / I32Store16Idx => |v: u64| (v as u16).to_le_bytes(),
+                I64Store8(1) / I64Store8Idx => |v: u64| [v as u8],
+                I64Store16(2) / I64Store16Idx => |v: u64| (v as u16).to_le_bytes(),
+                I64Store32(4) / I64Store32Idx => |v: u64| (v as u32).to_le_bytes(),
             }
             cmp_branch {
                 BrI32Eq => i32_eq, BrI32Ne => i32_ne, BrI32LtS => i32_lt_s, BrI32LtU => i32_lt_u,
@@ -129,8 +129,8 @@ macro_rules! define_instr {
         unary_trap { $($ut:ident => $utf:ident,)* }
         binary { $($bin:ident => $binf:ident,)* }
         binary_trap { $($bt:ident => $btf:ident,)* }
-        load { $($ld:ident($ldn:literal) => $ldf:expr,)* }
-        store { $($st:ident($stn:literal) => $stf:expr,)* }
+        load { $($ld:ident($ldn:literal) / $ldx:ident => $ldf:expr,)* }
+        store { $($st:ident($stn:literal) / $stx:ident => $stf:expr,)* }
         cmp_branch { $($cb:ident => $cbf:ident,)* }
     ) => {
                 /// One instruction of the internal code. See the module docs.
@@ -191,6 +191,11 @@ macro_rules! define_instr {
                     $($bt { dst: Slot, lhs: Slot, rhs: Slot },)*
                     $($ld { dst: Slot, addr: Slot, offset: u32 },)*
                     $($st { addr: Slot, val: Slot, offset: u32 },)*
+                    /// A load whose address is the 32-bit sum of two slots (offset 0): an
+                    /// `i32.add` fused into the load that uses it.
+                    $($ldx { dst: Slot, base: Slot, index: Slot },)*
+                    /// A store whose address is the 32-bit sum of two slots (offset 0).
+                    $($stx { base: Slot, index: Slot, val: Slot },)*
                     /// Jump to `target` if the comparison of `lhs` and `rhs` holds.
                     $($cb { lhs: Slot, rhs: Slot, target: u32 },)*
                 }
@@ -206,8 +211,8 @@ macro_rules! define_slots {
         unary_trap { $($ut:ident => $utf:ident,)* }
         binary { $($bin:ident => $binf:ident,)* }
         binary_trap { $($bt:ident => $btf:ident,)* }
-        load { $($ld:ident($ldn:literal) => $ldf:expr,)* }
-        store { $($st:ident($stn:literal) => $stf:expr,)* }
+        load { $($ld:ident($ldn:literal) / $ldx:ident => $ldf:expr,)* }
+        store { $($st:ident($stn:literal) / $stx:ident => $stf:expr,)* }
         cmp_branch { $($cb:ident => $cbf:ident,)* }
     ) => {
         impl Instr {
@@ -222,6 +227,8 @@ macro_rules! define_slots {
                     $(Instr::$bt { dst, lhs, rhs } => { f(dst, 1); f(lhs, 1); f(rhs, 1); })*
                     $(Instr::$ld { dst, addr, .. } => { f(dst, 1); f(addr, 1); })*
                     $(Instr::$st { addr, val, .. } => { f(addr, 1); f(val, 1); })*
+                    $(Instr::$ldx { dst, base, index } => { f(dst, 1); f(base, 1); f(index, 1); })*
+                    $(Instr::$stx { base, index, val } => { f(base, 1); f(index, 1); f(val, 1); })*
                     $(Instr::$cb { lhs, rhs, .. } => { f(lhs, 1); f(rhs, 1); })*
                     Instr::Unreachable
                     | Instr::ConsumeFuel(_)
@@ -270,6 +277,7 @@ macro_rules! define_slots {
                     | $(Instr::$bin { dst, .. })|*
                     | $(Instr::$bt { dst, .. })|*
                     | $(Instr::$ld { dst, .. })|*
+                    | $(Instr::$ldx { dst, .. })|*
                     | Instr::Copy { dst, .. }
                     | Instr::GlobalGet { dst, .. }
                     | Instr::RefFunc { dst, .. }

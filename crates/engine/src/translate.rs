@@ -156,8 +156,8 @@ macro_rules! translate_ops {
         unary_trap { $($ut:ident => $utf:ident,)* }
         binary { $($bin:ident => $binf:ident,)* }
         binary_trap { $($bt:ident => $btf:ident,)* }
-        load { $($ld:ident($ldn:literal) => $ldf:expr,)* }
-        store { $($st:ident($stn:literal) => $stf:expr,)* }
+        load { $($ld:ident($ldn:literal) / $ldx:ident => $ldf:expr,)* }
+        store { $($st:ident($stn:literal) / $stx:ident => $stf:expr,)* }
         cmp_branch { $($cb:ident => $cbf:ident,)* }
     ) => {
         impl Translator<'_> {
@@ -169,33 +169,37 @@ macro_rules! translate_ops {
                     $(Operator::$ut => self.unary(|dst, src| Instr::$ut { dst, src }),)*
                     $(Operator::$bin => self.binary(|dst, lhs, rhs| Instr::$bin { dst, lhs, rhs }),)*
                     $(Operator::$bt => self.binary(|dst, lhs, rhs| Instr::$bt { dst, lhs, rhs }),)*
-                    $(Operator::$ld { memarg } => {
-                        self.unary(|dst, addr| Instr::$ld { dst, addr, offset: memarg.offset as u32 })
-                    })*
-                    $(Operator::$st { memarg } => {
-                        self.store(|addr, val| Instr::$st { addr, val, offset: memarg.offset as u32 })
-                    })*
                     // memory32 offsets are validated to fit in 32 bits.
-                    Operator::F32Load { memarg } => self.unary(|dst, addr| Instr::I32Load {
-                        dst,
-                        addr,
-                        offset: memarg.offset as u32,
-                    }),
-                    Operator::F64Load { memarg } => self.unary(|dst, addr| Instr::I64Load {
-                        dst,
-                        addr,
-                        offset: memarg.offset as u32,
-                    }),
-                    Operator::F32Store { memarg } => self.store(|addr, val| Instr::I32Store {
-                        addr,
-                        val,
-                        offset: memarg.offset as u32,
-                    }),
-                    Operator::F64Store { memarg } => self.store(|addr, val| Instr::I64Store {
-                        addr,
-                        val,
-                        offset: memarg.offset as u32,
-                    }),
+                    $(Operator::$ld { memarg } => self.load(
+                        memarg.offset,
+                        |dst, addr, offset| Instr::$ld { dst, addr, offset },
+                        |dst, base, index| Instr::$ldx { dst, base, index },
+                    ),)*
+                    $(Operator::$st { memarg } => self.store(
+                        memarg.offset,
+                        |addr, val, offset| Instr::$st { addr, val, offset },
+                        |base, index, val| Instr::$stx { base, index, val },
+                    ),)*
+                    Operator::F32Load { memarg } => self.load(
+                        memarg.offset,
+                        |dst, addr, offset| Instr::I32Load { dst, addr, offset },
+                        |dst, base, index| Instr::I32LoadIdx { dst, base, index },
+                    ),
+                    Operator::F64Load { memarg } => self.load(
+                        memarg.offset,
+                        |dst, addr, offset| Instr::I64Load { dst, addr, offset },
+                        |dst, base, index| Instr::I64LoadIdx { dst, base, index },
+                    ),
+                    Operator::F32Store { memarg } => self.store(
+                        memarg.offset,
+                        |addr, val, offset| Instr::I32Store { addr, val, offset },
+                        |base, index, val| Instr::I32StoreIdx { base, index, val },
+                    ),
+                    Operator::F64Store { memarg } => self.store(
+                        memarg.offset,
+                        |addr, val, offset| Instr::I64Store { addr, val, offset },
+                        |base, index, val| Instr::I64StoreIdx { base, index, val },
+                    ),
                     _ => return false,
                 }
                 true
@@ -354,10 +358,49 @@ impl Translator<'_> {
         self.produce(|dst| f(dst, lhs, rhs));
     }
 
-    fn store(&mut self, f: impl FnOnce(Slot, Slot) -> Instr) {
-        let val = self.pop();
+    /// The operands of the `i32.add` that, as the last instruction, produced the temp
+    /// `addr` now being used as an address: fusing it into the access saves a dispatch.
+    fn fusable_add(&self, addr: Slot, addr_is_temp: bool, offset: u64) -> Option<(Slot, Slot)> {
+        if !addr_is_temp || offset != 0 {
+            return None;
+        }
+        match self.code[self.last?] {
+            Instr::I32Add { dst, lhs, rhs } if dst == addr => Some((lhs, rhs)),
+            _ => None,
+        }
+    }
+
+    fn load(
+        &mut self,
+        offset: u64,
+        plain: impl FnOnce(Slot, Slot, u32) -> Instr,
+        fused: impl FnOnce(Slot, Slot, Slot) -> Instr,
+    ) {
+        let addr_is_temp = self.stack.last() == Some(&Operand::Temp);
         let addr = self.pop();
-        self.emit(f(addr, val));
+        if let Some((base, index)) = self.fusable_add(addr, addr_is_temp, offset) {
+            self.code.pop();
+            self.produce(|dst| fused(dst, base, index));
+        } else {
+            self.produce(|dst| plain(dst, addr, offset as u32));
+        }
+    }
+
+    fn store(
+        &mut self,
+        offset: u64,
+        plain: impl FnOnce(Slot, Slot, u32) -> Instr,
+        fused: impl FnOnce(Slot, Slot, Slot) -> Instr,
+    ) {
+        let val = self.pop();
+        let addr_is_temp = self.stack.last() == Some(&Operand::Temp);
+        let addr = self.pop();
+        if let Some((base, index)) = self.fusable_add(addr, addr_is_temp, offset) {
+            self.code.pop();
+            self.emit(fused(base, index, val));
+        } else {
+            self.emit(plain(addr, val, offset as u32));
+        }
     }
 
     /// Materializes the top `n` entries and pops them; returns the first one's slot.
