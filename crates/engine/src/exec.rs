@@ -285,7 +285,7 @@ impl<T> Executor<'_, T> {
     }
 
     /// Calls defined function `func` of the current module, arguments at slot `at`.
-    #[inline(never)]
+    #[inline(always)]
     fn call_internal(&mut self, func: u32, at: Slot) -> Result<()> {
         self.save_pc();
         let base = self.base + at as usize;
@@ -307,7 +307,7 @@ impl<T> Executor<'_, T> {
     }
 
     /// Returns from the current frame with `n` results at slot `src`.
-    #[inline(never)]
+    #[inline(always)]
     fn ret(&mut self, src: Slot, n: u32) -> Next {
         if src != 0 {
             // SAFETY: `[src, src + n)` and `[0, n)` are inside the frame (invariant 1);
