@@ -41,6 +41,7 @@ mod store;
 mod translate;
 mod types;
 mod value;
+mod zeroed;
 
 pub use engine::{Config, Engine, Features};
 pub use error::{Error, ErrorKind, Result, TrapCode};

@@ -54,10 +54,8 @@ impl Memory {
             )));
         }
         let len = ty.minimum() as usize * MemoryEntity::PAGE;
-        let mut data = alloc::vec::Vec::new();
-        data.try_reserve_exact(len)
-            .map_err(|_| Error::instantiation("out of host memory for a linear memory"))?;
-        data.resize(len, 0);
+        let data = crate::zeroed::zeroed_bytes(len)
+            .ok_or_else(|| Error::instantiation("out of host memory for a linear memory"))?;
         let index = store.memories.len() as u32;
         store.memories.push(MemoryEntity { ty, data });
         Ok(Memory {
