@@ -343,11 +343,20 @@ impl<Params: WasmTyList, Results: WasmTyList> TypedFunc<Params, Results> {
     /// # Errors
     /// As [`Func::call`].
     pub fn call(&self, store: impl AsContextMut, params: Params) -> Result<Results> {
-        let mut args = vec![Val::I32(0); Params::LEN];
-        params.into_vals(&mut args);
-        let mut results = vec![Val::I32(0); Results::LEN];
-        self.func.call(store, &args, &mut results)?;
-        Results::from_vals(&results).ok_or_else(|| Error::usage("result type mismatch"))
+        // Arguments and results live on the host stack unless there are many.
+        const INLINE: usize = 16;
+        let mut inline = [Val::I32(0); INLINE];
+        let mut heap = Vec::new();
+        let buf = if Params::LEN + Results::LEN <= INLINE {
+            &mut inline[..Params::LEN + Results::LEN]
+        } else {
+            heap.resize(Params::LEN + Results::LEN, Val::I32(0));
+            &mut heap[..]
+        };
+        let (args, results) = buf.split_at_mut(Params::LEN);
+        params.into_vals(args);
+        self.func.call(store, args, results)?;
+        Results::from_vals(results).ok_or_else(|| Error::usage("result type mismatch"))
     }
 }
 
