@@ -423,6 +423,16 @@ impl<T> Executor<'_, T> {
         self.store.inner.instances[self.instance as usize].tables[table as usize] as usize
     }
 
+    /// Suspends before the `ConsumeFuel` just executed, so resuming charges its block again.
+    #[cold]
+    #[inline(never)]
+    fn out_of_fuel(&mut self) -> Next {
+        // SAFETY: the loop advanced `ip` past this instruction, which is in the code.
+        self.ip = unsafe { self.ip.sub(1) };
+        self.save_pc();
+        Next::Exit(Outcome::OutOfFuel)
+    }
+
     /// The instructions that are neither arithmetic, memory access nor control flow.
     #[inline(never)]
     fn misc(&mut self, instr: Instr) -> Result<Next> {
@@ -433,16 +443,6 @@ impl<T> Executor<'_, T> {
                 return self.call_store_func(f, base);
             }
             Instr::CallIndirect { ty, table, base } => return self.call_indirect(ty, table, base),
-            Instr::ConsumeFuel(cost) => {
-                if inner.fuel <= 0 {
-                    // Stop before the block, so resuming charges it again.
-                    // SAFETY: the loop advanced `ip` past this instruction, which is in the code.
-                    self.ip = unsafe { self.ip.sub(1) };
-                    self.save_pc();
-                    return Ok(Next::Exit(Outcome::OutOfFuel));
-                }
-                inner.fuel -= i64::from(cost);
-            }
             Instr::RefFunc { dst, func } => {
                 let f = inner.instances[self.instance as usize].funcs[func as usize];
                 self.set(dst, u64::from(f) + 1);
@@ -732,6 +732,14 @@ pub(crate) fn run<T>(store: &mut Store<T>, stack: &mut Stack) -> Result<Outcome>
                 ex.store.inner.globals[g].value = get!(src);
             }
             Instr::Return { src, n } => out_of_line!(ex.ret(src, n)),
+            Instr::ConsumeFuel(cost) => {
+                let fuel = &mut ex.store.inner.fuel;
+                if *fuel > 0 {
+                    *fuel -= i64::from(cost);
+                } else {
+                    out_of_line!(ex.out_of_fuel());
+                }
+            }
             Instr::CallInternal { func, base } => {
                 ex.ip = ip;
                 ex.call_internal(func, base)?;
@@ -739,7 +747,6 @@ pub(crate) fn run<T>(store: &mut Store<T>, stack: &mut Stack) -> Result<Outcome>
             }
             other @ (Instr::CallImported { .. }
             | Instr::CallIndirect { .. }
-            | Instr::ConsumeFuel(_)
             | Instr::RefFunc { .. }
             | Instr::MemorySize { .. }
             | Instr::MemoryGrow { .. }

@@ -11,13 +11,25 @@ const SHOWN_FAILURES: usize = 10;
 
 #[test]
 fn wasm_v2_spec_suite() {
-    let config = Config::default();
+    run_suite(&Config::default());
+}
+
+/// The same suite with fuel metering on, which changes the translated code (a charge at
+/// the head of every block) but must not change any result.
+#[test]
+fn wasm_v2_spec_suite_with_fuel() {
+    let mut config = Config::default();
+    config.consume_fuel(true);
+    run_suite(&config);
+}
+
+fn run_suite(config: &Config) {
     let mut tests: Vec<_> = spec(SpecVersion::V2).collect();
     tests.sort_by(|a, b| a.name().cmp(b.name()));
 
     let (mut passed, mut failed, mut failing_scripts) = (0, 0, Vec::new());
     for test in &tests {
-        let report = weft_wast::run_script(&config, test.name(), test.raw());
+        let report = weft_wast::run_script(config, test.name(), test.raw());
         println!(
             "{:<32} {:>6} passed {:>6} failed",
             test.name(),
