@@ -1,0 +1,417 @@
+//! `cargo xtask bench`: runs the workloads on every runtime and natively, checks checksums,
+//! measures translation, instantiation and call costs, and reports.
+
+use crate::guests::{self, WORKLOADS, Workload};
+use crate::runtimes::{self, Runtime};
+use crate::{BenchArgs, chart, report};
+use anyhow::{Context, Result, bail};
+use std::hint::black_box;
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+/// The name of the native baseline in results.
+pub const NATIVE: &str = "native";
+
+/// Everything one `bench` run measured.
+#[derive(Debug)]
+pub struct Results {
+    /// Whether this was a `--quick` run.
+    pub quick: bool,
+    /// Runs per (workload, runtime).
+    pub runs: usize,
+    /// The machine and toolchain.
+    pub machine: Machine,
+    /// The runtimes in table order (weft first, native last).
+    pub runtimes: Vec<&'static str>,
+    /// One entry per workload.
+    pub workloads: Vec<WorkloadResult>,
+    /// Translation, instantiation and call costs.
+    pub startup: Startup,
+}
+
+/// Where the benchmark ran.
+#[derive(Debug)]
+pub struct Machine {
+    /// The CPU model.
+    pub cpu: String,
+    /// Logical cores available.
+    pub cores: usize,
+    /// `rustc -V`.
+    pub rustc: String,
+    /// Operating system and architecture.
+    pub os: String,
+}
+
+/// The results of one workload.
+#[derive(Debug)]
+pub struct WorkloadResult {
+    /// The workload.
+    pub workload: Workload,
+    /// Its size parameter in this run.
+    pub n: u32,
+    /// The checksum every runtime produced (the native one).
+    pub checksum: u64,
+    /// Median seconds of `run(n)` per runtime that could run it.
+    pub median_s: Vec<(&'static str, f64)>,
+    /// Runtimes that could not run it, and why.
+    pub failures: Vec<(&'static str, String)>,
+}
+
+impl WorkloadResult {
+    /// The median time of `runtime`, if it ran.
+    pub fn time(&self, runtime: &str) -> Option<f64> {
+        self.median_s
+            .iter()
+            .find(|(r, _)| *r == runtime)
+            .map(|(_, t)| *t)
+    }
+}
+
+/// Costs outside the workloads.
+#[derive(Debug, Default)]
+pub struct Startup {
+    /// Bytes of function code (code sections) over all guest binaries.
+    pub code_bytes: usize,
+    /// Bytes of all guest binaries.
+    pub total_bytes: usize,
+    /// Milliseconds of translation per MiB of code, per runtime that translates ahead.
+    pub translate_ms_per_mib: Vec<(&'static str, f64)>,
+    /// The guest used for the instantiation measurement.
+    pub instantiate_guest: &'static str,
+    /// Median microseconds of one instantiation, per runtime.
+    pub instantiate_us: Vec<(&'static str, f64)>,
+    /// Median nanoseconds of one call of an empty exported function from the host.
+    pub host_to_wasm_ns: Vec<(&'static str, f64)>,
+    /// Nanoseconds per iteration of the `hostcall` workload (one Wasm-to-host call and the
+    /// loop around it).
+    pub wasm_to_host_ns: Vec<(&'static str, f64)>,
+}
+
+/// Prints a progress line start (finished by [`done`]).
+fn progress(step: &mut usize, total: usize, what: &str) {
+    *step += 1;
+    eprint!("[{step}/{total}] {what} ... ");
+    let _ = std::io::stderr().flush();
+}
+
+fn done(msg: &str) {
+    eprintln!("{msg}");
+}
+
+/// The median of `values` (which must not be empty).
+pub fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    let mid = values.len() / 2;
+    if values.len() % 2 == 1 {
+        values[mid]
+    } else {
+        (values[mid - 1] + values[mid]) / 2.0
+    }
+}
+
+fn median_duration(durations: &[Duration]) -> f64 {
+    median(durations.iter().map(Duration::as_secs_f64).collect())
+}
+
+/// Runs the whole suite as `opts` says.
+pub fn run(opts: &BenchArgs) -> Result<()> {
+    let quick = opts.quick;
+    let runs = opts.runs.unwrap_or(if quick { 3 } else { 5 });
+    let started = Instant::now();
+
+    let workloads: Vec<Workload> = match &opts.workloads {
+        None => WORKLOADS.to_vec(),
+        Some(names) => {
+            for name in names {
+                if !WORKLOADS.iter().any(|w| w.name == name) {
+                    bail!("unknown workload `{name}`");
+                }
+            }
+            WORKLOADS
+                .iter()
+                .filter(|w| names.iter().any(|n| n == w.name))
+                .copied()
+                .collect()
+        }
+    };
+    let mut all = runtimes::all();
+    if let Some(names) = &opts.runtimes {
+        for name in names {
+            if name != NATIVE && !all.iter().any(|r| r.name() == name) {
+                bail!("unknown runtime `{name}`");
+            }
+        }
+        all.retain(|r| names.iter().any(|n| n == r.name()));
+    }
+
+    eprintln!("building the guests for wasm32-unknown-unknown ...");
+    let dir = guests::build()?;
+    let binaries: Vec<Vec<u8>> = WORKLOADS
+        .iter()
+        .map(|w| guests::load(&dir, w))
+        .collect::<Result<_>>()?;
+    let binary = |w: &Workload| {
+        let i = WORKLOADS.iter().position(|x| x.name == w.name).unwrap_or(0);
+        &binaries[i]
+    };
+
+    let startup_steps = all.len() * 3;
+    let total = workloads.len() * (all.len() + 1) + startup_steps;
+    let mut step = 0;
+    eprintln!(
+        "running {} workloads on {} runtimes and natively ({} mode, median of {runs} runs)",
+        workloads.len(),
+        all.len(),
+        if quick { "quick" } else { "full" }
+    );
+
+    let mut results = Vec::new();
+    for w in &workloads {
+        let n = w.n(quick);
+        let mut result = WorkloadResult {
+            workload: *w,
+            n,
+            checksum: 0,
+            median_s: Vec::new(),
+            failures: Vec::new(),
+        };
+
+        progress(&mut step, total, &format!("{} on {NATIVE}", w.name));
+        let mut times = Vec::with_capacity(runs);
+        let mut expected = None;
+        for _ in 0..runs {
+            let start = Instant::now();
+            let sum = black_box((w.native)(black_box(n)));
+            times.push(start.elapsed().as_secs_f64());
+            if *expected.get_or_insert(sum) != sum {
+                bail!("{}: the native build is not deterministic", w.name);
+            }
+        }
+        let expected = expected.unwrap_or_default();
+        result.checksum = expected;
+        let native = median(times);
+        done(&format!("{native:.4}s  (checksum {expected:#018x})"));
+
+        for rt in &all {
+            progress(&mut step, total, &format!("{} on {}", w.name, rt.name()));
+            match time_runtime(rt.as_ref(), w, binary(w), n, runs, expected) {
+                Ok(t) => {
+                    done(&format!("{t:.4}s"));
+                    result.median_s.push((rt.name(), t));
+                }
+                Err(e) if e.is::<Mismatch>() => return Err(e),
+                Err(e) if rt.name() == "weft" => {
+                    return Err(e.context(format!("weft could not run {}", w.name)));
+                }
+                Err(e) => {
+                    let reason = format!("{e:#}");
+                    done(&format!("FAILED: {reason}"));
+                    result.failures.push((rt.name(), reason));
+                }
+            }
+        }
+        result.median_s.push((NATIVE, native));
+        results.push(result);
+    }
+
+    let startup = measure_startup(&all, &binaries, &results, quick, runs, (&mut step, total))?;
+
+    let mut names: Vec<&'static str> = all.iter().map(|r| r.name()).collect();
+    names.push(NATIVE);
+    let results = Results {
+        quick,
+        runs,
+        machine: machine()?,
+        runtimes: names,
+        workloads: results,
+        startup,
+    };
+
+    println!();
+    print!("{}", report::table(&results));
+    if let Some(path) = &opts.json {
+        report::write_json(&results, path)?;
+        eprintln!("wrote {}", path.display());
+    }
+    if let Some(path) = &opts.svg {
+        chart::write_svg(&results, path)?;
+        eprintln!("wrote {}", path.display());
+    }
+    eprintln!("total time {:.1}s", started.elapsed().as_secs_f64());
+    Ok(())
+}
+
+/// A runtime returned a different checksum than the native build: always a hard error.
+#[derive(Debug)]
+struct Mismatch(String);
+
+impl std::fmt::Display for Mismatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Mismatch {}
+
+/// The median seconds of `runs` calls of `run(n)` of `w` on `rt`, checking each checksum.
+fn time_runtime(
+    rt: &dyn Runtime,
+    w: &Workload,
+    wasm: &[u8],
+    n: u32,
+    runs: usize,
+    expected: u64,
+) -> Result<f64> {
+    let mut times = Vec::with_capacity(runs);
+    rt.with_run(wasm, w.imports_host, &mut |run| {
+        for _ in 0..runs {
+            let start = Instant::now();
+            let sum = run(n)?;
+            times.push(start.elapsed().as_secs_f64());
+            if sum != expected {
+                return Err(Mismatch(format!(
+                    "checksum mismatch: {} on {} returned {sum:#018x}, native returned \
+                     {expected:#018x} (n = {n})",
+                    w.name,
+                    rt.name()
+                ))
+                .into());
+            }
+        }
+        Ok(())
+    })?;
+    Ok(median(times))
+}
+
+/// The size of the code sections of `wasm`.
+fn code_bytes(wasm: &[u8]) -> Result<usize> {
+    let mut size = 0;
+    for payload in wasmparser::Parser::new(0).parse_all(wasm) {
+        if let wasmparser::Payload::CodeSectionStart { size: s, .. } = payload? {
+            size += s as usize;
+        }
+    }
+    Ok(size)
+}
+
+#[inline(never)]
+fn native_nop() {}
+
+/// Translation time, instantiation time and call costs.
+fn measure_startup(
+    all: &[Box<dyn Runtime>],
+    binaries: &[Vec<u8>],
+    results: &[WorkloadResult],
+    quick: bool,
+    runs: usize,
+    (step, total): (&mut usize, usize),
+) -> Result<Startup> {
+    const MIB: f64 = 1024.0 * 1024.0;
+    let mut s = Startup {
+        code_bytes: binaries.iter().map(|b| code_bytes(b)).sum::<Result<_>>()?,
+        total_bytes: binaries.iter().map(Vec::len).sum(),
+        instantiate_guest: "json",
+        ..Startup::default()
+    };
+
+    // Translation: the median of `runs` translations of each binary, summed.
+    for rt in all {
+        progress(step, total, &format!("translation on {}", rt.name()));
+        let mut sum = 0.0;
+        let mut translates = true;
+        for wasm in binaries {
+            let mut times = Vec::with_capacity(runs);
+            for _ in 0..runs {
+                match rt.translate(wasm)? {
+                    Some(t) => times.push(t.as_secs_f64()),
+                    None => translates = false,
+                }
+            }
+            if !translates {
+                break;
+            }
+            sum += median(times);
+        }
+        if translates {
+            let per_mib = sum * 1e3 / (s.code_bytes as f64 / MIB);
+            done(&format!("{per_mib:.1} ms/MiB of code"));
+            s.translate_ms_per_mib.push((rt.name(), per_mib));
+        } else {
+            done("not measured (translates lazily)");
+        }
+    }
+
+    // Instantiation of one guest with a memory and data segments.
+    let index = WORKLOADS
+        .iter()
+        .position(|w| w.name == s.instantiate_guest)
+        .context("the instantiation guest is missing")?;
+    let times = if quick { 5 } else { 50 };
+    for rt in all {
+        progress(step, total, &format!("instantiation on {}", rt.name()));
+        match rt.instantiate(&binaries[index], times) {
+            Ok(d) => {
+                let us = median_duration(&d) * 1e6;
+                done(&format!("{us:.1} µs"));
+                s.instantiate_us.push((rt.name(), us));
+            }
+            Err(e) => done(&format!("FAILED: {e:#}")),
+        }
+    }
+
+    // Host-to-Wasm calls of an empty function.
+    let nop = wat::parse_str(guests::NOP_WAT)?;
+    let calls: u64 = if quick { 10_000 } else { 1_000_000 };
+    for rt in all {
+        progress(step, total, &format!("host-to-wasm calls on {}", rt.name()));
+        match rt.call_nop(&nop, calls, runs) {
+            Ok(d) => {
+                let ns = median_duration(&d) * 1e9 / calls as f64;
+                done(&format!("{ns:.1} ns/call"));
+                s.host_to_wasm_ns.push((rt.name(), ns));
+            }
+            Err(e) => done(&format!("FAILED: {e:#}")),
+        }
+    }
+    let f: fn() = black_box(native_nop);
+    let batches: Vec<Duration> = (0..runs)
+        .map(|_| {
+            let start = Instant::now();
+            for _ in 0..calls {
+                black_box(f)();
+            }
+            start.elapsed()
+        })
+        .collect();
+    s.host_to_wasm_ns
+        .push((NATIVE, median_duration(&batches) * 1e9 / calls as f64));
+
+    // Wasm-to-host calls: the hostcall workload's time per iteration.
+    if let Some(r) = results.iter().find(|r| r.workload.imports_host) {
+        for (name, t) in &r.median_s {
+            s.wasm_to_host_ns.push((name, t * 1e9 / f64::from(r.n)));
+        }
+    }
+    Ok(s)
+}
+
+/// Describes this machine.
+fn machine() -> Result<Machine> {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|info| {
+            info.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|m| m.trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown".into());
+    let rustc = std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
+    let out = std::process::Command::new(rustc).arg("-V").output()?;
+    Ok(Machine {
+        cpu,
+        cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        rustc: String::from_utf8_lossy(&out.stdout).trim().to_string(),
+        os: format!("{} {}", std::env::consts::OS, std::env::consts::ARCH),
+    })
+}

@@ -1,0 +1,58 @@
+//! The Wasm runtimes under comparison, behind one small trait so that the harness treats
+//! them alike. Each instantiates a guest with `env.host_mix` provided and hands out its
+//! `run` export; the timed part is only the call of `run`.
+
+mod wasm3;
+mod wasm3_compat;
+mod wasmi;
+mod wasmtime;
+mod weft;
+
+use anyhow::Result;
+use std::time::Duration;
+
+/// The `run` export of an instantiated guest: `run(n) -> checksum`.
+pub type RunFn<'a> = &'a mut dyn FnMut(u32) -> Result<u64>;
+
+/// A Wasm runtime the harness can benchmark.
+pub trait Runtime {
+    /// Its name in the table and the JSON.
+    fn name(&self) -> &'static str;
+
+    /// How long translating (compiling) `wasm` into a ready module takes, or `None` if this
+    /// runtime does not translate ahead of the first call.
+    fn translate(&self, wasm: &[u8]) -> Result<Option<Duration>>;
+
+    /// How long instantiating an already translated `wasm` takes (a fresh store or runtime
+    /// plus the instance), once per element of the result (`times` of them).
+    fn instantiate(&self, wasm: &[u8], times: usize) -> Result<Vec<Duration>>;
+
+    /// Instantiates `wasm` (linking `env.host_mix` if `imports_host`) and calls `body` with
+    /// its `run` export.
+    fn with_run(
+        &self,
+        wasm: &[u8],
+        imports_host: bool,
+        body: &mut dyn FnMut(RunFn<'_>) -> Result<()>,
+    ) -> Result<()>;
+
+    /// Instantiates `wasm` (exporting `nop: [] -> []`) and times `reps` batches of `calls`
+    /// calls of `nop` from the host.
+    fn call_nop(&self, wasm: &[u8], calls: u64, reps: usize) -> Result<Vec<Duration>>;
+}
+
+/// Every runtime, in table order.
+pub fn all() -> Vec<Box<dyn Runtime>> {
+    vec![
+        Box::new(weft::Weft::new()),
+        Box::new(wasmi::Wasmi::new()),
+        Box::new(wasm3::Wasm3),
+        Box::new(wasmtime::Wasmtime::new()),
+    ]
+}
+
+/// Turns an error that is not `Send + Sync` (or not `std::error::Error`) into an
+/// `anyhow::Error` by its message.
+fn err(e: impl std::fmt::Display) -> anyhow::Error {
+    anyhow::anyhow!("{e}")
+}

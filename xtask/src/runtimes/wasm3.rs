@@ -1,0 +1,83 @@
+//! wasm3, the C interpreter (through the `wasm3` crate). It compiles each function lazily on
+//! its first call, so it reports no translation time, and its "instantiation" is a fresh
+//! runtime plus parsing and loading the module. It runs the guests lowered by
+//! [`super::wasm3_compat`], since its Wasm support predates what current Rust emits.
+
+use super::wasm3_compat::lower;
+use super::{RunFn, Runtime, err};
+use crate::guests::host_mix;
+use ::wasm3::{Environment, Module};
+use anyhow::Result;
+use std::time::{Duration, Instant};
+
+/// Bytes of wasm3's value and call stack per runtime.
+const STACK: u32 = 1 << 20;
+
+/// The wasm3 runtime.
+pub struct Wasm3;
+
+impl Runtime for Wasm3 {
+    fn name(&self) -> &'static str {
+        "wasm3"
+    }
+
+    fn translate(&self, _wasm: &[u8]) -> Result<Option<Duration>> {
+        Ok(None)
+    }
+
+    fn instantiate(&self, wasm: &[u8], times: usize) -> Result<Vec<Duration>> {
+        let wasm = &lower(wasm)?;
+        let env = Environment::new().map_err(err)?;
+        (0..times)
+            .map(|_| {
+                let start = Instant::now();
+                let runtime = env.create_runtime(STACK).map_err(err)?;
+                let module = Module::parse(&env, &wasm[..]).map_err(err)?;
+                runtime.load_module(module).map_err(err)?;
+                let elapsed = start.elapsed();
+                drop(runtime);
+                Ok(elapsed)
+            })
+            .collect()
+    }
+
+    fn with_run(
+        &self,
+        wasm: &[u8],
+        imports_host: bool,
+        body: &mut dyn FnMut(RunFn<'_>) -> Result<()>,
+    ) -> Result<()> {
+        let wasm = &lower(wasm)?;
+        let env = Environment::new().map_err(err)?;
+        let runtime = env.create_runtime(STACK).map_err(err)?;
+        let mut module = runtime
+            .load_module(Module::parse(&env, &wasm[..]).map_err(err)?)
+            .map_err(err)?;
+        if imports_host {
+            module
+                .link_closure("env", "host_mix", |_ctx, x: i32| Ok(host_mix(x)))
+                .map_err(err)?;
+        }
+        let run = module.find_function::<u32, u64>("run").map_err(err)?;
+        body(&mut |n| run.call(n).map_err(err))
+    }
+
+    fn call_nop(&self, wasm: &[u8], calls: u64, reps: usize) -> Result<Vec<Duration>> {
+        let wasm = &lower(wasm)?;
+        let env = Environment::new().map_err(err)?;
+        let runtime = env.create_runtime(STACK).map_err(err)?;
+        let module = runtime
+            .load_module(Module::parse(&env, &wasm[..]).map_err(err)?)
+            .map_err(err)?;
+        let nop = module.find_function::<(), ()>("nop").map_err(err)?;
+        (0..reps)
+            .map(|_| {
+                let start = Instant::now();
+                for _ in 0..calls {
+                    nop.call().map_err(err)?;
+                }
+                Ok(start.elapsed())
+            })
+            .collect()
+    }
+}

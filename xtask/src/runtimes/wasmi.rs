@@ -1,0 +1,102 @@
+//! wasmi, the Wasm interpreter weft is most directly compared with, with eager translation
+//! (its default is lazy, which would move translation into the first call).
+
+use super::{RunFn, Runtime, err};
+use crate::guests::host_mix;
+use ::wasmi::{CompilationMode, Config, Engine, Linker, Module, Store};
+use anyhow::Result;
+use std::time::{Duration, Instant};
+
+/// A wasmi engine translating modules eagerly.
+pub struct Wasmi {
+    engine: Engine,
+}
+
+impl Wasmi {
+    /// The default configuration, but eager translation.
+    pub fn new() -> Wasmi {
+        let mut config = Config::default();
+        config.compilation_mode(CompilationMode::Eager);
+        Wasmi {
+            engine: Engine::new(&config),
+        }
+    }
+
+    fn linker(&self) -> Result<Linker<()>> {
+        let mut linker = Linker::new(&self.engine);
+        linker
+            .func_wrap("env", "host_mix", |x: i32| -> i32 { host_mix(x) })
+            .map_err(err)?;
+        Ok(linker)
+    }
+}
+
+impl Runtime for Wasmi {
+    fn name(&self) -> &'static str {
+        "wasmi"
+    }
+
+    fn translate(&self, wasm: &[u8]) -> Result<Option<Duration>> {
+        let start = Instant::now();
+        let module = Module::new(&self.engine, wasm).map_err(err)?;
+        let elapsed = start.elapsed();
+        drop(module);
+        Ok(Some(elapsed))
+    }
+
+    fn instantiate(&self, wasm: &[u8], times: usize) -> Result<Vec<Duration>> {
+        let module = Module::new(&self.engine, wasm).map_err(err)?;
+        let linker = self.linker()?;
+        (0..times)
+            .map(|_| {
+                let start = Instant::now();
+                let mut store = Store::new(&self.engine, ());
+                linker
+                    .instantiate_and_start(&mut store, &module)
+                    .map_err(err)?;
+                let elapsed = start.elapsed();
+                drop(store);
+                Ok(elapsed)
+            })
+            .collect()
+    }
+
+    fn with_run(
+        &self,
+        wasm: &[u8],
+        _imports_host: bool,
+        body: &mut dyn FnMut(RunFn<'_>) -> Result<()>,
+    ) -> Result<()> {
+        let module = Module::new(&self.engine, wasm).map_err(err)?;
+        let mut store = Store::new(&self.engine, ());
+        let instance = self
+            .linker()?
+            .instantiate_and_start(&mut store, &module)
+            .map_err(err)?;
+        let run = instance
+            .get_typed_func::<u32, u64>(&store, "run")
+            .map_err(err)?;
+        body(&mut |n| run.call(&mut store, n).map_err(err))
+    }
+
+    fn call_nop(&self, wasm: &[u8], calls: u64, reps: usize) -> Result<Vec<Duration>> {
+        let module = Module::new(&self.engine, wasm).map_err(err)?;
+        let mut store = Store::new(&self.engine, ());
+        let instance = self
+            .linker()?
+            .instantiate_and_start(&mut store, &module)
+            .map_err(err)?;
+        let nop = instance
+            .get_typed_func::<(), ()>(&store, "nop")
+            .map_err(err)?;
+        (0..reps)
+            .map(|_| {
+                let start = Instant::now();
+                for _ in 0..calls {
+                    nop.call(&mut store, ()).map_err(err)?;
+                }
+                Ok(start.elapsed())
+            })
+            .collect()
+    }
+}
