@@ -22,7 +22,8 @@ use crate::ir::{CompiledFunc, Instr, Slot, for_each_op};
 use crate::module::Module;
 use crate::ops;
 use crate::store::{Caller, FuncEntity, Store, StoreInner};
-use crate::types::FuncType;
+use crate::func::HostFunc;
+use crate::types::ValType;
 use crate::value::{Val, raw_ref_index};
 
 #[derive(Debug, Clone, Copy)]
@@ -44,6 +45,7 @@ pub(crate) struct Stack {
     frames: Vec<Frame>,
     host_args: Vec<Val>,
     host_results: Vec<Val>,
+    host_result_types: Vec<ValType>,
 }
 
 /// Why [`run`] returned without a trap.
@@ -225,6 +227,7 @@ struct Executor<'a, T> {
     frames: &'a mut Vec<Frame>,
     host_args: &'a mut Vec<Val>,
     host_results: &'a mut Vec<Val>,
+    host_result_types: &'a mut Vec<ValType>,
     /// Maximum call depth and value stack slots.
     limits: (usize, usize),
     instance: u32,
@@ -356,13 +359,19 @@ impl<T> Executor<'_, T> {
                 self.resume_top();
             }
             FuncEntity::Host { func, ty } => {
-                let func = Arc::clone(func);
-                let ty: FuncType = self.store.inner.types[*ty as usize].clone();
+                // No reference counting on this path: the store owns an `Arc` of every
+                // host function for its whole life (function entities are never removed)
+                // and the host function only gets `&mut Store` through a `Caller`, which
+                // cannot move or drop the store, so the pointee outlives the call.
+                let host: *const HostFunc<T> = Arc::as_ptr(func);
+                let ty = &self.store.inner.types[*ty as usize];
                 self.host_args.clear();
                 for (i, &t) in ty.params().iter().enumerate() {
                     let raw = self.get(at + i as u32);
                     self.host_args.push(Val::from_raw(raw, t, store_id));
                 }
+                self.host_result_types.clear();
+                self.host_result_types.extend_from_slice(ty.results());
                 self.host_results.clear();
                 self.host_results
                     .extend(ty.results().iter().map(|&t| Val::default_for(t)));
@@ -370,7 +379,9 @@ impl<T> Executor<'_, T> {
                     store: &mut *self.store,
                     instance: Some(Instance::new_handle(store_id, self.instance)),
                 };
-                let outcome = (func.func)(caller, self.host_args, self.host_results);
+                // SAFETY: `host` points into an `Arc` the store keeps alive (see above).
+                let host = unsafe { &*host };
+                let outcome = (host.func)(caller, self.host_args, self.host_results);
                 self.refresh_memory();
                 if let Err(e) = outcome {
                     if let ErrorKind::Yield(tag) = e.kind() {
@@ -382,8 +393,8 @@ impl<T> Executor<'_, T> {
                     }
                     return Err(e);
                 }
-                for (i, &t) in ty.results().iter().enumerate() {
-                    let v = self.host_results[i];
+                for i in 0..self.host_result_types.len() {
+                    let (v, t) = (self.host_results[i], self.host_result_types[i]);
                     if v.ty() != t {
                         return Err(Error::host(alloc::format!(
                             "host function returned {} for result {i} of type {t}",
@@ -582,6 +593,7 @@ pub(crate) fn run<T>(store: &mut Store<T>, stack: &mut Stack) -> Result<Outcome>
         frames,
         host_args,
         host_results,
+        host_result_types,
     } = stack;
     let limits = (
         store.inner.max_call_depth() as usize,
@@ -595,6 +607,7 @@ pub(crate) fn run<T>(store: &mut Store<T>, stack: &mut Stack) -> Result<Outcome>
         frames,
         host_args,
         host_results,
+        host_result_types,
         limits,
         // Differs from the top frame's, so `resume_top` loads everything.
         instance: u32::MAX,
