@@ -288,7 +288,7 @@ impl<T> Executor<'_, T> {
     }
 
     /// Calls defined function `func` of the current module, arguments at slot `at`.
-    #[inline(always)]
+    #[inline(never)]
     fn call_internal(&mut self, func: u32, at: Slot) -> Result<()> {
         self.save_pc();
         let base = self.base + at as usize;
@@ -310,7 +310,7 @@ impl<T> Executor<'_, T> {
     }
 
     /// Returns from the current frame with `n` results at slot `src`.
-    #[inline(always)]
+    #[inline(never)]
     fn ret(&mut self, src: Slot, n: u32) -> Next {
         if src != 0 {
             // SAFETY: `[src, src + n)` and `[0, n)` are inside the frame (invariant 1);
