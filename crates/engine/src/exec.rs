@@ -284,7 +284,9 @@ impl<T> Executor<'_, T> {
 
     fn save_pc(&mut self) {
         let pc = self.pc();
-        self.frames.last_mut().expect("current frame").pc = pc;
+        if let Some(frame) = self.frames.last_mut() {
+            frame.pc = pc;
+        }
     }
 
     /// Calls defined function `func` of the current module, arguments at slot `at`.
