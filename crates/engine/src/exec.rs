@@ -18,11 +18,11 @@ use alloc::vec::Vec;
 
 use crate::Instance;
 use crate::error::{Error, ErrorKind, Result, TrapCode};
+use crate::func::HostFunc;
 use crate::ir::{CompiledFunc, Instr, Slot, for_each_op};
 use crate::module::Module;
 use crate::ops;
 use crate::store::{Caller, FuncEntity, Store, StoreInner};
-use crate::func::HostFunc;
 use crate::types::ValType;
 use crate::value::{Val, raw_ref_index};
 

@@ -18,7 +18,7 @@ use wasmparser::{
 use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::ir::CompiledFunc;
-use crate::translate::{ModuleEnv, translate};
+use crate::translate::{ModuleEnv, Scratch, translate};
 use crate::types::{ExternType, FuncType, GlobalType, MemoryType, TableType, ValType};
 
 /// A compiled WebAssembly module. Cheap to clone; clones share the compiled code.
@@ -270,6 +270,7 @@ fn parse(engine: &Engine, bytes: &[u8]) -> Result<ModuleInner> {
     parser.set_features(features);
     let mut m = ModuleInner::default();
     let mut allocs = FuncValidatorAllocations::default();
+    let mut scratch = Scratch::default();
     let mut next_func = 0u32;
     for payload in parser.parse_all(bytes) {
         let payload = payload?;
@@ -283,7 +284,7 @@ fn parse(engine: &Engine, bytes: &[u8]) -> Result<ModuleInner> {
                 num_imported_funcs: m.num_imported_funcs,
                 consume_fuel: config.consume_fuel,
             };
-            let code = translate(&env, index, &body, &mut func_validator)?;
+            let code = translate(&env, index, &body, &mut func_validator, &mut scratch)?;
             m.code.push(code);
             allocs = func_validator.into_allocations();
             continue;

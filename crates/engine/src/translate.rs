@@ -91,12 +91,25 @@ struct Translator<'a> {
     last: Option<usize>,
 }
 
+/// Buffers reused from one function's translation to the next, so translating a module
+/// does not allocate per function beyond the finished code.
+#[derive(Default)]
+pub(crate) struct Scratch {
+    code: Vec<Instr>,
+    ctrl: Vec<Ctrl>,
+    stack: Vec<Operand>,
+    consts: Vec<u64>,
+    const_slots: BTreeMap<u64, Slot>,
+    operators: Option<wasmparser::OperatorsReaderAllocations>,
+}
+
 /// Validates and translates one function body.
 pub(crate) fn translate(
     env: &ModuleEnv<'_>,
     func_index: u32,
     body: &FunctionBody<'_>,
     validator: &mut FuncValidator<ValidatorResources>,
+    scratch: &mut Scratch,
 ) -> Result<CompiledFunc> {
     let ty = &env.types[env.funcs[func_index as usize] as usize];
     let num_params = ty.params().len() as u32;
@@ -114,17 +127,22 @@ pub(crate) fn translate(
     let results = ty.results().len() as u32;
     let mut t = Translator {
         env,
-        code: Vec::new(),
-        ctrl: Vec::new(),
-        stack: Vec::new(),
+        code: core::mem::take(&mut scratch.code),
+        ctrl: core::mem::take(&mut scratch.ctrl),
+        stack: core::mem::take(&mut scratch.stack),
         max_height: 0,
         num_locals,
         reachable: true,
         fuel: None,
-        consts: Vec::new(),
-        const_slots: BTreeMap::new(),
+        consts: core::mem::take(&mut scratch.consts),
+        const_slots: core::mem::take(&mut scratch.const_slots),
         last: None,
     };
+    t.code.clear();
+    t.ctrl.clear();
+    t.stack.clear();
+    t.consts.clear();
+    t.const_slots.clear();
     t.ctrl.push(Ctrl {
         kind: CtrlKind::Func,
         height: 0,
@@ -136,15 +154,19 @@ pub(crate) fn translate(
         dead: false,
     });
     t.new_fuel_block();
-    let mut reader = body.get_operators_reader()?;
+    let mut reader = wasmparser::OperatorsReader::new_with_allocs(
+        body.get_binary_reader_for_operators()?,
+        scratch.operators.take().unwrap_or_default(),
+    );
     while !reader.eof() {
         let (op, offset) = reader.read_with_offset()?;
         validator.op(offset, &op)?;
         t.op(&op).map_err(|msg| Error::compile(msg, offset))?;
     }
     reader.finish()?;
+    scratch.operators = Some(reader.into_allocations());
     let offset = body.range().end;
-    t.finish(num_params)
+    t.finish(num_params, scratch)
         .map_err(|msg| Error::compile(msg, offset))
 }
 
@@ -282,12 +304,29 @@ impl Translator<'_> {
     }
 
     fn const_slot(&mut self, value: u64) -> Slot {
-        if let Some(&slot) = self.const_slots.get(&value) {
+        // Most functions have a handful of constants: a scan beats a map until there are
+        // many, and then the map indexes all of them.
+        const SCAN: usize = 16;
+        let found = if self.consts.len() <= SCAN {
+            self.consts
+                .iter()
+                .position(|&c| c == value)
+                .map(|i| CONST_FLAG | i as u32)
+        } else {
+            self.const_slots.get(&value).copied()
+        };
+        if let Some(slot) = found {
             return slot;
         }
         let slot = CONST_FLAG | self.consts.len() as u32;
         self.consts.push(value);
-        self.const_slots.insert(value, slot);
+        if self.consts.len() == SCAN + 1 {
+            for (i, &c) in self.consts.iter().enumerate() {
+                self.const_slots.entry(c).or_insert(CONST_FLAG | i as u32);
+            }
+        } else if self.consts.len() > SCAN {
+            self.const_slots.insert(value, slot);
+        }
         slot
     }
 
@@ -886,46 +925,50 @@ impl Translator<'_> {
     /// Lays out the frame, relocates constant slots behind the operand stack, and verifies
     /// the code: every slot operand inside the frame, every jump inside the code, and no
     /// way to run off its end. The executor's unchecked accesses rely on this.
-    fn finish(mut self, num_params: u32) -> core::result::Result<CompiledFunc, &'static str> {
+    fn finish(
+        mut self,
+        num_params: u32,
+        scratch: &mut Scratch,
+    ) -> core::result::Result<CompiledFunc, &'static str> {
         let (num_locals, num_consts) = (self.num_locals, self.consts.len() as u32);
         let frame_size = num_locals
             .checked_add(num_consts)
             .and_then(|n| n.checked_add(self.max_height))
             .filter(|&n| n < CONST_FLAG)
             .ok_or("function frame too large")?;
-        // Constants go between the locals and the operand stack: a callee's frame starts
-        // at its arguments on the caller's operand stack and must not cover them.
-        for instr in &mut self.code {
-            instr.for_each_slot(|slot, _| {
-                if *slot & CONST_FLAG != 0 {
-                    *slot = num_locals + (*slot & !CONST_FLAG);
-                } else if *slot >= num_locals {
-                    *slot += num_consts;
-                }
-            });
-        }
-        verify(self.env, &mut self.code, frame_size)?;
-        // The executor jumps relative to the instruction after the jump.
-        for (pc, instr) in self.code.iter_mut().enumerate() {
-            if let Some(target) = instr.target_mut() {
-                *target = (i64::from(*target) - (pc as i64 + 1)) as i32 as u32;
-            }
-        }
-        Ok(CompiledFunc {
-            code: self.code.into_boxed_slice(),
+        layout_and_verify(self.env, &mut self.code, num_locals, num_consts, frame_size)?;
+        let func = CompiledFunc {
+            code: self.code.as_slice().into(),
             num_params,
             frame_init: core::iter::repeat_n(0, (num_locals - num_params) as usize)
-                .chain(self.consts)
+                .chain(self.consts.iter().copied())
                 .collect(),
             frame_size,
-        })
+        };
+        *scratch = Scratch {
+            code: self.code,
+            ctrl: self.ctrl,
+            stack: self.stack,
+            consts: self.consts,
+            const_slots: self.const_slots,
+            operators: scratch.operators.take(),
+        };
+        Ok(func)
     }
 }
 
-/// Checks the invariants the executor relies on (see [`Translator::finish`]).
-fn verify(
+/// Finishes the code in one pass and checks the invariants the executor relies on (see
+/// [`Translator::finish`]):
+/// - constants go between the locals and the operand stack (a callee's frame starts at its
+///   arguments on the caller's operand stack and must not cover the caller's constants), so
+///   constant placeholders and temps are relocated;
+/// - every slot operand must lie inside the frame and every jump inside the code;
+/// - jump targets become offsets relative to the instruction after the jump.
+fn layout_and_verify(
     env: &ModuleEnv<'_>,
     code: &mut [Instr],
+    num_locals: u32,
+    num_consts: u32,
     frame_size: u32,
 ) -> core::result::Result<(), &'static str> {
     let len = code.len();
@@ -961,11 +1004,17 @@ fn verify(
             _ => None,
         };
         instr.for_each_slot(|slot, w| {
+            if *slot & CONST_FLAG != 0 {
+                *slot = num_locals + (*slot & !CONST_FLAG);
+            } else if *slot >= num_locals {
+                *slot += num_consts;
+            }
             let w = width.unwrap_or(u64::from(w));
             ok &= u64::from(*slot).saturating_add(w) <= u64::from(frame_size);
         });
         if let Some(target) = instr.target_mut() {
             ok &= (*target as usize) < len;
+            *target = (i64::from(*target) - (pc as i64 + 1)) as i32 as u32;
         }
         if !ok {
             return Err("internal error: instruction operand out of range");
