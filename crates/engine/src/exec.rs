@@ -698,16 +698,16 @@ pub(crate) fn run<T>(store: &mut Store<T>, stack: &mut Stack) -> Result<Outcome>
                 let ea = (get!(addr) as u32 as u64) + u64::from(offset);
                 set!(dst, ($ldf)(load!(ea, $ldn)));
             })*
-            $(Instr::$ldx { dst, base, index } => {
-                let ea = (get!(base) as u32).wrapping_add(get!(index) as u32);
+            $(Instr::$ldx { dst, base, index, shift } => {
+                let ea = (get!(base) as u32).wrapping_add((get!(index) as u32) << shift);
                 set!(dst, ($ldf)(load!(u64::from(ea), $ldn)));
             })*
             $(Instr::$st { addr, val, offset } => {
                 let ea = (get!(addr) as u32 as u64) + u64::from(offset);
                 store!(ea, ($stf)(get!(val)), $stn);
             })*
-            $(Instr::$stx { base, index, val } => {
-                let ea = (get!(base) as u32).wrapping_add(get!(index) as u32);
+            $(Instr::$stx { base, index, val, shift } => {
+                let ea = (get!(base) as u32).wrapping_add((get!(index) as u32) << shift);
                 store!(u64::from(ea), ($stf)(get!(val)), $stn);
             })*
             $(Instr::$cb { lhs, rhs, target } => {
@@ -733,6 +733,9 @@ pub(crate) fn run<T>(store: &mut Store<T>, stack: &mut Stack) -> Result<Outcome>
                 ip = unsafe { ip.add(entry) };
             }
             Instr::Copy { dst, src } => set!(dst, get!(src)),
+            Instr::I32AddShl { dst, base, index, shift } => {
+                set!(dst, u64::from((get!(base) as u32).wrapping_add((get!(index) as u32) << shift)));
+            }
             Instr::Select { dst, other, cond } => {
                 if get!(cond) as u32 == 0 {
                     set!(dst, get!(other));

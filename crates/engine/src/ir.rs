@@ -191,11 +191,14 @@ macro_rules! define_instr {
                     $($bt { dst: Slot, lhs: Slot, rhs: Slot },)*
                     $($ld { dst: Slot, addr: Slot, offset: u32 },)*
                     $($st { addr: Slot, val: Slot, offset: u32 },)*
-                    /// A load whose address is the 32-bit sum of two slots (offset 0): an
-                    /// `i32.add` fused into the load that uses it.
-                    $($ldx { dst: Slot, base: Slot, index: Slot },)*
-                    /// A store whose address is the 32-bit sum of two slots (offset 0).
-                    $($stx { base: Slot, index: Slot, val: Slot },)*
+                    /// A load at address `base + (index << shift)` (32-bit, offset 0): the
+                    /// `i32.add` (and `i32.shl`) computing an address fused into the load.
+                    $($ldx { dst: Slot, base: Slot, index: Slot, shift: u8 },)*
+                    /// A store at address `base + (index << shift)` (32-bit, offset 0).
+                    $($stx { base: Slot, index: Slot, val: Slot, shift: u8 },)*
+                    /// `dst = base + (index << shift)` in 32 bits: an `i32.shl` by a constant
+                    /// fused into the `i32.add` that uses it (array indexing).
+                    I32AddShl { dst: Slot, base: Slot, index: Slot, shift: u8 },
                     /// Jump to `target` if the comparison of `lhs` and `rhs` holds.
                     $($cb { lhs: Slot, rhs: Slot, target: u32 },)*
                 }
@@ -227,8 +230,9 @@ macro_rules! define_slots {
                     $(Instr::$bt { dst, lhs, rhs } => { f(dst, 1); f(lhs, 1); f(rhs, 1); })*
                     $(Instr::$ld { dst, addr, .. } => { f(dst, 1); f(addr, 1); })*
                     $(Instr::$st { addr, val, .. } => { f(addr, 1); f(val, 1); })*
-                    $(Instr::$ldx { dst, base, index } => { f(dst, 1); f(base, 1); f(index, 1); })*
-                    $(Instr::$stx { base, index, val } => { f(base, 1); f(index, 1); f(val, 1); })*
+                    $(Instr::$ldx { dst, base, index, .. } => { f(dst, 1); f(base, 1); f(index, 1); })*
+                    $(Instr::$stx { base, index, val, .. } => { f(base, 1); f(index, 1); f(val, 1); })*
+                    Instr::I32AddShl { dst, base, index, .. } => { f(dst, 1); f(base, 1); f(index, 1); }
                     $(Instr::$cb { lhs, rhs, .. } => { f(lhs, 1); f(rhs, 1); })*
                     Instr::Unreachable
                     | Instr::ConsumeFuel(_)
@@ -278,6 +282,7 @@ macro_rules! define_slots {
                     | $(Instr::$bt { dst, .. })|*
                     | $(Instr::$ld { dst, .. })|*
                     | $(Instr::$ldx { dst, .. })|*
+                    | Instr::I32AddShl { dst, .. }
                     | Instr::Copy { dst, .. }
                     | Instr::GlobalGet { dst, .. }
                     | Instr::RefFunc { dst, .. }

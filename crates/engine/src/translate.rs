@@ -195,32 +195,32 @@ macro_rules! translate_ops {
                     $(Operator::$ld { memarg } => self.load(
                         memarg.offset,
                         |dst, addr, offset| Instr::$ld { dst, addr, offset },
-                        |dst, base, index| Instr::$ldx { dst, base, index },
+                        |dst, base, index, shift| Instr::$ldx { dst, base, index, shift },
                     ),)*
                     $(Operator::$st { memarg } => self.store(
                         memarg.offset,
                         |addr, val, offset| Instr::$st { addr, val, offset },
-                        |base, index, val| Instr::$stx { base, index, val },
+                        |base, index, val, shift| Instr::$stx { base, index, val, shift },
                     ),)*
                     Operator::F32Load { memarg } => self.load(
                         memarg.offset,
                         |dst, addr, offset| Instr::I32Load { dst, addr, offset },
-                        |dst, base, index| Instr::I32LoadIdx { dst, base, index },
+                        |dst, base, index, shift| Instr::I32LoadIdx { dst, base, index, shift },
                     ),
                     Operator::F64Load { memarg } => self.load(
                         memarg.offset,
                         |dst, addr, offset| Instr::I64Load { dst, addr, offset },
-                        |dst, base, index| Instr::I64LoadIdx { dst, base, index },
+                        |dst, base, index, shift| Instr::I64LoadIdx { dst, base, index, shift },
                     ),
                     Operator::F32Store { memarg } => self.store(
                         memarg.offset,
                         |addr, val, offset| Instr::I32Store { addr, val, offset },
-                        |base, index, val| Instr::I32StoreIdx { base, index, val },
+                        |base, index, val, shift| Instr::I32StoreIdx { base, index, val, shift },
                     ),
                     Operator::F64Store { memarg } => self.store(
                         memarg.offset,
                         |addr, val, offset| Instr::I64Store { addr, val, offset },
-                        |base, index, val| Instr::I64StoreIdx { base, index, val },
+                        |base, index, val, shift| Instr::I64StoreIdx { base, index, val, shift },
                     ),
                     _ => return false,
                 }
@@ -397,14 +397,26 @@ impl Translator<'_> {
         self.produce(|dst| f(dst, lhs, rhs));
     }
 
-    /// The operands of the `i32.add` that, as the last instruction, produced the temp
-    /// `addr` now being used as an address: fusing it into the access saves a dispatch.
-    fn fusable_add(&self, addr: Slot, addr_is_temp: bool, offset: u64) -> Option<(Slot, Slot)> {
+    /// The address computation that, as the last instruction, produced the temp `addr`
+    /// now used as an address (`i32.add`, possibly with a fused `i32.shl`): fusing it into
+    /// the access saves a dispatch. Returns `(base, index, shift)`.
+    fn fusable_address(
+        &self,
+        addr: Slot,
+        addr_is_temp: bool,
+        offset: u64,
+    ) -> Option<(Slot, Slot, u8)> {
         if !addr_is_temp || offset != 0 {
             return None;
         }
         match self.code[self.last?] {
-            Instr::I32Add { dst, lhs, rhs } if dst == addr => Some((lhs, rhs)),
+            Instr::I32Add { dst, lhs, rhs } if dst == addr => Some((lhs, rhs, 0)),
+            Instr::I32AddShl {
+                dst,
+                base,
+                index,
+                shift,
+            } if dst == addr => Some((base, index, shift)),
             _ => None,
         }
     }
@@ -413,13 +425,13 @@ impl Translator<'_> {
         &mut self,
         offset: u64,
         plain: impl FnOnce(Slot, Slot, u32) -> Instr,
-        fused: impl FnOnce(Slot, Slot, Slot) -> Instr,
+        fused: impl FnOnce(Slot, Slot, Slot, u8) -> Instr,
     ) {
         let addr_is_temp = self.stack.last() == Some(&Operand::Temp);
         let addr = self.pop();
-        if let Some((base, index)) = self.fusable_add(addr, addr_is_temp, offset) {
+        if let Some((base, index, shift)) = self.fusable_address(addr, addr_is_temp, offset) {
             self.code.pop();
-            self.produce(|dst| fused(dst, base, index));
+            self.produce(|dst| fused(dst, base, index, shift));
         } else {
             self.produce(|dst| plain(dst, addr, offset as u32));
         }
@@ -429,17 +441,60 @@ impl Translator<'_> {
         &mut self,
         offset: u64,
         plain: impl FnOnce(Slot, Slot, u32) -> Instr,
-        fused: impl FnOnce(Slot, Slot, Slot) -> Instr,
+        fused: impl FnOnce(Slot, Slot, Slot, u8) -> Instr,
     ) {
         let val = self.pop();
         let addr_is_temp = self.stack.last() == Some(&Operand::Temp);
         let addr = self.pop();
-        if let Some((base, index)) = self.fusable_add(addr, addr_is_temp, offset) {
+        if let Some((base, index, shift)) = self.fusable_address(addr, addr_is_temp, offset) {
             self.code.pop();
-            self.emit(fused(base, index, val));
+            self.emit(fused(base, index, val, shift));
         } else {
             self.emit(plain(addr, val, offset as u32));
         }
+    }
+
+    /// `i32.add` of a value and the result of the `i32.shl` by a constant just before it
+    /// becomes one [`Instr::I32AddShl`]; returns whether it did.
+    fn add_shl(&mut self) -> bool {
+        let len = self.stack.len();
+        let Some(at) = self.last else { return false };
+        let Instr::I32Shl {
+            dst: shifted,
+            lhs: index,
+            rhs,
+        } = self.code[at]
+        else {
+            return false;
+        };
+        if rhs & CONST_FLAG == 0
+            || self.stack[len - 1] != Operand::Temp && self.stack[len - 2] != Operand::Temp
+        {
+            return false;
+        }
+        let shift = (self.consts[(rhs & !CONST_FLAG) as usize] & 31) as u8;
+        // The shifted value is the temp the shl produced: the top entry, or the one below
+        // it if the top is deferred (`i32.add` commutes).
+        let (top, below) = (self.slot_of(len - 1), self.slot_of(len - 2));
+        let base = if self.stack[len - 1] == Operand::Temp && top == shifted {
+            below
+        } else if self.stack[len - 2] == Operand::Temp
+            && below == shifted
+            && self.stack[len - 1] != Operand::Temp
+        {
+            top
+        } else {
+            return false;
+        };
+        self.stack.truncate(len - 2);
+        self.code.pop();
+        self.produce(|dst| Instr::I32AddShl {
+            dst,
+            base,
+            index,
+            shift,
+        });
+        true
     }
 
     /// Materializes the top `n` entries and pops them; returns the first one's slot.
@@ -617,6 +672,9 @@ impl Translator<'_> {
             return self.unreachable_op(op);
         }
         self.charge();
+        if matches!(op, Operator::I32Add) && self.add_shl() {
+            return Ok(());
+        }
         if self.simple_op(op) {
             return Ok(());
         }

@@ -1,0 +1,122 @@
+//! The translator fuses instruction sequences (address arithmetic into loads and stores,
+//! shifts into adds, comparisons into branches, results into `local.set`). These tests pin
+//! the semantics of each fused form, including 32-bit wrap-around and operand order.
+
+use weft_engine::*;
+
+const MODULE: &str = r#"(module
+  (memory (export "mem") 1)
+  (func $init (local i32) (loop $l
+      (i32.store (i32.shl (local.get 0) (i32.const 2)) (i32.mul (local.get 0) (i32.const 7)))
+      (local.set 0 (i32.add (local.get 0) (i32.const 1)))
+      (br_if $l (i32.lt_u (local.get 0) (i32.const 64)))))
+  (start $init)
+  ;; base + index, either order
+  (func (export "add_load") (param i32 i32) (result i32)
+    (i32.load (i32.add (local.get 0) (local.get 1))))
+  (func (export "add_load_swapped") (param i32 i32) (result i32)
+    (local.get 1) (local.get 0) (i32.add) (i32.load))
+  ;; base + (index << 2), shifted operand on either side
+  (func (export "scaled_load") (param i32 i32) (result i32)
+    (i32.load (i32.add (local.get 0) (i32.shl (local.get 1) (i32.const 2)))))
+  (func (export "scaled_load_swapped") (param i32 i32) (result i32)
+    (i32.load (i32.add (i32.shl (local.get 1) (i32.const 2)) (local.get 0))))
+  ;; a shift count of 34 means 2 (mod 32)
+  (func (export "scaled_mod") (param i32 i32) (result i32)
+    (i32.load (i32.add (local.get 0) (i32.shl (local.get 1) (i32.const 34)))))
+  ;; the fused add without a load
+  (func (export "addshl") (param i32 i32) (result i32)
+    (i32.add (local.get 0) (i32.shl (local.get 1) (i32.const 3))))
+  ;; scaled store, then read back
+  (func (export "scaled_store") (param i32 i32 i32) (result i32)
+    (i32.store (i32.add (local.get 0) (i32.shl (local.get 1) (i32.const 2))) (local.get 2))
+    (i32.load (i32.add (local.get 0) (i32.shl (local.get 1) (i32.const 2)))))
+  ;; a nonzero offset is not fused but must still apply
+  (func (export "offset_load") (param i32 i32) (result i32)
+    (i32.load offset=8 (i32.add (local.get 0) (local.get 1))))
+  ;; compare-and-branch in both polarities
+  (func (export "min") (param i64 i64) (result i64)
+    (if (result i64) (i64.lt_s (local.get 0) (local.get 1))
+      (then (local.get 0)) (else (local.get 1))))
+  (func (export "count_down") (param i32) (result i32) (local i32)
+    (block $done (loop $l
+      (br_if $done (i32.eqz (local.get 0)))
+      (local.set 1 (i32.add (local.get 1) (i32.const 1)))
+      (local.set 0 (i32.sub (local.get 0) (i32.const 1)))
+      (br $l)))
+    (local.get 1))
+  ;; select with operands from locals and constants
+  (func (export "sel") (param i32 i32 i32) (result i32)
+    (select (local.get 0) (i32.const 99) (local.get 2)))
+  ;; a local read before it is overwritten in the same expression
+  (func (export "swap_sub") (param i32 i32) (result i32)
+    (local.get 0)
+    (local.set 0 (local.get 1))
+    (local.get 0)
+    (i32.sub)))"#;
+
+fn setup() -> (Store<()>, Instance) {
+    let engine = Engine::default();
+    let module = Module::new(&engine, wat::parse_str(MODULE).unwrap()).unwrap();
+    let mut store = Store::new(&engine, ());
+    let instance = Linker::new(&engine)
+        .instantiate(&mut store, &module)
+        .unwrap();
+    (store, instance)
+}
+
+fn call2(store: &mut Store<()>, instance: Instance, name: &str, a: i32, b: i32) -> Result<i32> {
+    instance
+        .get_typed_func::<(i32, i32), i32>(&*store, name)?
+        .call(store, (a, b))
+}
+
+#[test]
+fn fused_address_arithmetic_matches_the_unfused_semantics() {
+    let (mut store, inst) = setup();
+    // word i holds 7 * i
+    assert_eq!(call2(&mut store, inst, "add_load", 8, 4).unwrap(), 21);
+    assert_eq!(
+        call2(&mut store, inst, "add_load_swapped", 8, 4).unwrap(),
+        21
+    );
+    assert_eq!(call2(&mut store, inst, "scaled_load", 8, 5).unwrap(), 49);
+    assert_eq!(
+        call2(&mut store, inst, "scaled_load_swapped", 8, 5).unwrap(),
+        49
+    );
+    assert_eq!(call2(&mut store, inst, "scaled_mod", 0, 10).unwrap(), 70);
+    assert_eq!(call2(&mut store, inst, "addshl", 5, 3).unwrap(), 29);
+    assert_eq!(call2(&mut store, inst, "offset_load", 4, 4).unwrap(), 28);
+    // 32-bit wrap-around: (-4) + (2 << 2) = 4, i.e. word 1.
+    assert_eq!(call2(&mut store, inst, "scaled_load", -4, 2).unwrap(), 7);
+    assert_eq!(call2(&mut store, inst, "add_load", -4, 8).unwrap(), 7);
+    // Out of bounds after the wrap traps.
+    let err = call2(&mut store, inst, "scaled_load", 65536, 0).unwrap_err();
+    assert_eq!(err.trap_code(), Some(TrapCode::MemoryOutOfBounds));
+    let f = inst
+        .get_typed_func::<(i32, i32, i32), i32>(&store, "scaled_store")
+        .unwrap();
+    assert_eq!(f.call(&mut store, (16, 3, 1234)).unwrap(), 1234);
+    assert_eq!(call2(&mut store, inst, "add_load", 16, 12).unwrap(), 1234);
+}
+
+#[test]
+fn fused_branches_selects_and_local_writes() {
+    let (mut store, inst) = setup();
+    let min = inst
+        .get_typed_func::<(i64, i64), i64>(&store, "min")
+        .unwrap();
+    assert_eq!(min.call(&mut store, (-5, 3)).unwrap(), -5);
+    assert_eq!(min.call(&mut store, (5, 3)).unwrap(), 3);
+    let count = inst
+        .get_typed_func::<i32, i32>(&store, "count_down")
+        .unwrap();
+    assert_eq!(count.call(&mut store, 17).unwrap(), 17);
+    let sel = inst
+        .get_typed_func::<(i32, i32, i32), i32>(&store, "sel")
+        .unwrap();
+    assert_eq!(sel.call(&mut store, (1, 0, 1)).unwrap(), 1);
+    assert_eq!(sel.call(&mut store, (1, 0, 0)).unwrap(), 99);
+    assert_eq!(call2(&mut store, inst, "swap_sub", 10, 3).unwrap(), 7);
+}
