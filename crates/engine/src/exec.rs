@@ -18,12 +18,11 @@ use alloc::vec::Vec;
 
 use crate::Instance;
 use crate::error::{Error, ErrorKind, Result, TrapCode};
-use crate::func::HostFunc;
+use crate::func::{HostFnKind, HostFunc};
 use crate::ir::{CompiledFunc, Instr, Slot, for_each_op};
 use crate::module::Module;
 use crate::ops;
 use crate::store::{Caller, FuncEntity, Store, StoreInner};
-use crate::types::ValType;
 use crate::value::{Val, raw_ref_index};
 
 #[derive(Debug, Clone, Copy)]
@@ -45,7 +44,6 @@ pub(crate) struct Stack {
     frames: Vec<Frame>,
     host_args: Vec<Val>,
     host_results: Vec<Val>,
-    host_result_types: Vec<ValType>,
 }
 
 /// Why [`run`] returned without a trap.
@@ -227,7 +225,6 @@ struct Executor<'a, T> {
     frames: &'a mut Vec<Frame>,
     host_args: &'a mut Vec<Val>,
     host_results: &'a mut Vec<Val>,
-    host_result_types: &'a mut Vec<ValType>,
     /// Maximum call depth and value stack slots.
     limits: (usize, usize),
     instance: u32,
@@ -360,30 +357,55 @@ impl<T> Executor<'_, T> {
                 )?;
                 self.resume_top();
             }
-            FuncEntity::Host { func, ty } => {
+            FuncEntity::Host { func, .. } => {
                 // No reference counting on this path: the store owns an `Arc` of every
                 // host function for its whole life (function entities are never removed)
                 // and the host function only gets `&mut Store` through a `Caller`, which
                 // cannot move or drop the store, so the pointee outlives the call.
                 let host: *const HostFunc<T> = Arc::as_ptr(func);
-                let ty = &self.store.inner.types[*ty as usize];
-                self.host_args.clear();
-                for (i, &t) in ty.params().iter().enumerate() {
-                    let raw = self.get(at + i as u32);
-                    self.host_args.push(Val::from_raw(raw, t, store_id));
-                }
-                self.host_result_types.clear();
-                self.host_result_types.extend_from_slice(ty.results());
-                self.host_results.clear();
-                self.host_results
-                    .extend(ty.results().iter().map(|&t| Val::default_for(t)));
-                let caller = Caller {
-                    store: &mut *self.store,
-                    instance: Some(Instance::new_handle(store_id, self.instance)),
-                };
                 // SAFETY: `host` points into an `Arc` the store keeps alive (see above).
                 let host = unsafe { &*host };
-                let outcome = (host.func)(caller, self.host_args, self.host_results);
+                let caller_instance = Some(Instance::new_handle(store_id, self.instance));
+                let outcome = match &host.func {
+                    HostFnKind::Raw(f) => {
+                        let width = host.ty.params().len().max(host.ty.results().len());
+                        // SAFETY: the verifier proved the call's `[at, at + width)` inside
+                        // the frame (invariant 1). While the host function runs, this slice
+                        // is the only use of the frame: the loop's registers wait, and the
+                        // host function reaches only the store, never this stack.
+                        let slots = unsafe {
+                            core::slice::from_raw_parts_mut(self.fp.add(at as usize), width)
+                        };
+                        let caller = Caller {
+                            store: &mut *self.store,
+                            instance: caller_instance,
+                        };
+                        f(caller, slots)
+                    }
+                    HostFnKind::Vals(_) => {
+                        let ty = &host.ty;
+                        self.host_args.clear();
+                        for (i, &t) in ty.params().iter().enumerate() {
+                            let raw = self.get(at + i as u32);
+                            self.host_args.push(Val::from_raw(raw, t, store_id));
+                        }
+                        self.host_results.clear();
+                        self.host_results
+                            .extend(ty.results().iter().map(|&t| Val::default_for(t)));
+                        let caller = Caller {
+                            store: &mut *self.store,
+                            instance: caller_instance,
+                        };
+                        let outcome = host.call_vals(caller, self.host_args, self.host_results);
+                        if outcome.is_ok() {
+                            for i in 0..self.host_results.len() {
+                                let raw = self.host_results[i].to_raw(store_id)?;
+                                self.set(at + i as u32, raw);
+                            }
+                        }
+                        outcome
+                    }
+                };
                 self.refresh_memory();
                 if let Err(e) = outcome {
                     if let ErrorKind::Yield(tag) = e.kind() {
@@ -394,17 +416,6 @@ impl<T> Executor<'_, T> {
                         }));
                     }
                     return Err(e);
-                }
-                for i in 0..self.host_result_types.len() {
-                    let (v, t) = (self.host_results[i], self.host_result_types[i]);
-                    if v.ty() != t {
-                        return Err(Error::host(alloc::format!(
-                            "host function returned {} for result {i} of type {t}",
-                            v.ty()
-                        )));
-                    }
-                    let raw = v.to_raw(store_id)?;
-                    self.set(at + i as u32, raw);
                 }
             }
         }
@@ -595,7 +606,6 @@ pub(crate) fn run<T>(store: &mut Store<T>, stack: &mut Stack) -> Result<Outcome>
         frames,
         host_args,
         host_results,
-        host_result_types,
     } = stack;
     let limits = (
         store.inner.max_call_depth() as usize,
@@ -609,7 +619,6 @@ pub(crate) fn run<T>(store: &mut Store<T>, stack: &mut Stack) -> Result<Outcome>
         frames,
         host_args,
         host_results,
-        host_result_types,
         limits,
         // Differs from the top frame's, so `resume_top` loads everything.
         instance: u32::MAX,

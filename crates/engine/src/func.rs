@@ -12,13 +12,60 @@ use crate::store::{AsContext, AsContextMut, Caller, FuncEntity, Store, StoreId, 
 use crate::types::{FuncType, ValType};
 use crate::value::{ExternRef, Val};
 
-/// The signature every host function is stored as.
-pub(crate) type HostFn<T> = dyn Fn(Caller<'_, T>, &[Val], &mut [Val]) -> Result<()> + Send + Sync;
+/// A host function working on [`Val`]s ([`Func::new`], [`crate::Linker::func_new`]).
+pub(crate) type ValsFn<T> = dyn Fn(Caller<'_, T>, &[Val], &mut [Val]) -> Result<()> + Send + Sync;
+
+/// A typed host function ([`Func::wrap`], [`crate::Linker::func_wrap`]) working on raw slot
+/// values in place: `slots` holds the arguments on entry and receives the results, so a
+/// call from Wasm passes the caller's frame slots directly, without conversion.
+pub(crate) type RawFn<T> = dyn Fn(Caller<'_, T>, &mut [u64]) -> Result<()> + Send + Sync;
+
+pub(crate) enum HostFnKind<T> {
+    Vals(Box<ValsFn<T>>),
+    /// Its results always have the declared types (the typed wrapper writes them).
+    Raw(Box<RawFn<T>>),
+}
 
 /// A host function definition, not yet bound to a store.
 pub(crate) struct HostFunc<T> {
     pub ty: FuncType,
-    pub func: Box<HostFn<T>>,
+    pub func: HostFnKind<T>,
+}
+
+impl<T> HostFunc<T> {
+    /// Calls the function with [`Val`]s, checking the results' types.
+    pub(crate) fn call_vals(
+        &self,
+        caller: Caller<'_, T>,
+        params: &[Val],
+        results: &mut [Val],
+    ) -> Result<()> {
+        match &self.func {
+            HostFnKind::Vals(f) => {
+                f(caller, params, results)?;
+                for (i, (r, &t)) in results.iter().zip(self.ty.results()).enumerate() {
+                    if r.ty() != t {
+                        return Err(Error::host(alloc::format!(
+                            "host function returned {} for result {i} of type {t}",
+                            r.ty()
+                        )));
+                    }
+                }
+            }
+            HostFnKind::Raw(f) => {
+                let store = caller.store.inner.id;
+                let mut slots = vec![0u64; params.len().max(results.len())];
+                for (slot, p) in slots.iter_mut().zip(params) {
+                    *slot = p.to_raw(store)?;
+                }
+                f(caller, &mut slots)?;
+                for ((r, &raw), &t) in results.iter_mut().zip(&slots).zip(self.ty.results()) {
+                    *r = Val::from_raw(raw, t, store);
+                }
+            }
+        }
+        Ok(())
+    }
 }
 
 /// A function (defined by Wasm or by the host) owned by a store.
@@ -166,7 +213,7 @@ impl Func {
     ) -> Func {
         let host = HostFunc {
             ty,
-            func: Box::new(func),
+            func: HostFnKind::Vals(Box::new(func)),
         };
         Func::from_host(&mut store.as_context_mut().0.inner, Arc::new(host))
     }
@@ -269,15 +316,7 @@ impl Func {
                     store,
                     instance: None,
                 };
-                (func.func)(caller, params, results)?;
-                for (i, (r, &t)) in results.iter().zip(ty.results()).enumerate() {
-                    if r.ty() != t {
-                        return Err(Error::host(alloc::format!(
-                            "host function returned {} for result {i} of type {t}",
-                            r.ty()
-                        )));
-                    }
-                }
+                func.call_vals(caller, params, results)?;
                 Ok(ResumableCall::Finished)
             }
             &FuncEntity::Wasm { instance, def, .. } => {
@@ -368,6 +407,21 @@ pub trait WasmTy: Sized + Send + 'static {
     fn to_val(self) -> Val;
     /// From a [`Val`] of the right type.
     fn from_val(val: Val) -> Option<Self>;
+
+    /// From a raw slot value of this type in `store`.
+    #[doc(hidden)]
+    fn from_raw(raw: u64, store: StoreId) -> Self {
+        match Self::from_val(Val::from_raw(raw, Self::valtype(), store)) {
+            Some(v) => v,
+            None => unreachable!("a raw value decodes to its own type"),
+        }
+    }
+
+    /// Into a raw slot value, checking that a reference belongs to `store`.
+    #[doc(hidden)]
+    fn into_raw(self, store: StoreId) -> Result<u64> {
+        self.to_val().to_raw(store)
+    }
 }
 
 macro_rules! wasm_ty {
@@ -410,6 +464,12 @@ pub trait WasmTyList: Sized + Send + 'static {
     fn into_vals(self, out: &mut [Val]);
     /// Reads the values, if their types match.
     fn from_vals(vals: &[Val]) -> Option<Self>;
+    /// Reads the values from raw slots of `store` (at least `LEN` of them).
+    #[doc(hidden)]
+    fn from_raws(raws: &[u64], store: StoreId) -> Self;
+    /// Writes the values as raw slots (at least `LEN` of them).
+    #[doc(hidden)]
+    fn into_raws(self, out: &mut [u64], store: StoreId) -> Result<()>;
 }
 
 impl<A: WasmTy> WasmTyList for A {
@@ -425,6 +485,13 @@ impl<A: WasmTy> WasmTyList for A {
             [v] => A::from_val(*v),
             _ => None,
         }
+    }
+    fn from_raws(raws: &[u64], store: StoreId) -> Self {
+        A::from_raw(raws[0], store)
+    }
+    fn into_raws(self, out: &mut [u64], store: StoreId) -> Result<()> {
+        out[0] = self.into_raw(store)?;
+        Ok(())
     }
 }
 
@@ -456,6 +523,19 @@ macro_rules! tuple_list {
                 let mut it = vals.iter();
                 Some(($($a::from_val(*it.next()?)?,)*))
             }
+            #[allow(unused_variables, unused_mut, clippy::unused_unit, reason = "empty tuple")]
+            fn from_raws(raws: &[u64], store: StoreId) -> Self {
+                let mut i = 0;
+                ($({ i += 1; $a::from_raw(raws[i - 1], store) },)*)
+            }
+            #[allow(unused_variables, unused_mut, reason = "empty tuple")]
+            fn into_raws(self, out: &mut [u64], store: StoreId) -> Result<()> {
+                let ($($a,)*) = self;
+                let mut i = 0;
+                $(out[i] = $a.into_raw(store)?; i += 1;)*
+                let _ = i;
+                Ok(())
+            }
         }
     };
 }
@@ -480,6 +560,9 @@ pub trait WasmRet {
     fn valtypes() -> Vec<ValType>;
     /// Writes the results, or passes on the host's error.
     fn into_results(self, out: &mut [Val]) -> Result<()>;
+    /// Writes the results as raw slots of `store`, or passes on the host's error.
+    #[doc(hidden)]
+    fn into_raw_results(self, out: &mut [u64], store: StoreId) -> Result<()>;
 }
 
 impl<R: WasmTyList> WasmRet for R {
@@ -490,6 +573,9 @@ impl<R: WasmTyList> WasmRet for R {
         self.into_vals(out);
         Ok(())
     }
+    fn into_raw_results(self, out: &mut [u64], store: StoreId) -> Result<()> {
+        self.into_raws(out, store)
+    }
 }
 
 impl<R: WasmTyList> WasmRet for Result<R> {
@@ -499,6 +585,9 @@ impl<R: WasmTyList> WasmRet for Result<R> {
     fn into_results(self, out: &mut [Val]) -> Result<()> {
         self?.into_vals(out);
         Ok(())
+    }
+    fn into_raw_results(self, out: &mut [u64], store: StoreId) -> Result<()> {
+        self?.into_raws(out, store)
     }
 }
 
@@ -518,10 +607,6 @@ impl<T> HostFuncDef<T> {
     }
 }
 
-fn arg_error() -> Error {
-    Error::host("host function received an argument of the wrong type")
-}
-
 macro_rules! into_func {
     ($($a:ident)*) => {
         #[allow(non_snake_case, reason = "type parameter names double as variable names")]
@@ -535,12 +620,11 @@ macro_rules! into_func {
                 let ty = FuncType::new([$($a::valtype()),*], R::valtypes());
                 HostFuncDef(HostFunc {
                     ty,
-                    func: Box::new(move |_caller: Caller<'_, T>, args: &[Val], results: &mut [Val]| {
-                        #[allow(unused_mut, unused_variables, reason = "no arguments")]
-                        let mut it = args.iter();
-                        $(let $a = it.next().copied().and_then($a::from_val).ok_or_else(arg_error)?;)*
-                        (self)($($a),*).into_results(results)
-                    }),
+                    func: HostFnKind::Raw(Box::new(move |caller: Caller<'_, T>, slots: &mut [u64]| {
+                        let store = caller.store.inner.id;
+                        let ($($a,)*) = <($($a,)*) as WasmTyList>::from_raws(slots, store);
+                        (self)($($a),*).into_raw_results(slots, store)
+                    })),
                 })
             }
         }
@@ -556,12 +640,11 @@ macro_rules! into_func {
                 let ty = FuncType::new([$($a::valtype()),*], R::valtypes());
                 HostFuncDef(HostFunc {
                     ty,
-                    func: Box::new(move |caller: Caller<'_, T>, args: &[Val], results: &mut [Val]| {
-                        #[allow(unused_mut, unused_variables, reason = "no arguments")]
-                        let mut it = args.iter();
-                        $(let $a = it.next().copied().and_then($a::from_val).ok_or_else(arg_error)?;)*
-                        (self)(caller, $($a),*).into_results(results)
-                    }),
+                    func: HostFnKind::Raw(Box::new(move |caller: Caller<'_, T>, slots: &mut [u64]| {
+                        let store = caller.store.inner.id;
+                        let ($($a,)*) = <($($a,)*) as WasmTyList>::from_raws(slots, store);
+                        (self)(caller, $($a),*).into_raw_results(slots, store)
+                    })),
                 })
             }
         }

@@ -8,7 +8,7 @@ use alloc::vec::Vec;
 
 use crate::engine::Engine;
 use crate::error::{Error, Result};
-use crate::func::{Func, HostFunc, IntoFunc};
+use crate::func::{Func, HostFnKind, HostFunc, IntoFunc};
 use crate::instance::{Instance, instantiate};
 use crate::module::Module;
 use crate::objects::Extern;
@@ -125,7 +125,7 @@ impl<T> Linker<T> {
     ) -> Result<&mut Self> {
         let host = HostFunc {
             ty,
-            func: Box::new(func),
+            func: HostFnKind::Vals(Box::new(func)),
         };
         self.insert(module, name, Definition::HostFunc(Arc::new(host)))
     }

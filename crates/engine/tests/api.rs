@@ -612,3 +612,58 @@ fn instance_exports_iterate_in_order() {
 fn errors_are_one_pointer() {
     assert_eq!(std::mem::size_of::<Error>(), std::mem::size_of::<usize>());
 }
+
+#[test]
+fn typed_host_functions_with_more_results_than_params() {
+    let engine = Engine::default();
+    let m = module(
+        &engine,
+        r#"(module (import "h" "split" (func $split (param i64) (result i32 i32 f64)))
+             (func (export "run") (param i64) (result f64) (local $c f64) (local $b i32)
+               (call $split (local.get 0))
+               (local.set $c) (local.set $b)
+               (f64.convert_i32_s)
+               (f64.add (f64.convert_i32_s (local.get $b)))
+               (f64.add (local.get $c))))"#,
+    );
+    let mut store = Store::new(&engine, ());
+    let mut linker = Linker::new(&engine);
+    linker
+        .func_wrap("h", "split", |x: i64| -> (i32, i32, f64) {
+            ((x >> 32) as i32, x as i32, 0.5)
+        })
+        .unwrap();
+    let inst = linker.instantiate(&mut store, &m).unwrap();
+    let run = inst.get_typed_func::<i64, f64>(&store, "run").unwrap();
+    assert_eq!(run.call(&mut store, (3 << 32) | 4).unwrap(), 7.5);
+    // The same function called directly from the host.
+    let split = Func::wrap(&mut store, |x: i64| -> (i32, i32, f64) {
+        ((x >> 32) as i32, x as i32, 0.5)
+    });
+    let mut out = [Val::I32(0), Val::I32(0), Val::F64(0)];
+    split
+        .call(&mut store, &[Val::I64(9 << 32 | 1)], &mut out)
+        .unwrap();
+    assert_eq!(out, [Val::I32(9), Val::I32(1), Val::from_f64(0.5)]);
+}
+
+#[test]
+fn a_host_function_returning_another_stores_reference_is_an_error() {
+    let engine = Engine::default();
+    let m = module(
+        &engine,
+        r#"(module (import "h" "f" (func $f (result funcref)))
+             (func (export "run") (result funcref) (call $f)))"#,
+    );
+    let mut other = Store::new(&engine, ());
+    let foreign = Func::wrap(&mut other, || {});
+    let mut store = Store::new(&engine, ());
+    let mut linker = Linker::new(&engine);
+    linker
+        .func_wrap("h", "f", move || -> Option<Func> { Some(foreign) })
+        .unwrap();
+    let inst = linker.instantiate(&mut store, &m).unwrap();
+    let run = inst.get_func(&store, "run").unwrap();
+    let mut out = [Val::FuncRef(None)];
+    assert!(run.call(&mut store, &[], &mut out).is_err());
+}
