@@ -165,7 +165,17 @@ fn enter(
 #[inline(always)]
 fn init_frame(frame: &mut [u64], func: &CompiledFunc) {
     let params = func.num_params as usize;
-    frame[params..params + func.frame_init.len()].copy_from_slice(&func.frame_init);
+    let init = &func.frame_init[..];
+    let dst = &mut frame[params..params + init.len()];
+    match init.len() {
+        // Small frames, the common case, without a call to `memcpy`.
+        0 => {}
+        1 => dst[0] = init[0],
+        2 => dst.copy_from_slice(&init[..2]),
+        3 => dst.copy_from_slice(&init[..3]),
+        4 => dst.copy_from_slice(&init[..4]),
+        _ => dst.copy_from_slice(init),
+    }
 }
 
 /// The range `[start, start + n)` of a sequence of `len` items, or `trap`.
@@ -311,7 +321,11 @@ impl<T> Executor<'_, T> {
     /// Returns from the current frame with `n` results at slot `src`.
     #[inline(never)]
     fn ret(&mut self, src: Slot, n: u32) -> Next {
-        if src != 0 {
+        if n == 1 {
+            // The common case, without a call to `memmove`.
+            let value = self.get(src);
+            self.set(0, value);
+        } else if src != 0 {
             // SAFETY: `[src, src + n)` and `[0, n)` are inside the frame (invariant 1);
             // `copy` allows overlap.
             unsafe { core::ptr::copy(self.fp.add(src as usize), self.fp, n as usize) };
