@@ -65,6 +65,7 @@ impl Default for Features {
 pub struct Config {
     pub(crate) features: Features,
     pub(crate) consume_fuel: bool,
+    pub(crate) fuse_instructions: bool,
     pub(crate) max_call_depth: u32,
     pub(crate) max_stack_slots: usize,
 }
@@ -74,6 +75,7 @@ impl Default for Config {
         Config {
             features: Features::default(),
             consume_fuel: false,
+            fuse_instructions: true,
             max_call_depth: 10_000,
             max_stack_slots: 1 << 20,
         }
@@ -97,6 +99,14 @@ impl Config {
     /// no fuel, so a call runs out at once unless fuel is set. Costs a little speed.
     pub fn consume_fuel(&mut self, enable: bool) -> &mut Self {
         self.consume_fuel = enable;
+        self
+    }
+
+    /// Whether the translator fuses adjacent instructions (a result stored by `local.set`,
+    /// compare-and-branch, address arithmetic into loads and stores). On by default; turning
+    /// it off gives a plainer translation of the same semantics, which tests compare against.
+    pub fn fuse_instructions(&mut self, enable: bool) -> &mut Self {
+        self.fuse_instructions = enable;
         self
     }
 

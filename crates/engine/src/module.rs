@@ -283,6 +283,7 @@ fn parse(engine: &Engine, bytes: &[u8]) -> Result<ModuleInner> {
                 funcs: &m.funcs,
                 num_imported_funcs: m.num_imported_funcs,
                 consume_fuel: config.consume_fuel,
+                fuse: config.fuse_instructions,
             };
             let code = translate(&env, index, &body, &mut func_validator, &mut scratch)?;
             m.code.push(code);

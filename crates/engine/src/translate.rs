@@ -34,6 +34,8 @@ pub(crate) struct ModuleEnv<'a> {
     pub funcs: &'a [u32],
     pub num_imported_funcs: u32,
     pub consume_fuel: bool,
+    /// Whether to fuse instruction sequences (see [`crate::Config::fuse_instructions`]).
+    pub fuse: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -340,7 +342,10 @@ impl Translator<'_> {
     fn produce(&mut self, f: impl FnOnce(Slot) -> Instr) {
         let dst = self.push_temp();
         let at = self.emit(f(dst));
-        self.last = Some(at);
+        // Every fusion starts from the producer of the top temp; without it, none happens.
+        if self.env.fuse {
+            self.last = Some(at);
+        }
     }
 
     /// Moves the entry at `pos` into its own temp slot.

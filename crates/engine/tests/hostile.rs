@@ -1,5 +1,8 @@
 //! Hostile input: mutated modules must be rejected with an error or run to a result or a
 //! trap, never panic or hang. Deterministic (a fixed xorshift seed), so a failure reproduces.
+//!
+//! Each mutant that compiles also runs differentially: once translated with instruction
+//! fusion and once without, which must agree on every result and trap.
 
 use weft_engine::*;
 
@@ -35,6 +38,20 @@ const SEEDS: &[&str] = &[
       (func (export "multi") (param i32) (result i32 i32 f64)
         (local.get 0) (i32.const 3) (f64.const 1.5)
         (block (param i32 i32 f64) (result i32 i32 f64))))"#,
+    r#"(module
+      (memory 1)
+      (func (export "scan") (param $n i32) (result i64) (local $i i32) (local $acc i64)
+        (loop $l
+          (i64.store (i32.add (i32.const 64) (i32.shl (local.get $i) (i32.const 3)))
+                     (i64.extend_i32_u (local.get $i)))
+          (local.set $acc (i64.add (local.get $acc)
+            (i64.load (i32.add (i32.const 64) (i32.shl (local.get $i) (i32.const 3))))))
+          (local.set $acc (select (local.get $acc) (i64.const 7)
+            (i64.eqz (i64.and (local.get $acc) (i64.const 1)))))
+          (br_if $l (i32.lt_u (local.tee $i (i32.add (local.get $i) (i32.const 1)))
+                              (i32.and (local.get $n) (i32.const 255)))))
+        (if (result i64) (i64.gt_s (local.get $acc) (i64.const 100))
+          (then (local.get $acc)) (else (i64.const -1)))))"#,
 ];
 
 struct XorShift(u64);
@@ -48,9 +65,11 @@ impl XorShift {
     }
 }
 
-fn exercise(engine: &Engine, bytes: &[u8]) {
+/// Compiles, instantiates and runs every exported function of `bytes`; returns what
+/// happened, comparable across engines (references compare by null-ness only).
+fn exercise(engine: &Engine, bytes: &[u8]) -> Vec<String> {
     let Ok(module) = Module::new(engine, bytes) else {
-        return;
+        return vec!["compile error".into()];
     };
     let mut store = Store::new(engine, ());
     store.limiter(StoreLimits {
@@ -58,33 +77,58 @@ fn exercise(engine: &Engine, bytes: &[u8]) {
         table_elements: 1000,
         ..StoreLimits::default()
     });
-    let Ok(instance) = Linker::new(engine).instantiate(&mut store, &module) else {
-        return;
+    let instance = match Linker::new(engine).instantiate(&mut store, &module) {
+        Ok(instance) => instance,
+        Err(e) => return vec![format!("instantiation: {:?}", e.trap_code())],
     };
-    let funcs: Vec<Func> = instance
+    let funcs: Vec<(String, Func)> = instance
         .exports(&store)
-        .filter_map(|e| e.into_extern().into_func())
+        .filter_map(|e| Some((e.name().to_string(), e.into_extern().into_func()?)))
         .collect();
-    for func in funcs {
+    let mut outcomes = Vec::new();
+    for (name, func) in funcs {
         let ty = func.ty(&store).unwrap();
         let params: Vec<Val> = ty.params().iter().map(|&t| Val::default_for(t)).collect();
         let mut results: Vec<Val> = ty.results().iter().map(|&t| Val::default_for(t)).collect();
         store.set_fuel(100_000).unwrap();
-        // Any outcome but a panic or a hang is fine.
-        let _ = func.call(&mut store, &params, &mut results);
+        // Any outcome but a panic or a hang is fine; both translations must agree on it.
+        let outcome = match func.call(&mut store, &params, &mut results) {
+            Ok(()) => format!(
+                "{name}: {:?}",
+                results.iter().map(normalize).collect::<Vec<_>>()
+            ),
+            Err(e) => format!("{name}: {:?}", e.trap_code()),
+        };
+        outcomes.push(outcome);
     }
+    outcomes
+}
+
+fn normalize(v: &Val) -> String {
+    match v {
+        Val::FuncRef(r) => format!("funcref {}", r.is_some()),
+        Val::ExternRef(r) => format!("externref {}", r.is_some()),
+        other => format!("{other:?}"),
+    }
+}
+
+fn engine(fuse: bool) -> Engine {
+    let mut config = Config::new();
+    config
+        .consume_fuel(true)
+        .max_call_depth(1000)
+        .fuse_instructions(fuse);
+    Engine::new(&config)
 }
 
 #[test]
 fn mutated_modules_never_panic() {
-    let mut config = Config::new();
-    config.consume_fuel(true).max_call_depth(1000);
-    let engine = Engine::new(&config);
+    let (fused, plain) = (engine(true), engine(false));
     let mut rng = XorShift(0x5eed_f00d_cafe_beef);
     let mut compiled = 0;
     for seed in SEEDS {
         let original = wat::parse_str(seed).unwrap();
-        exercise(&engine, &original);
+        assert_eq!(exercise(&fused, &original), exercise(&plain, &original));
         for _ in 0..3000 {
             let mut bytes = original.clone();
             for _ in 0..1 + rng.next() % 4 {
@@ -97,10 +141,14 @@ fn mutated_modules_never_panic() {
                     }
                 }
             }
-            if Module::new(&engine, &bytes).is_ok() {
+            if Module::new(&fused, &bytes).is_ok() {
                 compiled += 1;
             }
-            exercise(&engine, &bytes);
+            assert_eq!(
+                exercise(&fused, &bytes),
+                exercise(&plain, &bytes),
+                "fused and plain translations disagree on mutant {bytes:?}"
+            );
         }
     }
     // The mutations must exercise execution too, not only the parser's rejections.

@@ -23,6 +23,15 @@ fn wasm_v2_spec_suite_with_fuel() {
     run_suite(&config);
 }
 
+/// The same suite translated without instruction fusion (the plainer translation that the
+/// fused one is tested against).
+#[test]
+fn wasm_v2_spec_suite_without_fusion() {
+    let mut config = Config::default();
+    config.fuse_instructions(false);
+    run_suite(&config);
+}
+
 fn run_suite(config: &Config) {
     let mut tests: Vec<_> = spec(SpecVersion::V2).collect();
     tests.sort_by(|a, b| a.name().cmp(b.name()));
