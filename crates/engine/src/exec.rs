@@ -756,6 +756,27 @@ pub(crate) fn run<T>(store: &mut Store<T>, stack: &mut Stack) -> Result<Outcome>
                 ip = unsafe { ip.add(entry) };
             }
             Instr::Copy { dst, src } => set!(dst, get!(src)),
+            Instr::AddBrI32LtU { var, step, limit, target } => {
+                let v = (get!(var) as u32).wrapping_add(get!(step) as u32);
+                set!(var, u64::from(v));
+                if v < get!(limit) as u32 {
+                    jump!(target);
+                }
+            }
+            Instr::AddBrI32LtS { var, step, limit, target } => {
+                let v = (get!(var) as u32).wrapping_add(get!(step) as u32);
+                set!(var, u64::from(v));
+                if (v as i32) < (get!(limit) as u32 as i32) {
+                    jump!(target);
+                }
+            }
+            Instr::AddBrI32Ne { var, step, limit, target } => {
+                let v = (get!(var) as u32).wrapping_add(get!(step) as u32);
+                set!(var, u64::from(v));
+                if v != get!(limit) as u32 {
+                    jump!(target);
+                }
+            }
             Instr::I32AddShl { dst, base, index, shift } => {
                 set!(dst, u64::from((get!(base) as u32).wrapping_add((get!(index) as u32) << shift)));
             }

@@ -196,6 +196,14 @@ macro_rules! define_instr {
                     $($ldx { dst: Slot, base: Slot, index: Slot, shift: u8 },)*
                     /// A store at address `base + (index << shift)` (32-bit, offset 0).
                     $($stx { base: Slot, index: Slot, val: Slot, shift: u8 },)*
+                    /// `var += step` (i32), then jump if `var < limit` (unsigned): a loop
+                    /// counter's increment fused into the branch closing the loop. `step` and
+                    /// `limit` are final frame slots (below 65,536).
+                    AddBrI32LtU { var: Slot, step: u16, limit: u16, target: u32 },
+                    /// As [`Instr::AddBrI32LtU`] with a signed comparison.
+                    AddBrI32LtS { var: Slot, step: u16, limit: u16, target: u32 },
+                    /// As [`Instr::AddBrI32LtU`], jumping if `var != limit`.
+                    AddBrI32Ne { var: Slot, step: u16, limit: u16, target: u32 },
                     /// `dst = base + (index << shift)` in 32 bits: an `i32.shl` by a constant
                     /// fused into the `i32.add` that uses it (array indexing).
                     I32AddShl { dst: Slot, base: Slot, index: Slot, shift: u8 },
@@ -233,6 +241,10 @@ macro_rules! define_slots {
                     $(Instr::$ldx { dst, base, index, .. } => { f(dst, 1); f(base, 1); f(index, 1); })*
                     $(Instr::$stx { base, index, val, .. } => { f(base, 1); f(index, 1); f(val, 1); })*
                     Instr::I32AddShl { dst, base, index, .. } => { f(dst, 1); f(base, 1); f(index, 1); }
+                    // `step` and `limit` are final slots already (checked by the verifier).
+                    Instr::AddBrI32LtU { var, .. }
+                    | Instr::AddBrI32LtS { var, .. }
+                    | Instr::AddBrI32Ne { var, .. } => f(var, 1),
                     $(Instr::$cb { lhs, rhs, .. } => { f(lhs, 1); f(rhs, 1); })*
                     Instr::Unreachable
                     | Instr::ConsumeFuel(_)
@@ -269,6 +281,9 @@ macro_rules! define_slots {
                     | Instr::BrIfNez { target, .. }
                     | Instr::BrIfEqz { target, .. } => Some(target),
                     $(Instr::$cb { target, .. } => Some(target),)*
+                    Instr::AddBrI32LtU { target, .. }
+                    | Instr::AddBrI32LtS { target, .. }
+                    | Instr::AddBrI32Ne { target, .. } => Some(target),
                     _ => None,
                 }
             }

@@ -91,6 +91,8 @@ struct Translator<'a> {
     const_slots: BTreeMap<u64, Slot>,
     /// The last instruction, if it produced the temp now on top of the stack.
     last: Option<usize>,
+    /// The newest jump target: instructions before it cannot fuse with ones after it.
+    join: usize,
 }
 
 /// Buffers reused from one function's translation to the next, so translating a module
@@ -139,6 +141,7 @@ pub(crate) fn translate(
         consts: core::mem::take(&mut scratch.consts),
         const_slots: core::mem::take(&mut scratch.const_slots),
         last: None,
+        join: 0,
     };
     t.code.clear();
     t.ctrl.clear();
@@ -565,6 +568,7 @@ impl Translator<'_> {
         if let Some(t) = self.code[at].target_mut() {
             *t = target;
         }
+        self.join = self.join.max(target as usize);
     }
 
     /// The label `depth` levels out: its index in `ctrl` and the arity of a branch to it.
@@ -656,7 +660,7 @@ impl Translator<'_> {
             if let Some(fused) = fuse_compare(cmp, negate, zero) {
                 self.code.pop();
                 self.last = None;
-                return fused;
+                return self.fuse_counter(fused);
             }
         }
         if negate {
@@ -669,6 +673,69 @@ impl Translator<'_> {
                 cond,
                 target: u32::MAX,
             }
+        }
+    }
+
+    /// A compare-and-branch on a local just incremented by the instruction before it
+    /// (`x += step; if x < limit goto`) becomes one [`Instr::AddBrI32LtU`] (or `LtS`, `Ne`):
+    /// the usual end of a counted loop.
+    fn fuse_counter(&mut self, branch: Instr) -> Instr {
+        let (var, limit) = match branch {
+            Instr::BrI32LtU { lhs, rhs, .. }
+            | Instr::BrI32LtS { lhs, rhs, .. }
+            | Instr::BrI32Ne { lhs, rhs, .. } => (lhs, rhs),
+            _ => return branch,
+        };
+        let Some(at) = self.code.len().checked_sub(1).filter(|&at| at >= self.join) else {
+            return branch;
+        };
+        let Instr::I32Add { dst, lhs, rhs } = self.code[at] else {
+            return branch;
+        };
+        let step = match (lhs == dst, rhs == dst) {
+            (true, _) => rhs,
+            (false, true) => lhs,
+            _ => return branch,
+        };
+        // `step` and `limit` are stored as final slots: locals are final now, constants
+        // land right after the locals; temps move later and are not fused.
+        let final_slot = |slot: Slot| -> Option<u16> {
+            let slot = if slot & CONST_FLAG != 0 {
+                self.num_locals + (slot & !CONST_FLAG)
+            } else if slot < self.num_locals {
+                slot
+            } else {
+                return None;
+            };
+            u16::try_from(slot).ok()
+        };
+        let (Some(step), Some(limit)) = (final_slot(step), final_slot(limit)) else {
+            return branch;
+        };
+        if dst != var || dst >= self.num_locals {
+            return branch;
+        }
+        self.code.pop();
+        let target = u32::MAX;
+        match branch {
+            Instr::BrI32LtU { .. } => Instr::AddBrI32LtU {
+                var,
+                step,
+                limit,
+                target,
+            },
+            Instr::BrI32LtS { .. } => Instr::AddBrI32LtS {
+                var,
+                step,
+                limit,
+                target,
+            },
+            _ => Instr::AddBrI32Ne {
+                var,
+                step,
+                limit,
+                target,
+            },
         }
     }
 
@@ -696,6 +763,7 @@ impl Translator<'_> {
             Operator::Loop { blockty } => {
                 self.materialize_top(self.stack.len());
                 let start = self.pc();
+                self.join = start as usize;
                 self.new_fuel_block();
                 self.last = None;
                 self.push_ctrl(CtrlKind::Loop, blockty, start, None);
@@ -1059,6 +1127,12 @@ fn layout_and_verify(
                 Some(call_width(env.funcs.get(func as usize).copied(), 0))
             }
             Instr::CallIndirect { ty, .. } => Some(call_width(Some(ty), 1)),
+            Instr::AddBrI32LtU { step, limit, .. }
+            | Instr::AddBrI32LtS { step, limit, .. }
+            | Instr::AddBrI32Ne { step, limit, .. } => {
+                ok &= u32::from(step.max(limit)) < frame_size;
+                None
+            }
             Instr::BrTable { len: n, .. } => {
                 // The entries, one per target plus the default, follow the instruction.
                 ok &= pc + 1 + (n as usize) < len;

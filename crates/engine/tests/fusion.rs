@@ -48,6 +48,35 @@ const MODULE: &str = r#"(module
   ;; select with operands from locals and constants
   (func (export "sel") (param i32 i32 i32) (result i32)
     (select (local.get 0) (i32.const 99) (local.get 2)))
+  ;; counted loops: the increment fuses into the closing branch
+  (func (export "count_lt_u") (param $n i32) (result i32) (local $i i32) (local $k i32)
+    (loop $l
+      (local.set $k (i32.add (local.get $k) (i32.const 1)))
+      (br_if $l (i32.lt_u (local.tee $i (i32.add (local.get $i) (i32.const 3))) (local.get $n))))
+    (local.get $k))
+  (func (export "count_lt_s") (param $n i32) (result i32) (local $i i32) (local $k i32)
+    (local.set $i (i32.const -10))
+    (loop $l
+      (local.set $k (i32.add (local.get $k) (i32.const 1)))
+      (local.set $i (i32.add (i32.const 2) (local.get $i)))
+      (br_if $l (i32.lt_s (local.get $i) (local.get $n))))
+    (local.get $k))
+  (func (export "count_ne") (param $n i32) (result i32) (local $i i32) (local $k i32)
+    (local.set $i (i32.const -2))
+    (loop $l
+      (local.set $k (i32.add (local.get $k) (i32.const 1)))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br_if $l (i32.ne (local.get $i) (local.get $n))))
+    (local.get $k))
+  ;; an increment before a join point must not fuse with a branch after it
+  (func (export "join") (param $n i32) (result i32) (local $i i32)
+    (block $out
+      (block $b
+        (br_if $b (local.get $n))
+        (local.set $i (i32.add (local.get $i) (i32.const 5))))
+      (br_if $out (i32.lt_u (local.get $i) (i32.const 3)))
+      (return (i32.const 100)))
+    (i32.const 200))
   ;; a local read before it is overwritten in the same expression
   (func (export "swap_sub") (param i32 i32) (result i32)
     (local.get 0)
@@ -119,4 +148,26 @@ fn fused_branches_selects_and_local_writes() {
     assert_eq!(sel.call(&mut store, (1, 0, 1)).unwrap(), 1);
     assert_eq!(sel.call(&mut store, (1, 0, 0)).unwrap(), 99);
     assert_eq!(call2(&mut store, inst, "swap_sub", 10, 3).unwrap(), 7);
+}
+
+#[test]
+fn fused_loop_counters() {
+    let (mut store, inst) = setup();
+    let call = |store: &mut Store<()>, name: &str, n: i32| {
+        inst.get_typed_func::<i32, i32>(&*store, name)
+            .unwrap()
+            .call(store, n)
+            .unwrap()
+    };
+    // i = 3, 6, 9, ... while i < n (unsigned)
+    assert_eq!(call(&mut store, "count_lt_u", 10), 4);
+    assert_eq!(call(&mut store, "count_lt_u", 0), 1);
+    // -10 + 2k < n (signed): n = -4 stops at -4 after 3 steps
+    assert_eq!(call(&mut store, "count_lt_s", -4), 3);
+    assert_eq!(call(&mut store, "count_lt_s", 0), 5);
+    // -2 + k != n
+    assert_eq!(call(&mut store, "count_ne", 3), 5);
+    // The increment on one path must not leak into the other.
+    assert_eq!(call(&mut store, "join", 1), 200);
+    assert_eq!(call(&mut store, "join", 0), 100);
 }
