@@ -785,6 +785,16 @@ pub(crate) fn run<T>(store: &mut Store<T>, stack: &mut Stack) -> Result<Outcome>
                     set!(dst, get!(other));
                 }
             }
+            Instr::SelectNez32 { dst, other, cond } => {
+                if get!(cond) as u32 != 0 {
+                    set!(dst, get!(other));
+                }
+            }
+            Instr::SelectNez64 { dst, other, cond } => {
+                if get!(cond) != 0 {
+                    set!(dst, get!(other));
+                }
+            }
             Instr::GlobalGet { dst, global } => {
                 let g = ex.global_index(global);
                 set!(dst, ex.store.inner.globals[g].value);

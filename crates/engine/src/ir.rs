@@ -156,6 +156,12 @@ macro_rules! define_instr {
                     /// `select`: `dst` holds the first operand; if the i32 in `cond` is zero,
                     /// `dst` takes the second operand from `other`.
                     Select { dst: Slot, other: Slot, cond: Slot },
+                    /// `select` whose condition was `i32.eqz(cond)`: if the i32 in `cond` is
+                    /// not zero, `dst` takes `other`.
+                    SelectNez32 { dst: Slot, other: Slot, cond: Slot },
+                    /// `select` whose condition was `i64.eqz(cond)`: if the i64 in `cond` is
+                    /// not zero, `dst` takes `other`.
+                    SelectNez64 { dst: Slot, other: Slot, cond: Slot },
                     /// Call a function defined by this module; arguments start at `base`.
                     CallInternal { func: u32, base: Slot },
                     /// Call an imported function (module function index).
@@ -255,7 +261,9 @@ macro_rules! define_slots {
                     Instr::BrTable { index, .. } => f(index, 1),
                     Instr::Return { src, n } => f(src, *n),
                     Instr::Copy { dst, src } => { f(dst, 1); f(src, 1); }
-                    Instr::Select { dst, other, cond } => { f(dst, 1); f(other, 1); f(cond, 1); }
+                    Instr::Select { dst, other, cond }
+                    | Instr::SelectNez32 { dst, other, cond }
+                    | Instr::SelectNez64 { dst, other, cond } => { f(dst, 1); f(other, 1); f(cond, 1); }
                     Instr::CallInternal { base, .. }
                     | Instr::CallImported { base, .. }
                     | Instr::CallIndirect { base, .. } => f(base, 0),

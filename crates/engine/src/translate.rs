@@ -864,10 +864,29 @@ impl Translator<'_> {
                 self.stack.pop();
             }
             Operator::Select | Operator::TypedSelect { .. } => {
+                let cond_is_temp = self.stack.last() == Some(&Operand::Temp);
                 let cond = self.pop();
+                // select(a, b, eqz(v)) is "b if v != 0": drop the eqz.
+                let eqz = match self.last.map(|at| self.code[at]) {
+                    Some(Instr::I32Eqz { dst, src }) if cond_is_temp && dst == cond => {
+                        Some((src, false))
+                    }
+                    Some(Instr::I64Eqz { dst, src }) if cond_is_temp && dst == cond => {
+                        Some((src, true))
+                    }
+                    _ => None,
+                };
+                if eqz.is_some() {
+                    self.code.pop();
+                    self.last = None;
+                }
                 let other = self.pop();
                 let dst = self.pop_run(1);
-                self.emit(Instr::Select { dst, other, cond });
+                self.emit(match eqz {
+                    None => Instr::Select { dst, other, cond },
+                    Some((cond, false)) => Instr::SelectNez32 { dst, other, cond },
+                    Some((cond, true)) => Instr::SelectNez64 { dst, other, cond },
+                });
                 self.push_temp();
             }
             Operator::LocalGet { local_index } => self.push(Operand::Local(local_index)),

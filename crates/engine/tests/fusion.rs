@@ -77,6 +77,11 @@ const MODULE: &str = r#"(module
       (br_if $out (i32.lt_u (local.get $i) (i32.const 3)))
       (return (i32.const 100)))
     (i32.const 200))
+  ;; select on an eqz condition
+  (func (export "sel_eqz32") (param i32 i32 i32) (result i32)
+    (select (local.get 0) (local.get 1) (i32.eqz (local.get 2))))
+  (func (export "sel_eqz64") (param i64) (result i64)
+    (select (i64.const 1) (i64.const 2) (i64.eqz (local.get 0))))
   ;; a local read before it is overwritten in the same expression
   (func (export "swap_sub") (param i32 i32) (result i32)
     (local.get 0)
@@ -148,6 +153,17 @@ fn fused_branches_selects_and_local_writes() {
     assert_eq!(sel.call(&mut store, (1, 0, 1)).unwrap(), 1);
     assert_eq!(sel.call(&mut store, (1, 0, 0)).unwrap(), 99);
     assert_eq!(call2(&mut store, inst, "swap_sub", 10, 3).unwrap(), 7);
+    let sel32 = inst
+        .get_typed_func::<(i32, i32, i32), i32>(&store, "sel_eqz32")
+        .unwrap();
+    assert_eq!(sel32.call(&mut store, (5, 6, 0)).unwrap(), 5);
+    assert_eq!(sel32.call(&mut store, (5, 6, 9)).unwrap(), 6);
+    let sel64 = inst
+        .get_typed_func::<i64, i64>(&store, "sel_eqz64")
+        .unwrap();
+    assert_eq!(sel64.call(&mut store, 0).unwrap(), 1);
+    // Only the upper half set: still not zero as an i64.
+    assert_eq!(sel64.call(&mut store, 1 << 40).unwrap(), 2);
 }
 
 #[test]
