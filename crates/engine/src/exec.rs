@@ -167,14 +167,19 @@ fn init_frame(frame: &mut [u64], func: &CompiledFunc) {
     let params = func.num_params as usize;
     let init = &func.frame_init[..];
     let dst = &mut frame[params..params + init.len()];
-    match init.len() {
-        // Small frames, the common case, without a call to `memcpy`.
-        0 => {}
-        1 => dst[0] = init[0],
-        2 => dst.copy_from_slice(&init[..2]),
-        3 => dst.copy_from_slice(&init[..3]),
-        4 => dst.copy_from_slice(&init[..4]),
-        _ => dst.copy_from_slice(init),
+    // Frames are mostly small: fixed-size chunks compile to a few vector moves where a
+    // `memcpy` call would cost more than the copy.
+    let mut dst_chunks = dst.chunks_exact_mut(4);
+    let mut init_chunks = init.chunks_exact(4);
+    for (d, s) in (&mut dst_chunks).zip(&mut init_chunks) {
+        d.copy_from_slice(s);
+    }
+    for (d, s) in dst_chunks
+        .into_remainder()
+        .iter_mut()
+        .zip(init_chunks.remainder())
+    {
+        *d = *s;
     }
 }
 
