@@ -22,7 +22,7 @@ use crate::func::{HostFnKind, HostFunc};
 use crate::ir::{CompiledFunc, Instr, Slot, for_each_op};
 use crate::module::Module;
 use crate::ops;
-use crate::store::{Caller, FuncEntity, Store, StoreInner};
+use crate::store::{Caller, FuncEntity, GlobalEntity, Store, StoreInner};
 use crate::value::{Val, raw_ref_index};
 
 #[derive(Debug, Clone, Copy)]
@@ -231,9 +231,10 @@ enum Next {
 ///    points at the current frame's first slot and `code`/`ip` into the current
 ///    function's code, which `module` keeps alive; all are re-derived whenever `slots` may
 ///    have been reallocated or the frame changed;
-/// 3. `mem_ptr`/`mem_len` describe the current instance's memory and are re-read after
-///    anything that can resize, move or otherwise borrow it: `memory.grow`, bulk memory
-///    operations, host calls and switching frames.
+/// 3. `mem_ptr`/`mem_len` describe the current instance's memory, and `globals`/
+///    `instance_globals` the store's global cells and the instance's indices into them;
+///    all are re-read after anything that can resize, move or otherwise borrow them:
+///    `memory.grow`, bulk memory operations, host calls and switching instances.
 struct Executor<'a, T> {
     store: &'a mut Store<T>,
     slots: &'a mut Vec<u64>,
@@ -251,6 +252,9 @@ struct Executor<'a, T> {
     mem: usize,
     mem_ptr: *mut u8,
     mem_len: usize,
+    /// The store's global cells and the current instance's indices into them.
+    globals: *mut GlobalEntity,
+    instance_globals: *const u32,
 }
 
 impl<T> Executor<'_, T> {
@@ -272,8 +276,25 @@ impl<T> Executor<'_, T> {
         unsafe { self.ip.offset_from(self.code) as u32 }
     }
 
+    /// Re-reads the raw views of the memory and the globals (invariant 3).
     fn refresh_memory(&mut self) {
         (self.mem_ptr, self.mem_len) = memory_view(&mut self.store.inner, self.mem);
+        self.globals = self.store.inner.globals.as_mut_ptr();
+        self.instance_globals = self.store.inner.instances[self.instance as usize]
+            .globals
+            .as_ptr();
+    }
+
+    /// The cell of global `global` of the current instance.
+    #[inline(always)]
+    fn global(&self, global: u32) -> *mut GlobalEntity {
+        // SAFETY: the validator checked `global` against the module's globals, and the
+        // instance lists one store index per module global; store indices are in bounds of
+        // the store's globals, and both pointers are current (invariant 3).
+        unsafe {
+            let index = *self.instance_globals.add(global as usize);
+            self.globals.add(index as usize)
+        }
     }
 
     /// Continues in the frame now on top of `frames`.
@@ -456,10 +477,6 @@ impl<T> Executor<'_, T> {
             return Err(TrapCode::IndirectCallTypeMismatch.into());
         }
         self.call_store_func(f, at)
-    }
-
-    fn global_index(&self, global: u32) -> usize {
-        self.store.inner.instances[self.instance as usize].globals[global as usize] as usize
     }
 
     fn table_index(&self, table: u32) -> usize {
@@ -649,6 +666,8 @@ pub(crate) fn run<T>(store: &mut Store<T>, stack: &mut Stack) -> Result<Outcome>
         mem: usize::MAX,
         mem_ptr: core::ptr::null_mut(),
         mem_len: 0,
+        globals: core::ptr::null_mut(),
+        instance_globals: core::ptr::null(),
     };
     ex.resume_top();
     let (mut ip, mut fp, mut mem_ptr, mut mem_len) = (ex.ip, ex.fp, ex.mem_ptr, ex.mem_len);
@@ -801,12 +820,14 @@ pub(crate) fn run<T>(store: &mut Store<T>, stack: &mut Stack) -> Result<Outcome>
                 }
             }
             Instr::GlobalGet { dst, global } => {
-                let g = ex.global_index(global);
-                set!(dst, ex.store.inner.globals[g].value);
+                // SAFETY: a valid global cell (see `Executor::global`).
+                let value = unsafe { (*ex.global(global)).value };
+                set!(dst, value);
             }
             Instr::GlobalSet { src, global } => {
-                let g = ex.global_index(global);
-                ex.store.inner.globals[g].value = get!(src);
+                let value = get!(src);
+                // SAFETY: a valid global cell (see `Executor::global`).
+                unsafe { (*ex.global(global)).value = value };
             }
             Instr::Return { src, n } => out_of_line!(ex.ret(src, n)),
             Instr::ConsumeFuel(cost) => {

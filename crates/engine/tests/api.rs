@@ -667,3 +667,39 @@ fn a_host_function_returning_another_stores_reference_is_an_error() {
     let mut out = [Val::FuncRef(None)];
     assert!(run.call(&mut store, &[], &mut out).is_err());
 }
+
+#[test]
+fn globals_stay_correct_when_a_host_call_allocates_many() {
+    // The executor keeps raw views of the store's globals; a host function that makes the
+    // store reallocate them must not leave the running code with a stale view.
+    let engine = Engine::default();
+    let m = module(
+        &engine,
+        r#"(module (import "h" "alloc" (func $alloc))
+             (global $g (mut i32) (i32.const 1))
+             (func (export "run") (result i32)
+               (global.set $g (i32.add (global.get $g) (i32.const 10)))
+               (call $alloc)
+               (global.set $g (i32.mul (global.get $g) (i32.const 3)))
+               (call $alloc)
+               (global.get $g)))"#,
+    );
+    let mut store = Store::new(&engine, ());
+    let mut linker = Linker::new(&engine);
+    linker
+        .func_wrap("h", "alloc", |mut caller: Caller<'_, ()>| -> Result<()> {
+            for i in 0..1000 {
+                Global::new(
+                    &mut caller,
+                    GlobalType::new(ValType::I32, Mutability::Var),
+                    Val::I32(i),
+                )?;
+            }
+            Ok(())
+        })
+        .unwrap();
+    let inst = linker.instantiate(&mut store, &m).unwrap();
+    let run = inst.get_typed_func::<(), i32>(&store, "run").unwrap();
+    assert_eq!(run.call(&mut store, ()).unwrap(), 33);
+    assert_eq!(run.call(&mut store, ()).unwrap(), 129);
+}
