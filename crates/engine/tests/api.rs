@@ -703,3 +703,16 @@ fn globals_stay_correct_when_a_host_call_allocates_many() {
     assert_eq!(run.call(&mut store, ()).unwrap(), 33);
     assert_eq!(run.call(&mut store, ()).unwrap(), 129);
 }
+
+#[test]
+fn engine_objects_cross_threads() {
+    fn send_sync<T: Send + Sync>() {}
+    fn send<T: Send>() {}
+    send_sync::<Engine>();
+    send_sync::<Module>();
+    send_sync::<Linker<()>>();
+    send::<Store<()>>();
+    send::<ResumableInvocation>();
+    send_sync::<Func>();
+    send_sync::<Error>();
+}
