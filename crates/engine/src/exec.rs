@@ -9,8 +9,9 @@
 //! (fuel exhausted) or host call (host yield) and continue later exactly where it stopped:
 //! that is what [`crate::ResumableCall`] hands to the embedder.
 //!
-//! This is the engine's one module with `unsafe` code (the interpreter loop's slot,
-//! code and memory accesses); the invariants it relies on are listed on [`run`].
+//! This module and `zeroed` are the engine's only places with `unsafe` code: the
+//! interpreter reads frame slots, code, linear memory and globals through raw pointers.
+//! The invariants it relies on are listed on [`Executor`] and cited by each `// SAFETY:`.
 #![allow(unsafe_code)]
 
 use alloc::sync::Arc;
