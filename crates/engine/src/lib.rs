@@ -5,11 +5,11 @@
 //! [`Instance`], [`Func`], [`Memory`], [`Table`], [`Global`] and [`Val`].
 //!
 //! # Pipeline
-//! 1. **Parse and validate** with `wasmparser` ([`module`]): nothing else reads the binary.
+//! 1. **Parse and validate** with `wasmparser` (`module`): nothing else reads the binary.
 //! 2. **Translate** each function, while it is validated, into a compact register-style
-//!    internal code ([`ir`], [`translate`]): branch targets resolved, every local and
+//!    internal code (`ir`, `translate`): branch targets resolved, every local and
 //!    operand addressed by a fixed frame slot.
-//! 3. **Execute** on an explicit heap stack ([`exec`]): guest calls never recurse on the
+//! 3. **Execute** on an explicit heap stack (`exec`): guest calls never recurse on the
 //!    host stack, and execution can suspend (fuel exhausted, host yield) and resume.
 //!
 //! # Design principles
