@@ -778,7 +778,15 @@ pub(crate) fn run<T>(store: &mut Store<T>, stack: &mut Stack) -> Result<Outcome>
             Instr::BrTable { index, len } => {
                 let entry = (get!(index) as u32).min(len) as usize;
                 // SAFETY: the `len + 1` entries follow the instruction (invariant 1).
-                ip = unsafe { ip.add(entry) };
+                let entry = unsafe { ip.add(entry) };
+                // An entry is a `Br`: take its jump here rather than dispatching it.
+                // SAFETY: `entry` is inside the code (just above).
+                ip = match unsafe { *entry } {
+                    // SAFETY: the `Br`'s target, relative to the instruction after it, is
+                    // inside the code (invariant 1).
+                    Instr::Br(target) => unsafe { entry.add(1).offset(target as i32 as isize) },
+                    _ => entry,
+                };
             }
             Instr::Copy { dst, src } => set!(dst, get!(src)),
             Instr::AddBrI32LtU { var, step, limit, target } => {
