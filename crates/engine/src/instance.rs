@@ -11,7 +11,7 @@ use alloc::vec::Vec;
 use crate::TrapCode;
 use crate::error::{Error, Result};
 use crate::func::{Func, TypedFunc, WasmTyList};
-use crate::module::{ConstExpr, ElemMode, ExportKind, ImportKind, Module};
+use crate::module::{ConstExpr, ElemMode, ExportKind, Module};
 use crate::objects::{Extern, Global, Memory, Table};
 use crate::store::{AsContext, AsContextMut, FuncEntity, InstanceEntity, Store, StoreId};
 use crate::types::{ExternType, limits_match};
@@ -177,36 +177,30 @@ fn check_import<T>(store: &Store<T>, module: &Module, i: usize, ext: &Extern) ->
     if ext.store() != store.inner.id {
         return Err(link_error(module, i, "the value belongs to another store"));
     }
+    let want = module.inner.import_type(&module.inner.imports[i]);
     let actual = ext.ty(store)?;
-    let ok = match (&module.inner.imports[i].kind, &actual) {
-        (ImportKind::Func(t), ExternType::Func(a)) => module.inner.types[*t as usize] == *a,
-        (ImportKind::Table(want), ExternType::Table(a)) => {
-            want.element() == a.element()
-                && limits_match(
-                    a.minimum().into(),
-                    a.maximum().map(Into::into),
-                    want.minimum().into(),
-                    want.maximum().map(Into::into),
-                )
+    let limits = |amin: u32, amax: Option<u32>, bmin: u32, bmax: Option<u32>| {
+        limits_match(
+            amin.into(),
+            amax.map(Into::into),
+            bmin.into(),
+            bmax.map(Into::into),
+        )
+    };
+    let ok = match (&want, &actual) {
+        (ExternType::Func(w), ExternType::Func(a)) => w == a,
+        (ExternType::Table(w), ExternType::Table(a)) => {
+            w.element() == a.element() && limits(a.minimum(), a.maximum(), w.minimum(), w.maximum())
         }
-        (ImportKind::Memory(want), ExternType::Memory(a)) => limits_match(
-            a.minimum().into(),
-            a.maximum().map(Into::into),
-            want.minimum().into(),
-            want.maximum().map(Into::into),
-        ),
-        (ImportKind::Global(want), ExternType::Global(a)) => want == a,
+        (ExternType::Memory(w), ExternType::Memory(a)) => {
+            limits(a.minimum(), a.maximum(), w.minimum(), w.maximum())
+        }
+        (ExternType::Global(w), ExternType::Global(a)) => w == a,
         _ => false,
     };
     if ok {
         Ok(())
     } else {
-        let want = match &module.inner.imports[i].kind {
-            ImportKind::Func(t) => ExternType::Func(module.inner.types[*t as usize].clone()),
-            ImportKind::Table(t) => ExternType::Table(*t),
-            ImportKind::Memory(t) => ExternType::Memory(*t),
-            ImportKind::Global(t) => ExternType::Global(*t),
-        };
         Err(link_error(
             module,
             i,

@@ -143,12 +143,7 @@ impl Module {
         self.inner.imports.iter().map(|i| ImportType {
             module: &i.module,
             name: &i.name,
-            ty: match &i.kind {
-                ImportKind::Func(t) => ExternType::Func(self.inner.types[*t as usize].clone()),
-                ImportKind::Table(t) => ExternType::Table(*t),
-                ImportKind::Memory(t) => ExternType::Memory(*t),
-                ImportKind::Global(t) => ExternType::Global(*t),
-            },
+            ty: self.inner.import_type(i),
         })
     }
 
@@ -178,6 +173,16 @@ impl core::fmt::Debug for Module {
 }
 
 impl ModuleInner {
+    /// The type an import must have.
+    pub fn import_type(&self, import: &Import) -> ExternType {
+        match &import.kind {
+            ImportKind::Func(t) => ExternType::Func(self.types[*t as usize].clone()),
+            ImportKind::Table(t) => ExternType::Table(*t),
+            ImportKind::Memory(t) => ExternType::Memory(*t),
+            ImportKind::Global(t) => ExternType::Global(*t),
+        }
+    }
+
     pub fn func_type(&self, func: u32) -> &FuncType {
         &self.types[self.funcs[func as usize] as usize]
     }

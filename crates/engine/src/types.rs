@@ -298,18 +298,6 @@ pub enum ExternType {
     Global(GlobalType),
 }
 
-impl ExternType {
-    /// What kind of extern this is, for messages.
-    pub fn kind_name(&self) -> &'static str {
-        match self {
-            ExternType::Func(_) => "function",
-            ExternType::Table(_) => "table",
-            ExternType::Memory(_) => "memory",
-            ExternType::Global(_) => "global",
-        }
-    }
-}
-
 /// Whether limits `(amin, amax)` of an actual extern match limits `(bmin, bmax)` an import
 /// expects (the spec's import subtyping on limits).
 pub(crate) fn limits_match(amin: u64, amax: Option<u64>, bmin: u64, bmax: Option<u64>) -> bool {
