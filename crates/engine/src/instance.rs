@@ -190,10 +190,11 @@ fn check_import<T>(store: &Store<T>, module: &Module, i: usize, ext: &Extern) ->
     let ok = match (&want, &actual) {
         (ExternType::Func(w), ExternType::Func(a)) => w == a,
         (ExternType::Table(w), ExternType::Table(a)) => {
-            w.element() == a.element() && limits(a.minimum(), a.maximum(), w.minimum(), w.maximum())
+            w.element() == a.element()
+                && limits_match(a.minimum(), a.maximum(), w.minimum(), w.maximum())
         }
         (ExternType::Memory(w), ExternType::Memory(a)) => {
-            limits(a.minimum(), a.maximum(), w.minimum(), w.maximum())
+            limits_match(a.minimum(), a.maximum(), w.minimum(), w.maximum())
         }
         (ExternType::Global(w), ExternType::Global(a)) => w == a,
         _ => false,

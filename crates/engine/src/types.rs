@@ -300,7 +300,7 @@ pub enum ExternType {
 
 /// Whether limits `(amin, amax)` of an actual extern match limits `(bmin, bmax)` an import
 /// expects (the spec's import subtyping on limits).
-pub(crate) fn limits_match(amin: u64, amax: Option<u64>, bmin: u64, bmax: Option<u64>) -> bool {
+pub(crate) fn limits_match(amin: u32, amax: Option<u32>, bmin: u32, bmax: Option<u32>) -> bool {
     amin >= bmin
         && match bmax {
             None => true,
