@@ -179,14 +179,6 @@ fn check_import<T>(store: &Store<T>, module: &Module, i: usize, ext: &Extern) ->
     }
     let want = module.inner.import_type(&module.inner.imports[i]);
     let actual = ext.ty(store)?;
-    let limits = |amin: u32, amax: Option<u32>, bmin: u32, bmax: Option<u32>| {
-        limits_match(
-            amin.into(),
-            amax.map(Into::into),
-            bmin.into(),
-            bmax.map(Into::into),
-        )
-    };
     let ok = match (&want, &actual) {
         (ExternType::Func(w), ExternType::Func(a)) => w == a,
         (ExternType::Table(w), ExternType::Table(a)) => {
