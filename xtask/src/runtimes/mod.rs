@@ -9,7 +9,7 @@ mod wasmtime;
 mod weft;
 
 use anyhow::Result;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// The `run` export of an instantiated guest: `run(n) -> checksum`.
 pub type RunFn<'a> = &'a mut dyn FnMut(u32) -> Result<u64>;
@@ -55,4 +55,18 @@ pub fn all() -> Vec<Box<dyn Runtime>> {
 /// `anyhow::Error` by its message.
 fn err(e: impl std::fmt::Display) -> anyhow::Error {
     anyhow::anyhow!("{e}")
+}
+
+/// Runs `f` `times` times and returns how long each run took. What `f` returns (a store, a
+/// runtime) is dropped after the clock stops, so teardown is not timed.
+fn timed<R>(times: usize, mut f: impl FnMut() -> Result<R>) -> Result<Vec<Duration>> {
+    (0..times)
+        .map(|_| {
+            let start = Instant::now();
+            let kept = f()?;
+            let elapsed = start.elapsed();
+            drop(kept);
+            Ok(elapsed)
+        })
+        .collect()
 }

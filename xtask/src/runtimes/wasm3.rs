@@ -4,11 +4,11 @@
 //! [`super::wasm3_compat`], since its Wasm support predates what current Rust emits.
 
 use super::wasm3_compat::lower;
-use super::{RunFn, Runtime, err};
+use super::{RunFn, Runtime, err, timed};
 use crate::guests::host_mix;
 use ::wasm3::{Environment, Module};
 use anyhow::Result;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Bytes of wasm3's value and call stack per runtime.
 const STACK: u32 = 1 << 20;
@@ -28,17 +28,12 @@ impl Runtime for Wasm3 {
     fn instantiate(&self, wasm: &[u8], times: usize) -> Result<Vec<Duration>> {
         let wasm = &lower(wasm)?;
         let env = Environment::new().map_err(err)?;
-        (0..times)
-            .map(|_| {
-                let start = Instant::now();
-                let runtime = env.create_runtime(STACK).map_err(err)?;
-                let module = Module::parse(&env, &wasm[..]).map_err(err)?;
-                runtime.load_module(module).map_err(err)?;
-                let elapsed = start.elapsed();
-                drop(runtime);
-                Ok(elapsed)
-            })
-            .collect()
+        timed(times, || {
+            let runtime = env.create_runtime(STACK).map_err(err)?;
+            let module = Module::parse(&env, &wasm[..]).map_err(err)?;
+            runtime.load_module(module).map_err(err)?;
+            Ok(runtime)
+        })
     }
 
     fn with_run(
@@ -70,14 +65,11 @@ impl Runtime for Wasm3 {
             .load_module(Module::parse(&env, &wasm[..]).map_err(err)?)
             .map_err(err)?;
         let nop = module.find_function::<(), ()>("nop").map_err(err)?;
-        (0..reps)
-            .map(|_| {
-                let start = Instant::now();
-                for _ in 0..calls {
-                    nop.call().map_err(err)?;
-                }
-                Ok(start.elapsed())
-            })
-            .collect()
+        timed(reps, || {
+            for _ in 0..calls {
+                nop.call().map_err(err)?;
+            }
+            Ok(())
+        })
     }
 }

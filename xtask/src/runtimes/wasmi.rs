@@ -1,7 +1,7 @@
 //! wasmi, the Wasm interpreter weft is most directly compared with, with eager translation
 //! (its default is lazy, which would move translation into the first call).
 
-use super::{RunFn, Runtime, err};
+use super::{RunFn, Runtime, err, timed};
 use crate::guests::host_mix;
 use ::wasmi::{CompilationMode, Config, Engine, Linker, Module, Store};
 use anyhow::Result;
@@ -47,18 +47,13 @@ impl Runtime for Wasmi {
     fn instantiate(&self, wasm: &[u8], times: usize) -> Result<Vec<Duration>> {
         let module = Module::new(&self.engine, wasm).map_err(err)?;
         let linker = self.linker()?;
-        (0..times)
-            .map(|_| {
-                let start = Instant::now();
-                let mut store = Store::new(&self.engine, ());
-                linker
-                    .instantiate_and_start(&mut store, &module)
-                    .map_err(err)?;
-                let elapsed = start.elapsed();
-                drop(store);
-                Ok(elapsed)
-            })
-            .collect()
+        timed(times, || {
+            let mut store = Store::new(&self.engine, ());
+            linker
+                .instantiate_and_start(&mut store, &module)
+                .map_err(err)?;
+            Ok(store)
+        })
     }
 
     fn with_run(
@@ -89,14 +84,11 @@ impl Runtime for Wasmi {
         let nop = instance
             .get_typed_func::<(), ()>(&store, "nop")
             .map_err(err)?;
-        (0..reps)
-            .map(|_| {
-                let start = Instant::now();
-                for _ in 0..calls {
-                    nop.call(&mut store, ()).map_err(err)?;
-                }
-                Ok(start.elapsed())
-            })
-            .collect()
+        timed(reps, || {
+            for _ in 0..calls {
+                nop.call(&mut store, ()).map_err(err)?;
+            }
+            Ok(())
+        })
     }
 }

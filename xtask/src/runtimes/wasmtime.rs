@@ -2,7 +2,7 @@
 //! Default configuration; the crate is built without parallel compilation, so modules are
 //! compiled on one thread like the interpreters translate them.
 
-use super::{RunFn, Runtime, err};
+use super::{RunFn, Runtime, err, timed};
 use crate::guests::host_mix;
 use ::wasmtime::{Config, Engine, Linker, Module, Store};
 use anyhow::Result;
@@ -45,16 +45,11 @@ impl Runtime for Wasmtime {
     fn instantiate(&self, wasm: &[u8], times: usize) -> Result<Vec<Duration>> {
         let module = Module::new(&self.engine, wasm).map_err(err)?;
         let linker = self.linker()?;
-        (0..times)
-            .map(|_| {
-                let start = Instant::now();
-                let mut store = Store::new(&self.engine, ());
-                linker.instantiate(&mut store, &module).map_err(err)?;
-                let elapsed = start.elapsed();
-                drop(store);
-                Ok(elapsed)
-            })
-            .collect()
+        timed(times, || {
+            let mut store = Store::new(&self.engine, ());
+            linker.instantiate(&mut store, &module).map_err(err)?;
+            Ok(store)
+        })
     }
 
     fn with_run(
@@ -85,14 +80,11 @@ impl Runtime for Wasmtime {
         let nop = instance
             .get_typed_func::<(), ()>(&mut store, "nop")
             .map_err(err)?;
-        (0..reps)
-            .map(|_| {
-                let start = Instant::now();
-                for _ in 0..calls {
-                    nop.call(&mut store, ()).map_err(err)?;
-                }
-                Ok(start.elapsed())
-            })
-            .collect()
+        timed(reps, || {
+            for _ in 0..calls {
+                nop.call(&mut store, ()).map_err(err)?;
+            }
+            Ok(())
+        })
     }
 }

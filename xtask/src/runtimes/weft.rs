@@ -1,6 +1,6 @@
 //! weft's interpreter (`weft-engine`), with the default `Config` (no fuel).
 
-use super::{RunFn, Runtime, err};
+use super::{RunFn, Runtime, err, timed};
 use crate::guests::host_mix;
 use anyhow::Result;
 use std::time::{Duration, Instant};
@@ -44,16 +44,11 @@ impl Runtime for Weft {
     fn instantiate(&self, wasm: &[u8], times: usize) -> Result<Vec<Duration>> {
         let module = Module::new(&self.engine, wasm).map_err(err)?;
         let linker = self.linker()?;
-        (0..times)
-            .map(|_| {
-                let start = Instant::now();
-                let mut store = Store::new(&self.engine, ());
-                linker.instantiate(&mut store, &module).map_err(err)?;
-                let elapsed = start.elapsed();
-                drop(store);
-                Ok(elapsed)
-            })
-            .collect()
+        timed(times, || {
+            let mut store = Store::new(&self.engine, ());
+            linker.instantiate(&mut store, &module).map_err(err)?;
+            Ok(store)
+        })
     }
 
     fn with_run(
@@ -84,14 +79,11 @@ impl Runtime for Weft {
         let nop = instance
             .get_typed_func::<(), ()>(&store, "nop")
             .map_err(err)?;
-        (0..reps)
-            .map(|_| {
-                let start = Instant::now();
-                for _ in 0..calls {
-                    nop.call(&mut store, ()).map_err(err)?;
-                }
-                Ok(start.elapsed())
-            })
-            .collect()
+        timed(reps, || {
+            for _ in 0..calls {
+                nop.call(&mut store, ()).map_err(err)?;
+            }
+            Ok(())
+        })
     }
 }
