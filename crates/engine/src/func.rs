@@ -161,46 +161,38 @@ fn finish<T>(
 ) -> Result<ResumableCall> {
     let outcome = exec::run(store, &mut stack);
     let id = store.inner.id;
-    let suspended = |yielded| ResumableInvocation {
-        stack: Box::new(Stack::default()),
-        store: id,
-        ty: ty.clone(),
-        yielded,
-    };
-    match outcome {
-        Ok(Outcome::Done) => {
-            stack.results(ty.results(), id, results);
-            store.inner.stack_cache = Some(stack);
-            Ok(ResumableCall::Finished)
-        }
-        Ok(Outcome::OutOfFuel) if resumable => {
-            let mut inv = suspended(None);
-            inv.stack = stack;
-            Ok(ResumableCall::OutOfFuel(inv))
-        }
+    let yielded = match outcome {
+        Ok(Outcome::OutOfFuel) if resumable => None,
         Ok(Outcome::Yield {
             tag,
             func,
             results_at,
-        }) if resumable => {
-            let host_ty = store.inner.func_type(func).clone();
-            let mut inv = suspended(Some((tag, host_ty, results_at)));
-            inv.stack = stack;
-            Ok(ResumableCall::HostYield(inv))
-        }
-        Ok(Outcome::OutOfFuel) => {
+        }) if resumable => Some((tag, store.inner.func_type(func).clone(), results_at)),
+        other => {
+            let result = match other {
+                Ok(Outcome::Done) => {
+                    stack.results(ty.results(), id, results);
+                    Ok(ResumableCall::Finished)
+                }
+                Ok(Outcome::OutOfFuel) => Err(Error::trap(crate::TrapCode::OutOfFuel)),
+                Ok(Outcome::Yield { tag, .. }) => Err(Error::host_yield(tag)),
+                Err(e) => Err(e),
+            };
             store.inner.stack_cache = Some(stack);
-            Err(Error::trap(crate::TrapCode::OutOfFuel))
+            return result;
         }
-        Ok(Outcome::Yield { tag, .. }) => {
-            store.inner.stack_cache = Some(stack);
-            Err(Error::host_yield(tag))
-        }
-        Err(e) => {
-            store.inner.stack_cache = Some(stack);
-            Err(e)
-        }
-    }
+    };
+    let suspended = ResumableInvocation {
+        stack,
+        store: id,
+        ty,
+        yielded,
+    };
+    Ok(if suspended.yielded.is_some() {
+        ResumableCall::HostYield(suspended)
+    } else {
+        ResumableCall::OutOfFuel(suspended)
+    })
 }
 
 impl Func {
