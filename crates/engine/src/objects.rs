@@ -122,6 +122,20 @@ impl Memory {
         Ok(&mut store.inner.memories[self.index as usize].data)
     }
 
+    /// The memory's bytes and the store's host data, both mutably: what a host function
+    /// needs to move data between its own state and the guest.
+    ///
+    /// # Errors
+    /// If the memory belongs to another store.
+    pub fn data_and_store_mut<'a, T: 'a>(
+        &self,
+        store: impl Into<crate::store::StoreContextMut<'a, T>>,
+    ) -> Result<(&'a mut [u8], &'a mut T)> {
+        let store = checked_mut(store.into().0, self.store)?;
+        let (inner, data) = store.split_mut();
+        Ok((&mut inner.memories[self.index as usize].data, data))
+    }
+
     /// Copies `buf.len()` bytes at `offset` into `buf`.
     ///
     /// # Errors

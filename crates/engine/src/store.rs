@@ -257,6 +257,11 @@ impl<T> Store<T> {
         &mut self.data
     }
 
+    /// The runtime objects and the host data, borrowed apart.
+    pub(crate) fn split_mut(&mut self) -> (&mut StoreInner<T>, &mut T) {
+        (&mut self.inner, &mut self.data)
+    }
+
     /// Consumes the store, returning the host data.
     pub fn into_data(self) -> T {
         self.data
@@ -417,6 +422,18 @@ impl<T> Caller<'_, T> {
     /// If fuel is not enabled.
     pub fn get_fuel(&self) -> Result<u64> {
         self.store.get_fuel()
+    }
+}
+
+impl<'a, T> From<&'a mut Store<T>> for StoreContextMut<'a, T> {
+    fn from(store: &'a mut Store<T>) -> Self {
+        StoreContextMut(store)
+    }
+}
+
+impl<'a, 'b, T> From<&'a mut Caller<'b, T>> for StoreContextMut<'a, T> {
+    fn from(caller: &'a mut Caller<'b, T>) -> Self {
+        StoreContextMut(caller.store)
     }
 }
 

@@ -1,0 +1,865 @@
+//! The kernel proper: the process table, spawning, and the scheduler.
+//!
+//! All processes run on one host thread. Each process is an engine [`Store`] of its own
+//! (its memory, its instances, its handle table in the store's data), run in fuel quanta
+//! with resumable calls: a quantum that runs out of fuel suspends the process, a system
+//! call that must wait suspends it too (a host yield) and parks it until an event (a
+//! message, a child's exit, console input, a deadline) lets the call complete. Round-robin
+//! order over a run queue makes the interleaving deterministic for given inputs.
+
+use alloc::borrow::Cow;
+use alloc::boxed::Box;
+use alloc::collections::{BTreeMap, BTreeSet, VecDeque};
+use alloc::format;
+use alloc::rc::Rc;
+use alloc::string::{String, ToString};
+use alloc::vec::Vec;
+use core::cell::RefCell;
+
+use weft_engine::{
+    Config, Engine, ExternType, Func, Instance, Linker, Memory, Module, ResumableCall,
+    ResumableInvocation, Store, StoreLimits, Val,
+};
+
+use crate::errno::{Errno, SysResult};
+use crate::handle::{Entry, Handles, Rights};
+use crate::object::{ConsoleEnd, Dir, Events, EventsRef, Object, WaitKey};
+use crate::platform::{ConsoleStream, Platform};
+use crate::sys::{self, Pending, Proc, YIELD_BLOCK, YIELD_SCHED};
+use crate::vfs::Vfs;
+
+/// A process id. Pid 1 is the first process (`init` when booting).
+pub type Pid = u32;
+
+/// Exit status of a killed process (128 + SIGKILL).
+pub const STATUS_KILLED: u32 = 137;
+/// Exit status of a process that trapped or broke a limit (128 + SIGABRT).
+pub const STATUS_TRAPPED: u32 = 134;
+
+/// Per-process resource limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProcessLimits {
+    /// Largest linear memory, in 64 KiB pages.
+    pub memory_pages: u32,
+    /// Most open handles.
+    pub handles: usize,
+    /// Total fuel a process may burn before it is ended (`None`: unlimited).
+    pub fuel: Option<u64>,
+    /// Most nested Wasm calls.
+    pub call_depth: u32,
+}
+
+impl Default for ProcessLimits {
+    fn default() -> Self {
+        ProcessLimits {
+            memory_pages: 16384, // 1 GiB
+            handles: 1024,
+            fuel: None,
+            call_depth: 10_000,
+        }
+    }
+}
+
+/// Kernel settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KernelConfig {
+    /// Fuel per scheduling quantum.
+    pub quantum: u64,
+    /// Limits for every process.
+    pub limits: ProcessLimits,
+    /// Most processes alive (or unreaped) at once.
+    pub max_processes: usize,
+}
+
+impl Default for KernelConfig {
+    fn default() -> Self {
+        KernelConfig {
+            quantum: 200_000,
+            limits: ProcessLimits::default(),
+            max_processes: 4096,
+        }
+    }
+}
+
+/// What a kernel operation failed with, for the host (the CLI) to report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KernelError {
+    /// The errno a guest would have seen.
+    pub errno: Errno,
+    /// What happened.
+    pub message: String,
+}
+
+impl core::fmt::Display for KernelError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl KernelError {
+    fn new(errno: Errno, message: impl Into<String>) -> Self {
+        KernelError {
+            errno,
+            message: message.into(),
+        }
+    }
+}
+
+/// Where a new process's code comes from.
+pub enum Program {
+    /// A path in the VFS.
+    Path(String),
+    /// Module bytes supplied by the host, under a display name.
+    Bytes {
+        /// Shown by `ps` and in messages.
+        name: String,
+        /// The module.
+        bytes: Vec<u8>,
+    },
+}
+
+/// A request to start a process from the host side ([`Kernel::spawn`]).
+pub struct SpawnRequest {
+    /// The program.
+    pub program: Program,
+    /// Arguments, `argv[0]` first.
+    pub args: Vec<String>,
+    /// Environment, `KEY=VALUE`.
+    pub env: Vec<String>,
+    /// Directories preopened after stdio, as `(guest name, absolute VFS path)`.
+    pub preopens: Vec<(String, String)>,
+}
+
+/// A process's scheduling state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProcState {
+    /// Ready to run (or running).
+    Runnable,
+    /// Parked in a system call.
+    Waiting,
+    /// Ended with this status, not yet reaped by its parent.
+    Ended(u32),
+}
+
+/// What runs next for a process.
+enum Task {
+    /// Not started: call `_start`.
+    Start(Func),
+    /// Suspended; resume with these host results.
+    Resume(ResumableInvocation, Option<Val>),
+    /// Parked in a system call that completes with `pending`.
+    Parked(ResumableInvocation, Pending),
+    /// Running now (the task is with the scheduler) or ended.
+    None,
+}
+
+pub(crate) struct ProcEntry {
+    pub pid: Pid,
+    pub parent: Pid,
+    pub name: String,
+    pub state: ProcState,
+    pub store: Option<Box<Store<Proc>>>,
+    task: Task,
+    pub fuel_used: u64,
+    pub pages: u32,
+}
+
+/// Everything the kernel owns, shared with system calls through the store data.
+pub(crate) struct State {
+    pub platform: Box<dyn Platform>,
+    pub vfs: Vfs,
+    pub events: EventsRef,
+    pub config: KernelConfig,
+    pub engine: Engine,
+    pub linker: Rc<Linker<Proc>>,
+    pub procs: BTreeMap<Pid, ProcEntry>,
+    run_queue: VecDeque<Pid>,
+    parked: BTreeSet<Pid>,
+    next_pid: Pid,
+    /// Compiled modules by path, with the bytes they came from.
+    modules: BTreeMap<String, (Cow<'static, [u8]>, Module)>,
+    /// Console input read from the platform but not yet consumed.
+    pub console_in: VecDeque<u8>,
+    pub console_eof: bool,
+    /// The handle to this state, given to each process's store data.
+    this: Option<alloc::rc::Weak<RefCell<State>>>,
+}
+
+/// The kernel.
+pub struct Kernel {
+    state: Rc<RefCell<State>>,
+}
+
+impl Kernel {
+    /// A kernel on `platform` with file system `vfs`.
+    pub fn new(platform: Box<dyn Platform>, vfs: Vfs, config: KernelConfig) -> Kernel {
+        let mut engine_config = Config::new();
+        engine_config.consume_fuel(true);
+        engine_config.max_call_depth(config.limits.call_depth);
+        let engine = Engine::new(&engine_config);
+        let linker = Rc::new(sys::linker(&engine));
+        let state = Rc::new(RefCell::new(State {
+            platform,
+            vfs,
+            events: Rc::new(RefCell::new(Events::default())),
+            config,
+            engine,
+            linker,
+            procs: BTreeMap::new(),
+            run_queue: VecDeque::new(),
+            parked: BTreeSet::new(),
+            next_pid: 1,
+            modules: BTreeMap::new(),
+            console_in: VecDeque::new(),
+            console_eof: false,
+            this: None,
+        }));
+        state.borrow_mut().this = Some(Rc::downgrade(&state));
+        Kernel { state }
+    }
+
+    /// Starts a process from the host, with the console as its stdin, stdout and stderr.
+    ///
+    /// # Errors
+    /// The program cannot be read, is not a valid module, or imports what the kernel does
+    /// not provide.
+    pub fn spawn(&mut self, req: SpawnRequest) -> Result<Pid, KernelError> {
+        let mut st = self.state.borrow_mut();
+        let (name, bytes) = match req.program {
+            Program::Path(path) => {
+                let bytes = st.read_program(&path)?;
+                (path, bytes)
+            }
+            Program::Bytes { name, bytes } => (name, Cow::Owned(bytes)),
+        };
+        let console = |end| Entry {
+            object: Object::Console(end),
+            rights: Rights::ALL,
+        };
+        let mut handles = Vec::new();
+        handles.push(Some(console(ConsoleEnd::In)));
+        handles.push(Some(console(ConsoleEnd::Out)));
+        handles.push(Some(console(ConsoleEnd::Err)));
+        for (guest, path) in req.preopens {
+            handles.push(Some(Entry {
+                object: Object::Dir(Rc::new(Dir {
+                    path,
+                    preopen: Some(guest),
+                })),
+                rights: Rights::ALL,
+            }));
+        }
+        let module = st.compile(&name, bytes)?;
+        st.start_process(0, &name, &module, &req.args, &req.env, handles)
+    }
+
+    /// Runs processes until none is left alive.
+    ///
+    /// # Errors
+    /// If every remaining process waits for something no process or device can provide
+    /// (a deadlock), naming the processes.
+    pub fn run(&mut self) -> Result<(), KernelError> {
+        loop {
+            self.state.borrow_mut().poll_parked();
+            let next = self.state.borrow_mut().run_queue.pop_front();
+            if let Some(pid) = next {
+                self.run_quantum(pid);
+                continue;
+            }
+            let mut st = self.state.borrow_mut();
+            if st
+                .procs
+                .values()
+                .all(|p| matches!(p.state, ProcState::Ended(_)))
+            {
+                return Ok(());
+            }
+            st.idle()?;
+        }
+    }
+
+    /// The exit status of an ended process that was started by the host.
+    pub fn exit_status(&self, pid: Pid) -> Option<u32> {
+        match self.state.borrow().procs.get(&pid)?.state {
+            ProcState::Ended(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// Processes in the table: pid, parent, name, state.
+    pub fn processes(&self) -> Vec<(Pid, Pid, String, ProcState)> {
+        self.state
+            .borrow()
+            .procs
+            .values()
+            .map(|p| (p.pid, p.parent, p.name.clone(), p.state))
+            .collect()
+    }
+
+    /// Runs process `pid` for one quantum.
+    fn run_quantum(&mut self, pid: Pid) {
+        let (mut store, task, quantum) = {
+            let mut st = self.state.borrow_mut();
+            let Some(p) = st.procs.get_mut(&pid) else {
+                return;
+            };
+            if p.state != ProcState::Runnable {
+                return;
+            }
+            let Some(store) = p.store.take() else {
+                return;
+            };
+            let task = core::mem::replace(&mut p.task, Task::None);
+            (store, task, st.config.quantum)
+        };
+        let budget = match self.state.borrow().config.limits.fuel {
+            Some(limit) => {
+                let used = self.state.borrow().procs[&pid].fuel_used;
+                quantum.min(limit.saturating_sub(used))
+            }
+            None => quantum,
+        };
+        // Fuel is enabled on the kernel's engine, so these cannot fail.
+        let _ = store.set_fuel(budget);
+        let outcome = match task {
+            Task::Start(func) => func.call_resumable(&mut *store, &[], &mut []),
+            Task::Resume(inv, result) => {
+                let results: &[Val] = match &result {
+                    Some(v) => core::slice::from_ref(v),
+                    None => &[],
+                };
+                inv.resume(&mut *store, results, &mut [])
+            }
+            Task::Parked(..) | Task::None => return,
+        };
+        let used = budget - store.get_fuel().unwrap_or(0);
+        let mut st = self.state.borrow_mut();
+        let pages = store
+            .data()
+            .memory
+            .and_then(|m| m.size(&*store).ok())
+            .unwrap_or(0);
+        if let Some(p) = st.procs.get_mut(&pid) {
+            p.fuel_used += used;
+            p.pages = pages;
+        }
+        match outcome {
+            Ok(ResumableCall::Finished) => st.exit(pid, 0),
+            Ok(ResumableCall::OutOfFuel(inv)) => {
+                let limit_hit = st
+                    .config
+                    .limits
+                    .fuel
+                    .is_some_and(|l| st.procs[&pid].fuel_used >= l);
+                if limit_hit {
+                    let name = st.procs[&pid].name.clone();
+                    st.report(&format!(
+                        "weft: process {pid} ({name}) used up its fuel limit and was ended\n"
+                    ));
+                    st.exit(pid, STATUS_TRAPPED);
+                } else {
+                    st.suspend(pid, store, Task::Resume(inv, None));
+                }
+            }
+            Ok(ResumableCall::HostYield(inv)) => {
+                let tag = inv.yield_tag().unwrap_or(0);
+                let proc = store.data_mut();
+                if let Some(code) = proc.exit.take() {
+                    drop(store);
+                    st.exit(pid, code);
+                } else if tag == YIELD_BLOCK {
+                    match proc.pending.take() {
+                        Some(pending) => st.park(pid, store, inv, pending),
+                        None => st.exit(pid, STATUS_TRAPPED),
+                    }
+                } else if tag == YIELD_SCHED {
+                    st.suspend(pid, store, Task::Resume(inv, Some(Val::I32(0))));
+                } else {
+                    // YIELD_EXIT always comes with `exit` set; nothing else yields.
+                    st.exit(pid, STATUS_TRAPPED);
+                }
+            }
+            Err(e) => {
+                let code = store.data_mut().exit.take();
+                drop(store);
+                match code {
+                    Some(code) => st.exit(pid, code),
+                    None => {
+                        let name = st.procs.get(&pid).map(|p| p.name.clone());
+                        st.report(&format!(
+                            "weft: process {pid} ({}) trapped: {e}\n",
+                            name.unwrap_or_default()
+                        ));
+                        st.exit(pid, STATUS_TRAPPED);
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl State {
+    /// The state handle for a new process's store data.
+    fn this(&self) -> Rc<RefCell<State>> {
+        self.this
+            .as_ref()
+            .and_then(alloc::rc::Weak::upgrade)
+            .expect("the kernel owns its state")
+    }
+
+    /// Prints a kernel message on the console's error stream.
+    pub fn report(&mut self, message: &str) {
+        self.platform
+            .console_write(ConsoleStream::Err, message.as_bytes());
+    }
+
+    /// The bytes of the program at `path`.
+    pub fn read_program(&mut self, path: &str) -> Result<Cow<'static, [u8]>, KernelError> {
+        let path = crate::vfs::path::normalize(path)
+            .map_err(|e| KernelError::new(e, format!("{path}: {e}")))?;
+        self.vfs
+            .read_all(&mut *self.platform, &path)
+            .map_err(|e| KernelError::new(e, format!("{path}: {e}")))
+    }
+
+    /// Compiles `bytes`, reusing an earlier compilation of the same bytes under `name`.
+    pub fn compile(
+        &mut self,
+        name: &str,
+        bytes: Cow<'static, [u8]>,
+    ) -> Result<Module, KernelError> {
+        if let Some((cached, module)) = self.modules.get(name) {
+            let same = match (cached, &bytes) {
+                (Cow::Borrowed(a), Cow::Borrowed(b)) => {
+                    core::ptr::eq(a.as_ptr(), b.as_ptr()) && a.len() == b.len()
+                }
+                (a, b) => a[..] == b[..],
+            };
+            if same {
+                return Ok(module.clone());
+            }
+        }
+        let module = Module::new(&self.engine, &bytes)
+            .map_err(|e| KernelError::new(Errno::NOEXEC, format!("{name}: {e}")))?;
+        // Keep the cache bounded: programs are few, but a process could compile many files.
+        if self.modules.len() >= 64 {
+            self.modules.clear();
+        }
+        self.modules
+            .insert(name.to_string(), (bytes, module.clone()));
+        Ok(module)
+    }
+
+    /// Creates a process running `module`: a store with the kernel's limits, its handle
+    /// table from `handles` (slot `i` gets `handles[i]`), libraries linked, and queued.
+    pub fn start_process(
+        &mut self,
+        parent: Pid,
+        name: &str,
+        module: &Module,
+        args: &[String],
+        env: &[String],
+        handles: Vec<Option<Entry>>,
+    ) -> Result<Pid, KernelError> {
+        let live = self
+            .procs
+            .values()
+            .filter(|p| !matches!(p.state, ProcState::Ended(_)))
+            .count();
+        if self.procs.len() >= self.config.max_processes && live > 0 {
+            return Err(KernelError::new(
+                Errno::NOMEM,
+                format!("{name}: too many processes ({})", self.procs.len()),
+            ));
+        }
+        let limits = self.config.limits;
+        let mut table = Handles::new(limits.handles);
+        for (i, h) in handles.into_iter().enumerate() {
+            if let Some(entry) = h {
+                table
+                    .insert_at(i, entry)
+                    .map_err(|e| KernelError::new(e, format!("{name}: handle {i}: {e}")))?;
+            }
+        }
+        let pid = self.next_pid;
+        let proc = Proc::new(pid, self.this(), table, args, env);
+        let mut store = Box::new(Store::new(&self.engine, proc));
+        store.limiter(StoreLimits {
+            memory_pages: limits.memory_pages,
+            call_depth: limits.call_depth,
+            instances: 64,
+            ..StoreLimits::default()
+        });
+        let (instance, memory) = self
+            .link(&mut store, module)
+            .map_err(|e| KernelError::new(Errno::NOEXEC, format!("{name}: {e}")))?;
+        let memory = memory.or_else(|| instance.get_memory(&*store, "memory"));
+        store.data_mut().memory = memory;
+        let pages = memory.and_then(|m| m.size(&*store).ok()).unwrap_or(0);
+        let start = instance.get_func(&*store, "_start").ok_or_else(|| {
+            KernelError::new(Errno::NOEXEC, format!("{name}: module exports no `_start`"))
+        })?;
+        self.next_pid += 1;
+        let display = args
+            .first()
+            .map_or(name, |a| a.rsplit('/').next().unwrap_or(a));
+        self.procs.insert(
+            pid,
+            ProcEntry {
+                pid,
+                parent,
+                name: display.to_string(),
+                state: ProcState::Runnable,
+                store: Some(store),
+                task: Task::Start(start),
+                fuel_used: 0,
+                pages,
+            },
+        );
+        self.run_queue.push_back(pid);
+        Ok(pid)
+    }
+
+    /// Instantiates `module` into `store`, resolving `env.memory` to a fresh memory of the
+    /// process and `lib/NAME` imports to the shared library `/lib/NAME.wasm`, linked
+    /// against that memory. Returns the instance and the imported memory, if any.
+    fn link(
+        &mut self,
+        store: &mut Store<Proc>,
+        module: &Module,
+    ) -> Result<(Instance, Option<Memory>), String> {
+        let mut memory = None;
+        for import in module.imports() {
+            if (import.module(), import.name()) == ("env", "memory") {
+                let ExternType::Memory(ty) = import.ty() else {
+                    return Err("`env.memory` must be a memory".into());
+                };
+                memory = Some(Memory::new(&mut *store, ty).map_err(|e| e.to_string())?);
+            }
+        }
+        let mut libs: BTreeMap<String, Instance> = BTreeMap::new();
+        for import in module.imports() {
+            let Some(lib) = import.module().strip_prefix("lib/") else {
+                continue;
+            };
+            if libs.contains_key(lib) {
+                continue;
+            }
+            let Some(memory) = memory else {
+                return Err(format!(
+                    "imports library `{lib}` but not `env.memory`: a program that uses \
+                     shared libraries must import its memory"
+                ));
+            };
+            let path = format!("/lib/{lib}.wasm");
+            let bytes = self.read_program(&path).map_err(|e| e.message)?;
+            let lib_module = self.compile(&path, bytes).map_err(|e| e.message)?;
+            let mut imports = Vec::new();
+            for import in lib_module.imports() {
+                imports.push(self.resolve(store, memory, &libs, import.module(), import.name())?);
+            }
+            let instance = Instance::new(&mut *store, &lib_module, &imports)
+                .map_err(|e| format!("library {path}: {e}"))?;
+            libs.insert(lib.to_string(), instance);
+        }
+        let mut imports = Vec::with_capacity(module.imports().len());
+        for import in module.imports() {
+            match memory {
+                Some(m) => {
+                    imports.push(self.resolve(store, m, &libs, import.module(), import.name())?)
+                }
+                None => imports.push(
+                    self.linker
+                        .get(&mut *store, import.module(), import.name())
+                        .ok_or_else(|| unknown_import(import.module(), import.name()))?,
+                ),
+            }
+        }
+        let instance = Instance::new(&mut *store, module, &imports).map_err(|e| e.to_string())?;
+        Ok((instance, memory))
+    }
+
+    fn resolve(
+        &self,
+        store: &mut Store<Proc>,
+        memory: Memory,
+        libs: &BTreeMap<String, Instance>,
+        module: &str,
+        name: &str,
+    ) -> Result<weft_engine::Extern, String> {
+        if (module, name) == ("env", "memory") {
+            return Ok(memory.into());
+        }
+        if let Some(lib) = module.strip_prefix("lib/") {
+            return libs
+                .get(lib)
+                .and_then(|i| i.get_export(&*store, name))
+                .ok_or_else(|| unknown_import(module, name));
+        }
+        self.linker
+            .get(&mut *store, module, name)
+            .ok_or_else(|| unknown_import(module, name))
+    }
+
+    /// Puts a process that ran out of its quantum (or yielded) back in the queue.
+    fn suspend(&mut self, pid: Pid, store: Box<Store<Proc>>, task: Task) {
+        if let Some(p) = self.procs.get_mut(&pid) {
+            p.store = Some(store);
+            p.task = task;
+            self.run_queue.push_back(pid);
+        }
+    }
+
+    /// Parks a process in a system call until `pending` completes.
+    fn park(
+        &mut self,
+        pid: Pid,
+        store: Box<Store<Proc>>,
+        inv: ResumableInvocation,
+        pending: Pending,
+    ) {
+        if let Some(p) = self.procs.get_mut(&pid) {
+            p.store = Some(store);
+            p.task = Task::Parked(inv, pending);
+            p.state = ProcState::Waiting;
+            self.parked.insert(pid);
+        }
+    }
+
+    /// Ends process `pid` with `status`: frees its store (closing its handles), hands its
+    /// children to init, and tells its parent.
+    pub fn exit(&mut self, pid: Pid, status: u32) {
+        let Some(p) = self.procs.get_mut(&pid) else {
+            return;
+        };
+        if matches!(p.state, ProcState::Ended(_)) {
+            return;
+        }
+        p.state = ProcState::Ended(status);
+        let store = p.store.take();
+        p.task = Task::None;
+        let parent = p.parent;
+        self.parked.remove(&pid);
+        self.run_queue.retain(|&q| q != pid);
+        drop(store);
+        // Orphans go to init (pid 1) if it is alive; otherwise nobody reaps them.
+        let init_alive = pid != 1
+            && self
+                .procs
+                .get(&1)
+                .is_some_and(|p| !matches!(p.state, ProcState::Ended(_)));
+        let new_parent = if init_alive { 1 } else { 0 };
+        let mut unreaped = Vec::new();
+        for c in self.procs.values_mut().filter(|c| c.parent == pid) {
+            c.parent = new_parent;
+            if new_parent == 0 && matches!(c.state, ProcState::Ended(_)) {
+                unreaped.push(c.pid);
+            }
+        }
+        for c in unreaped {
+            self.procs.remove(&c);
+        }
+        let mut ev = self.events.borrow_mut();
+        ev.wake.push(WaitKey::Child(parent));
+        if init_alive {
+            ev.wake.push(WaitKey::Child(1));
+        }
+    }
+
+    /// Closes files whose last handle went, and completes the system calls of parked
+    /// processes whose wait may be over.
+    fn poll_parked(&mut self) {
+        let closed = core::mem::take(&mut self.events.borrow_mut().closed_files);
+        for node in closed {
+            self.vfs.close(&mut *self.platform, node);
+        }
+        if self.parked.is_empty() {
+            self.events.borrow_mut().wake.clear();
+            return;
+        }
+        let wake: BTreeSet<WaitKey> = self.events.borrow_mut().wake.drain(..).collect();
+        let mut console_wanted = false;
+        let mut now = None;
+        let candidates: Vec<Pid> = self.parked.iter().copied().collect();
+        for pid in candidates {
+            let Some(p) = self.procs.get(&pid) else {
+                continue;
+            };
+            let Task::Parked(_, pending) = &p.task else {
+                continue;
+            };
+            let w = &pending.wait;
+            let mut due = w.keys.iter().any(|k| wake.contains(k));
+            if !due && let Some(deadline) = w.deadline {
+                let t = *now.get_or_insert_with(|| self.platform.monotonic_ns());
+                due = t >= deadline;
+            }
+            if !due && w.console {
+                console_wanted = true;
+                self.fill_console();
+                due = !self.console_in.is_empty() || self.console_eof;
+            }
+            if due {
+                self.retry(pid);
+            }
+        }
+        let _ = console_wanted;
+    }
+
+    /// Moves available console input into the kernel's buffer.
+    pub fn fill_console(&mut self) {
+        if self.console_eof || !self.console_in.is_empty() {
+            return;
+        }
+        let mut buf = [0u8; 4096];
+        match self.platform.console_read(&mut buf) {
+            Some(0) => self.console_eof = true,
+            Some(n) => self.console_in.extend(&buf[..n]),
+            None => {}
+        }
+    }
+
+    /// Tries the parked system call of `pid` again; on completion the process becomes
+    /// runnable with the call's result.
+    fn retry(&mut self, pid: Pid) {
+        let Some(p) = self.procs.get_mut(&pid) else {
+            return;
+        };
+        let Task::Parked(inv, mut pending) = core::mem::replace(&mut p.task, Task::None) else {
+            return;
+        };
+        let Some(mut store) = p.store.take() else {
+            return;
+        };
+        let outcome = sys::retry(self, &mut store, &mut pending);
+        let p = self.procs.get_mut(&pid).expect("still in the table");
+        match outcome {
+            sys::Retry::Done(errno) => {
+                p.store = Some(store);
+                p.task = Task::Resume(inv, Some(Val::I32(i32::from(errno.0))));
+                p.state = ProcState::Runnable;
+                self.parked.remove(&pid);
+                self.run_queue.push_back(pid);
+            }
+            sys::Retry::Wait(wait) => {
+                pending.wait = wait;
+                p.store = Some(store);
+                p.task = Task::Parked(inv, pending);
+            }
+            sys::Retry::Exit(code) => {
+                drop(store);
+                self.exit(pid, code);
+            }
+        }
+    }
+
+    /// Nothing is runnable: sleep until a deadline or console input, or report deadlock.
+    fn idle(&mut self) -> Result<(), KernelError> {
+        let mut deadline: Option<u64> = None;
+        let mut console = false;
+        for pid in &self.parked {
+            if let Some(Task::Parked(_, pending)) = self.procs.get(pid).map(|p| &p.task) {
+                if let Some(d) = pending.wait.deadline {
+                    deadline = Some(deadline.map_or(d, |x: u64| x.min(d)));
+                }
+                console |= pending.wait.console;
+            }
+        }
+        if !self.events.borrow().wake.is_empty() {
+            return Ok(());
+        }
+        if deadline.is_none() && !console {
+            let names: Vec<String> = self
+                .procs
+                .values()
+                .filter(|p| p.state == ProcState::Waiting)
+                .map(|p| format!("{} ({})", p.pid, p.name))
+                .collect();
+            // Nobody can ever wake them: end them so the system can go on.
+            let stuck: Vec<Pid> = self.parked.iter().copied().collect();
+            for pid in stuck {
+                self.exit(pid, STATUS_KILLED);
+            }
+            return Err(KernelError::new(
+                Errno::AGAIN,
+                format!(
+                    "deadlock: every process waits for another ({}); they were ended",
+                    names.join(", ")
+                ),
+            ));
+        }
+        if console {
+            self.fill_console();
+            if !self.console_in.is_empty() || self.console_eof {
+                return Ok(());
+            }
+        }
+        self.platform.wait(deadline, console);
+        if console {
+            self.fill_console();
+        }
+        Ok(())
+    }
+
+    /// Reads the console into `buf` if input is buffered; `AGAIN` if none yet.
+    pub fn console_read(&mut self, buf: &mut [u8]) -> SysResult<usize> {
+        self.fill_console();
+        if self.console_in.is_empty() {
+            return if self.console_eof {
+                Ok(0)
+            } else {
+                Err(Errno::AGAIN)
+            };
+        }
+        let n = buf.len().min(self.console_in.len());
+        for (b, c) in buf.iter_mut().zip(self.console_in.drain(..n)) {
+            *b = c;
+        }
+        Ok(n)
+    }
+
+    /// Reaps an ended child of `parent` (`pid` or any): its pid and status. `AGAIN` if
+    /// none has ended yet, `CHILD` if there is no such child.
+    pub fn reap(&mut self, parent: Pid, pid: Option<Pid>) -> SysResult<(Pid, u32)> {
+        let mut any = false;
+        let mut found = None;
+        for c in self.procs.values().filter(|c| c.parent == parent) {
+            if pid.is_some_and(|p| p != c.pid) {
+                continue;
+            }
+            any = true;
+            if let ProcState::Ended(s) = c.state {
+                found = Some((c.pid, s));
+                break;
+            }
+        }
+        match found {
+            Some((c, s)) => {
+                self.procs.remove(&c);
+                Ok((c, s))
+            }
+            None if any => Err(Errno::AGAIN),
+            None => Err(Errno::CHILD),
+        }
+    }
+
+    /// Ends process `pid` on another's request.
+    pub fn kill(&mut self, pid: Pid) -> SysResult<()> {
+        if pid == 1 {
+            return Err(Errno::PERM);
+        }
+        match self.procs.get(&pid).map(|p| p.state) {
+            None | Some(ProcState::Ended(_)) => Err(Errno::SRCH),
+            Some(_) => {
+                self.exit(pid, STATUS_KILLED);
+                Ok(())
+            }
+        }
+    }
+}
+
+fn unknown_import(module: &str, name: &str) -> String {
+    format!(
+        "unknown import `{module}::{name}`: weft provides wasi_snapshot_preview1, weft, env.memory and lib/NAME"
+    )
+}

@@ -1,0 +1,99 @@
+//! The kernel's only way to the machine.
+//!
+//! A platform (the hosted one is a Linux process, a bare-metal one drives devices) gives
+//! the kernel a console, clocks, random bytes and, optionally, host directories. Every
+//! platform runs the very same kernel.
+
+use alloc::vec::Vec;
+
+use crate::errno::SysResult;
+use crate::vfs::{DirEntry, Stat};
+
+/// Console output streams.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConsoleStream {
+    /// Standard output.
+    Out,
+    /// Standard error.
+    Err,
+}
+
+/// What the kernel needs from the machine.
+pub trait Platform {
+    /// Writes bytes to the console.
+    fn console_write(&mut self, stream: ConsoleStream, bytes: &[u8]);
+
+    /// Reads console input without blocking: `Some(n)` bytes were read (`Some(0)` means
+    /// the input has ended), `None` means nothing is available yet.
+    fn console_read(&mut self, buf: &mut [u8]) -> Option<usize>;
+
+    /// Whether console input is an interactive terminal.
+    fn console_is_terminal(&self) -> bool;
+
+    /// Monotonic time in nanoseconds since an arbitrary start.
+    fn monotonic_ns(&self) -> u64;
+
+    /// Wall-clock time in nanoseconds since the Unix epoch.
+    fn wall_clock_ns(&self) -> u64;
+
+    /// Fills `buf` with random bytes.
+    fn random(&mut self, buf: &mut [u8]);
+
+    /// Idles the machine until console input may be available (when `console` is true) or
+    /// the monotonic clock reaches `deadline` (when given), whichever comes first. It may
+    /// return early; the kernel checks again.
+    fn wait(&mut self, deadline: Option<u64>, console: bool);
+
+    /// The host directories this platform maps into the guest file system, if any.
+    fn host_fs(&mut self) -> Option<&mut dyn HostFs> {
+        None
+    }
+}
+
+/// Options for [`HostFs::open`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct HostOpen {
+    /// Open for reading.
+    pub read: bool,
+    /// Open for writing.
+    pub write: bool,
+    /// Create the file if it does not exist.
+    pub create: bool,
+    /// With `create`: fail with `EXIST` if it exists.
+    pub exclusive: bool,
+    /// Truncate to length 0.
+    pub truncate: bool,
+    /// The path must name a directory.
+    pub directory: bool,
+}
+
+/// Host directories mapped into the guest (`weft run --dir HOST::GUEST`).
+///
+/// `root` selects one mapped directory (its index in the platform's list); `path` is
+/// relative to it, already normalised by the kernel (no `.` or `..` components, no leading
+/// `/`; empty for the root itself). The platform must not let a path leave its root (for
+/// instance through a symbolic link).
+pub trait HostFs {
+    /// Opens a file or directory and returns the platform's id for it.
+    fn open(&mut self, root: usize, path: &str, how: HostOpen) -> SysResult<u64>;
+    /// Closes an id from [`HostFs::open`].
+    fn close(&mut self, file: u64);
+    /// Reads at `offset`; returns the number of bytes read (0 at the end).
+    fn read(&mut self, file: u64, offset: u64, buf: &mut [u8]) -> SysResult<usize>;
+    /// Writes at `offset`; returns the number of bytes written.
+    fn write(&mut self, file: u64, offset: u64, data: &[u8]) -> SysResult<usize>;
+    /// Sets the file's size.
+    fn set_size(&mut self, file: u64, size: u64) -> SysResult<()>;
+    /// The status of an open file.
+    fn stat(&mut self, file: u64) -> SysResult<Stat>;
+    /// The status of a path.
+    fn stat_path(&mut self, root: usize, path: &str) -> SysResult<Stat>;
+    /// The entries of a directory (without `.` and `..`), in a stable order.
+    fn read_dir(&mut self, root: usize, path: &str) -> SysResult<Vec<DirEntry>>;
+    /// Creates a directory.
+    fn mkdir(&mut self, root: usize, path: &str) -> SysResult<()>;
+    /// Removes a file (`dir` false) or an empty directory (`dir` true).
+    fn remove(&mut self, root: usize, path: &str, dir: bool) -> SysResult<()>;
+    /// Renames within one root.
+    fn rename(&mut self, root: usize, from: &str, to: &str) -> SysResult<()>;
+}
