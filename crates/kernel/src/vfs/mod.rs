@@ -315,6 +315,15 @@ impl Vfs {
     pub fn open(&mut self, p: &mut dyn Platform, path: &str, how: &OpenOptions) -> SysResult<Node> {
         let (i, rel) = self.resolve(path)?;
         let now = self.now(i, p);
+        let leads_to_mount = self.mount_below(path);
+        let mut how_here = *how;
+        if leads_to_mount {
+            // The path is a directory in the namespace whatever the file system below
+            // holds; never create a file there.
+            tmpfs::check_open_existing(true, how)?;
+            how_here.create = false;
+        }
+        let how = &how_here;
         let found = match &mut self.mounts[i].fs {
             Fs::Initrd(fs) => match fs.lookup(rel) {
                 Ok(idx) => {
@@ -346,10 +355,7 @@ impl Vfs {
             }
         };
         let obj = match found {
-            Err(Errno::NOENT) if self.mount_below(path) => {
-                tmpfs::check_open_existing(true, how)?;
-                Obj::Synthetic
-            }
+            Err(Errno::NOENT) if leads_to_mount => Obj::Synthetic,
             found => found?,
         };
         Ok(Node {
@@ -500,36 +506,30 @@ impl Vfs {
             (Obj::Synthetic, _) => Vec::new(),
             _ => return Err(Errno::BADF),
         };
-        let mut mount_names: Vec<&str> = Vec::new();
+        // The first component below this directory of each mount point under it.
+        let mut mount_names: Vec<String> = Vec::new();
         for m in &self.mounts {
             if let Some(rest) = path::strip_dir(&m.at, &node.path) {
                 let name = rest.split('/').next().unwrap_or(rest);
-                if !mount_names.contains(&name) {
-                    mount_names.push(name);
+                if !mount_names.iter().any(|n| n == name) {
+                    mount_names.push(name.to_string());
                 }
             }
         }
-        let mount_children: Vec<String> = mount_names
-            .into_iter()
-            .map(|name| {
-                let mut child = node.path.clone();
-                if child != "/" {
-                    child.push('/');
-                }
-                child.push_str(name);
-                child
-            })
-            .collect();
-        for child in mount_children {
-            let name = &child[path::parent(&child).len()..].trim_start_matches('/');
+        for name in mount_names {
+            let child = if node.path == "/" {
+                format!("/{name}")
+            } else {
+                format!("{}/{name}", node.path)
+            };
             let ino = self.stat_path(p, &child).map_or(0, |st| st.ino);
-            match entries.iter_mut().find(|e| e.name == *name) {
+            match entries.iter_mut().find(|e| e.name == name) {
                 Some(e) => {
                     e.kind = FileType::Directory;
                     e.ino = ino;
                 }
                 None => entries.push(DirEntry {
-                    name: name.to_string(),
+                    name,
                     kind: FileType::Directory,
                     ino,
                 }),

@@ -81,10 +81,10 @@ pub(crate) fn parse(archive: &[u8]) -> Result<Vec<Entry<'_>>, String> {
         let typeflag = header[156];
         let meta = matches!(typeflag, b'L' | b'K' | b'x' | b'g' | b'V');
         let size = match pending.size {
-            Some(size) if !meta => size,
             // Links, devices, directories and FIFOs have no data whatever the size field
             // says (POSIX).
             _ if (b'1'..=b'6').contains(&typeflag) => 0,
+            Some(size) if !meta => size,
             _ => number(&header[124..136]).map_err(|e| fail(format!("size field: {e}")))?,
         };
         let data_start = at + BLOCK;

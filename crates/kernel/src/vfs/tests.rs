@@ -1019,3 +1019,26 @@ fn host_mount_without_host_directories() {
     // The mount point still shows in its parent.
     assert_eq!(names(&mut vfs, p, "/"), [".", "..", "work"]);
 }
+
+#[test]
+fn no_file_is_created_where_a_mount_point_leads() {
+    let mut p = TestPlatform::new();
+    let mut vfs = Vfs::new();
+    vfs.mount_tmpfs("/tmp", 1 << 20).unwrap();
+    vfs.mount_tmpfs("/tmp/x/y", 1 << 20).unwrap();
+    let p = &mut p;
+    assert_eq!(vfs.open(p, "/tmp/x", &CREATE).unwrap_err(), Errno::ISDIR);
+    let excl = OpenOptions {
+        exclusive: true,
+        ..CREATE
+    };
+    assert_eq!(vfs.open(p, "/tmp/x", &excl).unwrap_err(), Errno::EXIST);
+    assert_eq!(vfs.open(p, "/tmp/x", &DIR).unwrap().path, "/tmp/x");
+    // A real directory below the mount point's path is used where there is one.
+    vfs.mkdir(p, "/tmp/z").unwrap();
+    vfs.mount_tmpfs("/tmp/z/w", 1 << 20).unwrap();
+    write_file(&mut vfs, p, "/tmp/z/file", b"").unwrap();
+    assert_eq!(names(&mut vfs, p, "/tmp/z"), [".", "..", "file", "w"]);
+    assert_eq!(names(&mut vfs, p, "/tmp/x"), [".", "..", "y"]);
+    assert_eq!(names(&mut vfs, p, "/tmp"), [".", "..", "x", "z"]);
+}
