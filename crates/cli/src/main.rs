@@ -2,11 +2,15 @@
 //!
 //! Commands:
 //!
+//! - `weft run PROG.wasm [ARGS...]` runs a WASI preview1 program as a weft process (with
+//!   `--dir HOST::GUEST`, `--env KEY=VALUE`, `--fuel N`) and exits with its exit code, like
+//!   `wasmtime run`.
 //! - `weft run FILE --invoke NAME [ARGS...]` instantiates a `.wasm` or `.wat` module and calls
 //!   one of its exported functions, printing the results one per line.
 //! - `weft wast FILE...` runs `.wast` spec scripts and prints pass/fail counts.
 //!
-//! Exit status: 0 on success; 1 when the WebAssembly code trapped (or failed at run time) or a
+//! Exit status: a WASI program's own exit code (134 when it trapped);
+//! with `--invoke` and `wast`, 0 on success and 1 when the WebAssembly code trapped or a
 //! `.wast` assertion failed; 2 for usage errors and for modules that cannot be read,
 //! compiled or linked.
 
@@ -18,6 +22,8 @@ use std::process::ExitCode;
 use anyhow::{Context as _, Result, bail};
 use clap::{Args, Parser, Subcommand};
 use weft_engine::{Config, Engine, Linker, Module, Store, Val, ValType};
+use weft_kernel::vfs::{Vfs, path as vpath};
+use weft_kernel::{Kernel, KernelConfig, Program, SpawnRequest};
 
 /// Exit status when Wasm trapped or an assertion failed.
 const EXIT_FAILURE: u8 = 1;
@@ -29,7 +35,8 @@ const EXIT_USAGE: u8 = 2;
     name = "weft",
     version,
     about = "weft: a WebAssembly microkernel OS",
-    after_help = "Exit status: 0 success, 1 trap or failed assertion, 2 usage/load/link error."
+    after_help = "Exit status: a program's own exit code (134 if it trapped); with --invoke and \
+                  wast: 0 success, 1 trap or failed assertion; 2 usage/load/link error."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -38,8 +45,9 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run a WebAssembly module (.wasm or .wat).
+    /// Run a WASI program as a weft process, or call one function of a module (--invoke).
     Run(RunArgs),
+
     /// Run .wast spec test scripts.
     Wast {
         /// The scripts to run.
@@ -50,20 +58,30 @@ enum Command {
 
 #[derive(Args)]
 struct RunArgs {
-    /// Call this exported function; ARGS are its arguments. (Running WASI programs, without
-    /// --invoke, is not supported yet.)
+    /// Call this exported function instead of running the module as a WASI program; ARGS
+    /// are its arguments.
     #[arg(long, value_name = "NAME")]
     invoke: Option<String>,
 
-    /// Stop with a trap after consuming N units of fuel.
+    /// Stop with a trap after consuming N units of fuel (the whole program, children
+    /// included in each one's own count).
     #[arg(long, value_name = "N")]
     fuel: Option<u64>,
+
+    /// Map host directory HOST into the program as GUEST (`--dir DIR` means DIR::DIR).
+    #[arg(long = "dir", value_name = "HOST::GUEST")]
+    dirs: Vec<String>,
+
+    /// Set an environment variable for the program.
+    #[arg(long = "env", value_name = "KEY=VALUE")]
+    envs: Vec<String>,
 
     /// The module: WebAssembly binary or text.
     #[arg(value_name = "FILE")]
     file: PathBuf,
 
-    /// Arguments, parsed by the function's parameter types: integers in decimal or 0x hex,
+    /// The program's arguments (after argv[0], which is FILE as given). With --invoke, the
+    /// function's arguments, parsed by its parameter types: integers in decimal or 0x hex,
     /// floats in Rust syntax (including nan and inf), `null` for references.
     #[arg(
         value_name = "ARGS",
@@ -76,7 +94,9 @@ struct RunArgs {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Run(args) if args.invoke.is_none() => run_program(args),
         Command::Run(args) => run(args),
+
         Command::Wast { files } => Ok(wast(&files)),
     };
     result.unwrap_or_else(|e| {
@@ -89,12 +109,11 @@ fn main() -> ExitCode {
 /// and becomes the exit status.
 fn run(args: RunArgs) -> Result<ExitCode> {
     let Some(name) = &args.invoke else {
-        bail!(
-            "running WASI programs is not supported yet; use `weft run {} --invoke NAME [ARGS...]` \
-             to call an exported function",
-            args.file.display()
-        );
+        bail!("--invoke needs a function name");
     };
+    if !args.dirs.is_empty() || !args.envs.is_empty() {
+        bail!("--dir and --env apply to WASI programs, not to --invoke");
+    }
 
     let mut config = Config::new();
     if args.fuel.is_some() {
@@ -150,6 +169,95 @@ fn run(args: RunArgs) -> Result<ExitCode> {
         println!("{}", format_val(value));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// A file system ready to mount: the VFS, the host directories to map (in `HostFs` root
+/// order) and the preopens `(guest name, VFS path)` they give.
+struct FileSystem {
+    vfs: Vfs,
+    hosts: Vec<PathBuf>,
+    preopens: Vec<(String, String)>,
+}
+
+/// The file system of a booted or `weft run` system: the initrd (if any) at `/`, an
+/// in-memory `/tmp`, and the host directories of `--dir` options, each mounted at its guest
+/// path.
+fn file_system(initrd: Option<&'static [u8]>, dirs: &[String]) -> Result<FileSystem> {
+    let mut vfs = Vfs::new();
+    if let Some(initrd) = initrd {
+        vfs.mount_initrd("/", initrd)
+            .map_err(|e| anyhow::anyhow!("the built-in initrd: {e}"))?;
+    }
+    vfs.mount_tmpfs("/tmp", 256 << 20)
+        .map_err(|e| anyhow::anyhow!("mounting /tmp: {e}"))?;
+    let mut hosts = Vec::new();
+    let mut preopens = Vec::new();
+    for spec in dirs {
+        let (host, guest) = spec.split_once("::").unwrap_or((spec, spec));
+        if host.is_empty() || guest.is_empty() {
+            bail!("--dir {spec}: expected HOST::GUEST or DIR");
+        }
+        let at = vpath::normalize(&format!("/{guest}"))
+            .map_err(|e| anyhow::anyhow!("--dir {spec}: bad guest path: {e}"))?;
+        vfs.mount_host(&at, hosts.len())
+            .map_err(|e| anyhow::anyhow!("--dir {spec}: {e}"))?;
+        hosts.push(PathBuf::from(host));
+        preopens.push((guest.to_string(), at));
+    }
+    Ok(FileSystem {
+        vfs,
+        hosts,
+        preopens,
+    })
+}
+
+/// Starts a kernel on the hosted platform, runs `request` as its first process until every
+/// process has ended, and returns that process's exit status.
+fn boot_kernel(
+    initrd: Option<&'static [u8]>,
+    dirs: &[String],
+    config: KernelConfig,
+    request: impl FnOnce(Vec<(String, String)>) -> SpawnRequest,
+) -> Result<ExitCode> {
+    let FileSystem {
+        vfs,
+        hosts,
+        preopens,
+    } = file_system(initrd, dirs)?;
+    let platform = weft_hosted::HostedPlatform::new(hosts).context("mapping --dir")?;
+    let mut kernel = Kernel::new(Box::new(platform), vfs, config);
+    let pid = kernel
+        .spawn(request(preopens))
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    if let Err(e) = kernel.run() {
+        eprintln!("weft: {e}");
+    }
+    let status = kernel
+        .exit_status(pid)
+        .unwrap_or(weft_kernel::kernel::STATUS_KILLED);
+    Ok(ExitCode::from(status.min(255) as u8))
+}
+
+/// `weft run PROG.wasm [ARGS...]`: the program as a process, like `wasmtime run`.
+fn run_program(args: RunArgs) -> Result<ExitCode> {
+    let bytes =
+        wat::parse_file(&args.file).with_context(|| format!("loading {}", args.file.display()))?;
+    for env in &args.envs {
+        if !env.contains('=') {
+            bail!("--env {env}: expected KEY=VALUE");
+        }
+    }
+    let mut config = KernelConfig::default();
+    config.limits.fuel = args.fuel;
+    let name = args.file.display().to_string();
+    let mut argv = vec![name.clone()];
+    argv.extend(args.args);
+    boot_kernel(None, &args.dirs, config, |preopens| SpawnRequest {
+        program: Program::Bytes { name, bytes },
+        args: argv,
+        env: args.envs,
+        preopens,
+    })
 }
 
 /// Prints a run-time failure (normally a trap, whose message starts with `trap:`).

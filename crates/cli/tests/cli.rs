@@ -142,13 +142,10 @@ fn bad_arguments_are_usage_errors() {
         stderr(&out)
     );
 
+    // Without --invoke the module runs as a WASI program, which needs `_start`.
     let out = run_file(&file, &[]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(
-        stderr(&out).contains("not supported yet"),
-        "{}",
-        stderr(&out)
-    );
+    assert!(stderr(&out).contains("no `_start`"), "{}", stderr(&out));
 }
 
 #[test]

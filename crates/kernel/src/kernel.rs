@@ -461,12 +461,7 @@ impl State {
         env: &[String],
         handles: Vec<Option<Entry>>,
     ) -> Result<Pid, KernelError> {
-        let live = self
-            .procs
-            .values()
-            .filter(|p| !matches!(p.state, ProcState::Ended(_)))
-            .count();
-        if self.procs.len() >= self.config.max_processes && live > 0 {
+        if self.procs.len() >= self.config.max_processes {
             return Err(KernelError::new(
                 Errno::NOMEM,
                 format!("{name}: too many processes ({})", self.procs.len()),

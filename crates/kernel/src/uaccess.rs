@@ -77,7 +77,7 @@ impl UserMem<'_> {
             .and_then(|o| iovs.checked_add(o))
             .ok_or(Errno::FAULT)?;
         let buf = self.read_u32(at)?;
-        let len = self.read_u32(at + 4)?;
+        let len = self.read_u32(at.checked_add(4).ok_or(Errno::FAULT)?)?;
         self.check(buf, len)?;
         Ok((buf, len))
     }
