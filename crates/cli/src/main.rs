@@ -5,11 +5,12 @@
 //! - `weft run PROG.wasm [ARGS...]` runs a WASI preview1 program as a weft process (with
 //!   `--dir HOST::GUEST`, `--env KEY=VALUE`, `--fuel N`) and exits with its exit code, like
 //!   `wasmtime run`.
+//! - `weft boot` boots the hosted OS from the built-in initrd into `init` and the shell.
 //! - `weft run FILE --invoke NAME [ARGS...]` instantiates a `.wasm` or `.wat` module and calls
 //!   one of its exported functions, printing the results one per line.
 //! - `weft wast FILE...` runs `.wast` spec scripts and prints pass/fail counts.
 //!
-//! Exit status: a WASI program's own exit code (134 when it trapped);
+//! Exit status: a WASI program's or the booted system's own exit code (134 when it trapped);
 //! with `--invoke` and `wast`, 0 on success and 1 when the WebAssembly code trapped or a
 //! `.wast` assertion failed; 2 for usage errors and for modules that cannot be read,
 //! compiled or linked.
@@ -47,6 +48,8 @@ struct Cli {
 enum Command {
     /// Run a WASI program as a weft process, or call one function of a module (--invoke).
     Run(RunArgs),
+    /// Boot the hosted weft OS from the built-in initrd into init and the shell.
+    Boot(BootArgs),
 
     /// Run .wast spec test scripts.
     Wast {
@@ -91,11 +94,19 @@ struct RunArgs {
     args: Vec<String>,
 }
 
+#[derive(Args)]
+struct BootArgs {
+    /// Map host directory HOST into the file system at GUEST (`--dir DIR` means DIR::DIR).
+    #[arg(long = "dir", value_name = "HOST::GUEST")]
+    dirs: Vec<String>,
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Run(args) if args.invoke.is_none() => run_program(args),
         Command::Run(args) => run(args),
+        Command::Boot(args) => boot(args),
 
         Command::Wast { files } => Ok(wast(&files)),
     };
@@ -252,12 +263,32 @@ fn run_program(args: RunArgs) -> Result<ExitCode> {
     let name = args.file.display().to_string();
     let mut argv = vec![name.clone()];
     argv.extend(args.args);
-    boot_kernel(None, &args.dirs, config, |preopens| SpawnRequest {
-        program: Program::Bytes { name, bytes },
-        args: argv,
-        env: args.envs,
-        preopens,
+    boot_kernel(Some(weft_initrd::INITRD), &args.dirs, config, |preopens| {
+        SpawnRequest {
+            program: Program::Bytes { name, bytes },
+            args: argv,
+            env: args.envs,
+            preopens,
+        }
     })
+}
+
+/// `weft boot`: init from the initrd, with the whole file system preopened as `/`.
+fn boot(args: BootArgs) -> Result<ExitCode> {
+    boot_kernel(
+        Some(weft_initrd::INITRD),
+        &args.dirs,
+        KernelConfig::default(),
+        |mut preopens| {
+            preopens.insert(0, ("/".to_string(), "/".to_string()));
+            SpawnRequest {
+                program: Program::Path("/bin/init".to_string()),
+                args: vec!["init".to_string()],
+                env: Vec::new(),
+                preopens,
+            }
+        },
+    )
 }
 
 /// Prints a run-time failure (normally a trap, whose message starts with `trap:`).

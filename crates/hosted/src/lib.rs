@@ -51,6 +51,8 @@ struct Console {
     pending: Vec<u8>,
     taken: usize,
     eof: bool,
+    /// The terminal reported end of input once (Ctrl-D); input may go on after it.
+    eof_once: bool,
 }
 
 impl Console {
@@ -60,6 +62,9 @@ impl Console {
             return;
         }
         let (tx, rx) = sync_channel(STDIN_QUEUE);
+        // On a terminal, end of input (Ctrl-D) ends one read, not the input: pass it on as
+        // an empty chunk and keep reading.
+        let terminal = io::stdin().is_terminal();
         let reader = thread::Builder::new()
             .name("weft-stdin".to_string())
             .spawn(move || {
@@ -67,6 +72,11 @@ impl Console {
                 loop {
                     let mut chunk = vec![0; STDIN_CHUNK];
                     match stdin.read(&mut chunk) {
+                        Ok(0) if terminal => {
+                            if tx.send(Vec::new()).is_err() {
+                                break;
+                            }
+                        }
                         Ok(0) => break,
                         Ok(n) => {
                             chunk.truncate(n);
@@ -92,6 +102,7 @@ impl Console {
     }
 
     fn accept(&mut self, chunk: Vec<u8>) {
+        self.eof_once = chunk.is_empty();
         self.pending = chunk;
         self.taken = 0;
     }
@@ -103,8 +114,13 @@ impl Console {
 
     fn read(&mut self, buf: &mut [u8]) -> Option<usize> {
         self.start();
+        if self.eof_once {
+            self.eof_once = false;
+            return Some(0);
+        }
         if !self.has_pending() {
             match self.chunks.as_ref().map(Receiver::try_recv) {
+                Some(Ok(chunk)) if chunk.is_empty() => return Some(0),
                 Some(Ok(chunk)) => self.accept(chunk),
                 Some(Err(TryRecvError::Empty)) => return None,
                 Some(Err(TryRecvError::Disconnected)) | None => {
@@ -126,7 +142,7 @@ impl Console {
     /// Blocks until input is available or `timeout` (if any) passes.
     fn wait(&mut self, timeout: Option<Duration>) {
         self.start();
-        if self.has_pending() || self.eof {
+        if self.has_pending() || self.eof || self.eof_once {
             return;
         }
         let Some(chunks) = &self.chunks else {
@@ -182,6 +198,10 @@ impl Platform for HostedPlatform {
 
     fn console_is_terminal(&self) -> bool {
         io::stdin().is_terminal()
+    }
+
+    fn console_output_is_terminal(&self) -> bool {
+        io::stdout().is_terminal()
     }
 
     fn monotonic_ns(&self) -> u64 {

@@ -485,6 +485,9 @@ impl State {
             instances: 64,
             ..StoreLimits::default()
         });
+        // A module's start function (e.g. the linker's `__wasm_init_memory` in programs
+        // that import their memory) runs at instantiation, on one quantum of fuel.
+        let _ = store.set_fuel(self.config.quantum);
         let (instance, memory) = self
             .link(&mut store, module)
             .map_err(|e| KernelError::new(Errno::NOEXEC, format!("{name}: {e}")))?;
@@ -801,6 +804,8 @@ impl State {
         self.fill_console();
         if self.console_in.is_empty() {
             return if self.console_eof {
+                // End of input ends this read; a terminal may have more after it.
+                self.console_eof = false;
                 Ok(0)
             } else {
                 Err(Errno::AGAIN)

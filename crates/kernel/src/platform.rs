@@ -24,11 +24,18 @@ pub trait Platform {
     fn console_write(&mut self, stream: ConsoleStream, bytes: &[u8]);
 
     /// Reads console input without blocking: `Some(n)` bytes were read (`Some(0)` means
-    /// the input has ended), `None` means nothing is available yet.
+    /// end of input: for a terminal that ends one read (Ctrl-D) and input may follow),
+    /// `None` means nothing is available yet.
     fn console_read(&mut self, buf: &mut [u8]) -> Option<usize>;
 
     /// Whether console input is an interactive terminal.
     fn console_is_terminal(&self) -> bool;
+
+    /// Whether console output goes to a terminal (rather than a file or pipe). Programs
+    /// use it to choose their output format, like `isatty(1)`.
+    fn console_output_is_terminal(&self) -> bool {
+        false
+    }
 
     /// Monotonic time in nanoseconds since an arbitrary start.
     fn monotonic_ns(&self) -> u64;

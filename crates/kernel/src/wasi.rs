@@ -221,7 +221,14 @@ impl Sys<'_> {
                 };
                 (t, 0u16, right::FD_READ)
             }
-            Object::Console(_) => (filetype::CHARACTER_DEVICE, 0, right::FD_WRITE),
+            Object::Console(_) => {
+                let t = if self.k.platform.console_output_is_terminal() {
+                    filetype::CHARACTER_DEVICE
+                } else {
+                    filetype::UNKNOWN
+                };
+                (t, 0, right::FD_WRITE)
+            }
             Object::Channel(_) => (filetype::SOCKET_STREAM, 0, right::FD_READ | right::FD_WRITE),
             Object::File(f) => {
                 let mut r = 0;

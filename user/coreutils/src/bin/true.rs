@@ -1,0 +1,3 @@
+//! `true`: does nothing, successfully (status 0).
+
+fn main() {}
