@@ -1,99 +1,310 @@
 //! weft's project automation, run as `cargo xtask <command>` from the repository root.
 //!
-//! The one command today is `bench`: it builds the guest programs under `bench/` for
-//! `wasm32-unknown-unknown`, runs every workload on weft's interpreter, its peers (wasmi,
-//! wasm3, wasmtime) and natively, checks every checksum against the native one, measures
-//! translation, instantiation and call costs, and prints a table (optionally writing JSON and
-//! an SVG chart). See BENCHMARKS.md.
+//! This package is only a dispatcher, light enough to build in seconds: it sets up what a
+//! command needs (Rust targets, the C toolchain for Wasm) and runs cargo for the real work.
+//! The benchmark harness, with the peer runtimes it compares weft with, is the package
+//! `weft-bench` of this workspace (`xtask/bench-harness`); it is built only when
+//! `cargo xtask bench` runs it. Child commands are started with `std::process::Command`
+//! (which spawns with `posix_spawn` on Linux), so this crate needs no unsafe code.
 
-mod bench;
-mod chart;
-mod guests;
-mod report;
-mod runtimes;
-
-use anyhow::{Result, bail};
-use std::path::PathBuf;
+use anyhow::{Context, Result, bail};
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitStatus};
 
 const USAGE: &str = "\
-usage: cargo xtask bench [OPTIONS]
+usage: cargo xtask <COMMAND> [ARGS]
 
-Runs the benchmark suite (see BENCHMARKS.md).
+commands:
+  bench [OPTIONS]      run the benchmark suite (weft against wasmi, wasm3, wasmtime,
+                       native, and the operating-system measurements against Linux);
+                       `cargo xtask bench --help` lists its options (see BENCHMARKS.md)
+  run [-- BOOT ARGS]   build weft and boot it hosted on this machine
+                       (`weft boot [BOOT ARGS]`); installs the wasm32-wasip1 target
+                       with rustup if it is missing
+  test [ARGS]          test everything (`cargo test --workspace [ARGS]`), after making sure
+                       the Rust targets wasm32-wasip1 and wasm32-unknown-unknown and the C
+                       toolchain for Wasm (Debian packages clang, lld, wasi-libc,
+                       libclang-rt-dev-wasm32) are
+                       installed, installing what is missing
+  help                 this text";
 
-options:
-  --quick              tiny inputs and 3 runs each: checks that everything runs and agrees
-  --json PATH          write the results as JSON to PATH, and the ratio chart next to it
-                       (ratios.svg in the same directory)
-  --svg PATH           write the ratio chart to PATH instead
-  --runs N             runs per (workload, runtime); the median is reported
-                       (default 5, quick 3)
-  --workloads A,B,..   only these workloads
-  --runtimes A,B,..    only these runtimes (weft, wasmi, wasm3, wasmtime, native);
-                       native always runs, since it provides the expected checksums
-  -h, --help           this text";
+/// The Rust targets the root workspace builds for: userland and the initrd
+/// (`wasm32-wasip1`), and Wasm test programs (`wasm32-unknown-unknown`).
+const TEST_TARGETS: &[&str] = &["wasm32-wasip1", "wasm32-unknown-unknown"];
 
-/// The options of `cargo xtask bench`.
-#[derive(Debug, Default)]
-pub struct BenchArgs {
-    /// Tiny inputs only.
-    pub quick: bool,
-    /// Where to write the JSON results.
-    pub json: Option<PathBuf>,
-    /// Where to write the SVG chart.
-    pub svg: Option<PathBuf>,
-    /// Runs per (workload, runtime).
-    pub runs: Option<usize>,
-    /// Workload filter.
-    pub workloads: Option<Vec<String>>,
-    /// Runtime filter.
-    pub runtimes: Option<Vec<String>>,
-}
-
-fn parse_bench_args(mut args: impl Iterator<Item = String>) -> Result<Option<BenchArgs>> {
-    let mut out = BenchArgs::default();
-    let list = |v: String| v.split(',').map(|s| s.trim().to_string()).collect();
-    while let Some(arg) = args.next() {
-        let mut value = |name: &str| match args.next() {
-            Some(v) => Ok(v),
-            None => bail!("{name} needs a value\n\n{USAGE}"),
-        };
-        match arg.as_str() {
-            "--quick" => out.quick = true,
-            "--json" => out.json = Some(value("--json")?.into()),
-            "--svg" => out.svg = Some(value("--svg")?.into()),
-            "--runs" => {
-                let runs: usize = value("--runs")?.parse()?;
-                if runs == 0 {
-                    bail!("--runs must be at least 1");
-                }
-                out.runs = Some(runs);
-            }
-            "--workloads" => out.workloads = Some(list(value("--workloads")?)),
-            "--runtimes" => out.runtimes = Some(list(value("--runtimes")?)),
-            "-h" | "--help" => return Ok(None),
-            other => bail!("unknown option `{other}`\n\n{USAGE}"),
-        }
-    }
-    if out.svg.is_none() {
-        out.svg = out.json.as_ref().map(|j| j.with_file_name("ratios.svg"));
-    }
-    Ok(Some(out))
-}
+/// The Debian packages of the C toolchain for Wasm: clang, its Wasm linker (`wasm-ld`,
+/// in lld), the C library for WASI and clang's runtime builtins for wasm32.
+const C_PACKAGES: &str = "clang lld wasi-libc libclang-rt-dev-wasm32";
 
 fn main() -> Result<()> {
-    let mut args = std::env::args().skip(1);
-    match args.next().as_deref() {
-        Some("bench") => match parse_bench_args(args)? {
-            Some(opts) => bench::run(&opts),
-            None => {
-                println!("{USAGE}");
-                Ok(())
-            }
-        },
-        Some("-h" | "--help") | None => {
+    let mut args = std::env::args_os().skip(1);
+    let Some(command) = args.next() else {
+        println!("{USAGE}");
+        return Ok(());
+    };
+    let rest: Vec<OsString> = args.collect();
+    match command.to_str() {
+        Some("bench") => exit_with(bench(&rest)?),
+        Some("run") => exit_with(run(strip_separator(&rest))?),
+        Some("test") => exit_with(test(&rest)?),
+        Some("help" | "-h" | "--help") => {
             println!("{USAGE}");
             Ok(())
         }
-        Some(other) => bail!("unknown command `{other}`\n\n{USAGE}"),
+        _ => bail!("unknown command `{}`\n\n{USAGE}", command.to_string_lossy()),
     }
+}
+
+/// Ends this process with `status`'s exit code (the child already reported its failure).
+fn exit_with(status: ExitStatus) -> Result<()> {
+    if status.success() {
+        Ok(())
+    } else {
+        std::process::exit(status.code().unwrap_or(1))
+    }
+}
+
+/// The arguments after an optional leading `--`.
+fn strip_separator(args: &[OsString]) -> &[OsString] {
+    match args.split_first() {
+        Some((first, rest)) if first == "--" => rest,
+        _ => args,
+    }
+}
+
+/// The xtask workspace (`<root>/xtask`).
+fn xtask_dir() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The repository root.
+fn repo_root() -> PathBuf {
+    let xtask = xtask_dir();
+    xtask.parent().unwrap_or(xtask).to_path_buf()
+}
+
+/// The cargo that runs us (cargo sets `CARGO` for the programs it runs).
+fn cargo() -> Command {
+    Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+}
+
+/// Runs `cmd` with inherited stdio and returns its status.
+fn status(cmd: &mut Command, what: &str) -> Result<ExitStatus> {
+    cmd.status()
+        .with_context(|| format!("could not start {what}"))
+}
+
+/// `cargo xtask bench`: the harness, built in release mode and given the arguments as is.
+fn bench(args: &[OsString]) -> Result<ExitStatus> {
+    status(
+        cargo()
+            .args(["run", "--release", "--manifest-path"])
+            .arg(xtask_dir().join("Cargo.toml"))
+            .args(["-p", "weft-bench", "--"])
+            .args(args),
+        "cargo to run the benchmark harness",
+    )
+}
+
+/// `cargo xtask run`: builds the `weft` CLI (which embeds the initrd built from userland
+/// for `wasm32-wasip1`) and boots it.
+fn run(boot_args: &[OsString]) -> Result<ExitStatus> {
+    let root = repo_root();
+    ensure_rust_target(&root, "wasm32-wasip1")?;
+    status(
+        cargo()
+            .current_dir(&root)
+            .args(["run", "--release", "-p", "weft", "--manifest-path"])
+            .arg(root.join("Cargo.toml"))
+            .args(["--", "boot"])
+            .args(boot_args),
+        "cargo to build and boot weft",
+    )
+}
+
+/// `cargo xtask test`: installs what the tests need, then runs every test of the root
+/// workspace.
+fn test(cargo_args: &[OsString]) -> Result<ExitStatus> {
+    let root = repo_root();
+    for target in TEST_TARGETS {
+        ensure_rust_target(&root, target)?;
+    }
+    ensure_c_toolchain()?;
+    status(
+        cargo()
+            .current_dir(&root)
+            .args(["test", "--workspace", "--manifest-path"])
+            .arg(root.join("Cargo.toml"))
+            .args(cargo_args),
+        "cargo to run the tests",
+    )
+}
+
+/// The library directory of `target` for the toolchain that builds in `root` (it exists
+/// only when the target is installed).
+fn target_libdir(root: &Path, target: &str) -> Result<PathBuf> {
+    let rustc = std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
+    let out = Command::new(&rustc)
+        .current_dir(root)
+        .args(["--print", "target-libdir", "--target", target])
+        .output()
+        .context("could not run `rustc --print target-libdir`")?;
+    if !out.status.success() {
+        bail!(
+            "`rustc --print target-libdir --target {target}` failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(PathBuf::from(
+        String::from_utf8_lossy(&out.stdout).trim().to_string(),
+    ))
+}
+
+/// Installs the Rust target `target` with rustup unless it is installed already.
+fn ensure_rust_target(root: &Path, target: &str) -> Result<()> {
+    let libdir = target_libdir(root, target)?;
+    if libdir.is_dir() {
+        return Ok(());
+    }
+    eprintln!("xtask: the Rust target {target} is not installed; installing it with rustup");
+    let added = match Command::new("rustup")
+        .current_dir(root)
+        .args(["target", "add", target])
+        .status()
+    {
+        Ok(s) => s,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => bail!(
+            "the Rust target {target} is not installed ({} does not exist) and rustup, \
+             which would install it, is not on PATH. Install Rust with rustup \
+             (https://rustup.rs), then run:\n\n    rustup target add {target}\n\n\
+             or install {target}'s standard library for your toolchain by other means.",
+            libdir.display()
+        ),
+        Err(e) => return Err(e).context("could not run rustup"),
+    };
+    if !added.success() || !target_libdir(root, target)?.is_dir() {
+        bail!(
+            "installing the Rust target {target} failed ({added}); run this yourself:\n\n    \
+             rustup target add {target}"
+        );
+    }
+    Ok(())
+}
+
+/// Whether an executable `name` is on `PATH`.
+fn on_path(name: &str) -> bool {
+    std::env::var_os("PATH")
+        .is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join(name).is_file()))
+}
+
+/// Whether WASI's C library is installed: `/usr/share/wasi-sysroot` (Debian 13 and later)
+/// or the multiarch layout of Debian 12's `wasi-libc` (`/usr/lib/wasm32-wasi`), which
+/// clang finds by itself.
+fn has_wasi_libc() -> bool {
+    Path::new("/usr/share/wasi-sysroot").is_dir()
+        || Path::new("/usr/lib/wasm32-wasi/libc.a").is_file()
+}
+
+/// Whether clang's compiler-rt builtins for wasm32 are installed (clang links every WASI
+/// program against them).
+fn has_wasm_builtins() -> bool {
+    Command::new("clang")
+        .args(["--target=wasm32-wasi", "-print-libgcc-file-name"])
+        .output()
+        .ok()
+        .filter(|out| out.status.success())
+        .and_then(|out| String::from_utf8(out.stdout).ok())
+        .is_some_and(|path| Path::new(path.trim()).is_file())
+}
+
+/// What of the C toolchain for Wasm is missing.
+fn missing_c_toolchain() -> Vec<&'static str> {
+    let mut missing = Vec::new();
+    if !on_path("clang") {
+        missing.push("clang");
+    }
+    if !on_path("wasm-ld") {
+        missing.push("wasm-ld (lld)");
+    }
+    if !has_wasi_libc() {
+        missing.push("wasi-libc (/usr/share/wasi-sysroot)");
+    }
+    if on_path("clang") && !has_wasm_builtins() {
+        missing.push("clang's wasm32 builtins (libclang_rt.builtins-wasm32.a)");
+    }
+    missing
+}
+
+/// Makes sure clang, wasm-ld and wasi-libc are installed (the tests build C programs for
+/// WASI), installing them with apt-get if not.
+fn ensure_c_toolchain() -> Result<()> {
+    let missing = missing_c_toolchain();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let root = is_root();
+    let sudo = if root { "" } else { "sudo " };
+    let by_hand = format!(
+        "{sudo}apt-get update -qq && {sudo}env DEBIAN_FRONTEND=noninteractive \
+         apt-get install -y -qq {C_PACKAGES}"
+    );
+    let missing = missing.join(", ");
+    if !on_path("apt-get") {
+        bail!(
+            "the tests need the C toolchain for Wasm, and this is missing: {missing}. There \
+             is no apt-get here to install it: install clang, lld (wasm-ld) and wasi-libc \
+             with your system's package manager. On Debian or Ubuntu:\n\n    {by_hand}"
+        );
+    }
+    if !root && !on_path("sudo") {
+        bail!(
+            "the tests need the C toolchain for Wasm, and this is missing: {missing}. \
+             Install it as root (there is no sudo here):\n\n    \
+             apt-get update -qq && env DEBIAN_FRONTEND=noninteractive apt-get install -y \
+             -qq {C_PACKAGES}"
+        );
+    }
+    eprintln!("xtask: missing {missing}; installing {C_PACKAGES} with apt-get");
+    let apt = |args: &[&str]| -> Result<bool> {
+        let mut cmd = if root {
+            Command::new("apt-get")
+        } else {
+            let mut c = Command::new("sudo");
+            c.args(["env", "DEBIAN_FRONTEND=noninteractive", "apt-get"]);
+            c
+        };
+        cmd.env("DEBIAN_FRONTEND", "noninteractive").args(args);
+        Ok(status(&mut cmd, "apt-get")?.success())
+    };
+    let mut install = vec!["install", "-y", "-qq"];
+    install.extend(C_PACKAGES.split(' '));
+    if !apt(&["update", "-qq"])? || !apt(&install)? {
+        bail!("installing the C toolchain for Wasm failed; run this yourself:\n\n    {by_hand}");
+    }
+    let still = missing_c_toolchain();
+    if !still.is_empty() {
+        bail!(
+            "after installing {C_PACKAGES} this is still missing: {}. On Debian or Ubuntu \
+             the packages are installed with:\n\n    {by_hand}",
+            still.join(", ")
+        );
+    }
+    Ok(())
+}
+
+/// Whether we run as root (then apt-get needs no sudo): the effective uid in
+/// `/proc/self/status`, or else what `id -u` says.
+fn is_root() -> bool {
+    let from_proc = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            let uids = status.lines().find_map(|l| l.strip_prefix("Uid:"))?;
+            uids.split_whitespace().nth(1).map(|euid| euid == "0")
+        });
+    from_proc.unwrap_or_else(|| {
+        Command::new("id").arg("-u").output().is_ok_and(|out| {
+            out.status.success() && String::from_utf8_lossy(&out.stdout).trim() == "0"
+        })
+    })
 }

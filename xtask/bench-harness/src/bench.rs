@@ -1,7 +1,9 @@
 //! `cargo xtask bench`: runs the workloads on every runtime and natively, checks checksums,
-//! measures translation, instantiation and call costs, and reports.
+//! measures translation, instantiation and call costs, measures weft's kernel against
+//! Linux, and reports.
 
 use crate::guests::{self, WORKLOADS, Workload};
+use crate::os::{self, OsResults};
 use crate::runtimes::{self, Runtime};
 use crate::{BenchArgs, chart, report};
 use anyhow::{Context, Result, bail};
@@ -27,6 +29,8 @@ pub struct Results {
     pub workloads: Vec<WorkloadResult>,
     /// Translation, instantiation and call costs.
     pub startup: Startup,
+    /// weft's kernel against Linux, unless skipped (`--no-os`).
+    pub os: Option<OsResults>,
 }
 
 /// Where the benchmark ran.
@@ -88,13 +92,13 @@ pub struct Startup {
 }
 
 /// Prints a progress line start (finished by [`done`]).
-fn progress(step: &mut usize, total: usize, what: &str) {
+pub fn progress(step: &mut usize, total: usize, what: &str) {
     *step += 1;
     eprint!("[{step}/{total}] {what} ... ");
     let _ = std::io::stderr().flush();
 }
 
-fn done(msg: &str) {
+pub fn done(msg: &str) {
     eprintln!("{msg}");
 }
 
@@ -120,6 +124,7 @@ pub fn run(opts: &BenchArgs) -> Result<()> {
     let started = Instant::now();
 
     let workloads: Vec<Workload> = match &opts.workloads {
+        _ if opts.os_only => Vec::new(),
         None => WORKLOADS.to_vec(),
         Some(names) => {
             for name in names {
@@ -143,27 +148,40 @@ pub fn run(opts: &BenchArgs) -> Result<()> {
         }
         all.retain(|r| names.iter().any(|n| n == r.name()));
     }
+    if opts.os_only {
+        all.clear();
+    }
 
-    eprintln!("building the guests for wasm32-unknown-unknown ...");
-    let dir = guests::build()?;
-    let binaries: Vec<Vec<u8>> = WORKLOADS
-        .iter()
-        .map(|w| guests::load(&dir, w))
-        .collect::<Result<_>>()?;
+    let binaries: Vec<Vec<u8>> = if opts.os_only {
+        Vec::new()
+    } else {
+        eprintln!("building the guests for wasm32-unknown-unknown ...");
+        let dir = guests::build()?;
+        WORKLOADS
+            .iter()
+            .map(|w| guests::load(&dir, w))
+            .collect::<Result<_>>()?
+    };
     let binary = |w: &Workload| {
         let i = WORKLOADS.iter().position(|x| x.name == w.name).unwrap_or(0);
         &binaries[i]
     };
 
     let startup_steps = all.len() * 3;
-    let total = workloads.len() * (all.len() + 1) + startup_steps;
+    let os_steps = if opts.no_os { 0 } else { os::STEPS };
+    let total = workloads.len() * (all.len() + 1) + startup_steps + os_steps;
     let mut step = 0;
-    eprintln!(
-        "running {} workloads on {} runtimes and natively ({} mode, median of {runs} runs)",
-        workloads.len(),
-        all.len(),
-        if quick { "quick" } else { "full" }
-    );
+    let mode = if quick { "quick" } else { "full" };
+    if opts.os_only {
+        eprintln!("operating-system measurements only ({mode} mode, median of {runs} runs)");
+    } else {
+        eprintln!(
+            "running {} workloads on {} runtimes and natively ({mode} mode, median of {runs} \
+             runs)",
+            workloads.len(),
+            all.len(),
+        );
+    }
 
     let mut results = Vec::new();
     for w in &workloads {
@@ -214,7 +232,17 @@ pub fn run(opts: &BenchArgs) -> Result<()> {
         results.push(result);
     }
 
-    let startup = measure_startup(&all, &binaries, &results, quick, runs, (&mut step, total))?;
+    let startup = if opts.os_only {
+        Startup::default()
+    } else {
+        measure_startup(&all, &binaries, &results, quick, runs, (&mut step, total))?
+    };
+
+    let os = if opts.no_os {
+        None
+    } else {
+        Some(os::run(quick, runs, (&mut step, total))?)
+    };
 
     let mut names: Vec<&'static str> = all.iter().map(|r| r.name()).collect();
     names.push(NATIVE);
@@ -225,6 +253,7 @@ pub fn run(opts: &BenchArgs) -> Result<()> {
         runtimes: names,
         workloads: results,
         startup,
+        os,
     };
 
     println!();
@@ -234,8 +263,12 @@ pub fn run(opts: &BenchArgs) -> Result<()> {
         eprintln!("wrote {}", path.display());
     }
     if let Some(path) = &opts.svg {
-        chart::write_svg(&results, path)?;
-        eprintln!("wrote {}", path.display());
+        if results.workloads.is_empty() {
+            eprintln!("no workloads ran: not writing {}", path.display());
+        } else {
+            chart::write_svg(&results, path)?;
+            eprintln!("wrote {}", path.display());
+        }
     }
     eprintln!("total time {:.1}s", started.elapsed().as_secs_f64());
     Ok(())

@@ -129,10 +129,10 @@ pub fn host_mix(x: i32) -> i32 {
 /// The module of the call-cost measurement: one exported function that does nothing.
 pub const NOP_WAT: &str = r#"(module (func (export "nop")))"#;
 
-/// The repository root (the xtask lives in `<root>/xtask`).
+/// The repository root (the harness lives in `<root>/xtask/bench-harness`).
 pub fn repo_root() -> PathBuf {
-    let xtask = Path::new(env!("CARGO_MANIFEST_DIR"));
-    xtask.parent().unwrap_or(xtask).to_path_buf()
+    let harness = Path::new(env!("CARGO_MANIFEST_DIR"));
+    harness.ancestors().nth(2).unwrap_or(harness).to_path_buf()
 }
 
 const TARGET: &str = "wasm32-unknown-unknown";

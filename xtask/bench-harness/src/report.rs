@@ -1,6 +1,7 @@
 //! The terminal table and the JSON file of a benchmark run.
 
 use crate::bench::{NATIVE, Results, WorkloadResult};
+use crate::os::OsResults;
 use anyhow::{Context, Result};
 use serde_json::{Map, Value, json};
 use std::fmt::Write;
@@ -86,8 +87,50 @@ fn columns(rows: &[Vec<String>]) -> String {
 }
 
 /// The end-of-run summary: workload times with ratios to weft, the geometric means, the
-/// startup costs and the call costs.
+/// startup costs, the call costs and the operating-system measurements.
 pub fn table(results: &Results) -> String {
+    let mut out = String::new();
+    if !results.workloads.is_empty() {
+        out.push_str(&engine_table(results));
+    }
+    if let Some(os) = &results.os {
+        if !out.is_empty() {
+            out.push('\n');
+        }
+        out.push_str(&os_table(os, results.runs));
+    }
+    out
+}
+
+/// The operating-system measurements, weft next to Linux.
+fn os_table(os: &OsResults, runs: usize) -> String {
+    let mut rows = vec![vec![
+        "operating system".to_string(),
+        "n".to_string(),
+        "weft".to_string(),
+        "linux".to_string(),
+        "weft/linux".to_string(),
+    ]];
+    for m in &os.measures {
+        rows.push(vec![
+            m.label.to_string(),
+            m.n.to_string(),
+            format!("{:.1}", m.weft),
+            format!("{:.1}", m.linux),
+            ratio(m.weft / m.linux),
+        ]);
+    }
+    let mut out = format!(
+        "median of {runs} runs; weft: wall time of the whole kernel run / n; linux: the same \
+         on this machine\n\n"
+    );
+    out.push_str(&columns(&rows));
+    let _ = writeln!(out, "\nlinux spawns {}", os.linux_spawn_binary);
+    out
+}
+
+/// The workload table, the geometric means, and the startup and call costs.
+fn engine_table(results: &Results) -> String {
     let mut rows = vec![];
     let mut header = vec!["workload".to_string(), "n".to_string()];
     header.extend(results.runtimes.iter().map(|r| r.to_string()));
@@ -181,8 +224,9 @@ fn map(values: &[(&'static str, f64)]) -> Value {
 }
 
 /// The results as JSON: `{"workloads":[{"name":..,"median_s":{runtime: seconds}}],
-/// "startup":{..},"calls":{..}}` plus the machine and the geometric means. A runtime that
-/// could not run a workload is absent from its `median_s`.
+/// "startup":{..},"calls":{..},"os":{"ipc_round_trip_ns":{"weft":..,"linux":..},..}}` plus
+/// the machine and the geometric means. A runtime that could not run a workload is absent
+/// from its `median_s`; `os` is absent when those measurements were skipped.
 pub fn json(results: &Results) -> Value {
     let s = &results.startup;
     let workloads: Vec<Value> = results
@@ -212,7 +256,7 @@ pub fn json(results: &Results) -> Value {
         .iter()
         .filter_map(|r| Some((*r, geomean_vs_weft(results, r)?)))
         .collect();
-    json!({
+    let mut out = json!({
         "quick": results.quick,
         "runs": results.runs,
         "machine": {
@@ -234,7 +278,16 @@ pub fn json(results: &Results) -> Value {
             "host_to_wasm_ns": map(&s.host_to_wasm_ns),
             "wasm_to_host_ns": map(&s.wasm_to_host_ns),
         },
-    })
+    });
+    if let Some(os) = &results.os {
+        out["os"] = Value::Object(
+            os.measures
+                .iter()
+                .map(|m| (m.key.to_string(), json!({"weft": m.weft, "linux": m.linux})))
+                .collect(),
+        );
+    }
+    out
 }
 
 /// Writes [`json`] to `path`, creating its directory.
