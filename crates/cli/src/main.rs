@@ -190,15 +190,13 @@ struct FileSystem {
     preopens: Vec<(String, String)>,
 }
 
-/// The file system of a booted or `weft run` system: the initrd (if any) at `/`, an
+/// The file system of a booted or `weft run` system: the built-in initrd at `/`, an
 /// in-memory `/tmp`, and the host directories of `--dir` options, each mounted at its guest
-/// path.
-fn file_system(initrd: Option<&'static [u8]>, dirs: &[String]) -> Result<FileSystem> {
+/// path (a `weft run` program sees only those, its preopens).
+fn file_system(dirs: &[String]) -> Result<FileSystem> {
     let mut vfs = Vfs::new();
-    if let Some(initrd) = initrd {
-        vfs.mount_initrd("/", initrd)
-            .map_err(|e| anyhow::anyhow!("the built-in initrd: {e}"))?;
-    }
+    vfs.mount_initrd("/", weft_initrd::INITRD)
+        .map_err(|e| anyhow::anyhow!("the built-in initrd: {e}"))?;
     vfs.mount_tmpfs("/tmp", 256 << 20)
         .map_err(|e| anyhow::anyhow!("mounting /tmp: {e}"))?;
     let mut hosts = Vec::new();
@@ -225,7 +223,6 @@ fn file_system(initrd: Option<&'static [u8]>, dirs: &[String]) -> Result<FileSys
 /// Starts a kernel on the hosted platform, runs `request` as its first process until every
 /// process has ended, and returns that process's exit status.
 fn boot_kernel(
-    initrd: Option<&'static [u8]>,
     dirs: &[String],
     config: KernelConfig,
     request: impl FnOnce(Vec<(String, String)>) -> SpawnRequest,
@@ -234,7 +231,7 @@ fn boot_kernel(
         vfs,
         hosts,
         preopens,
-    } = file_system(initrd, dirs)?;
+    } = file_system(dirs)?;
     let platform = weft_hosted::HostedPlatform::new(hosts).context("mapping --dir")?;
     let mut kernel = Kernel::new(Box::new(platform), vfs, config);
     let pid = kernel
@@ -263,32 +260,25 @@ fn run_program(args: RunArgs) -> Result<ExitCode> {
     let name = args.file.display().to_string();
     let mut argv = vec![name.clone()];
     argv.extend(args.args);
-    boot_kernel(Some(weft_initrd::INITRD), &args.dirs, config, |preopens| {
-        SpawnRequest {
-            program: Program::Bytes { name, bytes },
-            args: argv,
-            env: args.envs,
-            preopens,
-        }
+    boot_kernel(&args.dirs, config, |preopens| SpawnRequest {
+        program: Program::Bytes { name, bytes },
+        args: argv,
+        env: args.envs,
+        preopens,
     })
 }
 
 /// `weft boot`: init from the initrd, with the whole file system preopened as `/`.
 fn boot(args: BootArgs) -> Result<ExitCode> {
-    boot_kernel(
-        Some(weft_initrd::INITRD),
-        &args.dirs,
-        KernelConfig::default(),
-        |mut preopens| {
-            preopens.insert(0, ("/".to_string(), "/".to_string()));
-            SpawnRequest {
-                program: Program::Path("/bin/init".to_string()),
-                args: vec!["init".to_string()],
-                env: Vec::new(),
-                preopens,
-            }
-        },
-    )
+    boot_kernel(&args.dirs, KernelConfig::default(), |mut preopens| {
+        preopens.insert(0, ("/".to_string(), "/".to_string()));
+        SpawnRequest {
+            program: Program::Path("/bin/init".to_string()),
+            args: vec!["init".to_string()],
+            env: Vec::new(),
+            preopens,
+        }
+    })
 }
 
 /// Prints a run-time failure (normally a trap, whose message starts with `trap:`).
