@@ -21,8 +21,8 @@ use std::os::unix::fs::{DirEntryExt, FileExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use weft_kernel::errno::{Errno, SysResult};
-use weft_kernel::platform::{HostFs, HostOpen};
-use weft_kernel::vfs::{DirEntry, FileType, Stat};
+use weft_kernel::platform::HostFs;
+use weft_kernel::vfs::{DirEntry, FileType, OpenOptions, Stat};
 
 /// The mapped directories and the files open in them.
 pub(crate) struct HostDirs {
@@ -100,20 +100,6 @@ fn stat_of(meta: &Metadata) -> Stat {
         mtime_ns: ns(meta.mtime(), meta.mtime_nsec()),
         ctime_ns: ns(meta.ctime(), meta.ctime_nsec()),
     }
-}
-
-/// The POSIX `open` checks for something that exists.
-fn check_existing(is_dir: bool, how: &HostOpen) -> SysResult<()> {
-    if how.create && how.exclusive {
-        return Err(Errno::EXIST);
-    }
-    if how.directory && !is_dir {
-        return Err(Errno::NOTDIR);
-    }
-    if is_dir && (how.write || how.truncate || how.create) {
-        return Err(Errno::ISDIR);
-    }
-    Ok(())
 }
 
 /// Refuses paths the kernel never sends: absolute, with `.`, `..` or empty components.
@@ -218,7 +204,7 @@ fn retry<T>(mut op: impl FnMut() -> io::Result<T>) -> SysResult<T> {
 }
 
 impl HostFs for HostDirs {
-    fn open(&mut self, root: usize, path: &str, how: HostOpen) -> SysResult<u64> {
+    fn open(&mut self, root: usize, path: &str, how: &OpenOptions) -> SysResult<u64> {
         let flags = libc::O_NOFOLLOW | libc::O_NONBLOCK;
         let file = match self.resolve(root, path)? {
             Resolved::Existing(real) => {
@@ -227,7 +213,7 @@ impl HostFs for HostDirs {
                 if !is_dir && !meta.is_file() {
                     return Err(Errno::NOTSUP);
                 }
-                check_existing(is_dir, &how)?;
+                how.check_existing(is_dir)?;
                 let write = how.write || how.truncate;
                 io(fs::OpenOptions::new()
                     .read(how.read || !write)

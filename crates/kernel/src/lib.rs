@@ -27,4 +27,4 @@ pub use errno::{Errno, SysResult};
 pub use kernel::{
     Kernel, KernelConfig, KernelError, Pid, ProcState, ProcessLimits, Program, SpawnRequest,
 };
-pub use platform::{ConsoleStream, HostFs, HostOpen, Platform};
+pub use platform::{ConsoleStream, HostFs, Platform};

@@ -7,7 +7,7 @@
 use alloc::vec::Vec;
 
 use crate::errno::SysResult;
-use crate::vfs::{DirEntry, Stat};
+use crate::vfs::{DirEntry, OpenOptions, Stat};
 
 /// Console output streams.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,23 +57,6 @@ pub trait Platform {
     }
 }
 
-/// Options for [`HostFs::open`].
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct HostOpen {
-    /// Open for reading.
-    pub read: bool,
-    /// Open for writing.
-    pub write: bool,
-    /// Create the file if it does not exist.
-    pub create: bool,
-    /// With `create`: fail with `EXIST` if it exists.
-    pub exclusive: bool,
-    /// Truncate to length 0.
-    pub truncate: bool,
-    /// The path must name a directory.
-    pub directory: bool,
-}
-
 /// Host directories mapped into the guest (`weft run --dir HOST::GUEST`).
 ///
 /// `root` selects one mapped directory (its index in the platform's list); `path` is
@@ -81,8 +64,9 @@ pub struct HostOpen {
 /// `/`; empty for the root itself). The platform must not let a path leave its root (for
 /// instance through a symbolic link).
 pub trait HostFs {
-    /// Opens a file or directory and returns the platform's id for it.
-    fn open(&mut self, root: usize, path: &str, how: HostOpen) -> SysResult<u64>;
+    /// Opens a file or directory and returns the platform's id for it. An object that
+    /// exists is checked with [`OpenOptions::check_existing`].
+    fn open(&mut self, root: usize, path: &str, how: &OpenOptions) -> SysResult<u64>;
     /// Closes an id from [`HostFs::open`].
     fn close(&mut self, file: u64);
     /// Reads at `offset`; returns the number of bytes read (0 at the end).

@@ -37,7 +37,7 @@ use alloc::vec::Vec;
 use core::fmt;
 
 use crate::errno::{Errno, SysResult};
-use crate::platform::{HostFs, HostOpen, Platform};
+use crate::platform::{HostFs, Platform};
 use initrd::Initrd;
 use tmpfs::{TRef, Tmpfs};
 
@@ -97,6 +97,24 @@ pub struct OpenOptions {
     pub truncate: bool,
     /// Must be a directory (`NOTDIR` otherwise).
     pub directory: bool,
+}
+
+impl OpenOptions {
+    /// The checks POSIX `open` makes on an object that exists (a directory if `is_dir`):
+    /// `EXIST` for an exclusive create, `NOTDIR` when a directory was asked for, `ISDIR`
+    /// for writing, truncating or creating a directory. Every file system uses these.
+    pub fn check_existing(&self, is_dir: bool) -> SysResult<()> {
+        if self.create && self.exclusive {
+            return Err(Errno::EXIST);
+        }
+        if self.directory && !is_dir {
+            return Err(Errno::NOTDIR);
+        }
+        if is_dir && (self.write || self.truncate || self.create) {
+            return Err(Errno::ISDIR);
+        }
+        Ok(())
+    }
 }
 
 /// The device number of the directories leading to mount points, which belong to no mount.
@@ -320,14 +338,14 @@ impl Vfs {
         if leads_to_mount {
             // The path is a directory in the namespace whatever the file system below
             // holds; never create a file there.
-            tmpfs::check_open_existing(true, how)?;
+            how.check_existing(true)?;
             how_here.create = false;
         }
         let how = &how_here;
         let found = match &mut self.mounts[i].fs {
             Fs::Initrd(fs) => match fs.lookup(rel) {
                 Ok(idx) => {
-                    tmpfs::check_open_existing(fs.is_dir(idx), how)?;
+                    how.check_existing(fs.is_dir(idx))?;
                     if how.write || how.truncate {
                         return Err(Errno::ROFS);
                     }
@@ -341,16 +359,8 @@ impl Vfs {
             Fs::Tmp(fs) => fs.open(rel, how, now).map(Obj::Tmp),
             Fs::Host { root } => {
                 let root = *root;
-                let host_how = HostOpen {
-                    read: how.read,
-                    write: how.write,
-                    create: how.create,
-                    exclusive: how.exclusive,
-                    truncate: how.truncate,
-                    directory: how.directory,
-                };
                 host_at(p)
-                    .and_then(|h| h.open(root, rel, host_how))
+                    .and_then(|h| h.open(root, rel, how))
                     .map(Obj::Host)
             }
         };
@@ -684,11 +694,11 @@ impl Vfs {
 
 /// Reads a whole host file.
 fn read_host_file(host: &mut dyn HostFs, root: usize, rel: &str) -> SysResult<Vec<u8>> {
-    let how = HostOpen {
+    let how = OpenOptions {
         read: true,
-        ..HostOpen::default()
+        ..OpenOptions::default()
     };
-    let file = host.open(root, rel, how)?;
+    let file = host.open(root, rel, &how)?;
     let result = read_host_open(host, file);
     host.close(file);
     result

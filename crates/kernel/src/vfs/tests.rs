@@ -84,7 +84,7 @@ impl MockHost {
 }
 
 impl HostFs for MockHost {
-    fn open(&mut self, root: usize, path: &str, how: HostOpen) -> SysResult<u64> {
+    fn open(&mut self, root: usize, path: &str, how: &OpenOptions) -> SysResult<u64> {
         self.calls.push(format!("open {root} {path:?}"));
         if root != 0 {
             return Err(Errno::BADF);

@@ -188,7 +188,7 @@ impl Tmpfs {
             Ok(node) => {
                 {
                     let mut n = node.borrow_mut();
-                    check_open_existing(n.is_dir(), how)?;
+                    how.check_existing(n.is_dir())?;
                     if how.truncate && !n.is_dir() {
                         set_len(&mut n, 0, now)?;
                     }
@@ -322,20 +322,6 @@ impl Tmpfs {
         node.borrow_mut().ctime_ns = now;
         Ok(())
     }
-}
-
-/// The checks of POSIX `open` on an object that exists.
-pub(crate) fn check_open_existing(is_dir: bool, how: &OpenOptions) -> SysResult<()> {
-    if how.create && how.exclusive {
-        return Err(Errno::EXIST);
-    }
-    if how.directory && !is_dir {
-        return Err(Errno::NOTDIR);
-    }
-    if is_dir && (how.write || how.truncate || how.create) {
-        return Err(Errno::ISDIR);
-    }
-    Ok(())
 }
 
 /// Reads from a file at `offset`.
