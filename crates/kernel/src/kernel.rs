@@ -249,8 +249,7 @@ impl Kernel {
                 rights: Rights::ALL,
             }));
         }
-        let module = st.compile(&name, bytes)?;
-        st.start_process(0, &name, &module, &req.args, &req.env, handles)
+        st.spawn(0, &name, bytes, &req.args, &req.env, handles)
     }
 
     /// Runs processes until none is left alive.
@@ -286,20 +285,11 @@ impl Kernel {
         }
     }
 
-    /// Processes in the table: pid, parent, name, state.
-    pub fn processes(&self) -> Vec<(Pid, Pid, String, ProcState)> {
-        self.state
-            .borrow()
-            .procs
-            .values()
-            .map(|p| (p.pid, p.parent, p.name.clone(), p.state))
-            .collect()
-    }
-
     /// Runs process `pid` for one quantum.
     fn run_quantum(&mut self, pid: Pid) {
-        let (mut store, task, quantum) = {
+        let (mut store, task, budget) = {
             let mut st = self.state.borrow_mut();
+            let config = st.config;
             let Some(p) = st.procs.get_mut(&pid) else {
                 return;
             };
@@ -310,14 +300,11 @@ impl Kernel {
                 return;
             };
             let task = core::mem::replace(&mut p.task, Task::None);
-            (store, task, st.config.quantum)
-        };
-        let budget = match self.state.borrow().config.limits.fuel {
-            Some(limit) => {
-                let used = self.state.borrow().procs[&pid].fuel_used;
-                quantum.min(limit.saturating_sub(used))
-            }
-            None => quantum,
+            let budget = match config.limits.fuel {
+                Some(limit) => config.quantum.min(limit.saturating_sub(p.fuel_used)),
+                None => config.quantum,
+            };
+            (store, task, budget)
         };
         // Fuel is enabled on the kernel's engine, so these cannot fail.
         let _ = store.set_fuel(budget);
@@ -450,9 +437,24 @@ impl State {
         Ok(module)
     }
 
+    /// Starts the program `bytes` (called `name`) as a child of `parent`: compiles it (or
+    /// takes it from the cache) and starts the process.
+    pub fn spawn(
+        &mut self,
+        parent: Pid,
+        name: &str,
+        bytes: Cow<'static, [u8]>,
+        args: &[String],
+        env: &[String],
+        handles: Vec<Option<Entry>>,
+    ) -> Result<Pid, KernelError> {
+        let module = self.compile(name, bytes)?;
+        self.start_process(parent, name, &module, args, env, handles)
+    }
+
     /// Creates a process running `module`: a store with the kernel's limits, its handle
     /// table from `handles` (slot `i` gets `handles[i]`), libraries linked, and queued.
-    pub fn start_process(
+    fn start_process(
         &mut self,
         parent: Pid,
         name: &str,
@@ -676,7 +678,6 @@ impl State {
             return;
         }
         let wake: BTreeSet<WaitKey> = self.events.borrow_mut().wake.drain(..).collect();
-        let mut console_wanted = false;
         let mut now = None;
         let candidates: Vec<Pid> = self.parked.iter().copied().collect();
         for pid in candidates {
@@ -693,15 +694,18 @@ impl State {
                 due = t >= deadline;
             }
             if !due && w.console {
-                console_wanted = true;
-                self.fill_console();
-                due = !self.console_in.is_empty() || self.console_eof;
+                due = self.console_ready();
             }
             if due {
                 self.retry(pid);
             }
         }
-        let _ = console_wanted;
+    }
+
+    /// Whether a console read would not wait: input is buffered, or its end was seen.
+    pub fn console_ready(&mut self) -> bool {
+        self.fill_console();
+        !self.console_in.is_empty() || self.console_eof
     }
 
     /// Moves available console input into the kernel's buffer.
@@ -786,16 +790,11 @@ impl State {
                 ),
             ));
         }
-        if console {
-            self.fill_console();
-            if !self.console_in.is_empty() || self.console_eof {
-                return Ok(());
-            }
+        if console && self.console_ready() {
+            return Ok(());
         }
+        // The next round's poll takes in what arrived.
         self.platform.wait(deadline, console);
-        if console {
-            self.fill_console();
-        }
         Ok(())
     }
 

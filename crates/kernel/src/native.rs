@@ -64,14 +64,13 @@ impl Sys<'_> {
         }
         let args = strings(self.mem.bytes(args, args_len)?)?;
         let env = strings(self.mem.bytes(env, env_len)?)?;
-        let count = handles_len.min(self.k.config.limits.handles as u32 + 1);
-        if count < handles_len {
+        if handles_len as usize > self.k.config.limits.handles {
             return Err(Errno::MFILE.into());
         }
         self.mem
-            .check(handles, count.checked_mul(4).ok_or(Errno::FAULT)?)?;
-        let mut passed: Vec<Option<Entry>> = Vec::with_capacity(count as usize);
-        for i in 0..count {
+            .check(handles, handles_len.checked_mul(4).ok_or(Errno::FAULT)?)?;
+        let mut passed: Vec<Option<Entry>> = Vec::with_capacity(handles_len as usize);
+        for i in 0..handles_len {
             let h = self.mem.read_u32(handles + 4 * i)?;
             if h == NONE {
                 passed.push(None);
@@ -82,20 +81,13 @@ impl Sys<'_> {
             passed.push(Some(entry.clone()));
         }
         let bytes = self.k.read_program(&path).map_err(|e| e.errno)?;
-        let module = match self.k.compile(&path, bytes) {
-            Ok(m) => m,
-            Err(e) => {
-                self.k
-                    .report(&alloc::format!("weft: spawn {}\n", e.message));
-                return Err(e.errno.into());
-            }
-        };
-        let pid = match self
+        let spawned = self
             .k
-            .start_process(self.proc.pid, &path, &module, &args, &env, passed)
-        {
+            .spawn(self.proc.pid, &path, bytes, &args, &env, passed);
+        let pid = match spawned {
             Ok(pid) => pid,
             Err(e) => {
+                // The errno alone would not say which import or section is wrong.
                 if e.errno == Errno::NOEXEC {
                     self.k
                         .report(&alloc::format!("weft: spawn {}\n", e.message));

@@ -35,12 +35,10 @@ pub struct Proc {
     pub(crate) kernel: Weak<RefCell<State>>,
     /// Its handle table (also its WASI file descriptors).
     pub handles: Handles,
-    /// Arguments, each NUL-terminated, back to back.
-    pub(crate) args: Vec<u8>,
-    pub(crate) argc: u32,
-    /// Environment, `KEY=VALUE\0` back to back.
-    pub(crate) env: Vec<u8>,
-    pub(crate) envc: u32,
+    /// Arguments, `argv[0]` first.
+    pub(crate) args: Strings,
+    /// Environment, `KEY=VALUE`.
+    pub(crate) env: Strings,
     /// Its linear memory (exported `memory`, or the imported `env.memory`).
     pub(crate) memory: Option<Memory>,
     /// Set when the process asked to end (`proc_exit`, killing itself).
@@ -59,26 +57,37 @@ impl Proc {
         args: &[String],
         env: &[String],
     ) -> Proc {
-        let pack = |items: &[String]| {
-            let mut out = Vec::new();
-            for s in items {
-                out.extend_from_slice(s.as_bytes());
-                out.push(0);
-            }
-            out
-        };
         Proc {
             pid,
             kernel: alloc::rc::Rc::downgrade(&kernel),
             handles,
-            args: pack(args),
-            argc: args.len() as u32,
-            env: pack(env),
-            envc: env.len() as u32,
+            args: Strings::pack(args),
+            env: Strings::pack(env),
             memory: None,
             exit: None,
             pending: None,
             started_ns: None,
+        }
+    }
+}
+
+/// Strings as WASI's `args_get` and `environ_get` hand them out: each NUL-terminated, back
+/// to back.
+pub(crate) struct Strings {
+    pub bytes: Vec<u8>,
+    pub count: u32,
+}
+
+impl Strings {
+    fn pack(items: &[String]) -> Strings {
+        let mut bytes = Vec::new();
+        for s in items {
+            bytes.extend_from_slice(s.as_bytes());
+            bytes.push(0);
+        }
+        Strings {
+            bytes,
+            count: items.len() as u32,
         }
     }
 }

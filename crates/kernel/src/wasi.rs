@@ -13,7 +13,8 @@ use crate::errno::{Errno, SysResult};
 use crate::handle::{Entry, Rights};
 use crate::object::{ConsoleEnd, Dir, MAX_MESSAGE, Object, OpenFile};
 use crate::platform::ConsoleStream;
-use crate::sys::{Stop, Sys, SysOut, Wait};
+use crate::sys::{Stop, Strings, Sys, SysOut, Wait};
+use crate::uaccess::UserMem;
 use crate::vfs::{FileType, OpenOptions, Stat, path};
 
 /// WASI `filetype` values.
@@ -68,6 +69,29 @@ fn filestat_bytes(st: &Stat) -> [u8; 64] {
     b
 }
 
+/// `args_get`/`environ_get`: pointers to each string into `list`, the strings into `buf`.
+fn strings_get(mem: &mut UserMem<'_>, strings: &Strings, list: u32, buf: u32) -> SysOut {
+    mem.check(list, strings.count.checked_mul(4).ok_or(Errno::FAULT)?)?;
+    let len = u32::try_from(strings.bytes.len()).map_err(|_| Errno::OVERFLOW)?;
+    mem.check(buf, len)?;
+    let mut at = buf;
+    for (i, s) in strings.bytes.split_inclusive(|&b| b == 0).enumerate() {
+        mem.write_u32(list + 4 * i as u32, at)?;
+        mem.write(at, s)?;
+        at += s.len() as u32;
+    }
+    Ok(())
+}
+
+/// `args_sizes_get`/`environ_sizes_get`: the number of strings and their total size.
+fn strings_sizes_get(mem: &mut UserMem<'_>, strings: &Strings, count: u32, size: u32) -> SysOut {
+    mem.check(count, 4)?;
+    mem.check(size, 4)?;
+    mem.write_u32(count, strings.count)?;
+    mem.write_u32(size, strings.bytes.len() as u32)?;
+    Ok(())
+}
+
 impl Sys<'_> {
     fn object(&self, fd: u32, needed: Rights) -> SysResult<Object> {
         Ok(self.proc.handles.get(fd)?.require(needed)?.clone())
@@ -91,48 +115,20 @@ impl Sys<'_> {
         path::join_within(&dir.path, rel)
     }
 
-    fn write_strings(&mut self, list: u32, buf: u32, strings: &[u8], count: u32) -> SysOut {
-        self.mem
-            .check(list, count.checked_mul(4).ok_or(Errno::FAULT)?)?;
-        let len = u32::try_from(strings.len()).map_err(|_| Errno::OVERFLOW)?;
-        self.mem.check(buf, len)?;
-        let mut at = buf;
-        for (i, s) in strings.split_inclusive(|&b| b == 0).enumerate() {
-            self.mem.write_u32(list + 4 * i as u32, at)?;
-            self.mem.write(at, s)?;
-            at += s.len() as u32;
-        }
-        Ok(())
-    }
-
     pub(crate) fn args_get(&mut self, argv: u32, buf: u32) -> SysOut {
-        let args = core::mem::take(&mut self.proc.args);
-        let r = self.write_strings(argv, buf, &args, self.proc.argc);
-        self.proc.args = args;
-        r
+        strings_get(&mut self.mem, &self.proc.args, argv, buf)
     }
 
     pub(crate) fn args_sizes_get(&mut self, count: u32, size: u32) -> SysOut {
-        self.mem.check(count, 4)?;
-        self.mem.check(size, 4)?;
-        self.mem.write_u32(count, self.proc.argc)?;
-        self.mem.write_u32(size, self.proc.args.len() as u32)?;
-        Ok(())
+        strings_sizes_get(&mut self.mem, &self.proc.args, count, size)
     }
 
     pub(crate) fn environ_get(&mut self, environ: u32, buf: u32) -> SysOut {
-        let env = core::mem::take(&mut self.proc.env);
-        let r = self.write_strings(environ, buf, &env, self.proc.envc);
-        self.proc.env = env;
-        r
+        strings_get(&mut self.mem, &self.proc.env, environ, buf)
     }
 
     pub(crate) fn environ_sizes_get(&mut self, count: u32, size: u32) -> SysOut {
-        self.mem.check(count, 4)?;
-        self.mem.check(size, 4)?;
-        self.mem.write_u32(count, self.proc.envc)?;
-        self.mem.write_u32(size, self.proc.env.len() as u32)?;
-        Ok(())
+        strings_sizes_get(&mut self.mem, &self.proc.env, count, size)
     }
 
     fn clock_now(&mut self, id: u32) -> SysResult<u64> {
@@ -319,72 +315,51 @@ impl Sys<'_> {
         at: Option<u64>,
     ) -> Result<u64, Stop> {
         self.mem.iovecs_len(iovs, count)?;
-        let mut total = 0u64;
-        match object {
-            Object::File(f) => {
-                let mut f = f.borrow_mut();
-                let mut pos = at.unwrap_or(f.offset);
-                for i in 0..count {
-                    let (buf, len) = self.mem.iovec(iovs, i)?;
-                    let dst = self.mem.bytes_mut(buf, len)?;
-                    let n = self.k.vfs.read(&mut *self.k.platform, f.node(), pos, dst)?;
-                    pos += n as u64;
-                    total += n as u64;
-                    if n < len as usize {
-                        break;
-                    }
-                }
-                if at.is_none() {
-                    f.offset = pos;
-                }
+        let mut file = match object {
+            Object::File(f) => Some(f.borrow_mut()),
+            Object::Channel(_) | Object::Console(ConsoleEnd::In) if at.is_some() => {
+                return Err(Errno::SPIPE.into());
             }
-            Object::Channel(end) => {
-                if at.is_some() {
-                    return Err(Errno::SPIPE.into());
-                }
-                for i in 0..count {
-                    let (buf, len) = self.mem.iovec(iovs, i)?;
-                    let dst = self.mem.bytes_mut(buf, len)?;
-                    match end.read_stream(dst) {
-                        Ok(n) => {
-                            total += n as u64;
-                            if n < len as usize {
-                                break;
-                            }
-                        }
-                        Err(Errno::AGAIN) if total > 0 => break,
-                        Err(Errno::AGAIN) => return Err(Stop::Wait(Wait::on(end.key()))),
-                        Err(e) => return Err(e.into()),
-                    }
-                }
-            }
-            Object::Console(ConsoleEnd::In) => {
-                if at.is_some() {
-                    return Err(Errno::SPIPE.into());
-                }
-                for i in 0..count {
-                    let (buf, len) = self.mem.iovec(iovs, i)?;
-                    let dst = self.mem.bytes_mut(buf, len)?;
-                    match self.k.console_read(dst) {
-                        Ok(n) => {
-                            total += n as u64;
-                            if n < len as usize {
-                                break;
-                            }
-                        }
-                        Err(Errno::AGAIN) if total > 0 => break,
-                        Err(Errno::AGAIN) => {
-                            return Err(Stop::Wait(Wait {
-                                console: true,
-                                ..Wait::default()
-                            }));
-                        }
-                        Err(e) => return Err(e.into()),
-                    }
-                }
-            }
+            Object::Channel(_) | Object::Console(ConsoleEnd::In) => None,
             Object::Console(_) => return Err(Errno::BADF.into()),
             Object::Dir(_) => return Err(Errno::ISDIR.into()),
+        };
+        let mut pos = at.or(file.as_ref().map(|f| f.offset)).unwrap_or(0);
+        let mut total = 0u64;
+        for i in 0..count {
+            let (buf, len) = self.mem.iovec(iovs, i)?;
+            let dst = self.mem.bytes_mut(buf, len)?;
+            let got = match (object, &file) {
+                (_, Some(f)) => self.k.vfs.read(&mut *self.k.platform, f.node(), pos, dst),
+                (Object::Channel(end), None) => end.read_stream(dst),
+                (_, None) => self.k.console_read(dst),
+            };
+            // A stream with nothing to read: a read that got something returns it, one
+            // that got nothing waits.
+            let n = match got {
+                Ok(n) => n,
+                Err(Errno::AGAIN) if total > 0 => break,
+                Err(Errno::AGAIN) => {
+                    return Err(Stop::Wait(match object {
+                        Object::Channel(end) => Wait::on(end.key()),
+                        _ => Wait {
+                            console: true,
+                            ..Wait::default()
+                        },
+                    }));
+                }
+                Err(e) => return Err(e.into()),
+            };
+            pos += n as u64;
+            total += n as u64;
+            if n < len as usize {
+                break;
+            }
+        }
+        if let Some(f) = &mut file
+            && at.is_none()
+        {
+            f.offset = pos;
         }
         Ok(total)
     }
@@ -918,9 +893,8 @@ impl Sys<'_> {
                             (r, 0, false)
                         }
                         (Object::Console(ConsoleEnd::In), 1) => {
-                            self.k.fill_console();
+                            let r = self.k.console_ready();
                             let n = self.k.console_in.len() as u64;
-                            let r = n > 0 || self.k.console_eof;
                             if !r {
                                 wait.console = true;
                             }

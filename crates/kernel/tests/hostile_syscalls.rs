@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::system;
+use common::{Rng, system};
 use weft_kernel::KernelConfig;
 
 /// The system calls and their parameter types (`i` = i32, `I` = i64). `proc_exit` is left
@@ -96,22 +96,6 @@ const I32_EDGES: &[i64] = &[
     0x1000_0000,
 ];
 const I64_EDGES: &[i64] = &[0, 1, -1, i64::MAX, i64::MIN, 0x1_0000_0000, 131_072];
-
-/// A deterministic generator (xorshift), so a failure reproduces.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    fn pick(&mut self, from: &[i64]) -> i64 {
-        from[(self.next() % from.len() as u64) as usize]
-    }
-}
 
 /// A program that calls `name` `calls` times with hostile arguments, after filling its
 /// memory with bytes that look like iovecs, strings and subscriptions.

@@ -9,6 +9,23 @@ use weft_kernel::platform::{ConsoleStream, Platform};
 use weft_kernel::vfs::{OpenOptions, Vfs};
 use weft_kernel::{Kernel, KernelConfig, Program, SpawnRequest};
 
+/// A deterministic generator (xorshift), so a failure reproduces.
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    /// One of `from`, chosen at random.
+    pub fn pick(&mut self, from: &[i64]) -> i64 {
+        from[(self.next() % from.len() as u64) as usize]
+    }
+}
+
 /// Console output and the fake clock, shared between a test and its platform.
 #[derive(Default)]
 pub struct Shared {
@@ -22,7 +39,7 @@ pub struct Shared {
 /// passes only when the kernel idles (it jumps to the deadline).
 struct TestPlatform {
     shared: Rc<RefCell<Shared>>,
-    seed: u64,
+    rng: Rng,
 }
 
 impl Platform for TestPlatform {
@@ -51,10 +68,7 @@ impl Platform for TestPlatform {
     }
     fn random(&mut self, buf: &mut [u8]) {
         for b in buf {
-            self.seed ^= self.seed << 13;
-            self.seed ^= self.seed >> 7;
-            self.seed ^= self.seed << 17;
-            *b = self.seed as u8;
+            *b = self.rng.next() as u8;
         }
     }
     fn wait(&mut self, deadline: Option<u64>, _console: bool) {
@@ -75,7 +89,7 @@ pub fn system(programs: &[(&str, &str)], config: KernelConfig) -> System {
     let shared = Rc::new(RefCell::new(Shared::default()));
     let mut platform = TestPlatform {
         shared: shared.clone(),
-        seed: 0x9e37_79b9_7f4a_7c15,
+        rng: Rng(0x9e37_79b9_7f4a_7c15),
     };
     let mut vfs = Vfs::new();
     vfs.mount_tmpfs("/bin", 64 << 20).unwrap();
