@@ -1,21 +1,40 @@
 //! The executor: runs internal code on an explicit, heap-allocated stack.
 //!
-//! A Wasm-to-Wasm call pushes a [`Frame`] onto [`Stack::frames`] and continues in the same
+//! A Wasm-to-Wasm call pushes a [`Frame`] onto the frame stack and continues in the same
 //! loop, so guest recursion never recurses on the host stack; the depth is bounded by the
 //! store's call-depth limit and the value stack by [`crate::Config::max_stack_slots`], both
 //! reported as [`TrapCode::StackOverflow`].
 //!
-//! All execution state lives in the [`Stack`], so the loop can stop at any block boundary
+//! All execution state lives in the [`Stack`], so execution can stop at any block boundary
 //! (fuel exhausted) or host call (host yield) and continue later exactly where it stopped:
 //! that is what [`crate::ResumableCall`] hands to the embedder.
 //!
+//! # Threaded code
+//!
+//! Each instruction of a function's code is an [`Op`]: the address of the *handler* that
+//! executes it, next to its operands. A handler receives the interpreter's hot registers
+//! as arguments (the instruction pointer, the frame pointer, the memory's base and
+//! length, and the rest of the state in [`Cx`]), does its work and ends by calling the
+//! handler of the next instruction with the updated registers. In optimized builds for
+//! targets where LLVM turns such calls in tail position into jumps (sibling calls; the
+//! build script sets `weft_tail_calls`), every instruction dispatches straight to the next
+//! through its own indirect jump, with no loop and no return in between. Otherwise (debug
+//! builds) a handler stores the registers back into [`Cx`] and returns, and a loop calls the
+//! next handler: the same handlers, only the last step differs (`dispatch!`).
+//!
+//! A handler leaves the threaded code by returning an [`Exit`]: the call finished, a trap,
+//! fuel ran out, or an instruction that needs the generic [`Store`] (host calls, indirect
+//! calls, tables, `memory.grow`, ...). Those run out of line in [`Executor::slow`], and
+//! execution re-enters the threaded code after them.
+//!
 //! This module and `zeroed` are the engine's only places with `unsafe` code: the
 //! interpreter reads frame slots, code, linear memory and globals through raw pointers.
-//! The invariants it relies on are listed on [`Executor`] and cited by each `// SAFETY:`.
+//! The invariants it relies on are listed on [`Cx`] and cited by each `// SAFETY:`.
 #![allow(unsafe_code)]
 
 use alloc::sync::Arc;
 use alloc::vec::Vec;
+use core::hint::unreachable_unchecked;
 
 use crate::Instance;
 use crate::error::{Error, ErrorKind, Result, TrapCode};
@@ -34,7 +53,7 @@ struct Frame {
     func: u32,
     /// Where to continue: saved when the frame calls out or the execution suspends.
     pc: u32,
-    /// Index of the frame's slot 0 in [`Stack::slots`].
+    /// Index of the frame's slot 0 in the value slots.
     base: usize,
 }
 
@@ -142,11 +161,11 @@ fn enter(
     def: u32,
     func: &CompiledFunc,
     base: usize,
-) -> Result<()> {
+) -> core::result::Result<(), TrapCode> {
     let (max_depth, max_slots) = limits;
     let end = base + func.frame_size as usize;
     if frames.len() >= max_depth || end > max_slots {
-        return Err(TrapCode::StackOverflow.into());
+        return Err(TrapCode::StackOverflow);
     }
     if slots.len() < end {
         let new_len = end.max(slots.len() * 2).min(max_slots);
@@ -184,15 +203,12 @@ fn init_frame(frame: &mut [u64], func: &CompiledFunc) {
     }
 }
 
-/// The range `[start, start + n)` of a sequence of `len` items, or `trap`.
+/// The range `[start, start + n)` of a sequence of `len` items, if it lies inside.
 #[inline(always)]
-fn bulk_range(len: usize, start: u64, n: u64, trap: TrapCode) -> Result<core::ops::Range<usize>> {
+fn bulk_range(len: usize, start: u64, n: u64) -> Option<core::ops::Range<usize>> {
     let start = start as u32 as u64;
     let end = start + (n as u32 as u64);
-    if end > len as u64 {
-        return Err(trap.into());
-    }
-    Ok(start as usize..end as usize)
+    (end <= len as u64).then_some(start as usize..end as usize)
 }
 
 fn first_memory<T>(store: &StoreInner<T>, instance: u32) -> usize {
@@ -210,82 +226,535 @@ fn memory_view<T>(store: &mut StoreInner<T>, mem: usize) -> (*mut u8, usize) {
     }
 }
 
-/// What the interpreter loop does after an out-of-line instruction.
-enum Next {
-    /// Continue with the (possibly changed) registers in the executor.
-    Continue,
-    /// Stop running.
-    Exit(Outcome),
+/// A handler: executes the instruction at `ip` with the frame at `fp` and the memory
+/// `mem[..len]`, then the instructions after it (see the module docs).
+type Handler =
+    unsafe fn(ip: *const Op, fp: *mut u64, mem: *mut u8, len: usize, cx: &mut Cx) -> Exit;
+
+/// One instruction of threaded code: its handler and its operands.
+#[derive(Clone, Copy)]
+pub(crate) struct Op {
+    handler: Handler,
+    pub(crate) instr: Instr,
 }
 
-/// The interpreter's state apart from its hot registers.
-///
-/// The loop in [`run`] keeps the instruction pointer, the frame pointer and the memory
-/// view in locals; instructions that need more of the machine (calls, returns, tables,
-/// bulk memory, host functions) run out of line as methods here, after the loop has stored
-/// its registers back (`ip`, `fp`, `mem_ptr`, `mem_len`), and the loop reloads them after.
+impl Op {
+    /// `instr` with the handler that executes it.
+    pub(crate) fn new(instr: Instr) -> Op {
+        Op {
+            handler: handler_of(&instr),
+            instr,
+        }
+    }
+}
+
+impl core::fmt::Debug for Op {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        self.instr.fmt(f)
+    }
+}
+
+/// Why the threaded code returned to [`Executor::drive`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Exit {
+    /// Run the handler at `Cx::ip` next (the dispatch loop of unoptimized builds).
+    #[cfg_attr(weft_tail_calls, allow(dead_code))]
+    Continue,
+    /// The entry function returned.
+    Done,
+    /// A trap, with its code in `Cx::trap`.
+    Trap,
+    /// Fuel ran out; the current frame's `pc` is the `ConsumeFuel` to run again.
+    OutOfFuel,
+    /// The instruction at `Cx::ip` needs the store: run it out of line.
+    Slow,
+    /// A return into another instance's frame: reload the instance's state.
+    Resume,
+}
+
+/// The interpreter's state outside the registers its handlers pass along.
 ///
 /// Pointer validity rests on these invariants, cited by every `// SAFETY:` comment:
 /// 1. the translator's verifier (`translate::verify`) proved every slot operand inside the
 ///    frame, every jump inside the code, and that the code ends in a jump, return or trap;
-/// 2. `slots` holds at least `base + frame_size` slots for every frame on the stack, `fp`
-///    points at the current frame's first slot and `code`/`ip` into the current
-///    function's code, which `module` keeps alive; all are re-derived whenever `slots` may
-///    have been reallocated or the frame changed;
-/// 3. `mem_ptr`/`mem_len` describe the current instance's memory, and `globals`/
-///    `instance_globals` the store's global cells and the instance's indices into them;
-///    all are re-read after anything that can resize, move or otherwise borrow them:
-///    `memory.grow`, bulk memory operations, host calls and switching instances.
-struct Executor<'a, T> {
-    store: &'a mut Store<T>,
-    slots: &'a mut Vec<u64>,
-    frames: &'a mut Vec<Frame>,
-    host_args: &'a mut Vec<Val>,
-    host_results: &'a mut Vec<Val>,
+///    and every `Op`'s handler is the one for its instruction's variant (`handler_of`);
+/// 2. `slots` holds at least `base + frame_size` slots for every frame on the stack, the
+///    frame pointer points at the current frame's first slot and `code` and the
+///    instruction pointer into the current function's code, which `module` keeps alive;
+///    all are re-derived whenever `slots` may have been reallocated or the frame changed;
+/// 3. the memory view (`mem_ptr`/`mem_len` and the handlers' `mem`/`len`) describes the
+///    current instance's memory, and `globals`/`instance_globals` the store's global cells
+///    and the instance's indices into them; all are re-read after anything that can
+///    resize, move or otherwise borrow them: `memory.grow`, bulk memory operations run out
+///    of line, host calls and switching instances.
+struct Cx {
+    slots: Vec<u64>,
+    frames: Vec<Frame>,
     /// Maximum call depth and value stack slots.
     limits: (usize, usize),
+    /// The store's fuel while the threaded code runs (written back whenever it exits).
+    fuel: i64,
     instance: u32,
     module: Module,
-    code: *const Instr,
-    ip: *const Instr,
+    /// The module's defined functions (`module.inner.code`).
+    funcs: *const CompiledFunc,
+    /// The current function's code and frame base.
+    code: *const Op,
     base: usize,
-    fp: *mut u64,
     mem: usize,
-    mem_ptr: *mut u8,
-    mem_len: usize,
     /// The store's global cells and the current instance's indices into them.
     globals: *mut GlobalEntity,
     instance_globals: *const u32,
+    /// The registers, saved when the threaded code exits and loaded when it is entered.
+    ip: *const Op,
+    fp: *mut u64,
+    mem_ptr: *mut u8,
+    mem_len: usize,
+    /// Why the threaded code trapped.
+    trap: TrapCode,
 }
 
-impl<T> Executor<'_, T> {
-    #[inline(always)]
-    fn get(&self, slot: Slot) -> u64 {
-        // SAFETY: the slot is an operand of the current instruction, inside the current
-        // frame (invariants 1 and 2).
-        unsafe { self.fp.add(slot as usize).read() }
-    }
+/// Leaves the threaded code with `exit`, saving the registers.
+macro_rules! exit {
+    ($exit:expr, $ip:expr, $fp:expr, $mem:expr, $len:expr, $cx:expr) => {{
+        let registers = ($ip, $fp, $mem, $len);
+        let cx: &mut Cx = $cx;
+        (cx.ip, cx.fp, cx.mem_ptr, cx.mem_len) = registers;
+        return $exit;
+    }};
+}
 
-    #[inline(always)]
-    fn set(&mut self, slot: Slot, value: u64) {
-        // SAFETY: as in `get`.
-        unsafe { self.fp.add(slot as usize).write(value) }
-    }
+/// Continues with the instruction at `$ip`: a call of its handler in tail position, which
+/// LLVM turns into a jump.
+#[cfg(weft_tail_calls)]
+macro_rules! dispatch {
+    ($ip:expr, $fp:expr, $mem:expr, $len:expr, $cx:expr) => {{
+        let ip: *const Op = $ip;
+        // SAFETY: `ip` is inside the code (invariants 1 and 2) and the registers are the
+        // current ones, as every handler requires.
+        return unsafe { ((*ip).handler)(ip, $fp, $mem, $len, $cx) };
+    }};
+}
 
-    fn pc(&self) -> u32 {
-        // SAFETY: `ip` and `code` point into the same function's code (invariant 2).
-        unsafe { self.ip.offset_from(self.code) as u32 }
-    }
+/// Continues with the instruction at `$ip`: saves the registers and returns to the
+/// dispatch loop in [`execute`].
+#[cfg(not(weft_tail_calls))]
+macro_rules! dispatch {
+    ($ip:expr, $fp:expr, $mem:expr, $len:expr, $cx:expr) => {
+        exit!(Exit::Continue, $ip, $fp, $mem, $len, $cx)
+    };
+}
 
-    /// Re-reads the raw views of the memory and the globals (invariant 3).
-    fn refresh_memory(&mut self) {
-        (self.mem_ptr, self.mem_len) = memory_view(&mut self.store.inner, self.mem);
-        self.globals = self.store.inner.globals.as_mut_ptr();
-        self.instance_globals = self.store.inner.instances[self.instance as usize]
-            .globals
-            .as_ptr();
+/// Runs threaded code from the registers saved in `cx` until it exits.
+fn execute(cx: &mut Cx) -> Exit {
+    #[cfg(weft_tail_calls)]
+    {
+        let (ip, fp, mem, len) = (cx.ip, cx.fp, cx.mem_ptr, cx.mem_len);
+        // SAFETY: the registers in `cx` are current and `ip` is inside the code: the
+        // executor loads them from the frame it resumes and every exit saves them.
+        unsafe { ((*ip).handler)(ip, fp, mem, len, cx) }
     }
+    #[cfg(not(weft_tail_calls))]
+    loop {
+        let (ip, fp, mem, len) = (cx.ip, cx.fp, cx.mem_ptr, cx.mem_len);
+        // SAFETY: as above; every handler that continues saves the registers first.
+        let exit = unsafe { ((*ip).handler)(ip, fp, mem, len, cx) };
+        if exit != Exit::Continue {
+            return exit;
+        }
+    }
+}
 
+/// Records `code` as the reason for [`Exit::Trap`].
+#[cold]
+#[inline(never)]
+fn trap(cx: &mut Cx, code: TrapCode) -> Exit {
+    cx.trap = code;
+    Exit::Trap
+}
+
+/// Reads frame slot `slot`.
+///
+/// # Safety
+/// `slot` must be inside the frame at `fp` (invariants 1 and 2).
+#[inline(always)]
+unsafe fn get(fp: *mut u64, slot: Slot) -> u64 {
+    // SAFETY: the caller's obligation.
+    unsafe { fp.add(slot as usize).read() }
+}
+
+/// Writes frame slot `slot`.
+///
+/// # Safety
+/// As for [`get`].
+#[inline(always)]
+unsafe fn set(fp: *mut u64, slot: Slot, value: u64) {
+    // SAFETY: the caller's obligation.
+    unsafe { fp.add(slot as usize).write(value) }
+}
+
+/// The `N` bytes of memory at effective address `ea`, if they lie inside `mem[..len]`.
+///
+/// # Safety
+/// `mem[..len]` must be the current memory (invariant 3).
+#[inline(always)]
+unsafe fn load<const N: usize>(mem: *mut u8, len: usize, ea: u64) -> Option<[u8; N]> {
+    if ea + N as u64 > len as u64 {
+        return None;
+    }
+    // SAFETY: `[ea, ea + N)` lies inside the memory, checked just above.
+    Some(unsafe { mem.add(ea as usize).cast::<[u8; N]>().read() })
+}
+
+/// Writes `bytes` at effective address `ea` if they fit inside `mem[..len]`.
+///
+/// # Safety
+/// As for [`load`].
+#[inline(always)]
+#[must_use]
+unsafe fn store<const N: usize>(mem: *mut u8, len: usize, ea: u64, bytes: [u8; N]) -> bool {
+    if ea + N as u64 > len as u64 {
+        return false;
+    }
+    // SAFETY: in bounds, checked just above.
+    unsafe { mem.add(ea as usize).cast::<[u8; N]>().write(bytes) };
+    true
+}
+
+/// The instruction pointer `offset` instructions after `ip`'s successor (a jump).
+///
+/// # Safety
+/// The target must be inside the code (invariant 1).
+#[inline(always)]
+unsafe fn jump(ip: *const Op, offset: u32) -> *const Op {
+    // SAFETY: the caller's obligation.
+    unsafe { ip.add(1).offset(offset as i32 as isize) }
+}
+
+/// Defines a handler: `$pat` names the instruction's operands, `$body` runs it and ends
+/// by dispatching the next instruction or exiting.
+macro_rules! handler {
+    ($name:ident($ip:ident, $fp:ident, $mem:ident, $len:ident, $cx:ident) $pat:pat => $body:block) => {
+        #[allow(non_snake_case, unused_variables, unused_unsafe)]
+        pub(super) unsafe fn $name(
+            $ip: *const Op,
+            $fp: *mut u64,
+            $mem: *mut u8,
+            $len: usize,
+            $cx: &mut Cx,
+        ) -> Exit {
+            // SAFETY: `$ip` is inside the code (invariant 2) and its handler, this one, was
+            // chosen by its instruction's variant (invariant 1).
+            let $pat = (unsafe { *$ip }).instr else {
+                // SAFETY: see above: no other variant reaches this handler.
+                unsafe { unreachable_unchecked() }
+            };
+            // SAFETY: slot operands are inside the frame at `$fp`, jump targets inside the
+            // code (invariants 1 and 2), and `$mem[..$len]` is the current memory
+            // (invariant 3), which is what `get`, `set`, `jump`, `load` and `store` need.
+            unsafe { $body }
+        }
+    };
+}
+
+macro_rules! define_handlers {
+    (
+        unary { $($un:ident => $unf:ident,)* }
+        unary_trap { $($ut:ident => $utf:ident,)* }
+        binary { $($bin:ident => $binf:ident,)* }
+        binary_trap { $($bt:ident => $btf:ident,)* }
+        load { $($ld:ident($ldn:literal) / $ldx:ident => $ldf:expr,)* }
+        store { $($st:ident($stn:literal) / $stx:ident => $stf:expr,)* }
+        cmp_branch { $($cb:ident => $cbf:ident,)* }
+    ) => {
+/// The handlers, one per instruction the threaded code runs itself, named after it.
+#[allow(non_snake_case)]
+mod h {
+    use super::*;
+
+    $(handler!($un(ip, fp, mem, len, cx) Instr::$un { dst, src } => {
+        set(fp, dst, ops::$unf(get(fp, src)));
+        dispatch!(ip.add(1), fp, mem, len, cx)
+    });)*
+    $(handler!($ut(ip, fp, mem, len, cx) Instr::$ut { dst, src } => {
+        match ops::$utf(get(fp, src)) {
+            Ok(v) => set(fp, dst, v),
+            Err(code) => return trap(cx, code),
+        }
+        dispatch!(ip.add(1), fp, mem, len, cx)
+    });)*
+    $(handler!($bin(ip, fp, mem, len, cx) Instr::$bin { dst, lhs, rhs } => {
+        set(fp, dst, ops::$binf(get(fp, lhs), get(fp, rhs)));
+        dispatch!(ip.add(1), fp, mem, len, cx)
+    });)*
+    $(handler!($bt(ip, fp, mem, len, cx) Instr::$bt { dst, lhs, rhs } => {
+        match ops::$btf(get(fp, lhs), get(fp, rhs)) {
+            Ok(v) => set(fp, dst, v),
+            Err(code) => return trap(cx, code),
+        }
+        dispatch!(ip.add(1), fp, mem, len, cx)
+    });)*
+    $(handler!($ld(ip, fp, mem, len, cx) Instr::$ld { dst, addr, offset } => {
+        let ea = (get(fp, addr) as u32 as u64) + u64::from(offset);
+        let Some(bytes) = load::<$ldn>(mem, len, ea) else {
+            return trap(cx, TrapCode::MemoryOutOfBounds);
+        };
+        set(fp, dst, ($ldf)(bytes));
+        dispatch!(ip.add(1), fp, mem, len, cx)
+    });)*
+    $(handler!($ldx(ip, fp, mem, len, cx) Instr::$ldx { dst, base, index, shift } => {
+        let ea = (get(fp, base) as u32).wrapping_add((get(fp, index) as u32) << shift);
+        let Some(bytes) = load::<$ldn>(mem, len, u64::from(ea)) else {
+            return trap(cx, TrapCode::MemoryOutOfBounds);
+        };
+        set(fp, dst, ($ldf)(bytes));
+        dispatch!(ip.add(1), fp, mem, len, cx)
+    });)*
+    $(handler!($st(ip, fp, mem, len, cx) Instr::$st { addr, val, offset } => {
+        let ea = (get(fp, addr) as u32 as u64) + u64::from(offset);
+        if !store::<$stn>(mem, len, ea, ($stf)(get(fp, val))) {
+            return trap(cx, TrapCode::MemoryOutOfBounds);
+        }
+        dispatch!(ip.add(1), fp, mem, len, cx)
+    });)*
+    $(handler!($stx(ip, fp, mem, len, cx) Instr::$stx { base, index, val, shift } => {
+        let ea = (get(fp, base) as u32).wrapping_add((get(fp, index) as u32) << shift);
+        if !store::<$stn>(mem, len, u64::from(ea), ($stf)(get(fp, val))) {
+            return trap(cx, TrapCode::MemoryOutOfBounds);
+        }
+        dispatch!(ip.add(1), fp, mem, len, cx)
+    });)*
+    $(handler!($cb(ip, fp, mem, len, cx) Instr::$cb { lhs, rhs, target } => {
+        if ops::$cbf(get(fp, lhs), get(fp, rhs)) != 0 {
+            dispatch!(jump(ip, target), fp, mem, len, cx)
+        }
+        dispatch!(ip.add(1), fp, mem, len, cx)
+    });)*
+
+    handler!(Unreachable(ip, fp, mem, len, cx) Instr::Unreachable => {
+        trap(cx, TrapCode::Unreachable)
+    });
+    handler!(Br(ip, fp, mem, len, cx) Instr::Br(target) => {
+        dispatch!(jump(ip, target), fp, mem, len, cx)
+    });
+    handler!(BrIfNez(ip, fp, mem, len, cx) Instr::BrIfNez { cond, target } => {
+        if get(fp, cond) as u32 != 0 {
+            dispatch!(jump(ip, target), fp, mem, len, cx)
+        }
+        dispatch!(ip.add(1), fp, mem, len, cx)
+    });
+    handler!(BrIfEqz(ip, fp, mem, len, cx) Instr::BrIfEqz { cond, target } => {
+        if get(fp, cond) as u32 == 0 {
+            dispatch!(jump(ip, target), fp, mem, len, cx)
+        }
+        dispatch!(ip.add(1), fp, mem, len, cx)
+    });
+    handler!(BrTable(ip, fp, mem, len, cx) Instr::BrTable { index, len: n } => {
+        // The `n + 1` entries follow the instruction (invariant 1).
+        let entry = ip.add(1 + (get(fp, index) as u32).min(n) as usize);
+        // An entry is a `Br`: take its jump here rather than dispatching it.
+        match (*entry).instr {
+            Instr::Br(target) => dispatch!(jump(entry, target), fp, mem, len, cx),
+            _ => dispatch!(entry, fp, mem, len, cx),
+        }
+    });
+    handler!(Copy(ip, fp, mem, len, cx) Instr::Copy { dst, src } => {
+        set(fp, dst, get(fp, src));
+        dispatch!(ip.add(1), fp, mem, len, cx)
+    });
+    handler!(AddBrI32LtU(ip, fp, mem, len, cx) Instr::AddBrI32LtU { var, step, limit, target } => {
+        let v = (get(fp, var) as u32).wrapping_add(get(fp, step.into()) as u32);
+        set(fp, var, u64::from(v));
+        if v < get(fp, limit.into()) as u32 {
+            dispatch!(jump(ip, target), fp, mem, len, cx)
+        }
+        dispatch!(ip.add(1), fp, mem, len, cx)
+    });
+    handler!(AddBrI32LtS(ip, fp, mem, len, cx) Instr::AddBrI32LtS { var, step, limit, target } => {
+        let v = (get(fp, var) as u32).wrapping_add(get(fp, step.into()) as u32);
+        set(fp, var, u64::from(v));
+        if (v as i32) < (get(fp, limit.into()) as u32 as i32) {
+            dispatch!(jump(ip, target), fp, mem, len, cx)
+        }
+        dispatch!(ip.add(1), fp, mem, len, cx)
+    });
+    handler!(AddBrI32Ne(ip, fp, mem, len, cx) Instr::AddBrI32Ne { var, step, limit, target } => {
+        let v = (get(fp, var) as u32).wrapping_add(get(fp, step.into()) as u32);
+        set(fp, var, u64::from(v));
+        if v != get(fp, limit.into()) as u32 {
+            dispatch!(jump(ip, target), fp, mem, len, cx)
+        }
+        dispatch!(ip.add(1), fp, mem, len, cx)
+    });
+    handler!(I32AddShl(ip, fp, mem, len, cx) Instr::I32AddShl { dst, base, index, shift } => {
+        let v = (get(fp, base) as u32).wrapping_add((get(fp, index) as u32) << shift);
+        set(fp, dst, u64::from(v));
+        dispatch!(ip.add(1), fp, mem, len, cx)
+    });
+    handler!(Select(ip, fp, mem, len, cx) Instr::Select { dst, other, cond } => {
+        if get(fp, cond) as u32 == 0 {
+            set(fp, dst, get(fp, other));
+        }
+        dispatch!(ip.add(1), fp, mem, len, cx)
+    });
+    handler!(SelectNez32(ip, fp, mem, len, cx) Instr::SelectNez32 { dst, other, cond } => {
+        if get(fp, cond) as u32 != 0 {
+            set(fp, dst, get(fp, other));
+        }
+        dispatch!(ip.add(1), fp, mem, len, cx)
+    });
+    handler!(SelectNez64(ip, fp, mem, len, cx) Instr::SelectNez64 { dst, other, cond } => {
+        if get(fp, cond) != 0 {
+            set(fp, dst, get(fp, other));
+        }
+        dispatch!(ip.add(1), fp, mem, len, cx)
+    });
+    handler!(GlobalGet(ip, fp, mem, len, cx) Instr::GlobalGet { dst, global } => {
+        set(fp, dst, (*cx.global(global)).value);
+        dispatch!(ip.add(1), fp, mem, len, cx)
+    });
+    handler!(GlobalSet(ip, fp, mem, len, cx) Instr::GlobalSet { src, global } => {
+        (*cx.global(global)).value = get(fp, src);
+        dispatch!(ip.add(1), fp, mem, len, cx)
+    });
+    handler!(ConsumeFuel(ip, fp, mem, len, cx) Instr::ConsumeFuel(cost) => {
+        if cx.fuel > 0 {
+            cx.fuel -= i64::from(cost);
+            dispatch!(ip.add(1), fp, mem, len, cx)
+        }
+        // Suspend before this instruction, so resuming charges its block again.
+        cx.save_pc(ip);
+        exit!(Exit::OutOfFuel, ip, fp, mem, len, cx)
+    });
+    handler!(CallInternal(ip, fp, mem, len, cx) Instr::CallInternal { func, base: at } => {
+        cx.save_pc(ip.add(1));
+        let base = cx.base + at as usize;
+        // The validator checked `func` against the module's functions.
+        let f = &*cx.funcs.add(func as usize);
+        let entered = enter(
+            &mut cx.frames,
+            &mut cx.slots,
+            cx.limits,
+            cx.instance,
+            func,
+            f,
+            base,
+        );
+        if let Err(code) = entered {
+            return trap(cx, code);
+        }
+        cx.code = f.code.as_ptr();
+        cx.base = base;
+        // The frame is inside `slots`, which `enter` grew to hold it.
+        let fp = cx.slots.as_mut_ptr().add(base);
+        dispatch!(cx.code, fp, mem, len, cx)
+    });
+    handler!(Return(ip, fp, mem, len, cx) Instr::Return { src, n } => {
+        if n == 1 {
+            // The common case, without a call to `memmove`.
+            set(fp, 0, get(fp, src));
+        } else if src != 0 {
+            // `[src, src + n)` and `[0, n)` are inside the frame; `copy` allows overlap.
+            core::ptr::copy(fp.add(src as usize), fp, n as usize);
+        }
+        cx.frames.pop();
+        let Some(&f) = cx.frames.last() else {
+            exit!(Exit::Done, ip, fp, mem, len, cx)
+        };
+        if f.instance != cx.instance {
+            exit!(Exit::Resume, ip, fp, mem, len, cx)
+        }
+        // Same instance: the memory view is still current (a `memory.grow` in the callee
+        // refreshed it), only the code and frame change. Saved frames lie inside `slots`.
+        cx.code = (*cx.funcs.add(f.func as usize)).code.as_ptr();
+        cx.base = f.base;
+        let fp = cx.slots.as_mut_ptr().add(f.base);
+        dispatch!(cx.code.add(f.pc as usize), fp, mem, len, cx)
+    });
+    handler!(MemoryFill(ip, fp, mem, len, cx) Instr::MemoryFill { base: at } => {
+        let (start, value, n) = (get(fp, at), get(fp, at + 1), get(fp, at + 2));
+        let Some(r) = bulk_range(len, start, n) else {
+            return trap(cx, TrapCode::MemoryOutOfBounds);
+        };
+        // The range lies inside the memory, checked just above.
+        core::ptr::write_bytes(mem.add(r.start), value as u8, r.len());
+        dispatch!(ip.add(1), fp, mem, len, cx)
+    });
+    handler!(MemoryCopy(ip, fp, mem, len, cx) Instr::MemoryCopy { base: at } => {
+        let (d, s, n) = (get(fp, at), get(fp, at + 1), get(fp, at + 2));
+        let (Some(dst), Some(src)) = (bulk_range(len, d, n), bulk_range(len, s, n)) else {
+            return trap(cx, TrapCode::MemoryOutOfBounds);
+        };
+        // Both ranges lie inside the memory, checked just above; `copy` allows overlap.
+        core::ptr::copy(mem.add(src.start), mem.add(dst.start), src.len());
+        dispatch!(ip.add(1), fp, mem, len, cx)
+    });
+    /// Every instruction that needs the store: [`Executor::slow`] runs it.
+    pub(super) unsafe fn Slow(
+        ip: *const Op,
+        fp: *mut u64,
+        mem: *mut u8,
+        len: usize,
+        cx: &mut Cx,
+    ) -> Exit {
+        exit!(Exit::Slow, ip, fp, mem, len, cx)
+    }
+}
+
+/// The handler that executes `instr`.
+fn handler_of(instr: &Instr) -> Handler {
+    match instr {
+        $(Instr::$un { .. } => h::$un,)*
+        $(Instr::$ut { .. } => h::$ut,)*
+        $(Instr::$bin { .. } => h::$bin,)*
+        $(Instr::$bt { .. } => h::$bt,)*
+        $(Instr::$ld { .. } => h::$ld,)*
+        $(Instr::$ldx { .. } => h::$ldx,)*
+        $(Instr::$st { .. } => h::$st,)*
+        $(Instr::$stx { .. } => h::$stx,)*
+        $(Instr::$cb { .. } => h::$cb,)*
+        Instr::Unreachable => h::Unreachable,
+        Instr::Br(_) => h::Br,
+        Instr::BrIfNez { .. } => h::BrIfNez,
+        Instr::BrIfEqz { .. } => h::BrIfEqz,
+        Instr::BrTable { .. } => h::BrTable,
+        Instr::Copy { .. } => h::Copy,
+        Instr::AddBrI32LtU { .. } => h::AddBrI32LtU,
+        Instr::AddBrI32LtS { .. } => h::AddBrI32LtS,
+        Instr::AddBrI32Ne { .. } => h::AddBrI32Ne,
+        Instr::I32AddShl { .. } => h::I32AddShl,
+        Instr::Select { .. } => h::Select,
+        Instr::SelectNez32 { .. } => h::SelectNez32,
+        Instr::SelectNez64 { .. } => h::SelectNez64,
+        Instr::GlobalGet { .. } => h::GlobalGet,
+        Instr::GlobalSet { .. } => h::GlobalSet,
+        Instr::ConsumeFuel(_) => h::ConsumeFuel,
+        Instr::CallInternal { .. } => h::CallInternal,
+        Instr::Return { .. } => h::Return,
+        Instr::MemoryFill { .. } => h::MemoryFill,
+        Instr::MemoryCopy { .. } => h::MemoryCopy,
+        Instr::CallImported { .. }
+        | Instr::CallIndirect { .. }
+        | Instr::RefFunc { .. }
+        | Instr::MemorySize { .. }
+        | Instr::MemoryGrow { .. }
+        | Instr::MemoryInit { .. }
+        | Instr::DataDrop { .. }
+        | Instr::TableGet { .. }
+        | Instr::TableSet { .. }
+        | Instr::TableSize { .. }
+        | Instr::TableGrow { .. }
+        | Instr::TableFill { .. }
+        | Instr::TableCopy { .. }
+        | Instr::TableInit { .. }
+        | Instr::ElemDrop { .. } => h::Slow,
+    }
+}
+    };
+}
+for_each_op!(define_handlers);
+
+impl Cx {
     /// The cell of global `global` of the current instance.
     #[inline(always)]
     fn global(&self, global: u32) -> *mut GlobalEntity {
@@ -298,88 +767,149 @@ impl<T> Executor<'_, T> {
         }
     }
 
-    /// Continues in the frame now on top of `frames`.
-    fn resume_top(&mut self) {
-        let f = *self.frames.last().expect("a frame");
-        if f.instance != self.instance {
-            self.instance = f.instance;
-            self.module = self.store.inner.instances[f.instance as usize]
-                .module
-                .clone();
-            self.mem = first_memory(&self.store.inner, f.instance);
-        }
-        self.refresh_memory();
-        let code = &self.module.inner.code[f.func as usize].code;
-        self.code = code.as_ptr();
-        self.ip = code[f.pc as usize..].as_ptr();
-        self.base = f.base;
-        self.fp = self.slots[f.base..].as_mut_ptr();
-    }
-
-    fn save_pc(&mut self) {
-        let pc = self.pc();
+    /// Records `ip` as where the current frame continues.
+    #[inline(always)]
+    fn save_pc(&mut self, ip: *const Op) {
+        // SAFETY: `ip` and `code` point into the same function's code (invariant 2).
+        let pc = unsafe { ip.offset_from(self.code) } as u32;
         if let Some(frame) = self.frames.last_mut() {
             frame.pc = pc;
         }
     }
+}
 
-    /// Calls defined function `func` of the current module, arguments at slot `at`.
-    #[inline(never)]
-    fn call_internal(&mut self, func: u32, at: Slot) -> Result<()> {
-        self.save_pc();
-        let base = self.base + at as usize;
-        let f = &self.module.inner.code[func as usize];
-        enter(
-            self.frames,
-            self.slots,
-            self.limits,
-            self.instance,
-            func,
-            f,
-            base,
-        )?;
-        self.code = f.code.as_ptr();
-        self.ip = self.code;
-        self.base = base;
-        self.fp = self.slots[base..].as_mut_ptr();
-        Ok(())
+/// What the driver does after an out-of-line instruction.
+enum Next {
+    /// Continue with the registers in [`Cx`].
+    Continue,
+    /// Stop running.
+    Exit(Outcome),
+}
+
+/// Runs the top frame of `stack` until the entry function returns, a trap, fuel running
+/// out, or a host yield. See [`Cx`] for the invariants behind the raw pointers.
+pub(crate) fn run<T>(store: &mut Store<T>, stack: &mut Stack) -> Result<Outcome> {
+    let top = *stack.frames.last().expect("run needs a frame");
+    let module = store.inner.instances[top.instance as usize].module.clone();
+    let mut cx = Cx {
+        slots: core::mem::take(&mut stack.slots),
+        frames: core::mem::take(&mut stack.frames),
+        limits: (
+            store.inner.max_call_depth() as usize,
+            store.inner.engine.config().max_stack_slots,
+        ),
+        fuel: store.inner.fuel,
+        // Differs from the top frame's, so `resume_top` loads everything.
+        instance: u32::MAX,
+        funcs: module.inner.code.as_ptr(),
+        module,
+        code: core::ptr::null(),
+        base: 0,
+        mem: usize::MAX,
+        globals: core::ptr::null_mut(),
+        instance_globals: core::ptr::null(),
+        ip: core::ptr::null(),
+        fp: core::ptr::null_mut(),
+        mem_ptr: core::ptr::null_mut(),
+        mem_len: 0,
+        trap: TrapCode::Unreachable,
+    };
+    let mut ex = Executor {
+        store,
+        cx: &mut cx,
+        host_args: &mut stack.host_args,
+        host_results: &mut stack.host_results,
+    };
+    let outcome = ex.drive();
+    stack.slots = core::mem::take(&mut cx.slots);
+    stack.frames = core::mem::take(&mut cx.frames);
+    outcome
+}
+
+/// The generic side of the interpreter: enters the threaded code and runs what it leaves
+/// to the store (see the module docs).
+struct Executor<'a, T> {
+    store: &'a mut Store<T>,
+    cx: &'a mut Cx,
+    host_args: &'a mut Vec<Val>,
+    host_results: &'a mut Vec<Val>,
+}
+
+impl<T> Executor<'_, T> {
+    fn drive(&mut self) -> Result<Outcome> {
+        self.resume_top();
+        loop {
+            let exit = execute(self.cx);
+            self.store.inner.fuel = self.cx.fuel;
+            match exit {
+                Exit::Continue => {}
+                Exit::Done => return Ok(Outcome::Done),
+                Exit::Trap => return Err(self.cx.trap.into()),
+                Exit::OutOfFuel => return Ok(Outcome::OutOfFuel),
+                Exit::Resume => self.resume_top(),
+                Exit::Slow => {
+                    // SAFETY: the slow instruction is inside the code (invariant 2), and so
+                    // is the one after it, since code ends in a jump, return or trap.
+                    let instr = unsafe { (*self.cx.ip).instr };
+                    // SAFETY: see above.
+                    self.cx.ip = unsafe { self.cx.ip.add(1) };
+                    let next = self.slow(instr);
+                    // Host functions may have changed the fuel.
+                    self.cx.fuel = self.store.inner.fuel;
+                    if let Next::Exit(outcome) = next? {
+                        return Ok(outcome);
+                    }
+                }
+            }
+        }
     }
 
-    /// Returns from the current frame with `n` results at slot `src`.
-    #[inline(never)]
-    fn ret(&mut self, src: Slot, n: u32) -> Next {
-        if n == 1 {
-            // The common case, without a call to `memmove`.
-            let value = self.get(src);
-            self.set(0, value);
-        } else if src != 0 {
-            // SAFETY: `[src, src + n)` and `[0, n)` are inside the frame (invariant 1);
-            // `copy` allows overlap.
-            unsafe { core::ptr::copy(self.fp.add(src as usize), self.fp, n as usize) };
+    #[inline(always)]
+    fn get(&self, slot: Slot) -> u64 {
+        // SAFETY: the slot is an operand of the current instruction, inside the current
+        // frame (invariants 1 and 2).
+        unsafe { get(self.cx.fp, slot) }
+    }
+
+    #[inline(always)]
+    fn set(&mut self, slot: Slot, value: u64) {
+        // SAFETY: as in `get`.
+        unsafe { set(self.cx.fp, slot, value) }
+    }
+
+    /// Re-reads the raw views of the memory and the globals (invariant 3).
+    fn refresh_memory(&mut self) {
+        let cx = &mut *self.cx;
+        (cx.mem_ptr, cx.mem_len) = memory_view(&mut self.store.inner, cx.mem);
+        cx.globals = self.store.inner.globals.as_mut_ptr();
+        cx.instance_globals = self.store.inner.instances[cx.instance as usize]
+            .globals
+            .as_ptr();
+    }
+
+    /// Continues in the frame now on top of the frame stack.
+    fn resume_top(&mut self) {
+        let f = *self.cx.frames.last().expect("a frame");
+        if f.instance != self.cx.instance {
+            self.cx.instance = f.instance;
+            self.cx.module = self.store.inner.instances[f.instance as usize]
+                .module
+                .clone();
+            self.cx.funcs = self.cx.module.inner.code.as_ptr();
+            self.cx.mem = first_memory(&self.store.inner, f.instance);
         }
-        self.frames.pop();
-        let Some(&f) = self.frames.last() else {
-            return Next::Exit(Outcome::Done);
-        };
-        if f.instance != self.instance {
-            self.resume_top();
-            return Next::Continue;
-        }
-        // Same instance: the memory view is still current (a `memory.grow` in the callee
-        // refreshed it), only the code and frame change.
-        let code = &self.module.inner.code[f.func as usize].code;
-        self.code = code.as_ptr();
-        self.ip = code[f.pc as usize..].as_ptr();
-        self.base = f.base;
-        self.fp = self.slots[f.base..].as_mut_ptr();
-        Next::Continue
+        self.refresh_memory();
+        let code = &self.cx.module.inner.code[f.func as usize].code;
+        self.cx.code = code.as_ptr();
+        self.cx.ip = code[f.pc as usize..].as_ptr();
+        self.cx.base = f.base;
+        self.cx.fp = self.cx.slots[f.base..].as_mut_ptr();
     }
 
     /// Calls store function `func` with arguments at frame slot `at`.
-    #[inline(never)]
     fn call_store_func(&mut self, func_index: u32, at: Slot) -> Result<Next> {
-        self.save_pc();
-        let new_base = self.base + at as usize;
+        self.cx.save_pc(self.cx.ip);
+        let new_base = self.cx.base + at as usize;
         let store_id = self.store.inner.id;
         match &self.store.inner.funcs[func_index as usize] {
             &FuncEntity::Wasm { instance, def, .. } => {
@@ -387,10 +917,11 @@ impl<T> Executor<'_, T> {
                     .module
                     .inner
                     .code[def as usize];
+                let cx = &mut *self.cx;
                 enter(
-                    self.frames,
-                    self.slots,
-                    self.limits,
+                    &mut cx.frames,
+                    &mut cx.slots,
+                    cx.limits,
                     instance,
                     def,
                     f,
@@ -406,16 +937,16 @@ impl<T> Executor<'_, T> {
                 let host: *const HostFunc<T> = Arc::as_ptr(func);
                 // SAFETY: `host` points into an `Arc` the store keeps alive (see above).
                 let host = unsafe { &*host };
-                let caller_instance = Some(Instance::new_handle(store_id, self.instance));
+                let caller_instance = Some(Instance::new_handle(store_id, self.cx.instance));
                 let outcome = match &host.func {
                     HostFnKind::Raw(f) => {
                         let width = host.ty.params().len().max(host.ty.results().len());
                         // SAFETY: the verifier proved the call's `[at, at + width)` inside
                         // the frame (invariant 1). While the host function runs, this slice
-                        // is the only use of the frame: the loop's registers wait, and the
+                        // is the only use of the frame: the threaded code waits, and the
                         // host function reaches only the store, never this stack.
                         let slots = unsafe {
-                            core::slice::from_raw_parts_mut(self.fp.add(at as usize), width)
+                            core::slice::from_raw_parts_mut(self.cx.fp.add(at as usize), width)
                         };
                         let caller = Caller {
                             store: &mut *self.store,
@@ -463,12 +994,11 @@ impl<T> Executor<'_, T> {
         Ok(Next::Continue)
     }
 
-    #[inline(never)]
     fn call_indirect(&mut self, ty: u32, table: u32, at: Slot) -> Result<Next> {
-        let np = self.module.inner.types[ty as usize].params().len();
+        let np = self.cx.module.inner.types[ty as usize].params().len();
         let index = self.get(at + np as u32) as u32;
         let inner = &self.store.inner;
-        let inst = &inner.instances[self.instance as usize];
+        let inst = &inner.instances[self.cx.instance as usize];
         let raw = *inner.tables[inst.tables[table as usize] as usize]
             .elements
             .get(index as usize)
@@ -481,71 +1011,51 @@ impl<T> Executor<'_, T> {
     }
 
     fn table_index(&self, table: u32) -> usize {
-        self.store.inner.instances[self.instance as usize].tables[table as usize] as usize
+        self.store.inner.instances[self.cx.instance as usize].tables[table as usize] as usize
     }
 
-    /// Suspends before the `ConsumeFuel` just executed, so resuming charges its block again.
-    #[cold]
+    /// Runs an instruction the threaded code leaves to the store (see `handler_of`); the
+    /// instruction pointer is already past it.
     #[inline(never)]
-    fn out_of_fuel(&mut self) -> Next {
-        // SAFETY: the loop advanced `ip` past this instruction, which is in the code.
-        self.ip = unsafe { self.ip.sub(1) };
-        self.save_pc();
-        Next::Exit(Outcome::OutOfFuel)
-    }
-
-    /// The instructions that are neither arithmetic, memory access nor control flow.
-    #[inline(never)]
-    fn misc(&mut self, instr: Instr) -> Result<Next> {
+    fn slow(&mut self, instr: Instr) -> Result<Next> {
+        let instance = self.cx.instance as usize;
+        let mem = self.cx.mem;
         let inner = &mut self.store.inner;
+        let oob = || Error::trap(TrapCode::MemoryOutOfBounds);
+        let table_oob = || Error::trap(TrapCode::TableOutOfBounds);
         match instr {
             Instr::CallImported { func, base } => {
-                let f = inner.instances[self.instance as usize].funcs[func as usize];
+                let f = inner.instances[instance].funcs[func as usize];
                 return self.call_store_func(f, base);
             }
             Instr::CallIndirect { ty, table, base } => return self.call_indirect(ty, table, base),
             Instr::RefFunc { dst, func } => {
-                let f = inner.instances[self.instance as usize].funcs[func as usize];
+                let f = inner.instances[instance].funcs[func as usize];
                 self.set(dst, u64::from(f) + 1);
             }
             Instr::MemorySize { dst } => {
-                let pages = inner.memories[self.mem].pages();
+                let pages = inner.memories[mem].pages();
                 self.set(dst, u64::from(pages));
             }
             Instr::MemoryGrow { dst } => {
                 let limit = inner.limits.memory_pages;
                 let delta = self.get(dst) as u32;
-                let old = self.store.inner.memories[self.mem].grow(delta, limit);
+                let old = self.store.inner.memories[mem].grow(delta, limit);
                 self.set(dst, u64::from(old.unwrap_or(u32::MAX)));
-                self.refresh_memory();
-            }
-            Instr::MemoryFill { base: at } => {
-                let (start, value, n) = (self.get(at), self.get(at + 1), self.get(at + 2));
-                let m = &mut self.store.inner.memories[self.mem].data;
-                let r = bulk_range(m.len(), start, n, TrapCode::MemoryOutOfBounds)?;
-                m[r].fill(value as u8);
-                self.refresh_memory();
-            }
-            Instr::MemoryCopy { base: at } => {
-                let (d, s, n) = (self.get(at), self.get(at + 1), self.get(at + 2));
-                let m = &mut self.store.inner.memories[self.mem].data;
-                let dst = bulk_range(m.len(), d, n, TrapCode::MemoryOutOfBounds)?;
-                let src = bulk_range(m.len(), s, n, TrapCode::MemoryOutOfBounds)?;
-                m.copy_within(src, dst.start);
                 self.refresh_memory();
             }
             Instr::MemoryInit { base: at, data } => {
                 let (d, s, n) = (self.get(at), self.get(at + 1), self.get(at + 2));
                 let inner = &mut self.store.inner;
-                let seg = &inner.instances[self.instance as usize].datas[data as usize];
-                let src = bulk_range(seg.len(), s, n, TrapCode::MemoryOutOfBounds)?;
-                let m = &mut inner.memories[self.mem].data;
-                let dst = bulk_range(m.len(), d, n, TrapCode::MemoryOutOfBounds)?;
+                let seg = &inner.instances[instance].datas[data as usize];
+                let src = bulk_range(seg.len(), s, n).ok_or_else(oob)?;
+                let m = &mut inner.memories[mem].data;
+                let dst = bulk_range(m.len(), d, n).ok_or_else(oob)?;
                 m[dst].copy_from_slice(&seg[src]);
                 self.refresh_memory();
             }
             Instr::DataDrop { data } => {
-                inner.instances[self.instance as usize].datas[data as usize] = Arc::from([]);
+                inner.instances[instance].datas[data as usize] = Arc::from([]);
             }
             Instr::TableGet { dst, table } => {
                 let t = self.table_index(table);
@@ -553,7 +1063,7 @@ impl<T> Executor<'_, T> {
                 let value = *self.store.inner.tables[t]
                     .elements
                     .get(index)
-                    .ok_or(Error::trap(TrapCode::TableOutOfBounds))?;
+                    .ok_or_else(table_oob)?;
                 self.set(dst, value);
             }
             Instr::TableSet { base: at, table } => {
@@ -562,7 +1072,7 @@ impl<T> Executor<'_, T> {
                 let e = self.store.inner.tables[t]
                     .elements
                     .get_mut(index)
-                    .ok_or(Error::trap(TrapCode::TableOutOfBounds))?;
+                    .ok_or_else(table_oob)?;
                 *e = value;
             }
             Instr::TableSize { dst, table } => {
@@ -581,7 +1091,7 @@ impl<T> Executor<'_, T> {
                 let t = self.table_index(table);
                 let (start, value, n) = (self.get(at), self.get(at + 1), self.get(at + 2));
                 let elements = &mut self.store.inner.tables[t].elements;
-                let r = bulk_range(elements.len(), start, n, TrapCode::TableOutOfBounds)?;
+                let r = bulk_range(elements.len(), start, n).ok_or_else(table_oob)?;
                 elements[r].fill(value);
             }
             Instr::TableCopy {
@@ -592,9 +1102,8 @@ impl<T> Executor<'_, T> {
                 let (d, s) = (self.table_index(dst_table), self.table_index(src_table));
                 let (d_start, s_start, n) = (self.get(at), self.get(at + 1), self.get(at + 2));
                 let tables = &mut self.store.inner.tables;
-                let oob = TrapCode::TableOutOfBounds;
-                let dr = bulk_range(tables[d].elements.len(), d_start, n, oob)?;
-                let sr = bulk_range(tables[s].elements.len(), s_start, n, oob)?;
+                let dr = bulk_range(tables[d].elements.len(), d_start, n).ok_or_else(table_oob)?;
+                let sr = bulk_range(tables[s].elements.len(), s_start, n).ok_or_else(table_oob)?;
                 if d == s {
                     tables[d].elements.copy_within(sr, dr.start);
                 } else {
@@ -610,271 +1119,20 @@ impl<T> Executor<'_, T> {
                 let t = self.table_index(table);
                 let (d_start, s_start, n) = (self.get(at), self.get(at + 1), self.get(at + 2));
                 let inner = &mut self.store.inner;
-                let seg = &inner.instances[self.instance as usize].elems[elem as usize];
+                let seg = &inner.instances[instance].elems[elem as usize];
                 let elements = &mut inner.tables[t].elements;
-                let src = bulk_range(seg.len(), s_start, n, TrapCode::TableOutOfBounds)?;
-                let dst = bulk_range(elements.len(), d_start, n, TrapCode::TableOutOfBounds)?;
+                let src = bulk_range(seg.len(), s_start, n).ok_or_else(table_oob)?;
+                let dst = bulk_range(elements.len(), d_start, n).ok_or_else(table_oob)?;
                 elements[dst].copy_from_slice(&seg[src]);
             }
             Instr::ElemDrop { elem } => {
-                inner.instances[self.instance as usize].elems[elem as usize] = Arc::from([]);
+                inner.instances[instance].elems[elem as usize] = Arc::from([]);
             }
-            other => unreachable!("{other:?} is executed inline"),
+            other => unreachable!("{other:?} runs in the threaded code"),
         }
         Ok(Next::Continue)
     }
 }
-
-macro_rules! define_run {
-    (
-        unary { $($un:ident => $unf:ident,)* }
-        unary_trap { $($ut:ident => $utf:ident,)* }
-        binary { $($bin:ident => $binf:ident,)* }
-        binary_trap { $($bt:ident => $btf:ident,)* }
-        load { $($ld:ident($ldn:literal) / $ldx:ident => $ldf:expr,)* }
-        store { $($st:ident($stn:literal) / $stx:ident => $stf:expr,)* }
-        cmp_branch { $($cb:ident => $cbf:ident,)* }
-    ) => {
-/// Runs the top frame of `stack` until the entry function returns, a trap, fuel running
-/// out, or a host yield. See [`Executor`] for the invariants behind the raw pointers.
-pub(crate) fn run<T>(store: &mut Store<T>, stack: &mut Stack) -> Result<Outcome> {
-    let Stack {
-        slots,
-        frames,
-        host_args,
-        host_results,
-    } = stack;
-    let limits = (
-        store.inner.max_call_depth() as usize,
-        store.inner.engine.config().max_stack_slots,
-    );
-    let top = *frames.last().expect("run needs a frame");
-    let module = store.inner.instances[top.instance as usize].module.clone();
-    let mut ex = Executor {
-        store,
-        slots,
-        frames,
-        host_args,
-        host_results,
-        limits,
-        // Differs from the top frame's, so `resume_top` loads everything.
-        instance: u32::MAX,
-        module,
-        code: core::ptr::null(),
-        ip: core::ptr::null(),
-        base: 0,
-        fp: core::ptr::null_mut(),
-        mem: usize::MAX,
-        mem_ptr: core::ptr::null_mut(),
-        mem_len: 0,
-        globals: core::ptr::null_mut(),
-        instance_globals: core::ptr::null(),
-    };
-    ex.resume_top();
-    let (mut ip, mut fp, mut mem_ptr, mut mem_len) = (ex.ip, ex.fp, ex.mem_ptr, ex.mem_len);
-
-    macro_rules! get {
-        ($slot:expr) => {
-            // SAFETY: the slot is inside the current frame (invariants 1 and 2).
-            unsafe { fp.add($slot as usize).read() }
-        };
-    }
-    macro_rules! set {
-        ($slot:expr, $value:expr) => {{
-            let value: u64 = $value;
-            // SAFETY: the slot is inside the current frame (invariants 1 and 2).
-            unsafe { fp.add($slot as usize).write(value) }
-        }};
-    }
-    macro_rules! jump {
-        ($offset:expr) => {
-            // SAFETY: jump targets are inside the code (invariant 1); the offset is
-            // relative to the instruction after the jump, where `ip` points.
-            ip = unsafe { ip.offset($offset as i32 as isize) }
-        };
-    }
-    // Reads `$n` bytes at effective address `$ea`, trapping if out of bounds.
-    macro_rules! load {
-        ($ea:expr, $n:literal) => {{
-            let ea: u64 = $ea;
-            if ea + $n > mem_len as u64 {
-                return Err(TrapCode::MemoryOutOfBounds.into());
-            }
-            // SAFETY: `[ea, ea + n)` lies inside the memory, checked just above;
-            // `mem_ptr`/`mem_len` describe the current memory (invariant 3).
-            unsafe { mem_ptr.add(ea as usize).cast::<[u8; $n]>().read() }
-        }};
-    }
-    // Writes `$bytes` at effective address `$ea`, trapping if out of bounds.
-    macro_rules! store {
-        ($ea:expr, $bytes:expr, $n:literal) => {{
-            let ea: u64 = $ea;
-            if ea + $n > mem_len as u64 {
-                return Err(TrapCode::MemoryOutOfBounds.into());
-            }
-            let bytes: [u8; $n] = $bytes;
-            // SAFETY: as for `load!`: in bounds, checked just above (invariant 3).
-            unsafe { mem_ptr.add(ea as usize).cast::<[u8; $n]>().write(bytes) };
-        }};
-    }
-    // Runs an out-of-line instruction with the registers synchronized around it.
-    macro_rules! out_of_line {
-        ($call:expr) => {{
-            ex.ip = ip;
-            let next = $call;
-            match next {
-                Next::Continue => {
-                    (ip, fp, mem_ptr, mem_len) = (ex.ip, ex.fp, ex.mem_ptr, ex.mem_len);
-                }
-                Next::Exit(outcome) => return Ok(outcome),
-            }
-        }};
-    }
-
-    loop {
-        // SAFETY: `ip` is inside the code: it starts at a saved or entry pc, and every
-        // path through the code ends in a jump, return or trap (invariant 1).
-        let instr = unsafe { &*ip };
-        // SAFETY: at most one past the current instruction, which is inside the code.
-        ip = unsafe { ip.add(1) };
-        match *instr {
-            $(Instr::$un { dst, src } => set!(dst, ops::$unf(get!(src))),)*
-            $(Instr::$ut { dst, src } => set!(dst, ops::$utf(get!(src))?),)*
-            $(Instr::$bin { dst, lhs, rhs } => set!(dst, ops::$binf(get!(lhs), get!(rhs))),)*
-            $(Instr::$bt { dst, lhs, rhs } => set!(dst, ops::$btf(get!(lhs), get!(rhs))?),)*
-            $(Instr::$ld { dst, addr, offset } => {
-                let ea = (get!(addr) as u32 as u64) + u64::from(offset);
-                set!(dst, ($ldf)(load!(ea, $ldn)));
-            })*
-            $(Instr::$ldx { dst, base, index, shift } => {
-                let ea = (get!(base) as u32).wrapping_add((get!(index) as u32) << shift);
-                set!(dst, ($ldf)(load!(u64::from(ea), $ldn)));
-            })*
-            $(Instr::$st { addr, val, offset } => {
-                let ea = (get!(addr) as u32 as u64) + u64::from(offset);
-                store!(ea, ($stf)(get!(val)), $stn);
-            })*
-            $(Instr::$stx { base, index, val, shift } => {
-                let ea = (get!(base) as u32).wrapping_add((get!(index) as u32) << shift);
-                store!(u64::from(ea), ($stf)(get!(val)), $stn);
-            })*
-            $(Instr::$cb { lhs, rhs, target } => {
-                if ops::$cbf(get!(lhs), get!(rhs)) != 0 {
-                    jump!(target);
-                }
-            })*
-            Instr::Unreachable => return Err(TrapCode::Unreachable.into()),
-            Instr::Br(target) => jump!(target),
-            Instr::BrIfNez { cond, target } => {
-                if get!(cond) as u32 != 0 {
-                    jump!(target);
-                }
-            }
-            Instr::BrIfEqz { cond, target } => {
-                if get!(cond) as u32 == 0 {
-                    jump!(target);
-                }
-            }
-            Instr::BrTable { index, len } => {
-                let entry = (get!(index) as u32).min(len) as usize;
-                // SAFETY: the `len + 1` entries follow the instruction (invariant 1).
-                let entry = unsafe { ip.add(entry) };
-                // An entry is a `Br`: take its jump here rather than dispatching it.
-                // SAFETY: `entry` is inside the code (just above).
-                ip = match unsafe { *entry } {
-                    // SAFETY: the `Br`'s target, relative to the instruction after it, is
-                    // inside the code (invariant 1).
-                    Instr::Br(target) => unsafe { entry.add(1).offset(target as i32 as isize) },
-                    _ => entry,
-                };
-            }
-            Instr::Copy { dst, src } => set!(dst, get!(src)),
-            Instr::AddBrI32LtU { var, step, limit, target } => {
-                let v = (get!(var) as u32).wrapping_add(get!(step) as u32);
-                set!(var, u64::from(v));
-                if v < get!(limit) as u32 {
-                    jump!(target);
-                }
-            }
-            Instr::AddBrI32LtS { var, step, limit, target } => {
-                let v = (get!(var) as u32).wrapping_add(get!(step) as u32);
-                set!(var, u64::from(v));
-                if (v as i32) < (get!(limit) as u32 as i32) {
-                    jump!(target);
-                }
-            }
-            Instr::AddBrI32Ne { var, step, limit, target } => {
-                let v = (get!(var) as u32).wrapping_add(get!(step) as u32);
-                set!(var, u64::from(v));
-                if v != get!(limit) as u32 {
-                    jump!(target);
-                }
-            }
-            Instr::I32AddShl { dst, base, index, shift } => {
-                set!(dst, u64::from((get!(base) as u32).wrapping_add((get!(index) as u32) << shift)));
-            }
-            Instr::Select { dst, other, cond } => {
-                if get!(cond) as u32 == 0 {
-                    set!(dst, get!(other));
-                }
-            }
-            Instr::SelectNez32 { dst, other, cond } => {
-                if get!(cond) as u32 != 0 {
-                    set!(dst, get!(other));
-                }
-            }
-            Instr::SelectNez64 { dst, other, cond } => {
-                if get!(cond) != 0 {
-                    set!(dst, get!(other));
-                }
-            }
-            Instr::GlobalGet { dst, global } => {
-                // SAFETY: a valid global cell (see `Executor::global`).
-                let value = unsafe { (*ex.global(global)).value };
-                set!(dst, value);
-            }
-            Instr::GlobalSet { src, global } => {
-                let value = get!(src);
-                // SAFETY: a valid global cell (see `Executor::global`).
-                unsafe { (*ex.global(global)).value = value };
-            }
-            Instr::Return { src, n } => out_of_line!(ex.ret(src, n)),
-            Instr::ConsumeFuel(cost) => {
-                let fuel = &mut ex.store.inner.fuel;
-                if *fuel > 0 {
-                    *fuel -= i64::from(cost);
-                } else {
-                    out_of_line!(ex.out_of_fuel());
-                }
-            }
-            Instr::CallInternal { func, base } => {
-                ex.ip = ip;
-                ex.call_internal(func, base)?;
-                (ip, fp) = (ex.ip, ex.fp);
-            }
-            other @ (Instr::CallImported { .. }
-            | Instr::CallIndirect { .. }
-            | Instr::RefFunc { .. }
-            | Instr::MemorySize { .. }
-            | Instr::MemoryGrow { .. }
-            | Instr::MemoryFill { .. }
-            | Instr::MemoryCopy { .. }
-            | Instr::MemoryInit { .. }
-            | Instr::DataDrop { .. }
-            | Instr::TableGet { .. }
-            | Instr::TableSet { .. }
-            | Instr::TableSize { .. }
-            | Instr::TableGrow { .. }
-            | Instr::TableFill { .. }
-            | Instr::TableCopy { .. }
-            | Instr::TableInit { .. }
-            | Instr::ElemDrop { .. }) => out_of_line!(ex.misc(other)?),
-        }
-    }
-}
-    };
-}
-for_each_op!(define_run);
 
 /// Two distinct elements of a slice, mutably.
 fn two_mut<E>(v: &mut [E], a: usize, b: usize) -> (&mut E, &E) {

@@ -322,7 +322,8 @@ for_each_op!(define_slots);
 /// A translated function.
 #[derive(Debug)]
 pub(crate) struct CompiledFunc {
-    pub code: alloc::boxed::Box<[Instr]>,
+    /// The code as the executor runs it: each instruction with its handler.
+    pub code: alloc::boxed::Box<[crate::exec::Op]>,
     pub num_params: u32,
     /// What a new frame holds after its parameters: zeros for the declared locals, then
     /// the function's constants, so instructions read constants like any other slot.

@@ -24,6 +24,7 @@ use alloc::vec::Vec;
 use wasmparser::{BlockType, FuncValidator, FunctionBody, Operator, ValidatorResources};
 
 use crate::error::{Error, Result};
+use crate::exec::Op;
 use crate::ir::{CompiledFunc, Instr, Slot, for_each_op};
 use crate::types::FuncType;
 
@@ -1088,7 +1089,7 @@ impl Translator<'_> {
             .ok_or("function frame too large")?;
         layout_and_verify(self.env, &mut self.code, num_locals, num_consts, frame_size)?;
         let func = CompiledFunc {
-            code: self.code.as_slice().into(),
+            code: self.code.iter().map(|&instr| Op::new(instr)).collect(),
             num_params,
             frame_init: core::iter::repeat_n(0, (num_locals - num_params) as usize)
                 .chain(self.consts.iter().copied())
