@@ -162,14 +162,10 @@ fn enter(
     func: &CompiledFunc,
     base: usize,
 ) -> core::result::Result<(), TrapCode> {
-    let (max_depth, max_slots) = limits;
     let end = base + func.frame_size as usize;
-    if frames.len() >= max_depth || end > max_slots {
-        return Err(TrapCode::StackOverflow);
-    }
-    if slots.len() < end {
-        let new_len = end.max(slots.len() * 2).min(max_slots);
-        slots.resize(new_len, 0);
+    // `slots` never grows past the slot limit, so a frame that fits in it is within limits.
+    if frames.len() >= limits.0 || end > slots.len() {
+        grow_stack(frames.len(), slots, limits, end)?;
     }
     init_frame(&mut slots[base..end], func);
     frames.push(Frame {
@@ -181,25 +177,46 @@ fn enter(
     Ok(())
 }
 
+/// Makes room for one more frame ending at slot `end`, or reports a stack overflow. Kept
+/// out of line so that a call's common path stays small.
+#[cold]
+#[inline(never)]
+fn grow_stack(
+    depth: usize,
+    slots: &mut Vec<u64>,
+    (max_depth, max_slots): (usize, usize),
+    end: usize,
+) -> core::result::Result<(), TrapCode> {
+    if depth >= max_depth || end > max_slots {
+        return Err(TrapCode::StackOverflow);
+    }
+    if slots.len() < end {
+        let new_len = end.max(slots.len() * 2).min(max_slots);
+        slots.resize(new_len, 0);
+    }
+    Ok(())
+}
+
 /// Initializes a new frame past its parameters: declared locals zeroed, then constants.
 #[inline(always)]
 fn init_frame(frame: &mut [u64], func: &CompiledFunc) {
     let params = func.num_params as usize;
-    let init = &func.frame_init[..];
-    let dst = &mut frame[params..params + init.len()];
-    // Frames are mostly small: fixed-size chunks compile to a few vector moves where a
-    // `memcpy` call would cost more than the copy.
-    let mut dst_chunks = dst.chunks_exact_mut(4);
-    let mut init_chunks = init.chunks_exact(4);
-    for (d, s) in (&mut dst_chunks).zip(&mut init_chunks) {
-        d.copy_from_slice(s);
-    }
-    for (d, s) in dst_chunks
-        .into_remainder()
-        .iter_mut()
-        .zip(init_chunks.remainder())
-    {
-        *d = *s;
+    let init = func.frame_init.as_flattened();
+    frame[params..params + init.len()].copy_from_slice(init);
+}
+
+/// [`init_frame`] for the frame at `fp`, in the call path of the threaded code: a loop of
+/// four-slot moves rather than a call of `memcpy`.
+///
+/// # Safety
+/// `fp` must point at a frame of `func.frame_size` slots.
+#[inline(always)]
+unsafe fn init_frame_at(fp: *mut u64, func: &CompiledFunc) {
+    // SAFETY: the frame holds the parameters and then `frame_init` (see `CompiledFunc`).
+    let dst = unsafe { fp.add(func.num_params as usize) }.cast::<[u64; 4]>();
+    for (i, chunk) in func.frame_init.iter().enumerate() {
+        // SAFETY: see above; `[u64; 4]` needs no more alignment than `u64`.
+        unsafe { dst.add(i).write(*chunk) };
     }
 }
 
@@ -371,6 +388,28 @@ fn execute(cx: &mut Cx) -> Exit {
 fn trap(cx: &mut Cx, code: TrapCode) -> Exit {
     cx.trap = code;
     Exit::Trap
+}
+
+/// The slow path of a call at `ip` whose frame (ending at slot `end`) or frame record does
+/// not fit: grows the stack within its limits and runs the call again, or traps with a
+/// stack overflow. Out of line, so that the common path of a call stays small.
+#[cold]
+#[inline(never)]
+fn make_room(
+    ip: *const Op,
+    _fp: *mut u64,
+    mem: *mut u8,
+    len: usize,
+    cx: &mut Cx,
+    end: usize,
+) -> Exit {
+    if let Err(code) = grow_stack(cx.frames.len(), &mut cx.slots, cx.limits, end) {
+        return trap(cx, code);
+    }
+    cx.frames.reserve(1);
+    // Growing may have moved the slots; the current frame starts at `base` (invariant 2).
+    let fp = cx.slots[cx.base..].as_mut_ptr();
+    dispatch!(ip, fp, mem, len, cx)
 }
 
 /// Reads frame slot `slot`.
@@ -627,35 +666,39 @@ mod h {
         exit!(Exit::OutOfFuel, ip, fp, mem, len, cx)
     });
     handler!(CallInternal(ip, fp, mem, len, cx) Instr::CallInternal { func, base: at } => {
-        cx.save_pc(ip.add(1));
         let base = cx.base + at as usize;
         // The validator checked `func` against the module's functions.
         let f = &*cx.funcs.add(func as usize);
-        let entered = enter(
-            &mut cx.frames,
-            &mut cx.slots,
-            cx.limits,
-            cx.instance,
-            func,
-            f,
-            base,
-        );
-        if let Err(code) = entered {
-            return trap(cx, code);
+        let end = base + f.frame_size as usize;
+        let depth = cx.frames.len();
+        if depth >= cx.limits.0 || depth == cx.frames.capacity() || end > cx.slots.len() {
+            return make_room(ip, fp, mem, len, cx, end);
         }
+        cx.save_pc(ip.add(1));
+        // There is room for the frame record, checked above.
+        cx.frames.as_mut_ptr().add(depth).write(Frame {
+            instance: cx.instance,
+            func,
+            pc: 0,
+            base,
+        });
+        cx.frames.set_len(depth + 1);
         cx.code = f.code.as_ptr();
         cx.base = base;
-        // The frame is inside `slots`, which `enter` grew to hold it.
+        // `[base, end)` is inside `slots`, checked above.
         let fp = cx.slots.as_mut_ptr().add(base);
+        init_frame_at(fp, f);
         dispatch!(cx.code, fp, mem, len, cx)
     });
     handler!(Return(ip, fp, mem, len, cx) Instr::Return { src, n } => {
         if n == 1 {
-            // The common case, without a call to `memmove`.
             set(fp, 0, get(fp, src));
         } else if src != 0 {
-            // `[src, src + n)` and `[0, n)` are inside the frame; `copy` allows overlap.
-            core::ptr::copy(fp.add(src as usize), fp, n as usize);
+            // `[src, src + n)` and `[0, n)` are inside the frame; with `src > 0` a forward
+            // copy is right even where they overlap. A loop, not a call of `memmove`.
+            for i in 0..n {
+                set(fp, i, get(fp, src + i));
+            }
         }
         cx.frames.pop();
         let Some(&f) = cx.frames.last() else {

@@ -326,8 +326,11 @@ pub(crate) struct CompiledFunc {
     pub code: alloc::boxed::Box<[crate::exec::Op]>,
     pub num_params: u32,
     /// What a new frame holds after its parameters: zeros for the declared locals, then
-    /// the function's constants, so instructions read constants like any other slot.
-    pub frame_init: alloc::boxed::Box<[u64]>,
-    /// Locals, constants and the maximum operand stack height: the slots a frame needs. Every slot operand of `code` is below it (checked after translation).
+    /// the function's constants, so instructions read constants like any other slot;
+    /// padded with zeros to whole chunks of four (the frame has room for them).
+    pub frame_init: alloc::boxed::Box<[[u64; 4]]>,
+    /// Locals, constants and the maximum operand stack height (at least the parameters
+    /// and `frame_init`): the slots a frame needs. Every slot operand of `code` is below
+    /// it (checked after translation).
     pub frame_size: u32,
 }

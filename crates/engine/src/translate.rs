@@ -1088,12 +1088,25 @@ impl Translator<'_> {
             .filter(|&n| n < CONST_FLAG)
             .ok_or("function frame too large")?;
         layout_and_verify(self.env, &mut self.code, num_locals, num_consts, frame_size)?;
+        // The frame's initial values past the parameters, in whole chunks of four so that a
+        // call copies them without a remainder loop; the padding lands in the operand
+        // stack, whose slots are written before they are read, and the frame grows to
+        // hold it.
+        let init_len = num_locals - num_params + num_consts;
+        let mut init = [0; 4];
+        let mut values = core::iter::repeat_n(0, (num_locals - num_params) as usize)
+            .chain(self.consts.iter().copied());
+        let frame_init: alloc::boxed::Box<[[u64; 4]]> = (0..init_len.div_ceil(4))
+            .map(|_| {
+                init.fill_with(|| values.next().unwrap_or(0));
+                init
+            })
+            .collect();
+        let frame_size = frame_size.max(num_params + 4 * frame_init.len() as u32);
         let func = CompiledFunc {
             code: self.code.iter().map(|&instr| Op::new(instr)).collect(),
             num_params,
-            frame_init: core::iter::repeat_n(0, (num_locals - num_params) as usize)
-                .chain(self.consts.iter().copied())
-                .collect(),
+            frame_init,
             frame_size,
         };
         *scratch = Scratch {
