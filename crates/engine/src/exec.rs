@@ -39,7 +39,7 @@ use core::hint::unreachable_unchecked;
 use crate::Instance;
 use crate::error::{Error, ErrorKind, Result, TrapCode};
 use crate::func::{HostFnKind, HostFunc};
-use crate::ir::{CompiledFunc, Instr, Slot, for_each_op};
+use crate::ir::{AccUse, CompiledFunc, Instr, Slot, for_each_op};
 use crate::module::Module;
 use crate::ops;
 use crate::store::{Caller, FuncEntity, GlobalEntity, Store, StoreInner};
@@ -246,7 +246,7 @@ fn memory_view<T>(store: &mut StoreInner<T>, mem: usize) -> (*mut u8, usize) {
 /// A handler: executes the instruction at `ip` with the frame at `fp` and the memory
 /// `mem[..len]`, then the instructions after it (see the module docs).
 type Handler =
-    unsafe fn(ip: *const Op, fp: *mut u64, mem: *mut u8, len: usize, cx: &mut Cx) -> Exit;
+    unsafe fn(ip: *const Op, fp: *mut u64, mem: *mut u8, len: usize, cx: &mut Cx, acc: u64) -> Exit;
 
 /// One instruction of threaded code: its handler and its operands.
 #[derive(Clone, Copy)]
@@ -256,12 +256,13 @@ pub(crate) struct Op {
 }
 
 impl Op {
-    /// `instr` with the handler that executes it.
-    pub(crate) fn new(instr: Instr) -> Op {
-        Op {
-            handler: handler_of(&instr),
+    /// `instr` with the handler that executes it, taking the values `acc` says through
+    /// the accumulator; `None` if the instruction cannot.
+    pub(crate) fn new(instr: Instr, acc: AccUse) -> Option<Op> {
+        Some(Op {
+            handler: handler_of(&instr, acc)?,
             instr,
-        }
+        })
     }
 }
 
@@ -327,16 +328,17 @@ struct Cx {
     fp: *mut u64,
     mem_ptr: *mut u8,
     mem_len: usize,
+    acc: u64,
     /// Why the threaded code trapped.
     trap: TrapCode,
 }
 
 /// Leaves the threaded code with `exit`, saving the registers.
 macro_rules! exit {
-    ($exit:expr, $ip:expr, $fp:expr, $mem:expr, $len:expr, $cx:expr) => {{
-        let registers = ($ip, $fp, $mem, $len);
+    ($exit:expr, $ip:expr, $fp:expr, $mem:expr, $len:expr, $cx:expr, $acc:expr) => {{
+        let registers = ($ip, $fp, $mem, $len, $acc);
         let cx: &mut Cx = $cx;
-        (cx.ip, cx.fp, cx.mem_ptr, cx.mem_len) = registers;
+        (cx.ip, cx.fp, cx.mem_ptr, cx.mem_len, cx.acc) = registers;
         return $exit;
     }};
 }
@@ -345,11 +347,11 @@ macro_rules! exit {
 /// LLVM turns into a jump.
 #[cfg(weft_tail_calls)]
 macro_rules! dispatch {
-    ($ip:expr, $fp:expr, $mem:expr, $len:expr, $cx:expr) => {{
+    ($ip:expr, $fp:expr, $mem:expr, $len:expr, $cx:expr, $acc:expr) => {{
         let ip: *const Op = $ip;
         // SAFETY: `ip` is inside the code (invariants 1 and 2) and the registers are the
         // current ones, as every handler requires.
-        return unsafe { ((*ip).handler)(ip, $fp, $mem, $len, $cx) };
+        return unsafe { ((*ip).handler)(ip, $fp, $mem, $len, $cx, $acc) };
     }};
 }
 
@@ -357,8 +359,8 @@ macro_rules! dispatch {
 /// dispatch loop in [`execute`].
 #[cfg(not(weft_tail_calls))]
 macro_rules! dispatch {
-    ($ip:expr, $fp:expr, $mem:expr, $len:expr, $cx:expr) => {
-        exit!(Exit::Continue, $ip, $fp, $mem, $len, $cx)
+    ($ip:expr, $fp:expr, $mem:expr, $len:expr, $cx:expr, $acc:expr) => {
+        exit!(Exit::Continue, $ip, $fp, $mem, $len, $cx, $acc)
     };
 }
 
@@ -366,16 +368,16 @@ macro_rules! dispatch {
 fn execute(cx: &mut Cx) -> Exit {
     #[cfg(weft_tail_calls)]
     {
-        let (ip, fp, mem, len) = (cx.ip, cx.fp, cx.mem_ptr, cx.mem_len);
+        let (ip, fp, mem, len, acc) = (cx.ip, cx.fp, cx.mem_ptr, cx.mem_len, cx.acc);
         // SAFETY: the registers in `cx` are current and `ip` is inside the code: the
         // executor loads them from the frame it resumes and every exit saves them.
-        unsafe { ((*ip).handler)(ip, fp, mem, len, cx) }
+        unsafe { ((*ip).handler)(ip, fp, mem, len, cx, acc) }
     }
     #[cfg(not(weft_tail_calls))]
     loop {
-        let (ip, fp, mem, len) = (cx.ip, cx.fp, cx.mem_ptr, cx.mem_len);
+        let (ip, fp, mem, len, acc) = (cx.ip, cx.fp, cx.mem_ptr, cx.mem_len, cx.acc);
         // SAFETY: as above; every handler that continues saves the registers first.
-        let exit = unsafe { ((*ip).handler)(ip, fp, mem, len, cx) };
+        let exit = unsafe { ((*ip).handler)(ip, fp, mem, len, cx, acc) };
         if exit != Exit::Continue {
             return exit;
         }
@@ -401,6 +403,7 @@ fn make_room(
     mem: *mut u8,
     len: usize,
     cx: &mut Cx,
+    acc: u64,
     end: usize,
 ) -> Exit {
     if let Err(code) = grow_stack(cx.frames.len(), &mut cx.slots, cx.limits, end) {
@@ -409,7 +412,7 @@ fn make_room(
     cx.frames.reserve(1);
     // Growing may have moved the slots; the current frame starts at `base` (invariant 2).
     let fp = cx.slots[cx.base..].as_mut_ptr();
-    dispatch!(ip, fp, mem, len, cx)
+    dispatch!(ip, fp, mem, len, cx, acc)
 }
 
 /// Reads frame slot `slot`.
@@ -473,14 +476,21 @@ unsafe fn jump(ip: *const Op, offset: u32) -> *const Op {
 /// Defines a handler: `$pat` names the instruction's operands, `$body` runs it and ends
 /// by dispatching the next instruction or exiting.
 macro_rules! handler {
-    ($name:ident($ip:ident, $fp:ident, $mem:ident, $len:ident, $cx:ident) $pat:pat => $body:block) => {
-        #[allow(non_snake_case, unused_variables, unused_unsafe)]
-        pub(super) unsafe fn $name(
+    ($name:ident($ip:ident, $fp:ident, $mem:ident, $len:ident, $cx:ident, $acc:ident) $pat:pat => $body:block) => {
+        #[allow(
+            non_snake_case,
+            unused_variables,
+            unused_unsafe,
+            unused_mut,
+            unused_assignments
+        )]
+        pub(in crate::exec) unsafe fn $name(
             $ip: *const Op,
             $fp: *mut u64,
             $mem: *mut u8,
             $len: usize,
             $cx: &mut Cx,
+            mut $acc: u64,
         ) -> Exit {
             // SAFETY: `$ip` is inside the code (invariant 2) and its handler, this one, was
             // chosen by its instruction's variant (invariant 1).
@@ -496,6 +506,205 @@ macro_rules! handler {
     };
 }
 
+/// An operand of a handler variant: `A` reads the accumulator, `S` the operand's slot.
+macro_rules! val {
+    (S, $fp:ident, $acc:ident, $slot:expr) => {
+        get($fp, $slot)
+    };
+    (A, $fp:ident, $acc:ident, $slot:expr) => {
+        $acc
+    };
+}
+
+/// The result of a handler variant: `A` goes to the accumulator, `S` to its slot.
+macro_rules! put {
+    (S, $fp:ident, $acc:ident, $slot:expr, $value:expr) => {
+        set($fp, $slot, $value)
+    };
+    (A, $fp:ident, $acc:ident, $slot:expr, $value:expr) => {
+        $acc = $value
+    };
+}
+
+/// The variants of a unary operator `$op` computing `$f`: `[NAME: result operand]`.
+macro_rules! unary_variants {
+    ($op:ident, $f:path, $([$name:ident: $d:ident $s:ident])*) => {$(
+        handler!($name(ip, fp, mem, len, cx, acc) Instr::$op { dst, src } => {
+            put!($d, fp, acc, dst, $f(val!($s, fp, acc, src)));
+            dispatch!(ip.add(1), fp, mem, len, cx, acc)
+        });
+    )*};
+}
+
+/// As [`unary_variants`] for an operator that can trap.
+macro_rules! unary_trap_variants {
+    ($op:ident, $f:path, $([$name:ident: $d:ident $s:ident])*) => {$(
+        handler!($name(ip, fp, mem, len, cx, acc) Instr::$op { dst, src } => {
+            match $f(val!($s, fp, acc, src)) {
+                Ok(v) => put!($d, fp, acc, dst, v),
+                Err(code) => return trap(cx, code),
+            }
+            dispatch!(ip.add(1), fp, mem, len, cx, acc)
+        });
+    )*};
+}
+
+/// The variants of a binary operator: `[NAME: result lhs rhs]`.
+macro_rules! binary_variants {
+    ($op:ident, $f:path, $([$name:ident: $d:ident $l:ident $r:ident])*) => {$(
+        handler!($name(ip, fp, mem, len, cx, acc) Instr::$op { dst, lhs, rhs } => {
+            put!($d, fp, acc, dst, $f(val!($l, fp, acc, lhs), val!($r, fp, acc, rhs)));
+            dispatch!(ip.add(1), fp, mem, len, cx, acc)
+        });
+    )*};
+}
+
+/// As [`binary_variants`] for an operator that can trap.
+macro_rules! binary_trap_variants {
+    ($op:ident, $f:path, $([$name:ident: $d:ident $l:ident $r:ident])*) => {$(
+        handler!($name(ip, fp, mem, len, cx, acc) Instr::$op { dst, lhs, rhs } => {
+            match $f(val!($l, fp, acc, lhs), val!($r, fp, acc, rhs)) {
+                Ok(v) => put!($d, fp, acc, dst, v),
+                Err(code) => return trap(cx, code),
+            }
+            dispatch!(ip.add(1), fp, mem, len, cx, acc)
+        });
+    )*};
+}
+
+/// The variants of a load of `$n` bytes converted by `$conv`: `[NAME: result address]`.
+macro_rules! load_variants {
+    ($op:ident, $n:literal, $conv:expr, $([$name:ident: $d:ident $a:ident])*) => {$(
+        handler!($name(ip, fp, mem, len, cx, acc) Instr::$op { dst, addr, offset } => {
+            let ea = (val!($a, fp, acc, addr) as u32 as u64) + u64::from(offset);
+            let Some(bytes) = load::<$n>(mem, len, ea) else {
+                return trap(cx, TrapCode::MemoryOutOfBounds);
+            };
+            put!($d, fp, acc, dst, ($conv)(bytes));
+            dispatch!(ip.add(1), fp, mem, len, cx, acc)
+        });
+    )*};
+}
+
+/// The variants of a load at `base + (index << shift)`: `[NAME: result]`.
+macro_rules! load_idx_variants {
+    ($op:ident, $n:literal, $conv:expr, $([$name:ident: $d:ident])*) => {$(
+        handler!($name(ip, fp, mem, len, cx, acc) Instr::$op { dst, base, index, shift } => {
+            let ea = (get(fp, base) as u32).wrapping_add((get(fp, index) as u32) << shift);
+            let Some(bytes) = load::<$n>(mem, len, u64::from(ea)) else {
+                return trap(cx, TrapCode::MemoryOutOfBounds);
+            };
+            put!($d, fp, acc, dst, ($conv)(bytes));
+            dispatch!(ip.add(1), fp, mem, len, cx, acc)
+        });
+    )*};
+}
+
+/// The variants of a store of `$n` bytes made by `$conv`: `[NAME: address value]`.
+macro_rules! store_variants {
+    ($op:ident, $n:literal, $conv:expr, $([$name:ident: $a:ident $v:ident])*) => {$(
+        handler!($name(ip, fp, mem, len, cx, acc) Instr::$op { addr, val, offset } => {
+            let ea = (val!($a, fp, acc, addr) as u32 as u64) + u64::from(offset);
+            if !store::<$n>(mem, len, ea, ($conv)(val!($v, fp, acc, val))) {
+                return trap(cx, TrapCode::MemoryOutOfBounds);
+            }
+            dispatch!(ip.add(1), fp, mem, len, cx, acc)
+        });
+    )*};
+}
+
+/// The variants of a store at `base + (index << shift)`: `[NAME: value]`.
+macro_rules! store_idx_variants {
+    ($op:ident, $n:literal, $conv:expr, $([$name:ident: $v:ident])*) => {$(
+        handler!($name(ip, fp, mem, len, cx, acc) Instr::$op { base, index, val, shift } => {
+            let ea = (get(fp, base) as u32).wrapping_add((get(fp, index) as u32) << shift);
+            if !store::<$n>(mem, len, u64::from(ea), ($conv)(val!($v, fp, acc, val))) {
+                return trap(cx, TrapCode::MemoryOutOfBounds);
+            }
+            dispatch!(ip.add(1), fp, mem, len, cx, acc)
+        });
+    )*};
+}
+
+/// The variants of a compare-and-branch: `[NAME: lhs rhs]`.
+macro_rules! cmp_branch_variants {
+    ($op:ident, $f:path, $([$name:ident: $l:ident $r:ident])*) => {$(
+        handler!($name(ip, fp, mem, len, cx, acc) Instr::$op { lhs, rhs, target } => {
+            if $f(val!($l, fp, acc, lhs), val!($r, fp, acc, rhs)) != 0 {
+                dispatch!(jump(ip, target), fp, mem, len, cx, acc)
+            }
+            dispatch!(ip.add(1), fp, mem, len, cx, acc)
+        });
+    )*};
+}
+
+/// `[NAME: condition]` variants of a conditional branch on the i32 `cond` `$test`.
+macro_rules! br_if_variants {
+    ($op:ident, |$c:ident| $test:expr, $([$name:ident: $s:ident])*) => {$(
+        handler!($name(ip, fp, mem, len, cx, acc) Instr::$op { cond, target } => {
+            let $c = val!($s, fp, acc, cond) as u32;
+            if $test {
+                dispatch!(jump(ip, target), fp, mem, len, cx, acc)
+            }
+            dispatch!(ip.add(1), fp, mem, len, cx, acc)
+        });
+    )*};
+}
+
+/// `[NAME: condition]` variants of a select that takes `other` when `$take` holds.
+macro_rules! select_variants {
+    ($op:ident, |$c:ident| $take:expr, $([$name:ident: $s:ident])*) => {$(
+        handler!($name(ip, fp, mem, len, cx, acc) Instr::$op { dst, other, cond } => {
+            let $c = val!($s, fp, acc, cond);
+            if $take {
+                set(fp, dst, get(fp, other));
+            }
+            dispatch!(ip.add(1), fp, mem, len, cx, acc)
+        });
+    )*};
+}
+
+/// `[NAME: result]` variants of [`Instr::I32AddShl`].
+macro_rules! add_shl_variants {
+    ($([$name:ident: $d:ident])*) => {$(
+        handler!($name(ip, fp, mem, len, cx, acc) Instr::I32AddShl { dst, base, index, shift } => {
+            let v = (get(fp, base) as u32).wrapping_add((get(fp, index) as u32) << shift);
+            put!($d, fp, acc, dst, u64::from(v));
+            dispatch!(ip.add(1), fp, mem, len, cx, acc)
+        });
+    )*};
+}
+
+/// `[NAME: result]` variants of [`Instr::GlobalGet`].
+macro_rules! global_get_variants {
+    ($([$name:ident: $d:ident])*) => {$(
+        handler!($name(ip, fp, mem, len, cx, acc) Instr::GlobalGet { dst, global } => {
+            put!($d, fp, acc, dst, (*cx.global(global)).value);
+            dispatch!(ip.add(1), fp, mem, len, cx, acc)
+        });
+    )*};
+}
+
+/// `[NAME: value]` variants of [`Instr::GlobalSet`].
+macro_rules! global_set_variants {
+    ($([$name:ident: $s:ident])*) => {$(
+        handler!($name(ip, fp, mem, len, cx, acc) Instr::GlobalSet { src, global } => {
+            (*cx.global(global)).value = val!($s, fp, acc, src);
+            dispatch!(ip.add(1), fp, mem, len, cx, acc)
+        });
+    )*};
+}
+
+/// The handler variant for `acc` among `(result, operand) => NAME` pairs of module `$m`.
+macro_rules! pick {
+    ($acc:expr, $m:ident; $($dst:literal, $src:literal => $v:ident),* $(,)?) => {
+        match ($acc.dst, $acc.src) {
+            $(($dst, $src) => Some(h::$m::$v as Handler),)*
+            _ => None,
+        }
+    };
+}
+
 macro_rules! define_handlers {
     (
         unary { $($un:ident => $unf:ident,)* }
@@ -506,173 +715,144 @@ macro_rules! define_handlers {
         store { $($st:ident($stn:literal) / $stx:ident => $stf:expr,)* }
         cmp_branch { $($cb:ident => $cbf:ident,)* }
     ) => {
-/// The handlers, one per instruction the threaded code runs itself, named after it.
+/// The handlers, one per instruction the threaded code runs itself, named after it; an
+/// instruction that can use the accumulator has a module of variants instead, named by
+/// where its result and then its operands go (`A`ccumulator or `S`lot; see `AccUse`).
 #[allow(non_snake_case)]
 mod h {
     use super::*;
 
-    $(handler!($un(ip, fp, mem, len, cx) Instr::$un { dst, src } => {
-        set(fp, dst, ops::$unf(get(fp, src)));
-        dispatch!(ip.add(1), fp, mem, len, cx)
-    });)*
-    $(handler!($ut(ip, fp, mem, len, cx) Instr::$ut { dst, src } => {
-        match ops::$utf(get(fp, src)) {
-            Ok(v) => set(fp, dst, v),
-            Err(code) => return trap(cx, code),
-        }
-        dispatch!(ip.add(1), fp, mem, len, cx)
-    });)*
-    $(handler!($bin(ip, fp, mem, len, cx) Instr::$bin { dst, lhs, rhs } => {
-        set(fp, dst, ops::$binf(get(fp, lhs), get(fp, rhs)));
-        dispatch!(ip.add(1), fp, mem, len, cx)
-    });)*
-    $(handler!($bt(ip, fp, mem, len, cx) Instr::$bt { dst, lhs, rhs } => {
-        match ops::$btf(get(fp, lhs), get(fp, rhs)) {
-            Ok(v) => set(fp, dst, v),
-            Err(code) => return trap(cx, code),
-        }
-        dispatch!(ip.add(1), fp, mem, len, cx)
-    });)*
-    $(handler!($ld(ip, fp, mem, len, cx) Instr::$ld { dst, addr, offset } => {
-        let ea = (get(fp, addr) as u32 as u64) + u64::from(offset);
-        let Some(bytes) = load::<$ldn>(mem, len, ea) else {
-            return trap(cx, TrapCode::MemoryOutOfBounds);
-        };
-        set(fp, dst, ($ldf)(bytes));
-        dispatch!(ip.add(1), fp, mem, len, cx)
-    });)*
-    $(handler!($ldx(ip, fp, mem, len, cx) Instr::$ldx { dst, base, index, shift } => {
-        let ea = (get(fp, base) as u32).wrapping_add((get(fp, index) as u32) << shift);
-        let Some(bytes) = load::<$ldn>(mem, len, u64::from(ea)) else {
-            return trap(cx, TrapCode::MemoryOutOfBounds);
-        };
-        set(fp, dst, ($ldf)(bytes));
-        dispatch!(ip.add(1), fp, mem, len, cx)
-    });)*
-    $(handler!($st(ip, fp, mem, len, cx) Instr::$st { addr, val, offset } => {
-        let ea = (get(fp, addr) as u32 as u64) + u64::from(offset);
-        if !store::<$stn>(mem, len, ea, ($stf)(get(fp, val))) {
-            return trap(cx, TrapCode::MemoryOutOfBounds);
-        }
-        dispatch!(ip.add(1), fp, mem, len, cx)
-    });)*
-    $(handler!($stx(ip, fp, mem, len, cx) Instr::$stx { base, index, val, shift } => {
-        let ea = (get(fp, base) as u32).wrapping_add((get(fp, index) as u32) << shift);
-        if !store::<$stn>(mem, len, u64::from(ea), ($stf)(get(fp, val))) {
-            return trap(cx, TrapCode::MemoryOutOfBounds);
-        }
-        dispatch!(ip.add(1), fp, mem, len, cx)
-    });)*
-    $(handler!($cb(ip, fp, mem, len, cx) Instr::$cb { lhs, rhs, target } => {
-        if ops::$cbf(get(fp, lhs), get(fp, rhs)) != 0 {
-            dispatch!(jump(ip, target), fp, mem, len, cx)
-        }
-        dispatch!(ip.add(1), fp, mem, len, cx)
-    });)*
+    $(pub(super) mod $un {
+        use super::*;
+        unary_variants!($un, ops::$unf, [SS: S S] [AS: A S] [SA: S A] [AA: A A]);
+    })*
+    $(pub(super) mod $ut {
+        use super::*;
+        unary_trap_variants!($ut, ops::$utf, [SS: S S] [AS: A S] [SA: S A] [AA: A A]);
+    })*
+    $(pub(super) mod $bin {
+        use super::*;
+        binary_variants!($bin, ops::$binf, [SSS: S S S] [ASS: A S S] [SAS: S A S]
+            [SSA: S S A] [AAS: A A S] [ASA: A S A]);
+    })*
+    $(pub(super) mod $bt {
+        use super::*;
+        binary_trap_variants!($bt, ops::$btf, [SSS: S S S] [ASS: A S S] [SAS: S A S]
+            [SSA: S S A] [AAS: A A S] [ASA: A S A]);
+    })*
+    $(pub(super) mod $ld {
+        use super::*;
+        load_variants!($ld, $ldn, $ldf, [SS: S S] [AS: A S] [SA: S A] [AA: A A]);
+    })*
+    $(pub(super) mod $ldx {
+        use super::*;
+        load_idx_variants!($ldx, $ldn, $ldf, [S: S] [A: A]);
+    })*
+    $(pub(super) mod $st {
+        use super::*;
+        store_variants!($st, $stn, $stf, [SS: S S] [AS: A S] [SA: S A]);
+    })*
+    $(pub(super) mod $stx {
+        use super::*;
+        store_idx_variants!($stx, $stn, $stf, [S: S] [A: A]);
+    })*
+    $(pub(super) mod $cb {
+        use super::*;
+        cmp_branch_variants!($cb, ops::$cbf, [SS: S S] [AS: A S] [SA: S A]);
+    })*
 
-    handler!(Unreachable(ip, fp, mem, len, cx) Instr::Unreachable => {
+    handler!(Unreachable(ip, fp, mem, len, cx, acc) Instr::Unreachable => {
         trap(cx, TrapCode::Unreachable)
     });
-    handler!(Br(ip, fp, mem, len, cx) Instr::Br(target) => {
-        dispatch!(jump(ip, target), fp, mem, len, cx)
+    handler!(Br(ip, fp, mem, len, cx, acc) Instr::Br(target) => {
+        dispatch!(jump(ip, target), fp, mem, len, cx, acc)
     });
-    handler!(BrIfNez(ip, fp, mem, len, cx) Instr::BrIfNez { cond, target } => {
-        if get(fp, cond) as u32 != 0 {
-            dispatch!(jump(ip, target), fp, mem, len, cx)
-        }
-        dispatch!(ip.add(1), fp, mem, len, cx)
-    });
-    handler!(BrIfEqz(ip, fp, mem, len, cx) Instr::BrIfEqz { cond, target } => {
-        if get(fp, cond) as u32 == 0 {
-            dispatch!(jump(ip, target), fp, mem, len, cx)
-        }
-        dispatch!(ip.add(1), fp, mem, len, cx)
-    });
-    handler!(BrTable(ip, fp, mem, len, cx) Instr::BrTable { index, len: n } => {
+    pub(super) mod BrIfNez {
+        use super::*;
+        br_if_variants!(BrIfNez, |c| c != 0, [S: S] [A: A]);
+    }
+    pub(super) mod BrIfEqz {
+        use super::*;
+        br_if_variants!(BrIfEqz, |c| c == 0, [S: S] [A: A]);
+    }
+    handler!(BrTable(ip, fp, mem, len, cx, acc) Instr::BrTable { index, len: n } => {
         // The `n + 1` entries follow the instruction (invariant 1).
         let entry = ip.add(1 + (get(fp, index) as u32).min(n) as usize);
         // An entry is a `Br`: take its jump here rather than dispatching it.
         match (*entry).instr {
-            Instr::Br(target) => dispatch!(jump(entry, target), fp, mem, len, cx),
-            _ => dispatch!(entry, fp, mem, len, cx),
+            Instr::Br(target) => dispatch!(jump(entry, target), fp, mem, len, cx, acc),
+            _ => dispatch!(entry, fp, mem, len, cx, acc),
         }
     });
-    handler!(Copy(ip, fp, mem, len, cx) Instr::Copy { dst, src } => {
+    handler!(Copy(ip, fp, mem, len, cx, acc) Instr::Copy { dst, src } => {
         set(fp, dst, get(fp, src));
-        dispatch!(ip.add(1), fp, mem, len, cx)
+        dispatch!(ip.add(1), fp, mem, len, cx, acc)
     });
-    handler!(AddBrI32LtU(ip, fp, mem, len, cx) Instr::AddBrI32LtU { var, step, limit, target } => {
+    handler!(AddBrI32LtU(ip, fp, mem, len, cx, acc) Instr::AddBrI32LtU { var, step, limit, target } => {
         let v = (get(fp, var) as u32).wrapping_add(get(fp, step.into()) as u32);
         set(fp, var, u64::from(v));
         if v < get(fp, limit.into()) as u32 {
-            dispatch!(jump(ip, target), fp, mem, len, cx)
+            dispatch!(jump(ip, target), fp, mem, len, cx, acc)
         }
-        dispatch!(ip.add(1), fp, mem, len, cx)
+        dispatch!(ip.add(1), fp, mem, len, cx, acc)
     });
-    handler!(AddBrI32LtS(ip, fp, mem, len, cx) Instr::AddBrI32LtS { var, step, limit, target } => {
+    handler!(AddBrI32LtS(ip, fp, mem, len, cx, acc) Instr::AddBrI32LtS { var, step, limit, target } => {
         let v = (get(fp, var) as u32).wrapping_add(get(fp, step.into()) as u32);
         set(fp, var, u64::from(v));
         if (v as i32) < (get(fp, limit.into()) as u32 as i32) {
-            dispatch!(jump(ip, target), fp, mem, len, cx)
+            dispatch!(jump(ip, target), fp, mem, len, cx, acc)
         }
-        dispatch!(ip.add(1), fp, mem, len, cx)
+        dispatch!(ip.add(1), fp, mem, len, cx, acc)
     });
-    handler!(AddBrI32Ne(ip, fp, mem, len, cx) Instr::AddBrI32Ne { var, step, limit, target } => {
+    handler!(AddBrI32Ne(ip, fp, mem, len, cx, acc) Instr::AddBrI32Ne { var, step, limit, target } => {
         let v = (get(fp, var) as u32).wrapping_add(get(fp, step.into()) as u32);
         set(fp, var, u64::from(v));
         if v != get(fp, limit.into()) as u32 {
-            dispatch!(jump(ip, target), fp, mem, len, cx)
+            dispatch!(jump(ip, target), fp, mem, len, cx, acc)
         }
-        dispatch!(ip.add(1), fp, mem, len, cx)
+        dispatch!(ip.add(1), fp, mem, len, cx, acc)
     });
-    handler!(I32AddShl(ip, fp, mem, len, cx) Instr::I32AddShl { dst, base, index, shift } => {
-        let v = (get(fp, base) as u32).wrapping_add((get(fp, index) as u32) << shift);
-        set(fp, dst, u64::from(v));
-        dispatch!(ip.add(1), fp, mem, len, cx)
-    });
-    handler!(Select(ip, fp, mem, len, cx) Instr::Select { dst, other, cond } => {
-        if get(fp, cond) as u32 == 0 {
-            set(fp, dst, get(fp, other));
-        }
-        dispatch!(ip.add(1), fp, mem, len, cx)
-    });
-    handler!(SelectNez32(ip, fp, mem, len, cx) Instr::SelectNez32 { dst, other, cond } => {
-        if get(fp, cond) as u32 != 0 {
-            set(fp, dst, get(fp, other));
-        }
-        dispatch!(ip.add(1), fp, mem, len, cx)
-    });
-    handler!(SelectNez64(ip, fp, mem, len, cx) Instr::SelectNez64 { dst, other, cond } => {
-        if get(fp, cond) != 0 {
-            set(fp, dst, get(fp, other));
-        }
-        dispatch!(ip.add(1), fp, mem, len, cx)
-    });
-    handler!(GlobalGet(ip, fp, mem, len, cx) Instr::GlobalGet { dst, global } => {
-        set(fp, dst, (*cx.global(global)).value);
-        dispatch!(ip.add(1), fp, mem, len, cx)
-    });
-    handler!(GlobalSet(ip, fp, mem, len, cx) Instr::GlobalSet { src, global } => {
-        (*cx.global(global)).value = get(fp, src);
-        dispatch!(ip.add(1), fp, mem, len, cx)
-    });
-    handler!(ConsumeFuel(ip, fp, mem, len, cx) Instr::ConsumeFuel(cost) => {
+    pub(super) mod I32AddShl {
+        use super::*;
+        add_shl_variants!([S: S] [A: A]);
+    }
+    pub(super) mod Select {
+        use super::*;
+        select_variants!(Select, |c| c as u32 == 0, [S: S] [A: A]);
+    }
+    pub(super) mod SelectNez32 {
+        use super::*;
+        select_variants!(SelectNez32, |c| c as u32 != 0, [S: S] [A: A]);
+    }
+    pub(super) mod SelectNez64 {
+        use super::*;
+        select_variants!(SelectNez64, |c| c != 0, [S: S] [A: A]);
+    }
+    pub(super) mod GlobalGet {
+        use super::*;
+        global_get_variants!([S: S] [A: A]);
+    }
+    pub(super) mod GlobalSet {
+        use super::*;
+        global_set_variants!([S: S] [A: A]);
+    }
+    handler!(ConsumeFuel(ip, fp, mem, len, cx, acc) Instr::ConsumeFuel(cost) => {
         if cx.fuel > 0 {
             cx.fuel -= i64::from(cost);
-            dispatch!(ip.add(1), fp, mem, len, cx)
+            dispatch!(ip.add(1), fp, mem, len, cx, acc)
         }
         // Suspend before this instruction, so resuming charges its block again.
         cx.save_pc(ip);
-        exit!(Exit::OutOfFuel, ip, fp, mem, len, cx)
+        exit!(Exit::OutOfFuel, ip, fp, mem, len, cx, acc)
     });
-    handler!(CallInternal(ip, fp, mem, len, cx) Instr::CallInternal { func, base: at } => {
+    handler!(CallInternal(ip, fp, mem, len, cx, acc) Instr::CallInternal { func, base: at } => {
         let base = cx.base + at as usize;
         // The validator checked `func` against the module's functions.
         let f = &*cx.funcs.add(func as usize);
         let end = base + f.frame_size as usize;
         let depth = cx.frames.len();
         if depth >= cx.limits.0 || depth == cx.frames.capacity() || end > cx.slots.len() {
-            return make_room(ip, fp, mem, len, cx, end);
+            return make_room(ip, fp, mem, len, cx, acc, end);
         }
         cx.save_pc(ip.add(1));
         // There is room for the frame record, checked above.
@@ -688,9 +868,9 @@ mod h {
         // `[base, end)` is inside `slots`, checked above.
         let fp = cx.slots.as_mut_ptr().add(base);
         init_frame_at(fp, f);
-        dispatch!(cx.code, fp, mem, len, cx)
+        dispatch!(cx.code, fp, mem, len, cx, acc)
     });
-    handler!(Return(ip, fp, mem, len, cx) Instr::Return { src, n } => {
+    handler!(Return(ip, fp, mem, len, cx, acc) Instr::Return { src, n } => {
         if n == 1 {
             set(fp, 0, get(fp, src));
         } else if src != 0 {
@@ -702,35 +882,35 @@ mod h {
         }
         cx.frames.pop();
         let Some(&f) = cx.frames.last() else {
-            exit!(Exit::Done, ip, fp, mem, len, cx)
+            exit!(Exit::Done, ip, fp, mem, len, cx, acc)
         };
         if f.instance != cx.instance {
-            exit!(Exit::Resume, ip, fp, mem, len, cx)
+            exit!(Exit::Resume, ip, fp, mem, len, cx, acc)
         }
         // Same instance: the memory view is still current (a `memory.grow` in the callee
         // refreshed it), only the code and frame change. Saved frames lie inside `slots`.
         cx.code = (*cx.funcs.add(f.func as usize)).code.as_ptr();
         cx.base = f.base;
         let fp = cx.slots.as_mut_ptr().add(f.base);
-        dispatch!(cx.code.add(f.pc as usize), fp, mem, len, cx)
+        dispatch!(cx.code.add(f.pc as usize), fp, mem, len, cx, acc)
     });
-    handler!(MemoryFill(ip, fp, mem, len, cx) Instr::MemoryFill { base: at } => {
+    handler!(MemoryFill(ip, fp, mem, len, cx, acc) Instr::MemoryFill { base: at } => {
         let (start, value, n) = (get(fp, at), get(fp, at + 1), get(fp, at + 2));
         let Some(r) = bulk_range(len, start, n) else {
             return trap(cx, TrapCode::MemoryOutOfBounds);
         };
         // The range lies inside the memory, checked just above.
         core::ptr::write_bytes(mem.add(r.start), value as u8, r.len());
-        dispatch!(ip.add(1), fp, mem, len, cx)
+        dispatch!(ip.add(1), fp, mem, len, cx, acc)
     });
-    handler!(MemoryCopy(ip, fp, mem, len, cx) Instr::MemoryCopy { base: at } => {
+    handler!(MemoryCopy(ip, fp, mem, len, cx, acc) Instr::MemoryCopy { base: at } => {
         let (d, s, n) = (get(fp, at), get(fp, at + 1), get(fp, at + 2));
         let (Some(dst), Some(src)) = (bulk_range(len, d, n), bulk_range(len, s, n)) else {
             return trap(cx, TrapCode::MemoryOutOfBounds);
         };
         // Both ranges lie inside the memory, checked just above; `copy` allows overlap.
         core::ptr::copy(mem.add(src.start), mem.add(dst.start), src.len());
-        dispatch!(ip.add(1), fp, mem, len, cx)
+        dispatch!(ip.add(1), fp, mem, len, cx, acc)
     });
     /// Every instruction that needs the store: [`Executor::slow`] runs it.
     pub(super) unsafe fn Slow(
@@ -739,43 +919,48 @@ mod h {
         mem: *mut u8,
         len: usize,
         cx: &mut Cx,
+        acc: u64,
     ) -> Exit {
-        exit!(Exit::Slow, ip, fp, mem, len, cx)
+        exit!(Exit::Slow, ip, fp, mem, len, cx, acc)
     }
 }
 
-/// The handler that executes `instr`.
-fn handler_of(instr: &Instr) -> Handler {
+/// The handler that executes `instr` with the accumulator uses `acc`, if there is one.
+fn handler_of(instr: &Instr, acc: AccUse) -> Option<Handler> {
+    // Instructions with one handler take no value through the accumulator.
+    let only = |h: Handler| (acc == AccUse::default()).then_some(h);
     match instr {
-        $(Instr::$un { .. } => h::$un,)*
-        $(Instr::$ut { .. } => h::$ut,)*
-        $(Instr::$bin { .. } => h::$bin,)*
-        $(Instr::$bt { .. } => h::$bt,)*
-        $(Instr::$ld { .. } => h::$ld,)*
-        $(Instr::$ldx { .. } => h::$ldx,)*
-        $(Instr::$st { .. } => h::$st,)*
-        $(Instr::$stx { .. } => h::$stx,)*
-        $(Instr::$cb { .. } => h::$cb,)*
-        Instr::Unreachable => h::Unreachable,
-        Instr::Br(_) => h::Br,
-        Instr::BrIfNez { .. } => h::BrIfNez,
-        Instr::BrIfEqz { .. } => h::BrIfEqz,
-        Instr::BrTable { .. } => h::BrTable,
-        Instr::Copy { .. } => h::Copy,
-        Instr::AddBrI32LtU { .. } => h::AddBrI32LtU,
-        Instr::AddBrI32LtS { .. } => h::AddBrI32LtS,
-        Instr::AddBrI32Ne { .. } => h::AddBrI32Ne,
-        Instr::I32AddShl { .. } => h::I32AddShl,
-        Instr::Select { .. } => h::Select,
-        Instr::SelectNez32 { .. } => h::SelectNez32,
-        Instr::SelectNez64 { .. } => h::SelectNez64,
-        Instr::GlobalGet { .. } => h::GlobalGet,
-        Instr::GlobalSet { .. } => h::GlobalSet,
-        Instr::ConsumeFuel(_) => h::ConsumeFuel,
-        Instr::CallInternal { .. } => h::CallInternal,
-        Instr::Return { .. } => h::Return,
-        Instr::MemoryFill { .. } => h::MemoryFill,
-        Instr::MemoryCopy { .. } => h::MemoryCopy,
+        $(Instr::$un { .. } => pick!(acc, $un; false, 0 => SS, true, 0 => AS, false, 1 => SA, true, 1 => AA),)*
+        $(Instr::$ut { .. } => pick!(acc, $ut; false, 0 => SS, true, 0 => AS, false, 1 => SA, true, 1 => AA),)*
+        $(Instr::$bin { .. } => pick!(acc, $bin; false, 0 => SSS, true, 0 => ASS,
+            false, 1 => SAS, false, 2 => SSA, true, 1 => AAS, true, 2 => ASA),)*
+        $(Instr::$bt { .. } => pick!(acc, $bt; false, 0 => SSS, true, 0 => ASS,
+            false, 1 => SAS, false, 2 => SSA, true, 1 => AAS, true, 2 => ASA),)*
+        $(Instr::$ld { .. } => pick!(acc, $ld; false, 0 => SS, true, 0 => AS, false, 1 => SA, true, 1 => AA),)*
+        $(Instr::$ldx { .. } => pick!(acc, $ldx; false, 0 => S, true, 0 => A),)*
+        $(Instr::$st { .. } => pick!(acc, $st; false, 0 => SS, false, 1 => AS, false, 2 => SA),)*
+        $(Instr::$stx { .. } => pick!(acc, $stx; false, 0 => S, false, 1 => A),)*
+        $(Instr::$cb { .. } => pick!(acc, $cb; false, 0 => SS, false, 1 => AS, false, 2 => SA),)*
+        Instr::BrIfNez { .. } => pick!(acc, BrIfNez; false, 0 => S, false, 1 => A),
+        Instr::BrIfEqz { .. } => pick!(acc, BrIfEqz; false, 0 => S, false, 1 => A),
+        Instr::Select { .. } => pick!(acc, Select; false, 0 => S, false, 1 => A),
+        Instr::SelectNez32 { .. } => pick!(acc, SelectNez32; false, 0 => S, false, 1 => A),
+        Instr::SelectNez64 { .. } => pick!(acc, SelectNez64; false, 0 => S, false, 1 => A),
+        Instr::I32AddShl { .. } => pick!(acc, I32AddShl; false, 0 => S, true, 0 => A),
+        Instr::GlobalGet { .. } => pick!(acc, GlobalGet; false, 0 => S, true, 0 => A),
+        Instr::GlobalSet { .. } => pick!(acc, GlobalSet; false, 0 => S, false, 1 => A),
+        Instr::Unreachable => only(h::Unreachable),
+        Instr::Br(_) => only(h::Br),
+        Instr::BrTable { .. } => only(h::BrTable),
+        Instr::Copy { .. } => only(h::Copy),
+        Instr::AddBrI32LtU { .. } => only(h::AddBrI32LtU),
+        Instr::AddBrI32LtS { .. } => only(h::AddBrI32LtS),
+        Instr::AddBrI32Ne { .. } => only(h::AddBrI32Ne),
+        Instr::ConsumeFuel(_) => only(h::ConsumeFuel),
+        Instr::CallInternal { .. } => only(h::CallInternal),
+        Instr::Return { .. } => only(h::Return),
+        Instr::MemoryFill { .. } => only(h::MemoryFill),
+        Instr::MemoryCopy { .. } => only(h::MemoryCopy),
         Instr::CallImported { .. }
         | Instr::CallIndirect { .. }
         | Instr::RefFunc { .. }
@@ -790,7 +975,7 @@ fn handler_of(instr: &Instr) -> Handler {
         | Instr::TableFill { .. }
         | Instr::TableCopy { .. }
         | Instr::TableInit { .. }
-        | Instr::ElemDrop { .. } => h::Slow,
+        | Instr::ElemDrop { .. } => only(h::Slow),
     }
 }
     };
@@ -855,6 +1040,7 @@ pub(crate) fn run<T>(store: &mut Store<T>, stack: &mut Stack) -> Result<Outcome>
         fp: core::ptr::null_mut(),
         mem_ptr: core::ptr::null_mut(),
         mem_len: 0,
+        acc: 0,
         trap: TrapCode::Unreachable,
     };
     let mut ex = Executor {

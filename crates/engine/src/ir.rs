@@ -282,6 +282,34 @@ macro_rules! define_slots {
                 }
             }
 
+            /// What of this instruction can go through the executor's accumulator
+            /// register instead of a frame slot (see [`AccUse`]): the slot of its result,
+            /// if the result can, and in order the slots of the operands that can.
+            pub(crate) fn acc_shape(&self) -> (Option<Slot>, [Option<Slot>; 2]) {
+                match *self {
+                    $(Instr::$un { dst, src } => (Some(dst), [Some(src), None]),)*
+                    $(Instr::$ut { dst, src } => (Some(dst), [Some(src), None]),)*
+                    $(Instr::$bin { dst, lhs, rhs } => (Some(dst), [Some(lhs), Some(rhs)]),)*
+                    $(Instr::$bt { dst, lhs, rhs } => (Some(dst), [Some(lhs), Some(rhs)]),)*
+                    $(Instr::$ld { dst, addr, .. } => (Some(dst), [Some(addr), None]),)*
+                    $(Instr::$ldx { dst, .. } => (Some(dst), [None, None]),)*
+                    $(Instr::$st { addr, val, .. } => (None, [Some(addr), Some(val)]),)*
+                    $(Instr::$stx { val, .. } => (None, [Some(val), None]),)*
+                    $(Instr::$cb { lhs, rhs, .. } => (None, [Some(lhs), Some(rhs)]),)*
+                    Instr::BrIfNez { cond, .. } | Instr::BrIfEqz { cond, .. } => {
+                        (None, [Some(cond), None])
+                    }
+                    Instr::Select { cond, .. }
+                    | Instr::SelectNez32 { cond, .. }
+                    | Instr::SelectNez64 { cond, .. } => (None, [Some(cond), None]),
+                    Instr::I32AddShl { dst, .. } | Instr::GlobalGet { dst, .. } => {
+                        (Some(dst), [None, None])
+                    }
+                    Instr::GlobalSet { src, .. } => (None, [Some(src), None]),
+                    _ => (None, [None, None]),
+                }
+            }
+
             /// The jump target, for branch instructions.
             pub(crate) fn target_mut(&mut self) -> Option<&mut u32> {
                 match self {
@@ -318,6 +346,20 @@ macro_rules! define_slots {
     };
 }
 for_each_op!(define_slots);
+
+/// Which of an instruction's values pass through the executor's accumulator, a machine
+/// register, instead of frame slots: a result that the very next instruction consumes
+/// (and nothing else reads) is left in the accumulator and taken from there. The
+/// translator decides (see `translate::assign_accumulator`), within what
+/// [`Instr::acc_shape`] allows; the executor picks the handler variant accordingly.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct AccUse {
+    /// The result goes to the accumulator, not to its slot.
+    pub dst: bool,
+    /// The operand (1 or 2, in the order of [`Instr::acc_shape`]) read from the
+    /// accumulator instead of its slot; 0 for none.
+    pub src: u8,
+}
 
 /// A translated function.
 #[derive(Debug)]

@@ -25,7 +25,7 @@ use wasmparser::{BlockType, FuncValidator, FunctionBody, Operator, ValidatorReso
 
 use crate::error::{Error, Result};
 use crate::exec::Op;
-use crate::ir::{CompiledFunc, Instr, Slot, for_each_op};
+use crate::ir::{AccUse, CompiledFunc, Instr, Slot, for_each_op};
 use crate::types::FuncType;
 
 /// What the translator needs to know about the module around a function.
@@ -106,6 +106,8 @@ pub(crate) struct Scratch {
     consts: Vec<u64>,
     const_slots: BTreeMap<u64, Slot>,
     operators: Option<wasmparser::OperatorsReaderAllocations>,
+    acc: Vec<AccUse>,
+    targets: Vec<bool>,
 }
 
 /// Validates and translates one function body.
@@ -1103,8 +1105,21 @@ impl Translator<'_> {
             })
             .collect();
         let frame_size = frame_size.max(num_params + 4 * frame_init.len() as u32);
+        let (acc, targets) = (&mut scratch.acc, &mut scratch.targets);
+        acc.clear();
+        acc.resize(self.code.len(), AccUse::default());
+        if self.env.fuse {
+            assign_accumulator(&self.code, num_locals + num_consts, acc, targets);
+        }
+        let code = self
+            .code
+            .iter()
+            .zip(acc.iter())
+            .map(|(&instr, &acc)| Op::new(instr, acc))
+            .collect::<Option<_>>()
+            .ok_or("internal error: no handler for an accumulator use")?;
         let func = CompiledFunc {
-            code: self.code.iter().map(|&instr| Op::new(instr)).collect(),
+            code,
             num_params,
             frame_init,
             frame_size,
@@ -1116,6 +1131,8 @@ impl Translator<'_> {
             consts: self.consts,
             const_slots: self.const_slots,
             operators: scratch.operators.take(),
+            acc: core::mem::take(&mut scratch.acc),
+            targets: core::mem::take(&mut scratch.targets),
         };
         Ok(func)
     }
@@ -1191,4 +1208,53 @@ fn layout_and_verify(
         }
     }
     Ok(())
+}
+
+/// Decides which results pass to the next instruction through the executor's accumulator
+/// (see [`AccUse`]), on finished code (slots laid out, jumps relative).
+///
+/// A result goes to the accumulator when it is written to an operand-stack temp (a slot
+/// from `temps_from` on) and the very next instruction reads that temp exactly once, as
+/// an operand [`Instr::acc_shape`] allows, and cannot be reached by a jump. Every
+/// instruction that can take an operand from the accumulator pops it off the Wasm operand
+/// stack, so that read is the temp's last: nothing else needs the slot to hold the value.
+fn assign_accumulator(
+    code: &[Instr],
+    temps_from: Slot,
+    acc: &mut [AccUse],
+    targets: &mut Vec<bool>,
+) {
+    targets.clear();
+    targets.resize(code.len() + 1, false);
+    for (pc, instr) in code.iter().enumerate() {
+        let mut instr = *instr;
+        if let Some(&mut offset) = instr.target_mut() {
+            let target = (pc as i64 + 1 + i64::from(offset as i32)) as usize;
+            if let Some(t) = targets.get_mut(target) {
+                *t = true;
+            }
+        }
+    }
+    for pc in 1..code.len() {
+        let (Some(temp), _) = code[pc - 1].acc_shape() else {
+            continue;
+        };
+        if temp < temps_from || targets[pc] {
+            continue;
+        }
+        let (dst, operands) = code[pc].acc_shape();
+        let Some(k) = operands.iter().position(|&s| s == Some(temp)) else {
+            continue;
+        };
+        // The temp must be read only there: not by another operand, nor by one that
+        // cannot come from the accumulator.
+        let mut reads = 0;
+        let mut next = code[pc];
+        next.for_each_slot(|slot, _| reads += u32::from(*slot == temp));
+        if reads != 1 + u32::from(dst == Some(temp)) {
+            continue;
+        }
+        acc[pc - 1].dst = true;
+        acc[pc].src = k as u8 + 1;
+    }
 }

@@ -187,3 +187,80 @@ fn fused_loop_counters() {
     assert_eq!(call(&mut store, "join", 1), 200);
     assert_eq!(call(&mut store, "join", 0), 100);
 }
+
+/// Results the next instruction consumes pass through the executor's accumulator register;
+/// these pin chains through it, results that must still reach their slot, and a join
+/// point where the accumulator cannot be trusted.
+const ACC_MODULE: &str = r#"(module
+  (memory 1)
+  ;; (a * b + c) ^ (a - c): chains with the accumulator on either side
+  (func (export "chain") (param i64 i64 i64) (result i64)
+    (i64.xor
+      (i64.add (i64.mul (local.get 0) (local.get 1)) (local.get 2))
+      (i64.sub (local.get 0) (local.get 2))))
+  ;; the product is computed into the accumulator, then stored as a value, and a sum is the
+  ;; address of a load whose result feeds a float conversion
+  (func (export "store_load") (param i32 i32) (result f64)
+    (i32.store (i32.const 64) (i32.mul (local.get 0) (local.get 1)))
+    (f64.convert_i32_s (i32.load (i32.add (local.get 0) (i32.const 60)))))
+  ;; floats through the accumulator: sqrt(a * a + b * b)
+  (func (export "hypot") (param f64 f64) (result f64)
+    (f64.sqrt (f64.add (f64.mul (local.get 0) (local.get 0))
+                       (f64.mul (local.get 1) (local.get 1)))))
+  ;; a trapping consumer of the accumulator: a / (b - 1)
+  (func (export "div") (param i32 i32) (result i32)
+    (i32.div_u (local.get 0) (i32.sub (local.get 1) (i32.const 1))))
+  ;; a value produced in two arms and consumed after the join: the consumer is a jump target
+  (func (export "join") (param i32 i32) (result i32)
+    (i32.mul
+      (if (result i32) (local.get 0)
+        (then (i32.add (local.get 1) (i32.const 10)))
+        (else (i32.sub (local.get 1) (i32.const 10))))
+      (i32.const 3)))
+  ;; a condition computed into the accumulator, a branch carrying a value, and a select
+  (func (export "branchy") (param i32 i32) (result i32)
+    (block $b (result i32)
+      (drop (br_if $b (i32.add (local.get 0) (i32.const 100))
+                      (i32.and (local.get 1) (i32.const 1))))
+      (select (local.get 0) (local.get 1) (i32.gt_u (local.get 0) (local.get 1)))))
+  ;; a tee keeps the value in a local as well
+  (func (export "tee") (param i32) (result i32) (local i32)
+    (i32.add (local.tee 1 (i32.mul (local.get 0) (i32.const 3))) (local.get 1))))"#;
+
+#[test]
+fn values_through_the_accumulator_keep_their_semantics() {
+    for fuse in [true, false] {
+        let mut config = Config::default();
+        config.fuse_instructions(fuse);
+        let engine = Engine::new(&config);
+        let module = Module::new(&engine, wat::parse_str(ACC_MODULE).unwrap()).unwrap();
+        let mut store = Store::new(&engine, ());
+        let inst = Linker::new(&engine)
+            .instantiate(&mut store, &module)
+            .unwrap();
+        let chain = inst
+            .get_typed_func::<(i64, i64, i64), i64>(&store, "chain")
+            .unwrap();
+        let (a, b, c) = (0x1234_5678_9abc_i64, -77, 5);
+        let want = (a.wrapping_mul(b).wrapping_add(c)) ^ (a - c);
+        assert_eq!(chain.call(&mut store, (a, b, c)).unwrap(), want);
+        let store_load = inst
+            .get_typed_func::<(i32, i32), f64>(&store, "store_load")
+            .unwrap();
+        assert_eq!(store_load.call(&mut store, (4, -6)).unwrap(), -24.0);
+        let hypot = inst
+            .get_typed_func::<(f64, f64), f64>(&store, "hypot")
+            .unwrap();
+        assert_eq!(hypot.call(&mut store, (3.0, 4.0)).unwrap(), 5.0);
+        assert_eq!(call2(&mut store, inst, "div", 100, 5).unwrap(), 25);
+        let err = call2(&mut store, inst, "div", 100, 1).unwrap_err();
+        assert_eq!(err.trap_code(), Some(TrapCode::IntegerDivisionByZero));
+        assert_eq!(call2(&mut store, inst, "join", 1, 5).unwrap(), 45);
+        assert_eq!(call2(&mut store, inst, "join", 0, 5).unwrap(), -15);
+        assert_eq!(call2(&mut store, inst, "branchy", 7, 3).unwrap(), 107);
+        assert_eq!(call2(&mut store, inst, "branchy", 7, 2).unwrap(), 7);
+        assert_eq!(call2(&mut store, inst, "branchy", 2, 8).unwrap(), 8);
+        let tee = inst.get_typed_func::<i32, i32>(&store, "tee").unwrap();
+        assert_eq!(tee.call(&mut store, 7).unwrap(), 42);
+    }
+}
