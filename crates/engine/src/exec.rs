@@ -664,6 +664,18 @@ macro_rules! select_variants {
     )*};
 }
 
+/// `[NAME: result]` variants of a select on the accumulator: `a` if `$test` holds of it.
+macro_rules! select_acc_variants {
+    ($op:ident, |$c:ident| $test:expr, $([$name:ident: $d:ident])*) => {$(
+        handler!($name(ip, fp, mem, len, cx, acc) Instr::$op { dst, a, b } => {
+            let $c = acc;
+            let value = if $test { get(fp, a) } else { get(fp, b) };
+            put!($d, fp, acc, dst, value);
+            dispatch!(ip.add(1), fp, mem, len, cx, acc)
+        });
+    )*};
+}
+
 /// `[NAME: result]` variants of [`Instr::I32AddShl`].
 macro_rules! add_shl_variants {
     ($([$name:ident: $d:ident])*) => {$(
@@ -828,6 +840,14 @@ mod h {
         use super::*;
         select_variants!(SelectNez64, |c| c != 0, [S: S] [A: A]);
     }
+    pub(super) mod SelectAcc32 {
+        use super::*;
+        select_acc_variants!(SelectAcc32, |c| c as u32 != 0, [S: S] [A: A]);
+    }
+    pub(super) mod SelectAcc64 {
+        use super::*;
+        select_acc_variants!(SelectAcc64, |c| c != 0, [S: S] [A: A]);
+    }
     pub(super) mod GlobalGet {
         use super::*;
         global_get_variants!([S: S] [A: A]);
@@ -946,6 +966,8 @@ fn handler_of(instr: &Instr, acc: AccUse) -> Option<Handler> {
         Instr::Select { .. } => pick!(acc, Select; false, 0 => S, false, 1 => A),
         Instr::SelectNez32 { .. } => pick!(acc, SelectNez32; false, 0 => S, false, 1 => A),
         Instr::SelectNez64 { .. } => pick!(acc, SelectNez64; false, 0 => S, false, 1 => A),
+        Instr::SelectAcc32 { .. } => pick!(acc, SelectAcc32; false, 1 => S, true, 1 => A),
+        Instr::SelectAcc64 { .. } => pick!(acc, SelectAcc64; false, 1 => S, true, 1 => A),
         Instr::I32AddShl { .. } => pick!(acc, I32AddShl; false, 0 => S, true, 0 => A),
         Instr::GlobalGet { .. } => pick!(acc, GlobalGet; false, 0 => S, true, 0 => A),
         Instr::GlobalSet { .. } => pick!(acc, GlobalSet; false, 0 => S, false, 1 => A),

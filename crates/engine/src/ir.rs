@@ -162,6 +162,12 @@ macro_rules! define_instr {
                     /// `select` whose condition was `i64.eqz(cond)`: if the i64 in `cond` is
                     /// not zero, `dst` takes `other`.
                     SelectNez64 { dst: Slot, other: Slot, cond: Slot },
+                    /// `select` whose condition, an i32, is in the accumulator (the result of
+                    /// the instruction before): `dst` takes `a` if it is not zero, else `b`.
+                    SelectAcc32 { dst: Slot, a: Slot, b: Slot },
+                    /// As [`Instr::SelectAcc32`] with an i64 condition (an `i64.eqz`
+                    /// fused into the `select` by swapping `a` and `b`).
+                    SelectAcc64 { dst: Slot, a: Slot, b: Slot },
                     /// Call a function defined by this module; arguments start at `base`.
                     CallInternal { func: u32, base: Slot },
                     /// Call an imported function (module function index).
@@ -264,6 +270,11 @@ macro_rules! define_slots {
                     Instr::Select { dst, other, cond }
                     | Instr::SelectNez32 { dst, other, cond }
                     | Instr::SelectNez64 { dst, other, cond } => { f(dst, 1); f(other, 1); f(cond, 1); }
+                    Instr::SelectAcc32 { dst, a, b } | Instr::SelectAcc64 { dst, a, b } => {
+                        f(dst, 1);
+                        f(a, 1);
+                        f(b, 1);
+                    }
                     Instr::CallInternal { base, .. }
                     | Instr::CallImported { base, .. }
                     | Instr::CallIndirect { base, .. } => f(base, 0),
@@ -285,6 +296,7 @@ macro_rules! define_slots {
             /// What of this instruction can go through the executor's accumulator
             /// register instead of a frame slot (see [`AccUse`]): the slot of its result,
             /// if the result can, and in order the slots of the operands that can.
+            #[inline]
             pub(crate) fn acc_shape(&self) -> (Option<Slot>, [Option<Slot>; 2]) {
                 match *self {
                     $(Instr::$un { dst, src } => (Some(dst), [Some(src), None]),)*
@@ -302,12 +314,19 @@ macro_rules! define_slots {
                     Instr::Select { cond, .. }
                     | Instr::SelectNez32 { cond, .. }
                     | Instr::SelectNez64 { cond, .. } => (None, [Some(cond), None]),
-                    Instr::I32AddShl { dst, .. } | Instr::GlobalGet { dst, .. } => {
-                        (Some(dst), [None, None])
-                    }
+                    Instr::I32AddShl { dst, .. }
+                    | Instr::GlobalGet { dst, .. }
+                    | Instr::SelectAcc32 { dst, .. }
+                    | Instr::SelectAcc64 { dst, .. } => (Some(dst), [None, None]),
                     Instr::GlobalSet { src, .. } => (None, [Some(src), None]),
                     _ => (None, [None, None]),
                 }
+            }
+
+            /// Whether the instruction always takes an operand from the accumulator (one
+            /// not in [`Instr::acc_shape`]): the instruction before it must leave it there.
+            pub(crate) fn needs_acc(&self) -> bool {
+                matches!(self, Instr::SelectAcc32 { .. } | Instr::SelectAcc64 { .. })
             }
 
             /// The jump target, for branch instructions.
@@ -335,6 +354,8 @@ macro_rules! define_slots {
                     | $(Instr::$ldx { dst, .. })|*
                     | Instr::I32AddShl { dst, .. }
                     | Instr::Copy { dst, .. }
+                    | Instr::SelectAcc32 { dst, .. }
+                    | Instr::SelectAcc64 { dst, .. }
                     | Instr::GlobalGet { dst, .. }
                     | Instr::RefFunc { dst, .. }
                     | Instr::MemorySize { dst }

@@ -18,6 +18,7 @@
 //! translated. Finally the code is verified: every slot operand lies inside the frame and
 //! every jump inside the code, which the executor relies on.
 
+use alloc::boxed::Box;
 use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
 
@@ -106,7 +107,6 @@ pub(crate) struct Scratch {
     consts: Vec<u64>,
     const_slots: BTreeMap<u64, Slot>,
     operators: Option<wasmparser::OperatorsReaderAllocations>,
-    acc: Vec<AccUse>,
     targets: Vec<bool>,
 }
 
@@ -883,6 +883,27 @@ impl Translator<'_> {
                     self.code.pop();
                     self.last = None;
                 }
+                // A condition computed just before (into a temp nothing else reads) is
+                // taken from the accumulator, and the select reads its operands where
+                // they are: one instruction, whose result `local.set` can fold.
+                let (cond_src, wide) = eqz.unwrap_or((cond, false));
+                let producer = self.code.len().checked_sub(1).filter(|&at| at >= self.join);
+                let cond_in_acc = self.env.fuse
+                    && (cond_is_temp || eqz.is_some())
+                    && cond_src >= self.num_locals
+                    && cond_src & CONST_FLAG == 0
+                    && producer.is_some_and(|at| self.code[at].acc_shape().0 == Some(cond_src));
+                if cond_in_acc {
+                    let b = self.pop();
+                    let a = self.pop();
+                    // `select(a, b, eqz(v))` is `b` if `v` is not zero.
+                    let (a, b) = if eqz.is_some() { (b, a) } else { (a, b) };
+                    self.produce(|dst| match wide {
+                        false => Instr::SelectAcc32 { dst, a, b },
+                        true => Instr::SelectAcc64 { dst, a, b },
+                    });
+                    return Ok(());
+                }
                 let other = self.pop();
                 let dst = self.pop_run(1);
                 self.emit(match eqz {
@@ -1089,7 +1110,17 @@ impl Translator<'_> {
             .and_then(|n| n.checked_add(self.max_height))
             .filter(|&n| n < CONST_FLAG)
             .ok_or("function frame too large")?;
-        layout_and_verify(self.env, &mut self.code, num_locals, num_consts, frame_size)?;
+        let targets = &mut scratch.targets;
+        targets.clear();
+        targets.resize(self.code.len(), false);
+        layout_and_verify(
+            self.env,
+            &mut self.code,
+            num_locals,
+            num_consts,
+            frame_size,
+            targets,
+        )?;
         // The frame's initial values past the parameters, in whole chunks of four so that a
         // call copies them without a remainder loop; the padding lands in the operand
         // stack, whose slots are written before they are read, and the frame grows to
@@ -1098,26 +1129,15 @@ impl Translator<'_> {
         let mut init = [0; 4];
         let mut values = core::iter::repeat_n(0, (num_locals - num_params) as usize)
             .chain(self.consts.iter().copied());
-        let frame_init: alloc::boxed::Box<[[u64; 4]]> = (0..init_len.div_ceil(4))
+        let frame_init: Box<[[u64; 4]]> = (0..init_len.div_ceil(4))
             .map(|_| {
                 init.fill_with(|| values.next().unwrap_or(0));
                 init
             })
             .collect();
         let frame_size = frame_size.max(num_params + 4 * frame_init.len() as u32);
-        let (acc, targets) = (&mut scratch.acc, &mut scratch.targets);
-        acc.clear();
-        acc.resize(self.code.len(), AccUse::default());
-        if self.env.fuse {
-            assign_accumulator(&self.code, num_locals + num_consts, acc, targets);
-        }
-        let code = self
-            .code
-            .iter()
-            .zip(acc.iter())
-            .map(|(&instr, &acc)| Op::new(instr, acc))
-            .collect::<Option<_>>()
-            .ok_or("internal error: no handler for an accumulator use")?;
+        let temps_from = self.env.fuse.then_some(num_locals + num_consts);
+        let code = encode(&self.code, temps_from, &scratch.targets)?;
         let func = CompiledFunc {
             code,
             num_params,
@@ -1131,7 +1151,6 @@ impl Translator<'_> {
             consts: self.consts,
             const_slots: self.const_slots,
             operators: scratch.operators.take(),
-            acc: core::mem::take(&mut scratch.acc),
             targets: core::mem::take(&mut scratch.targets),
         };
         Ok(func)
@@ -1151,6 +1170,7 @@ fn layout_and_verify(
     num_locals: u32,
     num_consts: u32,
     frame_size: u32,
+    targets: &mut [bool],
 ) -> core::result::Result<(), &'static str> {
     let len = code.len();
     match code.last() {
@@ -1201,6 +1221,9 @@ fn layout_and_verify(
         });
         if let Some(target) = instr.target_mut() {
             ok &= (*target as usize) < len;
+            if let Some(t) = targets.get_mut(*target as usize) {
+                *t = true;
+            }
             *target = (i64::from(*target) - (pc as i64 + 1)) as i32 as u32;
         }
         if !ok {
@@ -1210,51 +1233,64 @@ fn layout_and_verify(
     Ok(())
 }
 
-/// Decides which results pass to the next instruction through the executor's accumulator
-/// (see [`AccUse`]), on finished code (slots laid out, jumps relative).
+/// Encodes finished code (slots laid out, jumps relative, `targets` marking every
+/// instruction a jump can reach) as the executor's [`Op`]s, deciding on the way which
+/// results pass to the next instruction through the accumulator (see [`AccUse`]); with
+/// `temps_from` (the first operand-stack slot) `None`, none do.
 ///
-/// A result goes to the accumulator when it is written to an operand-stack temp (a slot
-/// from `temps_from` on) and the very next instruction reads that temp exactly once, as
-/// an operand [`Instr::acc_shape`] allows, and cannot be reached by a jump. Every
-/// instruction that can take an operand from the accumulator pops it off the Wasm operand
-/// stack, so that read is the temp's last: nothing else needs the slot to hold the value.
-fn assign_accumulator(
+/// A result goes to the accumulator when it is written to an operand-stack temp and the
+/// very next instruction reads that temp exactly once, as an operand
+/// [`Instr::acc_shape`] allows, and cannot be reached by a jump. Every instruction that
+/// can take an operand from the accumulator pops it off the Wasm operand stack, so that
+/// read is the temp's last: nothing else needs the slot to hold the value.
+fn encode(
     code: &[Instr],
-    temps_from: Slot,
-    acc: &mut [AccUse],
-    targets: &mut Vec<bool>,
-) {
-    targets.clear();
-    targets.resize(code.len() + 1, false);
-    for (pc, instr) in code.iter().enumerate() {
-        let mut instr = *instr;
-        if let Some(&mut offset) = instr.target_mut() {
-            let target = (pc as i64 + 1 + i64::from(offset as i32)) as usize;
-            if let Some(t) = targets.get_mut(target) {
-                *t = true;
+    temps_from: Option<Slot>,
+    targets: &[bool],
+) -> core::result::Result<Box<[Op]>, &'static str> {
+    let mut ops = Vec::with_capacity(code.len());
+    let mut shape = code.first().map(Instr::acc_shape);
+    let mut from_acc = 0;
+    for (pc, &instr) in code.iter().enumerate() {
+        let mut acc = AccUse {
+            dst: false,
+            src: core::mem::take(&mut from_acc),
+        };
+        if let (Some(temps_from), Some(next)) = (temps_from, code.get(pc + 1)) {
+            let next_shape = next.acc_shape();
+            let produced = shape.and_then(|s| s.0).filter(|&t| t >= temps_from);
+            let k = if next.needs_acc() {
+                // The translator emits these only after the producer of their operand.
+                produced
+                    .filter(|_| !targets[pc + 1])
+                    .ok_or("internal error: an accumulator operand without its producer")?;
+                Some(1)
+            } else {
+                produced
+                    .and_then(|temp| reads_once(next, next_shape, temp))
+                    .filter(|_| !targets[pc + 1])
+            };
+            if let Some(k) = k {
+                acc.dst = true;
+                from_acc = k;
             }
+            shape = Some(next_shape);
         }
+        ops.push(Op::new(instr, acc).ok_or("internal error: no handler for an accumulator use")?);
     }
-    for pc in 1..code.len() {
-        let (Some(temp), _) = code[pc - 1].acc_shape() else {
-            continue;
-        };
-        if temp < temps_from || targets[pc] {
-            continue;
-        }
-        let (dst, operands) = code[pc].acc_shape();
-        let Some(k) = operands.iter().position(|&s| s == Some(temp)) else {
-            continue;
-        };
-        // The temp must be read only there: not by another operand, nor by one that
-        // cannot come from the accumulator.
-        let mut reads = 0;
-        let mut next = code[pc];
-        next.for_each_slot(|slot, _| reads += u32::from(*slot == temp));
-        if reads != 1 + u32::from(dst == Some(temp)) {
-            continue;
-        }
-        acc[pc - 1].dst = true;
-        acc[pc].src = k as u8 + 1;
-    }
+    Ok(ops.into_boxed_slice())
+}
+
+/// The accumulator operand (1 or 2) of `instr`, whose [`Instr::acc_shape`] is `shape`,
+/// that reads `temp`, if it reads `temp` there and nowhere else.
+fn reads_once(
+    instr: &Instr,
+    (dst, operands): (Option<Slot>, [Option<Slot>; 2]),
+    temp: Slot,
+) -> Option<u8> {
+    let k = operands.iter().position(|&s| s == Some(temp))?;
+    let mut reads = 0;
+    let mut instr = *instr;
+    instr.for_each_slot(|slot, _| reads += u32::from(*slot == temp));
+    (reads == 1 + u32::from(dst == Some(temp))).then_some(k as u8 + 1)
 }

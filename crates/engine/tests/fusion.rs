@@ -223,6 +223,11 @@ const ACC_MODULE: &str = r#"(module
       (drop (br_if $b (i32.add (local.get 0) (i32.const 100))
                       (i32.and (local.get 1) (i32.const 1))))
       (select (local.get 0) (local.get 1) (i32.gt_u (local.get 0) (local.get 1)))))
+  ;; selects on a condition computed just before, also through eqz, into a local
+  (func (export "sel_eqz") (param i32 i32) (result i32) (local i32)
+    (local.set 2 (select (local.get 0) (local.get 1) (i32.eqz (i32.and (local.get 0) (i32.const 1)))))
+    (i32.add (local.get 2)
+      (select (i32.const 1000) (i32.const 2000) (i64.eqz (i64.extend_i32_u (local.get 1))))))
   ;; a tee keeps the value in a local as well
   (func (export "tee") (param i32) (result i32) (local i32)
     (i32.add (local.tee 1 (i32.mul (local.get 0) (i32.const 3))) (local.get 1))))"#;
@@ -260,6 +265,9 @@ fn values_through_the_accumulator_keep_their_semantics() {
         assert_eq!(call2(&mut store, inst, "branchy", 7, 3).unwrap(), 107);
         assert_eq!(call2(&mut store, inst, "branchy", 7, 2).unwrap(), 7);
         assert_eq!(call2(&mut store, inst, "branchy", 2, 8).unwrap(), 8);
+        // 6 is even: a, and b is not zero: 2000.
+        assert_eq!(call2(&mut store, inst, "sel_eqz", 6, 9).unwrap(), 2006);
+        assert_eq!(call2(&mut store, inst, "sel_eqz", 7, 0).unwrap(), 1000);
         let tee = inst.get_typed_func::<i32, i32>(&store, "tee").unwrap();
         assert_eq!(tee.call(&mut store, 7).unwrap(), 42);
     }
