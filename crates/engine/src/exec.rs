@@ -47,15 +47,26 @@ use crate::value::{Val, raw_ref_index};
 
 #[derive(Debug, Clone, Copy)]
 struct Frame {
-    /// Store index of the instance whose code runs in this frame.
-    instance: u32,
-    /// Index among the module's defined functions.
-    func: u32,
-    /// Where to continue: saved when the frame calls out or the execution suspends.
-    pc: u32,
+    /// Where to continue: the function's entry, then saved when the frame calls out or
+    /// the execution suspends.
+    ip: CodePtr,
     /// Index of the frame's slot 0 in the value slots.
     base: usize,
+    /// Store index of the instance whose code runs in this frame.
+    instance: u32,
 }
+
+/// A pointer into a function's code, kept in frame records.
+#[derive(Debug, Clone, Copy)]
+struct CodePtr(*const Op);
+
+// SAFETY: code is immutable once translated and owned by its module, which the store
+// keeps alive through the instance for as long as any frame of that instance exists;
+// sending or sharing the pointer between threads sends or shares only that read-only
+// code, as a `&[Op]` would.
+unsafe impl Send for CodePtr {}
+// SAFETY: see above.
+unsafe impl Sync for CodePtr {}
 
 /// The state of one execution: value slots and frames.
 #[derive(Debug, Default)]
@@ -107,10 +118,9 @@ impl Stack {
             *slot = p.to_raw(store.id)?;
         }
         self.frames.push(Frame {
-            instance,
-            func: def,
-            pc: 0,
+            ip: CodePtr(func.code.as_ptr()),
             base: 0,
+            instance,
         });
         Ok(())
     }
@@ -158,7 +168,6 @@ fn enter(
     slots: &mut Vec<u64>,
     limits: (usize, usize),
     instance: u32,
-    def: u32,
     func: &CompiledFunc,
     base: usize,
 ) -> core::result::Result<(), TrapCode> {
@@ -169,10 +178,9 @@ fn enter(
     }
     init_frame(&mut slots[base..end], func);
     frames.push(Frame {
-        instance,
-        func: def,
-        pc: 0,
+        ip: CodePtr(func.code.as_ptr()),
         base,
+        instance,
     });
     Ok(())
 }
@@ -297,9 +305,10 @@ enum Exit {
 ///    frame, every jump inside the code, and that the code ends in a jump, return or trap;
 ///    and every `Op`'s handler is the one for its instruction's variant (`handler_of`);
 /// 2. `slots` holds at least `base + frame_size` slots for every frame on the stack, the
-///    frame pointer points at the current frame's first slot and `code` and the
-///    instruction pointer into the current function's code, which `module` keeps alive;
-///    all are re-derived whenever `slots` may have been reallocated or the frame changed;
+///    frame pointer points at the current frame's first slot, and the instruction pointer
+///    and every frame record's `ip` into their function's code, which the modules of the
+///    store's instances keep alive; all are re-derived whenever `slots` may have been
+///    reallocated or the frame changed;
 /// 3. the memory view (`mem_ptr`/`mem_len` and the handlers' `mem`/`len`) describes the
 ///    current instance's memory, and `globals`/`instance_globals` the store's global cells
 ///    and the instance's indices into them; all are re-read after anything that can
@@ -316,8 +325,7 @@ struct Cx {
     module: Module,
     /// The module's defined functions (`module.inner.code`).
     funcs: *const CompiledFunc,
-    /// The current function's code and frame base.
-    code: *const Op,
+    /// The current frame's base in `slots`.
     base: usize,
     mem: usize,
     /// The store's global cells and the current instance's indices into them.
@@ -413,6 +421,35 @@ fn make_room(
     // Growing may have moved the slots; the current frame starts at `base` (invariant 2).
     let fp = cx.slots[cx.base..].as_mut_ptr();
     dispatch!(ip, fp, mem, len, cx, acc)
+}
+
+/// Pops the current frame, whose results are in place, and continues in its caller.
+///
+/// # Safety
+/// The registers must be current (see [`Cx`]).
+#[inline(always)]
+unsafe fn return_to_caller(
+    ip: *const Op,
+    fp: *mut u64,
+    mem: *mut u8,
+    len: usize,
+    cx: &mut Cx,
+    acc: u64,
+) -> Exit {
+    cx.frames.pop();
+    let Some(&f) = cx.frames.last() else {
+        exit!(Exit::Done, ip, fp, mem, len, cx, acc)
+    };
+    if f.instance != cx.instance {
+        exit!(Exit::Resume, ip, fp, mem, len, cx, acc)
+    }
+    // Same instance: the memory view is still current (a `memory.grow` in the callee
+    // refreshed it), only the frame changes. Saved frames lie inside `slots`, and their
+    // `ip` inside their code (invariant 2).
+    cx.base = f.base;
+    // SAFETY: see above.
+    let fp = unsafe { cx.slots.as_mut_ptr().add(f.base) };
+    dispatch!(f.ip.0, fp, mem, len, cx, acc)
 }
 
 /// Reads frame slot `slot`.
@@ -875,44 +912,33 @@ mod h {
             return make_room(ip, fp, mem, len, cx, acc, end);
         }
         cx.save_pc(ip.add(1));
+        let code = f.code.as_ptr();
         // There is room for the frame record, checked above.
         cx.frames.as_mut_ptr().add(depth).write(Frame {
-            instance: cx.instance,
-            func,
-            pc: 0,
+            ip: CodePtr(code),
             base,
+            instance: cx.instance,
         });
         cx.frames.set_len(depth + 1);
-        cx.code = f.code.as_ptr();
         cx.base = base;
         // `[base, end)` is inside `slots`, checked above.
         let fp = cx.slots.as_mut_ptr().add(base);
         init_frame_at(fp, f);
-        dispatch!(cx.code, fp, mem, len, cx, acc)
+        dispatch!(code, fp, mem, len, cx, acc)
     });
     handler!(Return(ip, fp, mem, len, cx, acc) Instr::Return { src, n } => {
-        if n == 1 {
-            set(fp, 0, get(fp, src));
-        } else if src != 0 {
+        if src != 0 {
             // `[src, src + n)` and `[0, n)` are inside the frame; with `src > 0` a forward
             // copy is right even where they overlap. A loop, not a call of `memmove`.
             for i in 0..n {
                 set(fp, i, get(fp, src + i));
             }
         }
-        cx.frames.pop();
-        let Some(&f) = cx.frames.last() else {
-            exit!(Exit::Done, ip, fp, mem, len, cx, acc)
-        };
-        if f.instance != cx.instance {
-            exit!(Exit::Resume, ip, fp, mem, len, cx, acc)
-        }
-        // Same instance: the memory view is still current (a `memory.grow` in the callee
-        // refreshed it), only the code and frame change. Saved frames lie inside `slots`.
-        cx.code = (*cx.funcs.add(f.func as usize)).code.as_ptr();
-        cx.base = f.base;
-        let fp = cx.slots.as_mut_ptr().add(f.base);
-        dispatch!(cx.code.add(f.pc as usize), fp, mem, len, cx, acc)
+        return_to_caller(ip, fp, mem, len, cx, acc)
+    });
+    handler!(Return1(ip, fp, mem, len, cx, acc) Instr::Return { src, .. } => {
+        set(fp, 0, get(fp, src));
+        return_to_caller(ip, fp, mem, len, cx, acc)
     });
     handler!(MemoryFill(ip, fp, mem, len, cx, acc) Instr::MemoryFill { base: at } => {
         let (start, value, n) = (get(fp, at), get(fp, at + 1), get(fp, at + 2));
@@ -980,6 +1006,7 @@ fn handler_of(instr: &Instr, acc: AccUse) -> Option<Handler> {
         Instr::AddBrI32Ne { .. } => only(h::AddBrI32Ne),
         Instr::ConsumeFuel(_) => only(h::ConsumeFuel),
         Instr::CallInternal { .. } => only(h::CallInternal),
+        Instr::Return { n: 1, .. } => only(h::Return1),
         Instr::Return { .. } => only(h::Return),
         Instr::MemoryFill { .. } => only(h::MemoryFill),
         Instr::MemoryCopy { .. } => only(h::MemoryCopy),
@@ -1020,10 +1047,8 @@ impl Cx {
     /// Records `ip` as where the current frame continues.
     #[inline(always)]
     fn save_pc(&mut self, ip: *const Op) {
-        // SAFETY: `ip` and `code` point into the same function's code (invariant 2).
-        let pc = unsafe { ip.offset_from(self.code) } as u32;
         if let Some(frame) = self.frames.last_mut() {
-            frame.pc = pc;
+            frame.ip = CodePtr(ip);
         }
     }
 }
@@ -1053,7 +1078,6 @@ pub(crate) fn run<T>(store: &mut Store<T>, stack: &mut Stack) -> Result<Outcome>
         instance: u32::MAX,
         funcs: module.inner.code.as_ptr(),
         module,
-        code: core::ptr::null(),
         base: 0,
         mem: usize::MAX,
         globals: core::ptr::null_mut(),
@@ -1150,9 +1174,7 @@ impl<T> Executor<'_, T> {
             self.cx.mem = first_memory(&self.store.inner, f.instance);
         }
         self.refresh_memory();
-        let code = &self.cx.module.inner.code[f.func as usize].code;
-        self.cx.code = code.as_ptr();
-        self.cx.ip = code[f.pc as usize..].as_ptr();
+        self.cx.ip = f.ip.0;
         self.cx.base = f.base;
         self.cx.fp = self.cx.slots[f.base..].as_mut_ptr();
     }
@@ -1174,7 +1196,6 @@ impl<T> Executor<'_, T> {
                     &mut cx.slots,
                     cx.limits,
                     instance,
-                    def,
                     f,
                     new_base,
                 )?;
