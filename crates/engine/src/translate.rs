@@ -19,10 +19,11 @@
 //! every jump inside the code, which the executor relies on.
 
 use alloc::boxed::Box;
-use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
 
-use wasmparser::{BlockType, FuncValidator, FunctionBody, Operator, ValidatorResources};
+use wasmparser::{
+    BlockType, FuncValidator, FunctionBody, Operator, ValidatorResources, VisitOperator,
+};
 
 use crate::error::{Error, Result};
 use crate::exec::Op;
@@ -90,7 +91,7 @@ struct Translator<'a> {
     /// The `ConsumeFuel` instruction charging for the current block.
     fuel: Option<usize>,
     consts: Vec<u64>,
-    const_slots: BTreeMap<u64, Slot>,
+    const_slots: ConstIndex,
     /// The last instruction, if it produced the temp now on top of the stack.
     last: Option<usize>,
     /// The newest jump target: instructions before it cannot fuse with ones after it.
@@ -105,7 +106,7 @@ pub(crate) struct Scratch {
     ctrl: Vec<Ctrl>,
     stack: Vec<Operand>,
     consts: Vec<u64>,
-    const_slots: BTreeMap<u64, Slot>,
+    const_slots: ConstIndex,
     operators: Option<wasmparser::OperatorsReaderAllocations>,
     targets: Vec<bool>,
 }
@@ -167,15 +168,49 @@ pub(crate) fn translate(
         scratch.operators.take().unwrap_or_default(),
     );
     while !reader.eof() {
-        let (op, offset) = reader.read_with_offset()?;
-        validator.op(offset, &op)?;
-        t.op(&op).map_err(|msg| Error::compile(msg, offset))?;
+        let offset = reader.original_position();
+        let mut visit = Visit {
+            validator: validator.visitor(offset),
+            translator: &mut t,
+            offset,
+        };
+        reader.visit_operator(&mut visit)??;
     }
     reader.finish()?;
     scratch.operators = Some(reader.into_allocations());
     let offset = body.range().end;
     t.finish(num_params, scratch)
         .map_err(|msg| Error::compile(msg, offset))
+}
+
+/// Validates and translates each operator as the reader decodes it: one dispatch on the
+/// operator, and no [`Operator`] value read, matched and dropped a second time.
+struct Visit<'t, 'e, V> {
+    validator: V,
+    translator: &'t mut Translator<'e>,
+    offset: u64,
+}
+
+macro_rules! define_visit {
+    ($( @$proposal:ident $op:ident $({ $($arg:ident: $argty:ty),* })? => $visit:ident ($($ann:tt)*))*) => {
+        $(
+            #[allow(clippy::clone_on_copy)]
+            fn $visit(&mut self $($(, $arg: $argty)*)?) -> Self::Output {
+                self.validator.$visit($($($arg.clone()),*)?)?;
+                self.translator
+                    .op(&Operator::$op $({ $($arg),* })?)
+                    .map_err(|msg| Error::compile(msg, self.offset))
+            }
+        )*
+    };
+}
+
+impl<'a, V> VisitOperator<'a> for Visit<'_, '_, V>
+where
+    V: VisitOperator<'a, Output = wasmparser::Result<()>>,
+{
+    type Output = Result<()>;
+    wasmparser::for_each_visit_operator!(define_visit);
 }
 
 type TResult = core::result::Result<(), &'static str>;
@@ -312,28 +347,10 @@ impl Translator<'_> {
     }
 
     fn const_slot(&mut self, value: u64) -> Slot {
-        // Most functions have a handful of constants: a scan beats a map until there are
-        // many, and then the map indexes all of them.
-        const SCAN: usize = 16;
-        let found = if self.consts.len() <= SCAN {
-            self.consts
-                .iter()
-                .position(|&c| c == value)
-                .map(|i| CONST_FLAG | i as u32)
-        } else {
-            self.const_slots.get(&value).copied()
-        };
-        if let Some(slot) = found {
-            return slot;
-        }
-        let slot = CONST_FLAG | self.consts.len() as u32;
-        self.consts.push(value);
-        if self.consts.len() == SCAN + 1 {
-            for (i, &c) in self.consts.iter().enumerate() {
-                self.const_slots.entry(c).or_insert(CONST_FLAG | i as u32);
-            }
-        } else if self.consts.len() > SCAN {
-            self.const_slots.insert(value, slot);
+        let next = CONST_FLAG | self.consts.len() as u32;
+        let slot = self.const_slots.get_or_insert(value, next);
+        if slot == next {
+            self.consts.push(value);
         }
         slot
     }
@@ -1293,4 +1310,93 @@ fn reads_once(
     let mut instr = *instr;
     instr.for_each_slot(|slot, _| reads += u32::from(*slot == temp));
     (reads == 1 + u32::from(dst == Some(temp))).then_some(k as u8 + 1)
+}
+
+/// The translator's index of a function's constant pool: each value's slot, by open
+/// addressing with linear probing. Entries carry the generation they were written in, so
+/// starting the next function's pool is one increment, not a sweep of the table.
+#[derive(Default)]
+struct ConstIndex {
+    /// `(value, slot, generation)`; a power-of-two number of entries, or none.
+    entries: Vec<(u64, Slot, u32)>,
+    len: usize,
+    generation: u32,
+}
+
+impl ConstIndex {
+    fn clear(&mut self) {
+        self.len = 0;
+        self.generation = self.generation.wrapping_add(1);
+        if self.generation == 0 {
+            // Entries of the generation that just wrapped around must not look current.
+            self.entries.fill((0, 0, 0));
+            self.generation = 1;
+        }
+    }
+
+    /// The slot of `value`, which becomes `slot` if the pool does not hold it yet.
+    fn get_or_insert(&mut self, value: u64, slot: Slot) -> Slot {
+        if 2 * (self.len + 1) > self.entries.len() {
+            self.grow();
+        }
+        let mask = self.entries.len() - 1;
+        let mut i = Self::hash(value, mask);
+        loop {
+            let (key, found, generation) = self.entries[i];
+            if generation != self.generation {
+                self.entries[i] = (value, slot, self.generation);
+                self.len += 1;
+                return slot;
+            }
+            if key == value {
+                return found;
+            }
+            i = (i + 1) & mask;
+        }
+    }
+
+    fn hash(value: u64, mask: usize) -> usize {
+        (value.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 32) as usize & mask
+    }
+
+    /// Doubles the table (at least 64 entries), keeping the current generation's entries.
+    fn grow(&mut self) {
+        let size = (2 * self.entries.len()).max(64);
+        let old = core::mem::replace(&mut self.entries, alloc::vec![(0, 0, 0); size]);
+        let mask = size - 1;
+        for (key, slot, generation) in old {
+            if generation == self.generation {
+                let mut i = Self::hash(key, mask);
+                while self.entries[i].2 == self.generation {
+                    i = (i + 1) & mask;
+                }
+                self.entries[i] = (key, slot, generation);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_constant_index_finds_each_value_once_per_function() {
+        let mut index = ConstIndex::default();
+        for round in 0..3u64 {
+            index.clear();
+            // Values that collide in the low bits, and enough of them to grow the table.
+            for i in 0..1000u64 {
+                let value = (i << 40) ^ round;
+                assert_eq!(index.get_or_insert(value, i as Slot), i as Slot);
+            }
+            for i in 0..1000u64 {
+                let value = (i << 40) ^ round;
+                assert_eq!(index.get_or_insert(value, u32::MAX), i as Slot);
+            }
+        }
+        // After a clear, earlier values are new again.
+        index.clear();
+        assert_eq!(index.get_or_insert(1 << 40, 7), 7);
+    }
 }
