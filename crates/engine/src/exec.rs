@@ -623,11 +623,44 @@ macro_rules! load_variants {
     )*};
 }
 
-/// The variants of a load at `base + (index << shift)`: `[NAME: result]`.
+/// The shift of an indexed access: the instruction's (`_`) or a constant, so that common
+/// scales compile to an addressing mode instead of a shift by a register.
+macro_rules! shift {
+    (_, $shift:ident) => {
+        $shift
+    };
+    ($constant:literal, $shift:ident) => {
+        $constant
+    };
+}
+
+/// The handler variant of module `$m` for a shift, with or without the accumulator
+/// (`$acc`): `S`/`A` for any shift, `S0`..`S4`/`A0`..`A4` for those.
+macro_rules! pick_shift {
+    ($acc:expr, $shift:expr, $m:ident) => {
+        Some(match ($acc, $shift) {
+            (false, 0) => h::$m::S0 as Handler,
+            (false, 1) => h::$m::S1,
+            (false, 2) => h::$m::S2,
+            (false, 3) => h::$m::S3,
+            (false, 4) => h::$m::S4,
+            (false, _) => h::$m::S,
+            (true, 0) => h::$m::A0,
+            (true, 1) => h::$m::A1,
+            (true, 2) => h::$m::A2,
+            (true, 3) => h::$m::A3,
+            (true, 4) => h::$m::A4,
+            (true, _) => h::$m::A,
+        })
+    };
+}
+
+/// The variants of a load at `base + (index << shift)`: `[NAME: result shift]`.
 macro_rules! load_idx_variants {
-    ($op:ident, $n:literal, $conv:expr, $([$name:ident: $d:ident])*) => {$(
+    ($op:ident, $n:literal, $conv:expr, $([$name:ident: $d:ident $sh:tt])*) => {$(
         handler!($name(ip, fp, mem, len, cx, acc) Instr::$op { dst, base, index, shift } => {
-            let ea = (get(fp, base) as u32).wrapping_add((get(fp, index) as u32) << shift);
+            let ea = (get(fp, base) as u32)
+                .wrapping_add((get(fp, index) as u32) << shift!($sh, shift));
             let Some(bytes) = load::<$n>(mem, len, u64::from(ea)) else {
                 return trap(cx, TrapCode::MemoryOutOfBounds);
             };
@@ -650,11 +683,12 @@ macro_rules! store_variants {
     )*};
 }
 
-/// The variants of a store at `base + (index << shift)`: `[NAME: value]`.
+/// The variants of a store at `base + (index << shift)`: `[NAME: value shift]`.
 macro_rules! store_idx_variants {
-    ($op:ident, $n:literal, $conv:expr, $([$name:ident: $v:ident])*) => {$(
+    ($op:ident, $n:literal, $conv:expr, $([$name:ident: $v:ident $sh:tt])*) => {$(
         handler!($name(ip, fp, mem, len, cx, acc) Instr::$op { base, index, val, shift } => {
-            let ea = (get(fp, base) as u32).wrapping_add((get(fp, index) as u32) << shift);
+            let ea = (get(fp, base) as u32)
+                .wrapping_add((get(fp, index) as u32) << shift!($sh, shift));
             if !store::<$n>(mem, len, u64::from(ea), ($conv)(val!($v, fp, acc, val))) {
                 return trap(cx, TrapCode::MemoryOutOfBounds);
             }
@@ -701,6 +735,21 @@ macro_rules! select_variants {
     )*};
 }
 
+/// `[NAME: index]` variants of [`Instr::BrTable`].
+macro_rules! br_table_variants {
+    ($([$name:ident: $s:ident])*) => {$(
+        handler!($name(ip, fp, mem, len, cx, acc) Instr::BrTable { index, len: n } => {
+            // The `n + 1` entries follow the instruction (invariant 1).
+            let entry = ip.add(1 + (val!($s, fp, acc, index) as u32).min(n) as usize);
+            // An entry is a `Br`: take its jump here rather than dispatching it.
+            match (*entry).instr {
+                Instr::Br(target) => dispatch!(jump(entry, target), fp, mem, len, cx, acc),
+                _ => dispatch!(entry, fp, mem, len, cx, acc),
+            }
+        });
+    )*};
+}
+
 /// `[NAME: result]` variants of a select on the accumulator: `a` if `$test` holds of it.
 macro_rules! select_acc_variants {
     ($op:ident, |$c:ident| $test:expr, $([$name:ident: $d:ident])*) => {$(
@@ -713,11 +762,12 @@ macro_rules! select_acc_variants {
     )*};
 }
 
-/// `[NAME: result]` variants of [`Instr::I32AddShl`].
+/// `[NAME: result shift]` variants of [`Instr::I32AddShl`].
 macro_rules! add_shl_variants {
-    ($([$name:ident: $d:ident])*) => {$(
+    ($([$name:ident: $d:ident $sh:tt])*) => {$(
         handler!($name(ip, fp, mem, len, cx, acc) Instr::I32AddShl { dst, base, index, shift } => {
-            let v = (get(fp, base) as u32).wrapping_add((get(fp, index) as u32) << shift);
+            let v = (get(fp, base) as u32)
+                .wrapping_add((get(fp, index) as u32) << shift!($sh, shift));
             put!($d, fp, acc, dst, u64::from(v));
             dispatch!(ip.add(1), fp, mem, len, cx, acc)
         });
@@ -795,7 +845,8 @@ mod h {
     })*
     $(pub(super) mod $ldx {
         use super::*;
-        load_idx_variants!($ldx, $ldn, $ldf, [S: S] [A: A]);
+        load_idx_variants!($ldx, $ldn, $ldf, [S: S _] [A: A _] [S0: S 0] [A0: A 0] [S1: S 1] [A1: A 1] [S2: S 2] [A2: A 2]
+            [S3: S 3] [A3: A 3] [S4: S 4] [A4: A 4]);
     })*
     $(pub(super) mod $st {
         use super::*;
@@ -803,7 +854,8 @@ mod h {
     })*
     $(pub(super) mod $stx {
         use super::*;
-        store_idx_variants!($stx, $stn, $stf, [S: S] [A: A]);
+        store_idx_variants!($stx, $stn, $stf, [S: S _] [A: A _] [S0: S 0] [A0: A 0] [S1: S 1] [A1: A 1] [S2: S 2] [A2: A 2]
+            [S3: S 3] [A3: A 3] [S4: S 4] [A4: A 4]);
     })*
     $(pub(super) mod $cb {
         use super::*;
@@ -824,15 +876,10 @@ mod h {
         use super::*;
         br_if_variants!(BrIfEqz, |c| c == 0, [S: S] [A: A]);
     }
-    handler!(BrTable(ip, fp, mem, len, cx, acc) Instr::BrTable { index, len: n } => {
-        // The `n + 1` entries follow the instruction (invariant 1).
-        let entry = ip.add(1 + (get(fp, index) as u32).min(n) as usize);
-        // An entry is a `Br`: take its jump here rather than dispatching it.
-        match (*entry).instr {
-            Instr::Br(target) => dispatch!(jump(entry, target), fp, mem, len, cx, acc),
-            _ => dispatch!(entry, fp, mem, len, cx, acc),
-        }
-    });
+    pub(super) mod BrTable {
+        use super::*;
+        br_table_variants!([S: S] [A: A]);
+    }
     handler!(Copy(ip, fp, mem, len, cx, acc) Instr::Copy { dst, src } => {
         set(fp, dst, get(fp, src));
         dispatch!(ip.add(1), fp, mem, len, cx, acc)
@@ -863,7 +910,8 @@ mod h {
     });
     pub(super) mod I32AddShl {
         use super::*;
-        add_shl_variants!([S: S] [A: A]);
+        add_shl_variants!([S: S _] [A: A _] [S0: S 0] [A0: A 0] [S1: S 1] [A1: A 1] [S2: S 2] [A2: A 2]
+            [S3: S 3] [A3: A 3] [S4: S 4] [A4: A 4]);
     }
     pub(super) mod Select {
         use super::*;
@@ -983,9 +1031,11 @@ fn handler_of(instr: &Instr, acc: AccUse) -> Option<Handler> {
         $(Instr::$bt { .. } => pick!(acc, $bt; false, 0 => SSS, true, 0 => ASS,
             false, 1 => SAS, false, 2 => SSA, true, 1 => AAS, true, 2 => ASA),)*
         $(Instr::$ld { .. } => pick!(acc, $ld; false, 0 => SS, true, 0 => AS, false, 1 => SA, true, 1 => AA),)*
-        $(Instr::$ldx { .. } => pick!(acc, $ldx; false, 0 => S, true, 0 => A),)*
+        $(Instr::$ldx { shift, .. } if acc.src == 0 => pick_shift!(acc.dst, *shift, $ldx),)*
         $(Instr::$st { .. } => pick!(acc, $st; false, 0 => SS, false, 1 => AS, false, 2 => SA),)*
-        $(Instr::$stx { .. } => pick!(acc, $stx; false, 0 => S, false, 1 => A),)*
+        $(Instr::$stx { shift, .. } if !acc.dst && acc.src <= 1 => {
+            pick_shift!(acc.src == 1, *shift, $stx)
+        })*
         $(Instr::$cb { .. } => pick!(acc, $cb; false, 0 => SS, false, 1 => AS, false, 2 => SA),)*
         Instr::BrIfNez { .. } => pick!(acc, BrIfNez; false, 0 => S, false, 1 => A),
         Instr::BrIfEqz { .. } => pick!(acc, BrIfEqz; false, 0 => S, false, 1 => A),
@@ -994,12 +1044,12 @@ fn handler_of(instr: &Instr, acc: AccUse) -> Option<Handler> {
         Instr::SelectNez64 { .. } => pick!(acc, SelectNez64; false, 0 => S, false, 1 => A),
         Instr::SelectAcc32 { .. } => pick!(acc, SelectAcc32; false, 1 => S, true, 1 => A),
         Instr::SelectAcc64 { .. } => pick!(acc, SelectAcc64; false, 1 => S, true, 1 => A),
-        Instr::I32AddShl { .. } => pick!(acc, I32AddShl; false, 0 => S, true, 0 => A),
+        Instr::I32AddShl { shift, .. } if acc.src == 0 => pick_shift!(acc.dst, *shift, I32AddShl),
         Instr::GlobalGet { .. } => pick!(acc, GlobalGet; false, 0 => S, true, 0 => A),
         Instr::GlobalSet { .. } => pick!(acc, GlobalSet; false, 0 => S, false, 1 => A),
         Instr::Unreachable => only(h::Unreachable),
         Instr::Br(_) => only(h::Br),
-        Instr::BrTable { .. } => only(h::BrTable),
+        Instr::BrTable { .. } => pick!(acc, BrTable; false, 0 => S, false, 1 => A),
         Instr::Copy { .. } => only(h::Copy),
         Instr::AddBrI32LtU { .. } => only(h::AddBrI32LtU),
         Instr::AddBrI32LtS { .. } => only(h::AddBrI32LtS),
@@ -1025,6 +1075,8 @@ fn handler_of(instr: &Instr, acc: AccUse) -> Option<Handler> {
         | Instr::TableCopy { .. }
         | Instr::TableInit { .. }
         | Instr::ElemDrop { .. } => only(h::Slow),
+        // An accumulator use the instruction does not have.
+        _ => None,
     }
 }
     };

@@ -311,6 +311,7 @@ macro_rules! define_slots {
                     Instr::BrIfNez { cond, .. } | Instr::BrIfEqz { cond, .. } => {
                         (None, [Some(cond), None])
                     }
+                    Instr::BrTable { index, .. } => (None, [Some(index), None]),
                     Instr::Select { cond, .. }
                     | Instr::SelectNez32 { cond, .. }
                     | Instr::SelectNez64 { cond, .. } => (None, [Some(cond), None]),
