@@ -153,21 +153,11 @@ macro_rules! define_instr {
                     Return { src: Slot, n: u32 },
                     /// Copy one slot.
                     Copy { dst: Slot, src: Slot },
-                    /// `select`: `dst` holds the first operand; if the i32 in `cond` is zero,
-                    /// `dst` takes the second operand from `other`.
-                    Select { dst: Slot, other: Slot, cond: Slot },
-                    /// `select` whose condition was `i32.eqz(cond)`: if the i32 in `cond` is
-                    /// not zero, `dst` takes `other`.
-                    SelectNez32 { dst: Slot, other: Slot, cond: Slot },
-                    /// `select` whose condition was `i64.eqz(cond)`: if the i64 in `cond` is
-                    /// not zero, `dst` takes `other`.
-                    SelectNez64 { dst: Slot, other: Slot, cond: Slot },
-                    /// `select` whose condition, an i32, is in the accumulator (the result of
-                    /// the instruction before): `dst` takes `a` if it is not zero, else `b`.
-                    SelectAcc32 { dst: Slot, a: Slot, b: Slot },
-                    /// As [`Instr::SelectAcc32`] with an i64 condition (an `i64.eqz`
-                    /// fused into the `select` by swapping `a` and `b`).
-                    SelectAcc64 { dst: Slot, a: Slot, b: Slot },
+                    /// `select`: `dst` takes `a` if the i32 in `cond` is not zero, else `b`.
+                    Select32 { dst: Slot, a: Slot, b: Slot, cond: Slot },
+                    /// `select` on an i64 condition: the `i64.eqz` of a `select`'s condition
+                    /// fused into it (by swapping `a` and `b`).
+                    Select64 { dst: Slot, a: Slot, b: Slot, cond: Slot },
                     /// Call a function defined by this module; arguments start at `base`.
                     CallInternal { func: u32, base: Slot },
                     /// Call an imported function (module function index).
@@ -226,7 +216,8 @@ macro_rules! define_instr {
 }
 for_each_op!(define_instr);
 
-const _: () = assert!(core::mem::size_of::<Instr>() == 16);
+// Four slot operands and the tag; `exec::Op` adds the handler within 32 bytes.
+const _: () = assert!(core::mem::size_of::<Instr>() <= 24);
 
 macro_rules! define_slots {
     (
@@ -267,13 +258,11 @@ macro_rules! define_slots {
                     Instr::BrTable { index, .. } => f(index, 1),
                     Instr::Return { src, n } => f(src, *n),
                     Instr::Copy { dst, src } => { f(dst, 1); f(src, 1); }
-                    Instr::Select { dst, other, cond }
-                    | Instr::SelectNez32 { dst, other, cond }
-                    | Instr::SelectNez64 { dst, other, cond } => { f(dst, 1); f(other, 1); f(cond, 1); }
-                    Instr::SelectAcc32 { dst, a, b } | Instr::SelectAcc64 { dst, a, b } => {
+                    Instr::Select32 { dst, a, b, cond } | Instr::Select64 { dst, a, b, cond } => {
                         f(dst, 1);
                         f(a, 1);
                         f(b, 1);
+                        f(cond, 1);
                     }
                     Instr::CallInternal { base, .. }
                     | Instr::CallImported { base, .. }
@@ -312,22 +301,15 @@ macro_rules! define_slots {
                         (None, [Some(cond), None])
                     }
                     Instr::BrTable { index, .. } => (None, [Some(index), None]),
-                    Instr::Select { cond, .. }
-                    | Instr::SelectNez32 { cond, .. }
-                    | Instr::SelectNez64 { cond, .. } => (None, [Some(cond), None]),
-                    Instr::I32AddShl { dst, .. }
-                    | Instr::GlobalGet { dst, .. }
-                    | Instr::SelectAcc32 { dst, .. }
-                    | Instr::SelectAcc64 { dst, .. } => (Some(dst), [None, None]),
+                    Instr::Select32 { dst, cond, .. } | Instr::Select64 { dst, cond, .. } => {
+                        (Some(dst), [Some(cond), None])
+                    }
+                    Instr::I32AddShl { dst, .. } | Instr::GlobalGet { dst, .. } => {
+                        (Some(dst), [None, None])
+                    }
                     Instr::GlobalSet { src, .. } => (None, [Some(src), None]),
                     _ => (None, [None, None]),
                 }
-            }
-
-            /// Whether the instruction always takes an operand from the accumulator (one
-            /// not in [`Instr::acc_shape`]): the instruction before it must leave it there.
-            pub(crate) fn needs_acc(&self) -> bool {
-                matches!(self, Instr::SelectAcc32 { .. } | Instr::SelectAcc64 { .. })
             }
 
             /// The jump target, for branch instructions.
@@ -355,8 +337,8 @@ macro_rules! define_slots {
                     | $(Instr::$ldx { dst, .. })|*
                     | Instr::I32AddShl { dst, .. }
                     | Instr::Copy { dst, .. }
-                    | Instr::SelectAcc32 { dst, .. }
-                    | Instr::SelectAcc64 { dst, .. }
+                    | Instr::Select32 { dst, .. }
+                    | Instr::Select64 { dst, .. }
                     | Instr::GlobalGet { dst, .. }
                     | Instr::RefFunc { dst, .. }
                     | Instr::MemorySize { dst }

@@ -900,35 +900,26 @@ impl Translator<'_> {
                     self.code.pop();
                     self.last = None;
                 }
-                // A condition computed just before (into a temp nothing else reads) is
-                // taken from the accumulator, and the select reads its operands where
-                // they are: one instruction, whose result `local.set` can fold.
-                let (cond_src, wide) = eqz.unwrap_or((cond, false));
-                let producer = self.code.len().checked_sub(1).filter(|&at| at >= self.join);
-                let cond_in_acc = self.env.fuse
-                    && (cond_is_temp || eqz.is_some())
-                    && cond_src >= self.num_locals
-                    && cond_src & CONST_FLAG == 0
-                    && producer.is_some_and(|at| self.code[at].acc_shape().0 == Some(cond_src));
-                if cond_in_acc {
-                    let b = self.pop();
-                    let a = self.pop();
+                // The select reads its operands where they are; its result can go
+                // straight into a local, and its condition through the accumulator.
+                let b = self.pop();
+                let a = self.pop();
+                self.produce(|dst| match eqz {
+                    None => Instr::Select32 { dst, a, b, cond },
                     // `select(a, b, eqz(v))` is `b` if `v` is not zero.
-                    let (a, b) = if eqz.is_some() { (b, a) } else { (a, b) };
-                    self.produce(|dst| match wide {
-                        false => Instr::SelectAcc32 { dst, a, b },
-                        true => Instr::SelectAcc64 { dst, a, b },
-                    });
-                    return Ok(());
-                }
-                let other = self.pop();
-                let dst = self.pop_run(1);
-                self.emit(match eqz {
-                    None => Instr::Select { dst, other, cond },
-                    Some((cond, false)) => Instr::SelectNez32 { dst, other, cond },
-                    Some((cond, true)) => Instr::SelectNez64 { dst, other, cond },
+                    Some((cond, false)) => Instr::Select32 {
+                        dst,
+                        a: b,
+                        b: a,
+                        cond,
+                    },
+                    Some((cond, true)) => Instr::Select64 {
+                        dst,
+                        a: b,
+                        b: a,
+                        cond,
+                    },
                 });
-                self.push_temp();
             }
             Operator::LocalGet { local_index } => self.push(Operand::Local(local_index)),
             Operator::LocalSet { local_index } => self.set_local(local_index, false),
@@ -1276,17 +1267,9 @@ fn encode(
         if let (Some(temps_from), Some(next)) = (temps_from, code.get(pc + 1)) {
             let next_shape = next.acc_shape();
             let produced = shape.and_then(|s| s.0).filter(|&t| t >= temps_from);
-            let k = if next.needs_acc() {
-                // The translator emits these only after the producer of their operand.
-                produced
-                    .filter(|_| !targets[pc + 1])
-                    .ok_or("internal error: an accumulator operand without its producer")?;
-                Some(1)
-            } else {
-                produced
-                    .and_then(|temp| reads_once(next, next_shape, temp))
-                    .filter(|_| !targets[pc + 1])
-            };
+            let k = produced
+                .and_then(|temp| reads_once(next, next_shape, temp))
+                .filter(|_| !targets[pc + 1]);
             if let Some(k) = k {
                 acc.dst = true;
                 from_acc = k;
