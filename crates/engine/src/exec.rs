@@ -213,19 +213,28 @@ fn init_frame(frame: &mut [u64], func: &CompiledFunc) {
     frame[params..params + init.len()].copy_from_slice(init);
 }
 
-/// [`init_frame`] for the frame at `fp`, in the call path of the threaded code: a loop of
-/// four-slot moves rather than a call of `memcpy`.
+/// Saves the return point after the call at `ip` and pushes the frame record of a call of
+/// `f` whose frame starts at `base`; returns the new frame pointer.
 ///
 /// # Safety
-/// `fp` must point at a frame of `func.frame_size` slots.
+/// `frames` must have room for one more record and `slots` for the frame (invariant 2).
 #[inline(always)]
-unsafe fn init_frame_at(fp: *mut u64, func: &CompiledFunc) {
-    // SAFETY: the frame holds the parameters and then `frame_init` (see `CompiledFunc`).
-    let dst = unsafe { fp.add(func.num_params as usize) }.cast::<[u64; 4]>();
-    for (i, chunk) in func.frame_init.iter().enumerate() {
-        // SAFETY: see above; `[u64; 4]` needs no more alignment than `u64`.
-        unsafe { dst.add(i).write(*chunk) };
+unsafe fn push_frame(ip: *const Op, cx: &mut Cx, f: &CompiledFunc, base: usize) -> *mut u64 {
+    // SAFETY: a call is never the last instruction of its code (invariant 1).
+    cx.save_pc(unsafe { ip.add(1) });
+    let depth = cx.frames.len();
+    // SAFETY: there is room for the record (the caller's obligation).
+    unsafe {
+        cx.frames.as_mut_ptr().add(depth).write(Frame {
+            ip: CodePtr(f.code.as_ptr()),
+            base,
+            instance: cx.instance,
+        });
+        cx.frames.set_len(depth + 1);
     }
+    cx.base = base;
+    // SAFETY: the frame lies inside `slots` (the caller's obligation).
+    unsafe { cx.slots.as_mut_ptr().add(base) }
 }
 
 /// The range `[start, start + n)` of a sequence of `len` items, if it lies inside.
@@ -425,6 +434,27 @@ fn make_room(
     // Growing may have moved the slots; the current frame starts at `base` (invariant 2).
     let fp = cx.slots[cx.base..].as_mut_ptr();
     dispatch!(ip, fp, mem, len, cx, acc)
+}
+
+/// A [`Instr::CallInternal`] at `ip` whose callee's `frame_init` has more than four chunks
+/// (and whose frame fits, checked by the caller): the frame is initialized by a loop, kept
+/// out of the common call path so that path needs no saved registers.
+#[cold]
+#[inline(never)]
+fn call_large_frame(ip: *const Op, mem: *mut u8, len: usize, cx: &mut Cx, acc: u64) -> Exit {
+    // SAFETY: `ip` holds the call (its handler's caller checked that), whose frame and
+    // record fit (checked there too); the frame has room for `frame_init`.
+    let (f, fp) = unsafe {
+        let Instr::CallInternal { func, base: at } = (*ip).instr else {
+            unreachable_unchecked()
+        };
+        let f = &*cx.funcs.add(func as usize);
+        let fp = push_frame(ip, cx, f, cx.base + at as usize);
+        let dst = fp.add(f.num_params as usize).cast::<[u64; 4]>();
+        core::ptr::copy_nonoverlapping(f.frame_init.as_ptr(), dst, f.frame_init.len());
+        (f, fp)
+    };
+    dispatch!(f.code.as_ptr(), fp, mem, len, cx, acc)
 }
 
 /// Pops the current frame, whose results are in place, and continues in its caller.
@@ -939,20 +969,28 @@ mod h {
         if depth >= cx.limits.0 || depth == cx.frames.capacity() || end > cx.slots.len() {
             return make_room(ip, fp, mem, len, cx, acc, end);
         }
-        cx.save_pc(ip.add(1));
-        let code = f.code.as_ptr();
-        // There is room for the frame record, checked above.
-        cx.frames.as_mut_ptr().add(depth).write(Frame {
-            ip: CodePtr(code),
-            base,
-            instance: cx.instance,
-        });
-        cx.frames.set_len(depth + 1);
-        cx.base = base;
-        // `[base, end)` is inside `slots`, checked above.
-        let fp = cx.slots.as_mut_ptr().add(base);
-        init_frame_at(fp, f);
-        dispatch!(code, fp, mem, len, cx, acc)
+        if f.frame_init.len() > 4 {
+            return call_large_frame(ip, mem, len, cx, acc);
+        }
+        // There is room for the frame, checked above.
+        let fp = push_frame(ip, cx, f, base);
+        // The frame has room for `frame_init` (see `CompiledFunc`); at most four chunks,
+        // moved without a loop.
+        let dst = fp.add(f.num_params as usize).cast::<[u64; 4]>();
+        let init = &f.frame_init[..];
+        if let Some(&chunk) = init.first() {
+            dst.write(chunk);
+            if let Some(&chunk) = init.get(1) {
+                dst.add(1).write(chunk);
+                if let Some(&chunk) = init.get(2) {
+                    dst.add(2).write(chunk);
+                    if let Some(&chunk) = init.get(3) {
+                        dst.add(3).write(chunk);
+                    }
+                }
+            }
+        }
+        dispatch!(f.code.as_ptr(), fp, mem, len, cx, acc)
     });
     handler!(Return(ip, fp, mem, len, cx, acc) Instr::Return { src, n } => {
         if src != 0 {
