@@ -577,8 +577,12 @@ macro_rules! handler {
     };
 }
 
-/// An operand of a handler variant: `A` reads the accumulator, `S` the operand's slot.
+/// An operand of a handler variant: `A` reads the accumulator, `S` the operand's slot,
+/// `I` takes the field as an immediate (sign-extended from 32 bits; see `AccUse::imm`).
 macro_rules! val {
+    (I, $fp:ident, $acc:ident, $slot:expr) => {
+        $slot as i32 as i64 as u64
+    };
     (S, $fp:ident, $acc:ident, $slot:expr) => {
         get($fp, $slot)
     };
@@ -818,9 +822,11 @@ macro_rules! global_set_variants {
 
 /// The handler variant for `acc` among `(result, operand) => NAME` pairs of module `$m`.
 macro_rules! pick {
-    ($acc:expr, $m:ident; $($dst:literal, $src:literal => $v:ident),* $(,)?) => {
-        match ($acc.dst, $acc.src) {
-            $(($dst, $src) => Some(h::$m::$v as Handler),)*
+    ($acc:expr, $m:ident; $($dst:literal, $src:literal => $v:ident),* $(,)?
+        $(; imm: $($idst:literal, $isrc:literal => $iv:ident),* $(,)?)?) => {
+        match ($acc.dst, $acc.src, $acc.imm) {
+            $(($dst, $src, false) => Some(h::$m::$v as Handler),)*
+            $($(($idst, $isrc, true) => Some(h::$m::$iv as Handler),)*)?
             _ => None,
         }
     };
@@ -854,12 +860,14 @@ mod h {
     $(pub(super) mod $bin {
         use super::*;
         binary_variants!($bin, ops::$binf, [SSS: S S S] [ASS: A S S] [SAS: S A S]
-            [SSA: S S A] [AAS: A A S] [ASA: A S A]);
+            [SSA: S S A] [AAS: A A S] [ASA: A S A] [SSI: S S I] [ASI: A S I] [SAI: S A I]
+            [AAI: A A I]);
     })*
     $(pub(super) mod $bt {
         use super::*;
         binary_trap_variants!($bt, ops::$btf, [SSS: S S S] [ASS: A S S] [SAS: S A S]
-            [SSA: S S A] [AAS: A A S] [ASA: A S A]);
+            [SSA: S S A] [AAS: A A S] [ASA: A S A] [SSI: S S I] [ASI: A S I] [SAI: S A I]
+            [AAI: A A I]);
     })*
     $(pub(super) mod $ld {
         use super::*;
@@ -872,7 +880,7 @@ mod h {
     })*
     $(pub(super) mod $st {
         use super::*;
-        store_variants!($st, $stn, $stf, [SS: S S] [AS: A S] [SA: S A]);
+        store_variants!($st, $stn, $stf, [SS: S S] [AS: A S] [SA: S A] [SI: S I] [AI: A I]);
     })*
     $(pub(super) mod $stx {
         use super::*;
@@ -881,7 +889,7 @@ mod h {
     })*
     $(pub(super) mod $cb {
         use super::*;
-        cmp_branch_variants!($cb, ops::$cbf, [SS: S S] [AS: A S] [SA: S A]);
+        cmp_branch_variants!($cb, ops::$cbf, [SS: S S] [AS: A S] [SA: S A] [SI: S I] [AI: A I]);
     })*
 
     handler!(Unreachable(ip, fp, mem, len, cx, acc) Instr::Unreachable => {
@@ -1045,21 +1053,29 @@ fn handler_of(instr: &Instr, acc: AccUse) -> Option<Handler> {
         $(Instr::$un { .. } => pick!(acc, $un; false, 0 => SS, true, 0 => AS, false, 1 => SA, true, 1 => AA),)*
         $(Instr::$ut { .. } => pick!(acc, $ut; false, 0 => SS, true, 0 => AS, false, 1 => SA, true, 1 => AA),)*
         $(Instr::$bin { .. } => pick!(acc, $bin; false, 0 => SSS, true, 0 => ASS,
-            false, 1 => SAS, false, 2 => SSA, true, 1 => AAS, true, 2 => ASA),)*
+            false, 1 => SAS, false, 2 => SSA, true, 1 => AAS, true, 2 => ASA;
+            imm: false, 0 => SSI, true, 0 => ASI, false, 1 => SAI, true, 1 => AAI),)*
         $(Instr::$bt { .. } => pick!(acc, $bt; false, 0 => SSS, true, 0 => ASS,
-            false, 1 => SAS, false, 2 => SSA, true, 1 => AAS, true, 2 => ASA),)*
+            false, 1 => SAS, false, 2 => SSA, true, 1 => AAS, true, 2 => ASA;
+            imm: false, 0 => SSI, true, 0 => ASI, false, 1 => SAI, true, 1 => AAI),)*
         $(Instr::$ld { .. } => pick!(acc, $ld; false, 0 => SS, true, 0 => AS, false, 1 => SA, true, 1 => AA),)*
-        $(Instr::$ldx { shift, .. } if acc.src == 0 => pick_shift!(acc.dst, *shift, $ldx),)*
-        $(Instr::$st { .. } => pick!(acc, $st; false, 0 => SS, false, 1 => AS, false, 2 => SA),)*
-        $(Instr::$stx { shift, .. } if !acc.dst && acc.src <= 1 => {
+        $(Instr::$ldx { shift, .. } if acc.src == 0 && !acc.imm => {
+            pick_shift!(acc.dst, *shift, $ldx)
+        })*
+        $(Instr::$st { .. } => pick!(acc, $st; false, 0 => SS, false, 1 => AS, false, 2 => SA;
+            imm: false, 0 => SI, false, 1 => AI),)*
+        $(Instr::$stx { shift, .. } if !acc.dst && acc.src <= 1 && !acc.imm => {
             pick_shift!(acc.src == 1, *shift, $stx)
         })*
-        $(Instr::$cb { .. } => pick!(acc, $cb; false, 0 => SS, false, 1 => AS, false, 2 => SA),)*
+        $(Instr::$cb { .. } => pick!(acc, $cb; false, 0 => SS, false, 1 => AS, false, 2 => SA;
+            imm: false, 0 => SI, false, 1 => AI),)*
         Instr::BrIfNez { .. } => pick!(acc, BrIfNez; false, 0 => S, false, 1 => A),
         Instr::BrIfEqz { .. } => pick!(acc, BrIfEqz; false, 0 => S, false, 1 => A),
         Instr::Select32 { .. } => pick!(acc, Select32; false, 0 => SS, true, 0 => AS, false, 1 => SA, true, 1 => AA),
         Instr::Select64 { .. } => pick!(acc, Select64; false, 0 => SS, true, 0 => AS, false, 1 => SA, true, 1 => AA),
-        Instr::I32AddShl { shift, .. } if acc.src == 0 => pick_shift!(acc.dst, *shift, I32AddShl),
+        Instr::I32AddShl { shift, .. } if acc.src == 0 && !acc.imm => {
+            pick_shift!(acc.dst, *shift, I32AddShl)
+        }
         Instr::GlobalGet { .. } => pick!(acc, GlobalGet; false, 0 => S, true, 0 => A),
         Instr::GlobalSet { .. } => pick!(acc, GlobalSet; false, 0 => S, false, 1 => A),
         Instr::Unreachable => only(h::Unreachable),

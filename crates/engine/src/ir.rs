@@ -312,6 +312,19 @@ macro_rules! define_slots {
                 }
             }
 
+            /// The operand that can be an immediate instead of a constant's slot, and whether
+            /// the instruction reads only its low 32 bits (so that any 32-bit constant
+            /// fits; otherwise only constants that sign-extend from 32 bits do).
+            pub(crate) fn imm_operand(&mut self) -> Option<(&mut Slot, bool)> {
+                match self {
+                    $(Instr::$bin { rhs, .. } => Some((rhs, stringify!($binf).as_bytes()[1] == b'3')),)*
+                    $(Instr::$bt { rhs, .. } => Some((rhs, stringify!($btf).as_bytes()[1] == b'3')),)*
+                    $(Instr::$cb { rhs, .. } => Some((rhs, stringify!($cbf).as_bytes()[1] == b'3')),)*
+                    $(Instr::$st { val, .. } => Some((val, $stn <= 4)),)*
+                    _ => None,
+                }
+            }
+
             /// The jump target, for branch instructions.
             pub(crate) fn target_mut(&mut self) -> Option<&mut u32> {
                 match self {
@@ -363,6 +376,9 @@ pub(crate) struct AccUse {
     /// The operand (1 or 2, in the order of [`Instr::acc_shape`]) read from the
     /// accumulator instead of its slot; 0 for none.
     pub src: u8,
+    /// The second operand is an immediate: the field that named a constant's slot holds
+    /// the constant itself, sign-extended from 32 bits (see [`Instr::imm_operand`]).
+    pub imm: bool,
 }
 
 /// A translated function.

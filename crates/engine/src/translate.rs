@@ -1145,7 +1145,12 @@ impl Translator<'_> {
             .collect();
         let frame_size = frame_size.max(num_params + 4 * frame_init.len() as u32);
         let temps_from = self.env.fuse.then_some(num_locals + num_consts);
-        let code = encode(&self.code, temps_from, &scratch.targets)?;
+        let code = encode(
+            &self.code,
+            temps_from,
+            &scratch.targets,
+            (num_locals, &self.consts),
+        )?;
         let func = CompiledFunc {
             code,
             num_params,
@@ -1243,8 +1248,9 @@ fn layout_and_verify(
 
 /// Encodes finished code (slots laid out, jumps relative, `targets` marking every
 /// instruction a jump can reach) as the executor's [`Op`]s, deciding on the way which
-/// results pass to the next instruction through the accumulator (see [`AccUse`]); with
-/// `temps_from` (the first operand-stack slot) `None`, none do.
+/// results pass to the next instruction through the accumulator and which constant
+/// operands (`consts`, from slot `consts_from` on) become immediates (see [`AccUse`]);
+/// with `temps_from` (the first operand-stack slot) `None`, neither happens.
 ///
 /// A result goes to the accumulator when it is written to an operand-stack temp and the
 /// very next instruction reads that temp exactly once, as an operand
@@ -1255,14 +1261,17 @@ fn encode(
     code: &[Instr],
     temps_from: Option<Slot>,
     targets: &[bool],
+    (consts_from, consts): (Slot, &[u64]),
 ) -> core::result::Result<Box<[Op]>, &'static str> {
     let mut ops = Vec::with_capacity(code.len());
     let mut shape = code.first().map(Instr::acc_shape);
     let mut from_acc = 0;
     for (pc, &instr) in code.iter().enumerate() {
+        let mut instr = instr;
         let mut acc = AccUse {
             dst: false,
             src: core::mem::take(&mut from_acc),
+            imm: false,
         };
         if let (Some(temps_from), Some(next)) = (temps_from, code.get(pc + 1)) {
             let next_shape = next.acc_shape();
@@ -1275,6 +1284,16 @@ fn encode(
                 from_acc = k;
             }
             shape = Some(next_shape);
+            // A constant operand travels in the instruction, sparing a load of its slot.
+            if let Some((slot, narrow)) = instr.imm_operand()
+                && let Some(&value) = slot
+                    .checked_sub(consts_from)
+                    .and_then(|i| consts.get(i as usize))
+                && (narrow || value == value as i32 as i64 as u64)
+            {
+                *slot = value as u32;
+                acc.imm = true;
+            }
         }
         ops.push(Op::new(instr, acc).ok_or("internal error: no handler for an accumulator use")?);
     }

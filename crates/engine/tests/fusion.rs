@@ -272,3 +272,50 @@ fn values_through_the_accumulator_keep_their_semantics() {
         assert_eq!(tee.call(&mut store, 7).unwrap(), 42);
     }
 }
+
+/// Constant operands travel in the instruction when they fit; these pin the sign and
+/// width rules: 32-bit operators take any 32-bit constant, 64-bit ones only constants
+/// that sign-extend from 32 bits.
+const IMM_MODULE: &str = r#"(module
+  (memory 1)
+  (func (export "and32") (param i32) (result i32) (i32.and (local.get 0) (i32.const -8)))
+  (func (export "add64_big") (param i64) (result i64)
+    (i64.add (local.get 0) (i64.const 0x100000000)))
+  (func (export "add64_neg") (param i64) (result i64) (i64.add (local.get 0) (i64.const -5)))
+  (func (export "and64_low") (param i64) (result i64)
+    (i64.and (local.get 0) (i64.const 0xffffffff)))
+  (func (export "lt64") (param i64) (result i32)
+    (block $yes (br_if $yes (i64.lt_s (local.get 0) (i64.const -3))) (return (i32.const 0)))
+    (i32.const 1))
+  (func (export "stores") (result i64)
+    (i64.store (i32.const 8) (i64.const -1))
+    (i32.store8 (i32.const 8) (i32.const 0x1ab))
+    (i64.store32 (i32.const 12) (i64.const 0x123456789))
+    (i64.load (i32.const 8))))"#;
+
+#[test]
+fn immediates_keep_their_width_and_sign() {
+    let engine = Engine::default();
+    let module = Module::new(&engine, wat::parse_str(IMM_MODULE).unwrap()).unwrap();
+    let mut store = Store::new(&engine, ());
+    let inst = Linker::new(&engine)
+        .instantiate(&mut store, &module)
+        .unwrap();
+    let f32 = |store: &mut Store<()>, name: &str, x: i32| {
+        let f = inst.get_typed_func::<i32, i32>(&*store, name).unwrap();
+        f.call(store, x).unwrap()
+    };
+    let f64 = |store: &mut Store<()>, name: &str, x: i64| {
+        let f = inst.get_typed_func::<i64, i64>(&*store, name).unwrap();
+        f.call(store, x).unwrap()
+    };
+    assert_eq!(f32(&mut store, "and32", 0x7fff_ffff), 0x7fff_fff8);
+    assert_eq!(f64(&mut store, "add64_big", 1), 0x1_0000_0001);
+    assert_eq!(f64(&mut store, "add64_neg", 1), -4);
+    assert_eq!(f64(&mut store, "and64_low", -1), 0xffff_ffff);
+    let lt = inst.get_typed_func::<i64, i32>(&store, "lt64").unwrap();
+    assert_eq!(lt.call(&mut store, -4).unwrap(), 1);
+    assert_eq!(lt.call(&mut store, -3).unwrap(), 0);
+    let stores = inst.get_typed_func::<(), i64>(&store, "stores").unwrap();
+    assert_eq!(stores.call(&mut store, ()).unwrap(), 0x2345_6789_ffff_ffab);
+}
