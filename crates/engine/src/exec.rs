@@ -1046,6 +1046,7 @@ mod h {
 }
 
 /// The handler that executes `instr` with the accumulator uses `acc`, if there is one.
+#[inline]
 fn handler_of(instr: &Instr, acc: AccUse) -> Option<Handler> {
     // Instructions with one handler take no value through the accumulator.
     let only = |h: Handler| (acc == AccUse::default()).then_some(h);

@@ -197,9 +197,14 @@ macro_rules! define_visit {
             #[allow(clippy::clone_on_copy)]
             fn $visit(&mut self $($(, $arg: $argty)*)?) -> Self::Output {
                 self.validator.$visit($($($arg.clone()),*)?)?;
-                self.translator
-                    .op(&Operator::$op $({ $($arg),* })?)
-                    .map_err(|msg| Error::compile(msg, self.offset))
+                let op = Operator::$op $({ $($arg),* })?;
+                let result = self.translator.op(&op);
+                // Most operators own nothing, and dropping one would still run the drop
+                // glue's match. The few that own memory (`try_table`'s catches, the
+                // stack-switching tables) belong to proposals the validator rejects
+                // before this point; forgetting one could at worst leak, never more.
+                core::mem::forget(op);
+                result.map_err(|msg| Error::compile(msg, self.offset))
             }
         )*
     };
