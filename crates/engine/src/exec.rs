@@ -40,7 +40,6 @@ use crate::Instance;
 use crate::error::{Error, ErrorKind, Result, TrapCode};
 use crate::func::{HostFnKind, HostFunc};
 use crate::ir::{AccUse, CompiledFunc, Instr, Slot, for_each_op};
-use crate::module::Module;
 use crate::ops;
 use crate::store::{Caller, FuncEntity, GlobalEntity, Store, StoreInner};
 use crate::value::{Val, raw_ref_index};
@@ -103,6 +102,24 @@ impl Stack {
         params: &[Val],
         num_results: usize,
     ) -> Result<()> {
+        self.start_raw(store, instance, def, num_results, |slots| {
+            for (slot, p) in slots.iter_mut().zip(params) {
+                *slot = p.to_raw(store.id)?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Prepares a call of Wasm function `def` of `instance` whose arguments `write_params`
+    /// writes as raw slots.
+    pub fn start_raw<T>(
+        &mut self,
+        store: &StoreInner<T>,
+        instance: u32,
+        def: u32,
+        num_results: usize,
+        write_params: impl FnOnce(&mut [u64]) -> Result<()>,
+    ) -> Result<()> {
         self.slots.clear();
         self.frames.clear();
         let module = &store.instances[instance as usize].module;
@@ -114,15 +131,18 @@ impl Stack {
         }
         self.slots.resize(need, 0);
         init_frame(&mut self.slots[..func.frame_size as usize], func);
-        for (slot, p) in self.slots.iter_mut().zip(params) {
-            *slot = p.to_raw(store.id)?;
-        }
+        write_params(&mut self.slots)?;
         self.frames.push(Frame {
             ip: CodePtr(func.code.as_ptr()),
             base: 0,
             instance,
         });
         Ok(())
+    }
+
+    /// The raw results of a finished call, from slot 0.
+    pub fn raw_results(&self) -> &[u64] {
+        &self.slots
     }
 
     /// The results of a finished call.
@@ -209,8 +229,10 @@ fn grow_stack(
 #[inline(always)]
 fn init_frame(frame: &mut [u64], func: &CompiledFunc) {
     let params = func.num_params as usize;
-    let init = func.frame_init.as_flattened();
-    frame[params..params + init.len()].copy_from_slice(init);
+    for (i, chunk) in func.frame_init.iter().enumerate() {
+        let at = params + 4 * i;
+        frame[at..at + 4].copy_from_slice(chunk);
+    }
 }
 
 /// Saves the return point after the call at `ip` and pushes the frame record of a call of
@@ -335,8 +357,8 @@ struct Cx {
     /// The store's fuel while the threaded code runs (written back whenever it exits).
     fuel: i64,
     instance: u32,
-    module: Module,
-    /// The module's defined functions (`module.inner.code`).
+    /// The current instance's module's defined functions, which the store keeps alive
+    /// (instances are never removed).
     funcs: *const CompiledFunc,
     /// The current frame's base in `slots`.
     base: usize,
@@ -1010,6 +1032,9 @@ mod h {
         }
         return_to_caller(ip, fp, mem, len, cx, acc)
     });
+    handler!(Return0(ip, fp, mem, len, cx, acc) Instr::Return { .. } => {
+        return_to_caller(ip, fp, mem, len, cx, acc)
+    });
     handler!(Return1(ip, fp, mem, len, cx, acc) Instr::Return { src, .. } => {
         set(fp, 0, get(fp, src));
         return_to_caller(ip, fp, mem, len, cx, acc)
@@ -1088,6 +1113,7 @@ fn handler_of(instr: &Instr, acc: AccUse) -> Option<Handler> {
         Instr::AddBrI32Ne { .. } => only(h::AddBrI32Ne),
         Instr::ConsumeFuel(_) => only(h::ConsumeFuel),
         Instr::CallInternal { .. } => only(h::CallInternal),
+        Instr::Return { n: 0, .. } => only(h::Return0),
         Instr::Return { n: 1, .. } => only(h::Return1),
         Instr::Return { .. } => only(h::Return),
         Instr::MemoryFill { .. } => only(h::MemoryFill),
@@ -1148,8 +1174,6 @@ enum Next {
 /// Runs the top frame of `stack` until the entry function returns, a trap, fuel running
 /// out, or a host yield. See [`Cx`] for the invariants behind the raw pointers.
 pub(crate) fn run<T>(store: &mut Store<T>, stack: &mut Stack) -> Result<Outcome> {
-    let top = *stack.frames.last().expect("run needs a frame");
-    let module = store.inner.instances[top.instance as usize].module.clone();
     let mut cx = Cx {
         slots: core::mem::take(&mut stack.slots),
         frames: core::mem::take(&mut stack.frames),
@@ -1160,8 +1184,7 @@ pub(crate) fn run<T>(store: &mut Store<T>, stack: &mut Stack) -> Result<Outcome>
         fuel: store.inner.fuel,
         // Differs from the top frame's, so `resume_top` loads everything.
         instance: u32::MAX,
-        funcs: module.inner.code.as_ptr(),
-        module,
+        funcs: core::ptr::null(),
         base: 0,
         mem: usize::MAX,
         globals: core::ptr::null_mut(),
@@ -1251,10 +1274,8 @@ impl<T> Executor<'_, T> {
         let f = *self.cx.frames.last().expect("a frame");
         if f.instance != self.cx.instance {
             self.cx.instance = f.instance;
-            self.cx.module = self.store.inner.instances[f.instance as usize]
-                .module
-                .clone();
-            self.cx.funcs = self.cx.module.inner.code.as_ptr();
+            let module = &self.store.inner.instances[f.instance as usize].module;
+            self.cx.funcs = module.inner.code.as_ptr();
             self.cx.mem = first_memory(&self.store.inner, f.instance);
         }
         self.refresh_memory();
@@ -1351,7 +1372,8 @@ impl<T> Executor<'_, T> {
     }
 
     fn call_indirect(&mut self, ty: u32, table: u32, at: Slot) -> Result<Next> {
-        let np = self.cx.module.inner.types[ty as usize].params().len();
+        let module = &self.store.inner.instances[self.cx.instance as usize].module;
+        let np = module.inner.types[ty as usize].params().len();
         let index = self.get(at + np as u32) as u32;
         let inner = &self.store.inner;
         let inst = &inner.instances[self.cx.instance as usize];

@@ -373,7 +373,29 @@ impl<Params: WasmTyList, Results: WasmTyList> TypedFunc<Params, Results> {
     ///
     /// # Errors
     /// As [`Func::call`].
-    pub fn call(&self, store: impl AsContextMut, params: Params) -> Result<Results> {
+    pub fn call(&self, mut store: impl AsContextMut, params: Params) -> Result<Results> {
+        let store = store.as_context_mut().0;
+        store.inner.id.check(self.func.store)?;
+        // A Wasm function runs from raw slots: `typed` checked the types once, so neither
+        // the arguments nor the results go through `Val`s.
+        if let &FuncEntity::Wasm { instance, def, .. } =
+            &store.inner.funcs[self.func.index as usize]
+        {
+            let id = store.inner.id;
+            let mut stack = store.inner.stack_cache.take().unwrap_or_default();
+            let started = stack.start_raw(&store.inner, instance, def, Results::LEN, |slots| {
+                params.into_raws(slots, id)
+            });
+            let outcome = started.and_then(|()| exec::run(store, &mut stack));
+            let results = match outcome {
+                Ok(Outcome::Done) => Ok(Results::from_raws(stack.raw_results(), id)),
+                Ok(Outcome::OutOfFuel) => Err(Error::trap(crate::TrapCode::OutOfFuel)),
+                Ok(Outcome::Yield { tag, .. }) => Err(Error::host_yield(tag)),
+                Err(e) => Err(e),
+            };
+            store.inner.stack_cache = Some(stack);
+            return results;
+        }
         // Arguments and results live on the host stack unless there are many.
         const INLINE: usize = 16;
         let mut inline = [Val::I32(0); INLINE];
@@ -386,7 +408,7 @@ impl<Params: WasmTyList, Results: WasmTyList> TypedFunc<Params, Results> {
         };
         let (args, results) = buf.split_at_mut(Params::LEN);
         params.into_vals(args);
-        self.func.call(store, args, results)?;
+        self.func.call(&mut *store, args, results)?;
         Results::from_vals(results).ok_or_else(|| Error::usage("result type mismatch"))
     }
 }
