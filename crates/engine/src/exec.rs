@@ -336,7 +336,7 @@ enum Exit {
 /// The interpreter's state outside the registers its handlers pass along.
 ///
 /// Pointer validity rests on these invariants, cited by every `// SAFETY:` comment:
-/// 1. the translator's verifier (`translate::verify`) proved every slot operand inside the
+/// 1. the translator's last pass (`translate::layout_and_encode`) proved every slot operand inside the
 ///    frame, every jump inside the code, and that the code ends in a jump, return or trap;
 ///    and every `Op`'s handler is the one for its instruction's variant (`handler_of`);
 /// 2. `slots` holds at least `base + frame_size` slots for every frame on the stack, the
@@ -1071,7 +1071,7 @@ mod h {
 }
 
 /// The handler that executes `instr` with the accumulator uses `acc`, if there is one.
-#[inline]
+#[inline(always)]
 fn handler_of(instr: &Instr, acc: AccUse) -> Option<Handler> {
     // Instructions with one handler take no value through the accumulator.
     let only = |h: Handler| (acc == AccUse::default()).then_some(h);

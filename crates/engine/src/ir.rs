@@ -285,7 +285,7 @@ macro_rules! define_slots {
             /// What of this instruction can go through the executor's accumulator
             /// register instead of a frame slot (see [`AccUse`]): the slot of its result,
             /// if the result can, and in order the slots of the operands that can.
-            #[inline]
+            #[inline(always)]
             pub(crate) fn acc_shape(&self) -> (Option<Slot>, [Option<Slot>; 2]) {
                 match *self {
                     $(Instr::$un { dst, src } => (Some(dst), [Some(src), None]),)*

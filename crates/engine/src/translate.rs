@@ -96,6 +96,8 @@ struct Translator<'a> {
     last: Option<usize>,
     /// The newest jump target: instructions before it cannot fuse with ones after it.
     join: usize,
+    /// Where each loop starts: the only targets of backward jumps.
+    loop_starts: Vec<u32>,
 }
 
 /// Buffers reused from one function's translation to the next, so translating a module
@@ -109,6 +111,7 @@ pub(crate) struct Scratch {
     const_slots: ConstIndex,
     operators: Option<wasmparser::OperatorsReaderAllocations>,
     targets: Vec<bool>,
+    loop_starts: Vec<u32>,
 }
 
 /// Validates and translates one function body.
@@ -146,7 +149,9 @@ pub(crate) fn translate(
         const_slots: core::mem::take(&mut scratch.const_slots),
         last: None,
         join: 0,
+        loop_starts: core::mem::take(&mut scratch.loop_starts),
     };
+    t.loop_starts.clear();
     t.code.clear();
     t.ctrl.clear();
     t.stack.clear();
@@ -789,6 +794,7 @@ impl Translator<'_> {
                 self.materialize_top(self.stack.len());
                 let start = self.pc();
                 self.join = start as usize;
+                self.loop_starts.push(start);
                 self.new_fuel_block();
                 self.last = None;
                 self.push_ctrl(CtrlKind::Loop, blockty, start, None);
@@ -1113,27 +1119,16 @@ impl Translator<'_> {
     /// the code: every slot operand inside the frame, every jump inside the code, and no
     /// way to run off its end. The executor's unchecked accesses rely on this.
     fn finish(
-        mut self,
+        self,
         num_params: u32,
         scratch: &mut Scratch,
     ) -> core::result::Result<CompiledFunc, &'static str> {
         let (num_locals, num_consts) = (self.num_locals, self.consts.len() as u32);
-        let frame_size = num_locals
+        let frame_size_unpadded = num_locals
             .checked_add(num_consts)
             .and_then(|n| n.checked_add(self.max_height))
             .filter(|&n| n < CONST_FLAG)
             .ok_or("function frame too large")?;
-        let targets = &mut scratch.targets;
-        targets.clear();
-        targets.resize(self.code.len(), false);
-        layout_and_verify(
-            self.env,
-            &mut self.code,
-            num_locals,
-            num_consts,
-            frame_size,
-            targets,
-        )?;
         // The frame's initial values past the parameters, in whole chunks of four so that a
         // call copies them without a remainder loop; the padding lands in the operand
         // stack, whose slots are written before they are read, and the frame grows to
@@ -1148,14 +1143,19 @@ impl Translator<'_> {
                 init
             })
             .collect();
-        let frame_size = frame_size.max(num_params + 4 * frame_init.len() as u32);
-        let temps_from = self.env.fuse.then_some(num_locals + num_consts);
-        let code = encode(
-            &self.code,
-            temps_from,
-            &scratch.targets,
-            (num_locals, &self.consts),
-        )?;
+        let frame_size = frame_size_unpadded.max(num_params + 4 * frame_init.len() as u32);
+        let targets = &mut scratch.targets;
+        targets.clear();
+        targets.resize(self.code.len(), false);
+        for &start in &self.loop_starts {
+            targets[start as usize] = true;
+        }
+        let layout = Layout {
+            num_locals,
+            num_consts,
+            frame_size: frame_size_unpadded,
+        };
+        let code = layout_and_encode(self.env, &self.code, layout, targets, &self.consts)?;
         let func = CompiledFunc {
             code,
             num_params,
@@ -1170,31 +1170,57 @@ impl Translator<'_> {
             const_slots: self.const_slots,
             operators: scratch.operators.take(),
             targets: core::mem::take(&mut scratch.targets),
+            loop_starts: self.loop_starts,
         };
         Ok(func)
     }
 }
 
-/// Finishes the code in one pass and checks the invariants the executor relies on (see
-/// [`Translator::finish`]):
-/// - constants go between the locals and the operand stack (a callee's frame starts at its
-///   arguments on the caller's operand stack and must not cover the caller's constants), so
-///   constant placeholders and temps are relocated;
-/// - every slot operand must lie inside the frame and every jump inside the code;
-/// - jump targets become offsets relative to the instruction after the jump.
-fn layout_and_verify(
-    env: &ModuleEnv<'_>,
-    code: &mut [Instr],
+/// A function's frame layout before constants are placed: `num_locals` locals, then
+/// `num_consts` constants, then the operand stack, `frame_size` slots in all.
+#[derive(Clone, Copy)]
+struct Layout {
     num_locals: u32,
     num_consts: u32,
     frame_size: u32,
+}
+
+/// Finishes the code in one pass: lays it out, checks the invariants the executor relies
+/// on, and encodes it as the executor's [`Op`]s.
+/// - Constants go between the locals and the operand stack (a callee's frame starts at its
+///   arguments on the caller's operand stack and must not cover the caller's constants),
+///   so constant placeholders and temps are relocated.
+/// - Every slot operand must lie inside the frame and every jump inside the code; jump
+///   targets become offsets relative to the instruction after the jump.
+/// - A result written to an operand-stack temp that the very next instruction reads
+///   exactly once, as an operand [`Instr::acc_shape`] allows, goes through the executor's
+///   accumulator (see [`AccUse`]) unless a jump can reach that next instruction. Every
+///   instruction that can take an operand from the accumulator pops it off the Wasm
+///   operand stack, so that read is the temp's last: nothing else needs the slot to hold
+///   the value. Forward jumps are marked in `targets` as they are met, before the
+///   instruction they reach; backward ones can only reach loop starts, which the caller
+///   marked.
+/// - A constant second operand (of a binary operator, compare-and-branch or store) becomes
+///   an immediate where it fits (see [`Instr::imm_operand`]).
+///
+/// With [`ModuleEnv::fuse`] off, neither the accumulator nor immediates are used.
+fn layout_and_encode(
+    env: &ModuleEnv<'_>,
+    code: &[Instr],
+    Layout {
+        num_locals,
+        num_consts,
+        frame_size,
+    }: Layout,
     targets: &mut [bool],
-) -> core::result::Result<(), &'static str> {
+    consts: &[u64],
+) -> core::result::Result<Box<[Op]>, &'static str> {
     let len = code.len();
     match code.last() {
         Some(Instr::Return { .. } | Instr::Br(_) | Instr::Unreachable) => {}
         _ => return Err("internal error: code can run off its end"),
     }
+    const RANGE: &str = "internal error: instruction operand out of range";
     // A call uses its arguments' slots (plus the table index) and then its results'.
     let call_width = |func_type: Option<u32>, extra: usize| {
         let ty = func_type.and_then(|t| env.types.get(t as usize));
@@ -1202,9 +1228,14 @@ fn layout_and_verify(
             (ty.params().len() + extra).max(ty.results().len()) as u64
         })
     };
-    for (pc, instr) in code.iter_mut().enumerate() {
+    let temps_from = num_locals + num_consts;
+    let mut ops = Vec::with_capacity(len);
+    // The previous instruction, laid out, with its accumulator uses and shape.
+    let mut prev: Option<(Instr, AccUse, Option<Slot>)> = None;
+    for pc in 0..len {
+        let mut instr = code[pc];
         let mut ok = true;
-        let width = match *instr {
+        let width = match instr {
             Instr::CallInternal { func, .. } => Some(call_width(
                 env.funcs
                     .get(func as usize + env.num_imported_funcs as usize)
@@ -1238,61 +1269,34 @@ fn layout_and_verify(
             ok &= u64::from(*slot).saturating_add(w) <= u64::from(frame_size);
         });
         if let Some(target) = instr.target_mut() {
-            ok &= (*target as usize) < len;
-            if let Some(t) = targets.get_mut(*target as usize) {
-                *t = true;
+            let at = *target as usize;
+            ok &= at < len;
+            if at > pc {
+                targets[at] = true;
+            } else {
+                // Only a loop start can be reached backwards, and it is marked already.
+                ok &= targets.get(at).copied().unwrap_or(false);
             }
             *target = (i64::from(*target) - (pc as i64 + 1)) as i32 as u32;
         }
         if !ok {
-            return Err("internal error: instruction operand out of range");
+            return Err(RANGE);
         }
-    }
-    Ok(())
-}
-
-/// Encodes finished code (slots laid out, jumps relative, `targets` marking every
-/// instruction a jump can reach) as the executor's [`Op`]s, deciding on the way which
-/// results pass to the next instruction through the accumulator and which constant
-/// operands (`consts`, from slot `consts_from` on) become immediates (see [`AccUse`]);
-/// with `temps_from` (the first operand-stack slot) `None`, neither happens.
-///
-/// A result goes to the accumulator when it is written to an operand-stack temp and the
-/// very next instruction reads that temp exactly once, as an operand
-/// [`Instr::acc_shape`] allows, and cannot be reached by a jump. Every instruction that
-/// can take an operand from the accumulator pops it off the Wasm operand stack, so that
-/// read is the temp's last: nothing else needs the slot to hold the value.
-fn encode(
-    code: &[Instr],
-    temps_from: Option<Slot>,
-    targets: &[bool],
-    (consts_from, consts): (Slot, &[u64]),
-) -> core::result::Result<Box<[Op]>, &'static str> {
-    let mut ops = Vec::with_capacity(code.len());
-    let mut shape = code.first().map(Instr::acc_shape);
-    let mut from_acc = 0;
-    for (pc, &instr) in code.iter().enumerate() {
-        let mut instr = instr;
-        let mut acc = AccUse {
-            dst: false,
-            src: core::mem::take(&mut from_acc),
-            imm: false,
-        };
-        if let (Some(temps_from), Some(next)) = (temps_from, code.get(pc + 1)) {
-            let next_shape = next.acc_shape();
-            let produced = shape.and_then(|s| s.0).filter(|&t| t >= temps_from);
-            let k = produced
-                .and_then(|temp| reads_once(next, next_shape, temp))
-                .filter(|_| !targets[pc + 1]);
-            if let Some(k) = k {
-                acc.dst = true;
-                from_acc = k;
+        let shape = instr.acc_shape();
+        let mut acc = AccUse::default();
+        if env.fuse {
+            if let Some((_, prev_acc, Some(temp))) = &mut prev
+                && *temp >= temps_from
+                && !targets[pc]
+                && let Some(k) = reads_once(&instr, shape, *temp)
+            {
+                prev_acc.dst = true;
+                acc.src = k;
             }
-            shape = Some(next_shape);
             // A constant operand travels in the instruction, sparing a load of its slot.
             if let Some((slot, narrow)) = instr.imm_operand()
                 && let Some(&value) = slot
-                    .checked_sub(consts_from)
+                    .checked_sub(num_locals)
                     .and_then(|i| consts.get(i as usize))
                 && (narrow || value == value as i32 as i64 as u64)
             {
@@ -1300,10 +1304,17 @@ fn encode(
                 acc.imm = true;
             }
         }
-        ops.push(Op::new(instr, acc).ok_or("internal error: no handler for an accumulator use")?);
+        if let Some((instr, acc, _)) = prev.replace((instr, acc, shape.0)) {
+            ops.push(Op::new(instr, acc).ok_or(NO_HANDLER)?);
+        }
+    }
+    if let Some((instr, acc, _)) = prev {
+        ops.push(Op::new(instr, acc).ok_or(NO_HANDLER)?);
     }
     Ok(ops.into_boxed_slice())
 }
+
+const NO_HANDLER: &str = "internal error: no handler for an accumulator use";
 
 /// The accumulator operand (1 or 2) of `instr`, whose [`Instr::acc_shape`] is `shape`,
 /// that reads `temp`, if it reads `temp` there and nowhere else.
