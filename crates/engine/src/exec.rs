@@ -336,9 +336,10 @@ enum Exit {
 /// The interpreter's state outside the registers its handlers pass along.
 ///
 /// Pointer validity rests on these invariants, cited by every `// SAFETY:` comment:
-/// 1. the translator's last pass (`translate::layout_and_encode`) proved every slot operand inside the
-///    frame, every jump inside the code, and that the code ends in a jump, return or trap;
-///    and every `Op`'s handler is the one for its instruction's variant (`handler_of`);
+/// 1. the translator's last pass (`translate::layout_and_encode`) proved every slot
+///    operand inside the frame, every jump inside the code, and that the code ends in a
+///    jump, return or trap; and every `Op`'s handler is the one for its instruction's
+///    variant (`handler_of`);
 /// 2. `slots` holds at least `base + frame_size` slots for every frame on the stack, the
 ///    frame pointer points at the current frame's first slot, and the instruction pointer
 ///    and every frame record's `ip` into their function's code, which the modules of the
