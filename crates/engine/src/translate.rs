@@ -98,6 +98,8 @@ struct Translator<'a> {
     join: usize,
     /// Where each loop starts: the only targets of backward jumps.
     loop_starts: Vec<u32>,
+    /// Emptied fixup lists of ended blocks, for the next blocks to reuse.
+    fixup_pool: Vec<Vec<usize>>,
 }
 
 /// Buffers reused from one function's translation to the next, so translating a module
@@ -112,6 +114,7 @@ pub(crate) struct Scratch {
     operators: Option<wasmparser::OperatorsReaderAllocations>,
     targets: Vec<bool>,
     loop_starts: Vec<u32>,
+    fixup_pool: Vec<Vec<usize>>,
 }
 
 /// Validates and translates one function body.
@@ -150,10 +153,15 @@ pub(crate) fn translate(
         last: None,
         join: 0,
         loop_starts: core::mem::take(&mut scratch.loop_starts),
+        fixup_pool: core::mem::take(&mut scratch.fixup_pool),
     };
     t.loop_starts.clear();
     t.code.clear();
-    t.ctrl.clear();
+    for c in t.ctrl.drain(..) {
+        let mut fixups = c.fixups;
+        fixups.clear();
+        t.fixup_pool.push(fixups);
+    }
     t.stack.clear();
     t.consts.clear();
     t.const_slots.clear();
@@ -163,7 +171,7 @@ pub(crate) fn translate(
         params: 0,
         results,
         start: 0,
-        fixups: Vec::new(),
+        fixups: t.fixup_pool.pop().unwrap_or_default(),
         else_fixup: None,
         dead: false,
     });
@@ -588,10 +596,16 @@ impl Translator<'_> {
             params,
             results,
             start,
-            fixups: Vec::new(),
+            fixups: self.fixup_pool.pop().unwrap_or_default(),
             else_fixup,
             dead,
         });
+    }
+
+    /// Keeps an ended block's fixup list for the next block, saving an allocation.
+    fn recycle(&mut self, mut fixups: Vec<usize>) {
+        fixups.clear();
+        self.fixup_pool.push(fixups);
     }
 
     fn patch(&mut self, at: usize, target: u32) {
@@ -1086,8 +1100,9 @@ impl Translator<'_> {
     }
 
     fn end(&mut self) {
-        let Some(c) = self.ctrl.pop() else { return };
+        let Some(mut c) = self.ctrl.pop() else { return };
         if c.dead {
+            self.recycle(c.fixups);
             return;
         }
         if c.kind == CtrlKind::Func {
@@ -1108,6 +1123,7 @@ impl Translator<'_> {
         if let Some(at) = c.else_fixup {
             self.patch(at, pc);
         }
+        self.recycle(core::mem::take(&mut c.fixups));
         self.reset_stack(c.height, c.results);
         self.reachable = true;
         if jumped_to || c.kind == CtrlKind::Loop {
@@ -1171,6 +1187,7 @@ impl Translator<'_> {
             operators: scratch.operators.take(),
             targets: core::mem::take(&mut scratch.targets),
             loop_starts: self.loop_starts,
+            fixup_pool: self.fixup_pool,
         };
         Ok(func)
     }
