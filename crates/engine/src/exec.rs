@@ -299,11 +299,18 @@ pub(crate) struct Op {
 impl Op {
     /// `instr` with the handler that executes it, taking the values `acc` says through
     /// the accumulator; `None` if the instruction cannot.
+    #[inline(always)]
     pub(crate) fn new(instr: Instr, acc: AccUse) -> Option<Op> {
         Some(Op {
             handler: handler_of(&instr, acc)?,
             instr,
         })
+    }
+
+    /// Switches to the handler for accumulator uses `acc`; `None` if there is none.
+    pub(crate) fn set_acc(&mut self, acc: AccUse) -> Option<()> {
+        self.handler = handler_of(&self.instr, acc)?;
+        Some(())
     }
 }
 

@@ -1246,9 +1246,11 @@ fn layout_and_encode(
         })
     };
     let temps_from = num_locals + num_consts;
-    let mut ops = Vec::with_capacity(len);
-    // The previous instruction, laid out, with its accumulator uses and shape.
-    let mut prev: Option<(Instr, AccUse, Option<Slot>)> = None;
+    let mut ops: Vec<Op> = Vec::with_capacity(len);
+    // The accumulator uses of the previous instruction (already in `ops`) and the temp it
+    // writes, if it can write one to the accumulator.
+    let mut prev_acc = AccUse::default();
+    let mut prev_dst: Option<Slot> = None;
     for pc in 0..len {
         let mut instr = code[pc];
         let mut ok = true;
@@ -1302,13 +1304,15 @@ fn layout_and_encode(
         let shape = instr.acc_shape();
         let mut acc = AccUse::default();
         if env.fuse {
-            if let Some((_, prev_acc, Some(temp))) = &mut prev
-                && *temp >= temps_from
+            if let Some(temp) = prev_dst
+                && temp >= temps_from
                 && !targets[pc]
-                && let Some(k) = reads_once(&instr, shape, *temp)
+                && let Some(k) = reads_once(&instr, shape, temp)
+                && let Some(prev) = ops.last_mut()
             {
                 prev_acc.dst = true;
                 acc.src = k;
+                prev.set_acc(prev_acc).ok_or(NO_HANDLER)?;
             }
             // A constant operand travels in the instruction, sparing a load of its slot.
             if let Some((slot, narrow)) = instr.imm_operand()
@@ -1321,12 +1325,8 @@ fn layout_and_encode(
                 acc.imm = true;
             }
         }
-        if let Some((instr, acc, _)) = prev.replace((instr, acc, shape.0)) {
-            ops.push(Op::new(instr, acc).ok_or(NO_HANDLER)?);
-        }
-    }
-    if let Some((instr, acc, _)) = prev {
         ops.push(Op::new(instr, acc).ok_or(NO_HANDLER)?);
+        (prev_acc, prev_dst) = (acc, shape.0);
     }
     Ok(ops.into_boxed_slice())
 }
