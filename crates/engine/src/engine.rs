@@ -103,8 +103,10 @@ impl Config {
     }
 
     /// Whether the translator fuses adjacent instructions (a result stored by `local.set`,
-    /// compare-and-branch, address arithmetic into loads and stores). On by default; turning
-    /// it off gives a plainer translation of the same semantics, which tests compare against.
+    /// compare-and-branch, address arithmetic into loads and stores), passes results to
+    /// the next instruction through the executor's accumulator register and turns constant
+    /// operands into immediates. On by default; turning it off gives a plainer translation
+    /// of the same semantics, which tests compare against.
     pub fn fuse_instructions(&mut self, enable: bool) -> &mut Self {
         self.fuse_instructions = enable;
         self
