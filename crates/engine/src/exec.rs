@@ -41,7 +41,7 @@ use crate::error::{Error, ErrorKind, Result, TrapCode};
 use crate::func::{HostFnKind, HostFunc};
 use crate::ir::{AccUse, CompiledFunc, Instr, Slot, for_each_op};
 use crate::ops;
-use crate::store::{Caller, FuncEntity, GlobalEntity, Store, StoreInner};
+use crate::store::{Caller, FuncEntity, FuncRef, GlobalEntity, Store, StoreInner, TableEntity};
 use crate::value::{Val, raw_ref_index};
 
 #[derive(Debug, Clone, Copy)]
@@ -353,10 +353,14 @@ enum Exit {
 ///    store's instances keep alive; all are re-derived whenever `slots` may have been
 ///    reallocated or the frame changed;
 /// 3. the memory view (`mem_ptr`/`mem_len` and the handlers' `mem`/`len`) describes the
-///    current instance's memory, and `globals`/`instance_globals` the store's global cells
-///    and the instance's indices into them; all are re-read after anything that can
-///    resize, move or otherwise borrow them: `memory.grow`, bulk memory operations run out
-///    of line, host calls and switching instances.
+///    current instance's memory, `globals`/`instance_globals` the store's global cells
+///    and the instance's indices into them, and `tables`, `func_refs`/`func_refs_len`,
+///    `instance_tables` and `instance_types` the store's tables and functions and the
+///    instance's indices of its tables and types; all are re-read after anything that
+///    can resize, move or otherwise borrow them: `memory.grow`, bulk memory operations run
+///    out of line, host calls (which may create functions, tables and instances) and
+///    switching instances. A table's elements are read through `tables` each time, so a
+///    table growing does not stale them.
 struct Cx {
     slots: Vec<u64>,
     frames: Vec<Frame>,
@@ -374,6 +378,13 @@ struct Cx {
     /// The store's global cells and the current instance's indices into them.
     globals: *mut GlobalEntity,
     instance_globals: *const u32,
+    /// For indirect calls: the store's tables and functions (`func_refs_len` of them), and
+    /// the current instance's indices of its tables and of its interned types.
+    tables: *const TableEntity,
+    func_refs: *const FuncRef,
+    func_refs_len: usize,
+    instance_tables: *const u32,
+    instance_types: *const u32,
     /// The registers, saved when the threaded code exits and loaded when it is entered.
     ip: *const Op,
     fp: *mut u64,
@@ -466,16 +477,77 @@ fn make_room(
     dispatch!(ip, fp, mem, len, cx, acc)
 }
 
-/// A [`Instr::CallInternal`] at `ip` whose callee's `frame_init` has more than four chunks
+/// Calls function `func` defined by the current module, with arguments at slot `at`: the
+/// common path of [`Instr::CallInternal`] and same-instance [`Instr::CallIndirect`].
+///
+/// # Safety
+/// The registers must be current and `func` one of the module's defined functions.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+unsafe fn call_defined(
+    ip: *const Op,
+    fp: *mut u64,
+    mem: *mut u8,
+    len: usize,
+    cx: &mut Cx,
+    acc: u64,
+    func: u32,
+    at: Slot,
+) -> Exit {
+    let base = cx.base + at as usize;
+    // SAFETY: `func` is a defined function of the current module (the caller's obligation).
+    let f = unsafe { &*cx.funcs.add(func as usize) };
+    let end = base + f.frame_size as usize;
+    let depth = cx.frames.len();
+    if depth >= cx.limits.0 || depth == cx.frames.capacity() || end > cx.slots.len() {
+        return make_room(ip, fp, mem, len, cx, acc, end);
+    }
+    if f.frame_init.len() > 4 {
+        return call_large_frame(ip, mem, len, cx, acc, func);
+    }
+    // SAFETY: there is room for the frame and its record, checked above; the frame has room
+    // for `frame_init` (see `CompiledFunc`), at most four chunks, moved without a loop.
+    let fp = unsafe {
+        let fp = push_frame(ip, cx, f, base);
+        let dst = fp.add(f.num_params as usize).cast::<[u64; 4]>();
+        let init = &f.frame_init[..];
+        if let Some(&chunk) = init.first() {
+            dst.write(chunk);
+            if let Some(&chunk) = init.get(1) {
+                dst.add(1).write(chunk);
+                if let Some(&chunk) = init.get(2) {
+                    dst.add(2).write(chunk);
+                    if let Some(&chunk) = init.get(3) {
+                        dst.add(3).write(chunk);
+                    }
+                }
+            }
+        }
+        fp
+    };
+    dispatch!(f.code.as_ptr(), fp, mem, len, cx, acc)
+}
+
+/// A call at `ip` of defined function `func` whose `frame_init` has more than four chunks
 /// (and whose frame fits, checked by the caller): the frame is initialized by a loop, kept
 /// out of the common call path so that path needs no saved registers.
 #[cold]
 #[inline(never)]
-fn call_large_frame(ip: *const Op, mem: *mut u8, len: usize, cx: &mut Cx, acc: u64) -> Exit {
-    // SAFETY: `ip` holds the call (its handler's caller checked that), whose frame and
-    // record fit (checked there too); the frame has room for `frame_init`.
+fn call_large_frame(
+    ip: *const Op,
+    mem: *mut u8,
+    len: usize,
+    cx: &mut Cx,
+    acc: u64,
+    func: u32,
+) -> Exit {
+    // SAFETY: `ip` holds a call of `func`, a defined function of the current module (the
+    // caller checked that), whose frame and record fit (checked there too); the frame has
+    // room for `frame_init`.
     let (f, fp) = unsafe {
-        let Instr::CallInternal { func, base: at } = (*ip).instr else {
+        let (Instr::CallInternal { base: at, .. } | Instr::CallIndirect { base: at, .. }) =
+            (*ip).instr
+        else {
             unreachable_unchecked()
         };
         let f = &*cx.funcs.add(func as usize);
@@ -999,36 +1071,33 @@ mod h {
         exit!(Exit::OutOfFuel, ip, fp, mem, len, cx, acc)
     });
     handler!(CallInternal(ip, fp, mem, len, cx, acc) Instr::CallInternal { func, base: at } => {
-        let base = cx.base + at as usize;
         // The validator checked `func` against the module's functions.
-        let f = &*cx.funcs.add(func as usize);
-        let end = base + f.frame_size as usize;
-        let depth = cx.frames.len();
-        if depth >= cx.limits.0 || depth == cx.frames.capacity() || end > cx.slots.len() {
-            return make_room(ip, fp, mem, len, cx, acc, end);
+        call_defined(ip, fp, mem, len, cx, acc, func, at)
+    });
+    handler!(CallIndirect(ip, fp, mem, len, cx, acc) Instr::CallIndirect { ty, table, base: at, index } => {
+        // The validator checked `table` and `ty` against the module's tables and types, and
+        // the instance lists one store index per module table and type (invariant 3).
+        let t = *cx.instance_tables.add(table as usize);
+        let elements = &(*cx.tables.add(t as usize)).elements;
+        let Some(&element) = elements.get(get(fp, index) as u32 as usize) else {
+            return trap(cx, TrapCode::TableOutOfBounds);
+        };
+        let Some(f) = raw_ref_index(element) else {
+            return trap(cx, TrapCode::UninitializedElement);
+        };
+        if f as usize >= cx.func_refs_len {
+            // Not a function of this store: cannot happen, but the generic path checks.
+            exit!(Exit::Slow, ip, fp, mem, len, cx, acc)
         }
-        if f.frame_init.len() > 4 {
-            return call_large_frame(ip, mem, len, cx, acc);
+        let callee = *cx.func_refs.add(f as usize);
+        if callee.ty != *cx.instance_types.add(ty as usize) {
+            return trap(cx, TrapCode::IndirectCallTypeMismatch);
         }
-        // There is room for the frame, checked above.
-        let fp = push_frame(ip, cx, f, base);
-        // The frame has room for `frame_init` (see `CompiledFunc`); at most four chunks,
-        // moved without a loop.
-        let dst = fp.add(f.num_params as usize).cast::<[u64; 4]>();
-        let init = &f.frame_init[..];
-        if let Some(&chunk) = init.first() {
-            dst.write(chunk);
-            if let Some(&chunk) = init.get(1) {
-                dst.add(1).write(chunk);
-                if let Some(&chunk) = init.get(2) {
-                    dst.add(2).write(chunk);
-                    if let Some(&chunk) = init.get(3) {
-                        dst.add(3).write(chunk);
-                    }
-                }
-            }
+        if callee.instance != cx.instance {
+            // A host function or another instance's: the store's generic path.
+            exit!(Exit::Slow, ip, fp, mem, len, cx, acc)
         }
-        dispatch!(f.code.as_ptr(), fp, mem, len, cx, acc)
+        call_defined(ip, fp, mem, len, cx, acc, callee.def, at)
     });
     handler!(Return(ip, fp, mem, len, cx, acc) Instr::Return { src, n } => {
         if src != 0 {
@@ -1121,13 +1190,13 @@ fn handler_of(instr: &Instr, acc: AccUse) -> Option<Handler> {
         Instr::AddBrI32Ne { .. } => only(h::AddBrI32Ne),
         Instr::ConsumeFuel(_) => only(h::ConsumeFuel),
         Instr::CallInternal { .. } => only(h::CallInternal),
+        Instr::CallIndirect { .. } => only(h::CallIndirect),
         Instr::Return { n: 0, .. } => only(h::Return0),
         Instr::Return { n: 1, .. } => only(h::Return1),
         Instr::Return { .. } => only(h::Return),
         Instr::MemoryFill { .. } => only(h::MemoryFill),
         Instr::MemoryCopy { .. } => only(h::MemoryCopy),
         Instr::CallImported { .. }
-        | Instr::CallIndirect { .. }
         | Instr::RefFunc { .. }
         | Instr::MemorySize { .. }
         | Instr::MemoryGrow { .. }
@@ -1197,6 +1266,11 @@ pub(crate) fn run<T>(store: &mut Store<T>, stack: &mut Stack) -> Result<Outcome>
         mem: usize::MAX,
         globals: core::ptr::null_mut(),
         instance_globals: core::ptr::null(),
+        tables: core::ptr::null(),
+        func_refs: core::ptr::null(),
+        func_refs_len: 0,
+        instance_tables: core::ptr::null(),
+        instance_types: core::ptr::null(),
         ip: core::ptr::null(),
         fp: core::ptr::null_mut(),
         mem_ptr: core::ptr::null_mut(),
@@ -1267,14 +1341,20 @@ impl<T> Executor<'_, T> {
         unsafe { set(self.cx.fp, slot, value) }
     }
 
-    /// Re-reads the raw views of the memory and the globals (invariant 3).
+    /// Re-reads the raw views of the memory, the globals, the tables and the functions
+    /// (invariant 3).
     fn refresh_memory(&mut self) {
         let cx = &mut *self.cx;
-        (cx.mem_ptr, cx.mem_len) = memory_view(&mut self.store.inner, cx.mem);
-        cx.globals = self.store.inner.globals.as_mut_ptr();
-        cx.instance_globals = self.store.inner.instances[cx.instance as usize]
-            .globals
-            .as_ptr();
+        let inner = &mut self.store.inner;
+        (cx.mem_ptr, cx.mem_len) = memory_view(inner, cx.mem);
+        cx.globals = inner.globals.as_mut_ptr();
+        cx.tables = inner.tables.as_ptr();
+        cx.func_refs = inner.func_refs.as_ptr();
+        cx.func_refs_len = inner.func_refs.len();
+        let instance = &inner.instances[cx.instance as usize];
+        cx.instance_globals = instance.globals.as_ptr();
+        cx.instance_tables = instance.tables.as_ptr();
+        cx.instance_types = instance.types.as_ptr();
     }
 
     /// Continues in the frame now on top of the frame stack.
@@ -1414,7 +1494,9 @@ impl<T> Executor<'_, T> {
                 let f = inner.instances[instance].funcs[func as usize];
                 return self.call_store_func(f, base);
             }
-            Instr::CallIndirect { ty, table, base } => return self.call_indirect(ty, table, base),
+            Instr::CallIndirect {
+                ty, table, base, ..
+            } => return self.call_indirect(ty, table, base),
             Instr::RefFunc { dst, func } => {
                 let f = inner.instances[instance].funcs[func as usize];
                 self.set(dst, u64::from(f) + 1);

@@ -222,8 +222,7 @@ impl Func {
 
     pub(crate) fn from_host<T>(store: &mut StoreInner<T>, host: Arc<HostFunc<T>>) -> Func {
         let ty = store.intern_type(&host.ty);
-        let index = store.funcs.len() as u32;
-        store.funcs.push(FuncEntity::Host { ty, func: host });
+        let index = store.push_func(FuncEntity::Host { ty, func: host });
         Func {
             store: store.id,
             index,

@@ -239,12 +239,11 @@ pub(crate) fn instantiate<T>(
         }
     }
     for (def, &ty) in m.funcs[m.num_imported_funcs as usize..].iter().enumerate() {
-        funcs.push(inner.funcs.len() as u32);
-        inner.funcs.push(FuncEntity::Wasm {
+        funcs.push(inner.push_func(FuncEntity::Wasm {
             instance: index,
             def: def as u32,
             ty: types[ty as usize],
-        });
+        }));
     }
 
     // Constant expressions see the globals defined so far and every function.

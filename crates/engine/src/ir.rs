@@ -163,8 +163,8 @@ macro_rules! define_instr {
                     /// Call an imported function (module function index).
                     CallImported { func: u32, base: Slot },
                     /// Call through table `table` checking type `ty`; arguments start at
-                    /// `base` and the table index follows them.
-                    CallIndirect { ty: u32, table: u32, base: Slot },
+                    /// `base` and the table index follows them, at `index`.
+                    CallIndirect { ty: u32, table: u32, base: Slot, index: Slot },
                     GlobalGet { dst: Slot, global: u32 },
                     GlobalSet { src: Slot, global: u32 },
                     RefFunc { dst: Slot, func: u32 },
@@ -264,9 +264,11 @@ macro_rules! define_slots {
                         f(b, 1);
                         f(cond, 1);
                     }
-                    Instr::CallInternal { base, .. }
-                    | Instr::CallImported { base, .. }
-                    | Instr::CallIndirect { base, .. } => f(base, 0),
+                    Instr::CallInternal { base, .. } | Instr::CallImported { base, .. } => f(base, 0),
+                    Instr::CallIndirect { base, index, .. } => {
+                        f(base, 0);
+                        f(index, 1);
+                    }
                     Instr::GlobalGet { dst, .. } => f(dst, 1),
                     Instr::GlobalSet { src, .. } => f(src, 1),
                     Instr::RefFunc { dst, .. } => f(dst, 1),

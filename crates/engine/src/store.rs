@@ -127,6 +127,17 @@ pub(crate) struct GlobalEntity {
     pub value: u64,
 }
 
+/// What the executor needs of a function to call it indirectly without the generic
+/// [`FuncEntity`]: its interned type, and for a function defined by a module its instance
+/// and index among the module's defined functions (`instance` is `u32::MAX` for a host
+/// function).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct FuncRef {
+    pub ty: u32,
+    pub instance: u32,
+    pub def: u32,
+}
+
 pub(crate) enum FuncEntity<T> {
     /// A function defined by a module: `def` indexes the module's defined functions.
     Wasm { instance: u32, def: u32, ty: u32 },
@@ -162,6 +173,8 @@ pub(crate) struct StoreInner<T> {
     pub id: StoreId,
     pub engine: Engine,
     pub funcs: Vec<FuncEntity<T>>,
+    /// One per function, in the same order (see [`StoreInner::push_func`]).
+    pub func_refs: Vec<FuncRef>,
     pub memories: Vec<MemoryEntity>,
     pub tables: Vec<TableEntity>,
     pub globals: Vec<GlobalEntity>,
@@ -178,6 +191,21 @@ pub(crate) struct StoreInner<T> {
 }
 
 impl<T> StoreInner<T> {
+    /// Adds a function and returns its store index.
+    pub fn push_func(&mut self, func: FuncEntity<T>) -> u32 {
+        let index = self.funcs.len() as u32;
+        self.func_refs.push(match func {
+            FuncEntity::Wasm { instance, def, ty } => FuncRef { ty, instance, def },
+            FuncEntity::Host { ty, .. } => FuncRef {
+                ty,
+                instance: u32::MAX,
+                def: u32::MAX,
+            },
+        });
+        self.funcs.push(func);
+        index
+    }
+
     pub fn intern_type(&mut self, ty: &FuncType) -> u32 {
         if let Some(&id) = self.type_ids.get(ty) {
             return id;
@@ -227,6 +255,7 @@ impl<T> Store<T> {
                 id: StoreId::fresh(),
                 engine: engine.clone(),
                 funcs: Vec::new(),
+                func_refs: Vec::new(),
                 memories: Vec::new(),
                 tables: Vec::new(),
                 globals: Vec::new(),

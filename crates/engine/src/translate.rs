@@ -900,6 +900,7 @@ impl Translator<'_> {
                     ty: type_index,
                     table: table_index,
                     base,
+                    index: base + np as Slot,
                 });
                 for _ in 0..nr {
                     self.push_temp();
@@ -1284,7 +1285,11 @@ fn layout_and_encode(
             } else if *slot >= num_locals {
                 *slot += num_consts;
             }
-            let w = width.unwrap_or(u64::from(w));
+            // A call's argument base (width 0) covers its arguments and results.
+            let w = match (width, w) {
+                (Some(call), 0) => call,
+                _ => u64::from(w),
+            };
             ok &= u64::from(*slot).saturating_add(w) <= u64::from(frame_size);
         });
         if let Some(target) = instr.target_mut() {
