@@ -24,8 +24,9 @@
 //!
 //! A handler leaves the threaded code by returning an [`Exit`]: the call finished, a trap,
 //! fuel ran out, or an instruction that needs the generic [`Store`] (host calls, indirect
-//! calls, tables, `memory.grow`, ...). Those run out of line in [`Executor::slow`], and
-//! execution re-enters the threaded code after them.
+//! calls to a host function or another instance, tables, `memory.grow`, ...). Those run
+//! out of line in [`Executor::slow`], and execution re-enters the threaded code after
+//! them.
 //!
 //! This module and `zeroed` are the engine's only places with `unsafe` code: the
 //! interpreter reads frame slots, code, linear memory and globals through raw pointers.
