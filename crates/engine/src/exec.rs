@@ -244,7 +244,7 @@ fn init_frame(frame: &mut [u64], func: &CompiledFunc) {
 #[inline(always)]
 unsafe fn push_frame(ip: *const Op, cx: &mut Cx, f: &CompiledFunc, base: usize) -> *mut u64 {
     // SAFETY: a call is never the last instruction of its code (invariant 1).
-    cx.save_pc(unsafe { ip.add(1) });
+    cx.save_ip(unsafe { ip.add(1) });
     let depth = cx.frames.len();
     // SAFETY: there is room for the record (the caller's obligation).
     unsafe {
@@ -511,18 +511,9 @@ unsafe fn call_defined(
     let fp = unsafe {
         let fp = push_frame(ip, cx, f, base);
         let dst = fp.add(f.num_params as usize).cast::<[u64; 4]>();
-        let init = &f.frame_init[..];
-        if let Some(&chunk) = init.first() {
-            dst.write(chunk);
-            if let Some(&chunk) = init.get(1) {
-                dst.add(1).write(chunk);
-                if let Some(&chunk) = init.get(2) {
-                    dst.add(2).write(chunk);
-                    if let Some(&chunk) = init.get(3) {
-                        dst.add(3).write(chunk);
-                    }
-                }
-            }
+        // At most four iterations (checked above): LLVM unrolls them into moves.
+        for (i, &chunk) in f.frame_init.iter().take(4).enumerate() {
+            dst.add(i).write(chunk);
         }
         fp
     };
@@ -607,6 +598,17 @@ unsafe fn get(fp: *mut u64, slot: Slot) -> u64 {
 unsafe fn set(fp: *mut u64, slot: Slot, value: u64) {
     // SAFETY: the caller's obligation.
     unsafe { fp.add(slot as usize).write(value) }
+}
+
+/// `base + (index << shift)` in 32 bits, from slots `base` and `index`: an array element's
+/// address. Inlined with a constant `shift`, it becomes an addressing mode.
+///
+/// # Safety
+/// As for [`get`].
+#[inline(always)]
+unsafe fn scaled(fp: *mut u64, base: Slot, index: Slot, shift: u8) -> u32 {
+    // SAFETY: the caller's obligation.
+    unsafe { (get(fp, base) as u32).wrapping_add((get(fp, index) as u32) << shift) }
 }
 
 /// The `N` bytes of memory at effective address `ea`, if they lie inside `mem[..len]`.
@@ -800,8 +802,7 @@ macro_rules! pick_shift {
 macro_rules! load_idx_variants {
     ($op:ident, $n:literal, $conv:expr, $([$name:ident: $d:ident $sh:tt])*) => {$(
         handler!($name(ip, fp, mem, len, cx, acc) Instr::$op { dst, base, index, shift } => {
-            let ea = (get(fp, base) as u32)
-                .wrapping_add((get(fp, index) as u32) << shift!($sh, shift));
+            let ea = scaled(fp, base, index, shift!($sh, shift));
             let Some(bytes) = load::<$n>(mem, len, u64::from(ea)) else {
                 return trap(cx, TrapCode::MemoryOutOfBounds);
             };
@@ -828,8 +829,7 @@ macro_rules! store_variants {
 macro_rules! store_idx_variants {
     ($op:ident, $n:literal, $conv:expr, $([$name:ident: $v:ident $sh:tt])*) => {$(
         handler!($name(ip, fp, mem, len, cx, acc) Instr::$op { base, index, val, shift } => {
-            let ea = (get(fp, base) as u32)
-                .wrapping_add((get(fp, index) as u32) << shift!($sh, shift));
+            let ea = scaled(fp, base, index, shift!($sh, shift));
             if !store::<$n>(mem, len, u64::from(ea), ($conv)(val!($v, fp, acc, val))) {
                 return trap(cx, TrapCode::MemoryOutOfBounds);
             }
@@ -895,8 +895,7 @@ macro_rules! select_variants {
 macro_rules! add_shl_variants {
     ($([$name:ident: $d:ident $sh:tt])*) => {$(
         handler!($name(ip, fp, mem, len, cx, acc) Instr::I32AddShl { dst, base, index, shift } => {
-            let v = (get(fp, base) as u32)
-                .wrapping_add((get(fp, index) as u32) << shift!($sh, shift));
+            let v = scaled(fp, base, index, shift!($sh, shift));
             put!($d, fp, acc, dst, u64::from(v));
             dispatch!(ip.add(1), fp, mem, len, cx, acc)
         });
@@ -1068,7 +1067,7 @@ mod h {
             dispatch!(ip.add(1), fp, mem, len, cx, acc)
         }
         // Suspend before this instruction, so resuming charges its block again.
-        cx.save_pc(ip);
+        cx.save_ip(ip);
         exit!(Exit::OutOfFuel, ip, fp, mem, len, cx, acc)
     });
     handler!(CallInternal(ip, fp, mem, len, cx, acc) Instr::CallInternal { func, base: at } => {
@@ -1234,7 +1233,7 @@ impl Cx {
 
     /// Records `ip` as where the current frame continues.
     #[inline(always)]
-    fn save_pc(&mut self, ip: *const Op) {
+    fn save_ip(&mut self, ip: *const Op) {
         if let Some(frame) = self.frames.last_mut() {
             frame.ip = CodePtr(ip);
         }
@@ -1344,7 +1343,7 @@ impl<T> Executor<'_, T> {
 
     /// Re-reads the raw views of the memory, the globals, the tables and the functions
     /// (invariant 3).
-    fn refresh_memory(&mut self) {
+    fn refresh_views(&mut self) {
         let cx = &mut *self.cx;
         let inner = &mut self.store.inner;
         (cx.mem_ptr, cx.mem_len) = memory_view(inner, cx.mem);
@@ -1367,7 +1366,7 @@ impl<T> Executor<'_, T> {
             self.cx.funcs = module.inner.code.as_ptr();
             self.cx.mem = first_memory(&self.store.inner, f.instance);
         }
-        self.refresh_memory();
+        self.refresh_views();
         self.cx.ip = f.ip.0;
         self.cx.base = f.base;
         self.cx.fp = self.cx.slots[f.base..].as_mut_ptr();
@@ -1375,7 +1374,7 @@ impl<T> Executor<'_, T> {
 
     /// Calls store function `func` with arguments at frame slot `at`.
     fn call_store_func(&mut self, func_index: u32, at: Slot) -> Result<Next> {
-        self.cx.save_pc(self.cx.ip);
+        self.cx.save_ip(self.cx.ip);
         let new_base = self.cx.base + at as usize;
         let store_id = self.store.inner.id;
         match &self.store.inner.funcs[func_index as usize] {
@@ -1444,7 +1443,7 @@ impl<T> Executor<'_, T> {
                         outcome
                     }
                 };
-                self.refresh_memory();
+                self.refresh_views();
                 if let Err(e) = outcome {
                     if let ErrorKind::Yield(tag) = e.kind() {
                         return Ok(Next::Exit(Outcome::Yield {
@@ -1511,7 +1510,7 @@ impl<T> Executor<'_, T> {
                 let delta = self.get(dst) as u32;
                 let old = self.store.inner.memories[mem].grow(delta, limit);
                 self.set(dst, u64::from(old.unwrap_or(u32::MAX)));
-                self.refresh_memory();
+                self.refresh_views();
             }
             Instr::MemoryInit { base: at, data } => {
                 let (d, s, n) = (self.get(at), self.get(at + 1), self.get(at + 2));
@@ -1521,7 +1520,7 @@ impl<T> Executor<'_, T> {
                 let m = &mut inner.memories[mem].data;
                 let dst = bulk_range(m.len(), d, n).ok_or_else(oob)?;
                 m[dst].copy_from_slice(&seg[src]);
-                self.refresh_memory();
+                self.refresh_views();
             }
             Instr::DataDrop { data } => {
                 inner.instances[instance].datas[data as usize] = Arc::from([]);

@@ -151,6 +151,16 @@ fn check_results_len(ty: &FuncType, results: &[Val]) -> Result<()> {
     Ok(())
 }
 
+/// The outcome of a call that cannot be suspended: its results are ready, or an error
+/// (running out of fuel and a host yield become errors).
+fn finished(outcome: Result<Outcome>) -> Result<()> {
+    match outcome? {
+        Outcome::Done => Ok(()),
+        Outcome::OutOfFuel => Err(Error::trap(crate::TrapCode::OutOfFuel)),
+        Outcome::Yield { tag, .. } => Err(Error::host_yield(tag)),
+    }
+}
+
 /// Runs `stack` and turns the outcome into a [`ResumableCall`] or an error.
 fn finish<T>(
     store: &mut Store<T>,
@@ -169,15 +179,10 @@ fn finish<T>(
             results_at,
         }) if resumable => Some((tag, store.inner.func_type(func).clone(), results_at)),
         other => {
-            let result = match other {
-                Ok(Outcome::Done) => {
-                    stack.results(ty.results(), id, results);
-                    Ok(ResumableCall::Finished)
-                }
-                Ok(Outcome::OutOfFuel) => Err(Error::trap(crate::TrapCode::OutOfFuel)),
-                Ok(Outcome::Yield { tag, .. }) => Err(Error::host_yield(tag)),
-                Err(e) => Err(e),
-            };
+            let result = finished(other).map(|()| {
+                stack.results(ty.results(), id, results);
+                ResumableCall::Finished
+            });
             store.inner.stack_cache = Some(stack);
             return result;
         }
@@ -386,12 +391,7 @@ impl<Params: WasmTyList, Results: WasmTyList> TypedFunc<Params, Results> {
                 params.into_raws(slots, id)
             });
             let outcome = started.and_then(|()| exec::run(store, &mut stack));
-            let results = match outcome {
-                Ok(Outcome::Done) => Ok(Results::from_raws(stack.raw_results(), id)),
-                Ok(Outcome::OutOfFuel) => Err(Error::trap(crate::TrapCode::OutOfFuel)),
-                Ok(Outcome::Yield { tag, .. }) => Err(Error::host_yield(tag)),
-                Err(e) => Err(e),
-            };
+            let results = finished(outcome).map(|()| Results::from_raws(stack.raw_results(), id));
             store.inner.stack_cache = Some(stack);
             return results;
         }

@@ -318,6 +318,8 @@ macro_rules! define_slots {
             /// the instruction reads only its low 32 bits (so that any 32-bit constant
             /// fits; otherwise only constants that sign-extend from 32 bits do).
             pub(crate) fn imm_operand(&mut self) -> Option<(&mut Slot, bool)> {
+                // An operator reads 32-bit operands when its function in `ops` is named
+                // `i32_*` or `f32_*`; a narrow store writes at most the low 32 bits.
                 match self {
                     $(Instr::$bin { rhs, .. } => Some((rhs, stringify!($binf).as_bytes()[1] == b'3')),)*
                     $(Instr::$bt { rhs, .. } => Some((rhs, stringify!($btf).as_bytes()[1] == b'3')),)*

@@ -1238,7 +1238,6 @@ fn layout_and_encode(
         Some(Instr::Return { .. } | Instr::Br(_) | Instr::Unreachable) => {}
         _ => return Err("internal error: code can run off its end"),
     }
-    const RANGE: &str = "internal error: instruction operand out of range";
     // A call uses its arguments' slots (plus the table index) and then its results'.
     let call_width = |func_type: Option<u32>, extra: usize| {
         let ty = func_type.and_then(|t| env.types.get(t as usize));
@@ -1304,7 +1303,7 @@ fn layout_and_encode(
             *target = (i64::from(*target) - (pc as i64 + 1)) as i32 as u32;
         }
         if !ok {
-            return Err(RANGE);
+            return Err("internal error: instruction operand out of range");
         }
         let shape = instr.acc_shape();
         let mut acc = AccUse::default();
