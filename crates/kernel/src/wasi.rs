@@ -446,30 +446,15 @@ impl Sys<'_> {
     }
 
     pub(crate) fn fd_read(&mut self, fd: u32, iovs: u32, count: u32, out: u32) -> SysOut {
-        self.mem.check(out, 4)?;
-        let object = self.object(fd, Rights::READ)?;
-        let n = self.read_into(&object, iovs, count, None)?;
-        self.mem.write_u32(out, n as u32)?;
-        Ok(())
+        self.transfer(Rights::READ, fd, iovs, count, None, out)
     }
 
     pub(crate) fn fd_pread(&mut self, fd: u32, iovs: u32, count: u32, at: u64, out: u32) -> SysOut {
-        self.mem.check(out, 4)?;
-        let object = self.object(fd, Rights::READ)?;
-        if !matches!(object, Object::File(_)) {
-            return Err(Errno::SPIPE.into());
-        }
-        let n = self.read_into(&object, iovs, count, Some(at))?;
-        self.mem.write_u32(out, n as u32)?;
-        Ok(())
+        self.transfer(Rights::READ, fd, iovs, count, Some(at), out)
     }
 
     pub(crate) fn fd_write(&mut self, fd: u32, iovs: u32, count: u32, out: u32) -> SysOut {
-        self.mem.check(out, 4)?;
-        let object = self.object(fd, Rights::WRITE)?;
-        let n = self.write_from(&object, iovs, count, None)?;
-        self.mem.write_u32(out, n as u32)?;
-        Ok(())
+        self.transfer(Rights::WRITE, fd, iovs, count, None, out)
     }
 
     pub(crate) fn fd_pwrite(
@@ -480,12 +465,30 @@ impl Sys<'_> {
         at: u64,
         out: u32,
     ) -> SysOut {
+        self.transfer(Rights::WRITE, fd, iovs, count, Some(at), out)
+    }
+
+    /// `fd_read`/`fd_write` (`right` READ or WRITE), positioned at `at` for `fd_pread` and
+    /// `fd_pwrite` (files only); the byte count goes to `out`.
+    fn transfer(
+        &mut self,
+        right: Rights,
+        fd: u32,
+        iovs: u32,
+        count: u32,
+        at: Option<u64>,
+        out: u32,
+    ) -> SysOut {
         self.mem.check(out, 4)?;
-        let object = self.object(fd, Rights::WRITE)?;
-        if !matches!(object, Object::File(_)) {
+        let object = self.object(fd, right)?;
+        if at.is_some() && !matches!(object, Object::File(_)) {
             return Err(Errno::SPIPE.into());
         }
-        let n = self.write_from(&object, iovs, count, Some(at))?;
+        let n = if right == Rights::READ {
+            self.read_into(&object, iovs, count, at)?
+        } else {
+            self.write_from(&object, iovs, count, at)?
+        };
         self.mem.write_u32(out, n as u32)?;
         Ok(())
     }
