@@ -3,7 +3,7 @@
 
 use super::{RunFn, Runtime, err, timed};
 use crate::guests::host_mix;
-use ::wasmi::{CompilationMode, Config, Engine, Linker, Module, Store};
+use ::wasmi::{CompilationMode, Config, Engine, Instance, Linker, Module, Store};
 use anyhow::Result;
 use std::time::{Duration, Instant};
 
@@ -28,6 +28,17 @@ impl Wasmi {
             .func_wrap("env", "host_mix", |x: i32| -> i32 { host_mix(x) })
             .map_err(err)?;
         Ok(linker)
+    }
+
+    /// `wasm` translated and instantiated, with the host function, in a new store.
+    fn instance(&self, wasm: &[u8]) -> Result<(Store<()>, Instance)> {
+        let module = Module::new(&self.engine, wasm).map_err(err)?;
+        let mut store = Store::new(&self.engine, ());
+        let instance = self
+            .linker()?
+            .instantiate_and_start(&mut store, &module)
+            .map_err(err)?;
+        Ok((store, instance))
     }
 }
 
@@ -62,12 +73,7 @@ impl Runtime for Wasmi {
         _imports_host: bool,
         body: &mut dyn FnMut(RunFn<'_>) -> Result<()>,
     ) -> Result<()> {
-        let module = Module::new(&self.engine, wasm).map_err(err)?;
-        let mut store = Store::new(&self.engine, ());
-        let instance = self
-            .linker()?
-            .instantiate_and_start(&mut store, &module)
-            .map_err(err)?;
+        let (mut store, instance) = self.instance(wasm)?;
         let run = instance
             .get_typed_func::<u32, u64>(&store, "run")
             .map_err(err)?;
@@ -75,12 +81,7 @@ impl Runtime for Wasmi {
     }
 
     fn call_nop(&self, wasm: &[u8], calls: u64, reps: usize) -> Result<Vec<Duration>> {
-        let module = Module::new(&self.engine, wasm).map_err(err)?;
-        let mut store = Store::new(&self.engine, ());
-        let instance = self
-            .linker()?
-            .instantiate_and_start(&mut store, &module)
-            .map_err(err)?;
+        let (mut store, instance) = self.instance(wasm)?;
         let nop = instance
             .get_typed_func::<(), ()>(&store, "nop")
             .map_err(err)?;

@@ -4,7 +4,7 @@
 
 use super::{RunFn, Runtime, err, timed};
 use crate::guests::host_mix;
-use ::wasmtime::{Config, Engine, Linker, Module, Store};
+use ::wasmtime::{Config, Engine, Instance, Linker, Module, Store};
 use anyhow::Result;
 use std::time::{Duration, Instant};
 
@@ -26,6 +26,17 @@ impl Wasmtime {
             .func_wrap("env", "host_mix", |x: i32| -> i32 { host_mix(x) })
             .map_err(err)?;
         Ok(linker)
+    }
+
+    /// `wasm` translated and instantiated, with the host function, in a new store.
+    fn instance(&self, wasm: &[u8]) -> Result<(Store<()>, Instance)> {
+        let module = Module::new(&self.engine, wasm).map_err(err)?;
+        let mut store = Store::new(&self.engine, ());
+        let instance = self
+            .linker()?
+            .instantiate(&mut store, &module)
+            .map_err(err)?;
+        Ok((store, instance))
     }
 }
 
@@ -58,12 +69,7 @@ impl Runtime for Wasmtime {
         _imports_host: bool,
         body: &mut dyn FnMut(RunFn<'_>) -> Result<()>,
     ) -> Result<()> {
-        let module = Module::new(&self.engine, wasm).map_err(err)?;
-        let mut store = Store::new(&self.engine, ());
-        let instance = self
-            .linker()?
-            .instantiate(&mut store, &module)
-            .map_err(err)?;
+        let (mut store, instance) = self.instance(wasm)?;
         let run = instance
             .get_typed_func::<u32, u64>(&mut store, "run")
             .map_err(err)?;
@@ -71,12 +77,7 @@ impl Runtime for Wasmtime {
     }
 
     fn call_nop(&self, wasm: &[u8], calls: u64, reps: usize) -> Result<Vec<Duration>> {
-        let module = Module::new(&self.engine, wasm).map_err(err)?;
-        let mut store = Store::new(&self.engine, ());
-        let instance = self
-            .linker()?
-            .instantiate(&mut store, &module)
-            .map_err(err)?;
+        let (mut store, instance) = self.instance(wasm)?;
         let nop = instance
             .get_typed_func::<(), ()>(&mut store, "nop")
             .map_err(err)?;

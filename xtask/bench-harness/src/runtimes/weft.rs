@@ -4,7 +4,7 @@ use super::{RunFn, Runtime, err, timed};
 use crate::guests::host_mix;
 use anyhow::Result;
 use std::time::{Duration, Instant};
-use weft_engine::{Config, Engine, Linker, Module, Store};
+use weft_engine::{Config, Engine, Instance, Linker, Module, Store};
 
 /// weft's engine.
 pub struct Weft {
@@ -25,6 +25,17 @@ impl Weft {
             .func_wrap("env", "host_mix", |x: i32| -> i32 { host_mix(x) })
             .map_err(err)?;
         Ok(linker)
+    }
+
+    /// `wasm` translated and instantiated, with the host function, in a new store.
+    fn instance(&self, wasm: &[u8]) -> Result<(Store<()>, Instance)> {
+        let module = Module::new(&self.engine, wasm).map_err(err)?;
+        let mut store = Store::new(&self.engine, ());
+        let instance = self
+            .linker()?
+            .instantiate(&mut store, &module)
+            .map_err(err)?;
+        Ok((store, instance))
     }
 }
 
@@ -57,12 +68,7 @@ impl Runtime for Weft {
         _imports_host: bool,
         body: &mut dyn FnMut(RunFn<'_>) -> Result<()>,
     ) -> Result<()> {
-        let module = Module::new(&self.engine, wasm).map_err(err)?;
-        let mut store = Store::new(&self.engine, ());
-        let instance = self
-            .linker()?
-            .instantiate(&mut store, &module)
-            .map_err(err)?;
+        let (mut store, instance) = self.instance(wasm)?;
         let run = instance
             .get_typed_func::<u32, u64>(&store, "run")
             .map_err(err)?;
@@ -70,12 +76,7 @@ impl Runtime for Weft {
     }
 
     fn call_nop(&self, wasm: &[u8], calls: u64, reps: usize) -> Result<Vec<Duration>> {
-        let module = Module::new(&self.engine, wasm).map_err(err)?;
-        let mut store = Store::new(&self.engine, ());
-        let instance = self
-            .linker()?
-            .instantiate(&mut store, &module)
-            .map_err(err)?;
+        let (mut store, instance) = self.instance(wasm)?;
         let nop = instance
             .get_typed_func::<(), ()>(&store, "nop")
             .map_err(err)?;
