@@ -23,7 +23,7 @@ use weft_engine::{
 
 use crate::errno::{Errno, SysResult};
 use crate::handle::{Entry, Handles, Rights};
-use crate::object::{ConsoleEnd, Dir, Events, EventsRef, Object, WaitKey};
+use crate::object::{ConsoleEnd, Events, EventsRef, Object, WaitKey};
 use crate::platform::{ConsoleStream, Platform};
 use crate::sys::{self, Pending, Proc, YIELD_BLOCK, YIELD_SCHED};
 use crate::vfs::Vfs;
@@ -232,22 +232,13 @@ impl Kernel {
             }
             Program::Bytes { name, bytes } => (name, Cow::Owned(bytes)),
         };
-        let console = |end| Entry {
-            object: Object::Console(end),
-            rights: Rights::ALL,
-        };
+        let console = |end| Entry::new(Object::Console(end), Rights::ALL);
         let mut handles = Vec::new();
         handles.push(Some(console(ConsoleEnd::In)));
         handles.push(Some(console(ConsoleEnd::Out)));
         handles.push(Some(console(ConsoleEnd::Err)));
         for (guest, path) in req.preopens {
-            handles.push(Some(Entry {
-                object: Object::Dir(Rc::new(Dir {
-                    path,
-                    preopen: Some(guest),
-                })),
-                rights: Rights::ALL,
-            }));
+            handles.push(Some(crate::wasi::preopen(path, guest)));
         }
         st.spawn(0, &name, bytes, &req.args, &req.env, handles)
     }

@@ -261,7 +261,7 @@ pub(crate) fn linker(engine: &Engine) -> Linker<Proc> {
         fd_advise(fd: i32, offset: i64, len: i64, advice: i32) => fd_advise;
         fd_allocate(fd: i32, offset: i64, len: i64) => fd_allocate;
         fd_close(fd: i32) => fd_close;
-        fd_datasync(fd: i32) => fd_sync;
+        fd_datasync(fd: i32) => fd_datasync;
         fd_sync(fd: i32) => fd_sync;
         fd_fdstat_get(fd: i32, out: i32) => fd_fdstat_get;
         fd_fdstat_set_flags(fd: i32, flags: i32) => fd_fdstat_set_flags;
