@@ -812,6 +812,8 @@ clock_gettime realtime agrees with time ok
 gettimeofday agrees with time ok
 monotonic resolution ok
 realtime resolution ok
+cputime advances across work ok
+cputime excludes sleep ok
 ",
         "",
     );

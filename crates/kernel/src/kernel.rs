@@ -299,6 +299,8 @@ impl Kernel {
         };
         // Fuel is enabled on the kernel's engine, so these cannot fail.
         let _ = store.set_fuel(budget);
+        let started = self.state.borrow().platform.monotonic_ns();
+        store.data_mut().quantum_start_ns = started;
         let outcome = match task {
             Task::Start(func) => func.call_resumable(&mut *store, &[], &mut []),
             Task::Resume(inv, result) => {
@@ -312,6 +314,8 @@ impl Kernel {
         };
         let used = budget - store.get_fuel().unwrap_or(0);
         let mut st = self.state.borrow_mut();
+        let ran = st.platform.monotonic_ns().saturating_sub(started);
+        store.data_mut().cpu_ns += ran;
         let pages = store
             .data()
             .memory

@@ -176,12 +176,11 @@ impl Sys<'_> {
         match id {
             CLOCK_REALTIME => Ok(self.k.platform.wall_clock_ns()),
             CLOCK_MONOTONIC => Ok(self.k.platform.monotonic_ns()),
-            // Processes share one host thread; their CPU time is approximated by the time
-            // since they started.
+            // The time the process itself has run: its finished quanta and the current
+            // one so far (waiting in a system call or for the processor does not count).
             CLOCK_PROCESS_CPUTIME | CLOCK_THREAD_CPUTIME => {
                 let now = self.k.platform.monotonic_ns();
-                let start = *self.proc.started_ns.get_or_insert(now);
-                Ok(now - start)
+                Ok(self.proc.cpu_ns + now.saturating_sub(self.proc.quantum_start_ns))
             }
             _ => Err(Errno::INVAL),
         }
