@@ -24,13 +24,14 @@ pub struct Rights(pub u32);
 
 impl Rights {
     /// Read from it (receive, `fd_read`, list a directory, open files beneath it).
-    pub const READ: Rights = Rights(1);
+    pub const READ: Rights = Rights(weft_abi::rights::READ);
     /// Write to it (send, `fd_write`, create and remove files beneath a directory).
-    pub const WRITE: Rights = Rights(2);
+    pub const WRITE: Rights = Rights(weft_abi::rights::WRITE);
     /// Pass it to another process (`spawn`, `channel_send`).
-    pub const TRANSFER: Rights = Rights(4);
+    pub const TRANSFER: Rights = Rights(weft_abi::rights::TRANSFER);
     /// Every right.
-    pub const ALL: Rights = Rights(7);
+    pub const ALL: Rights =
+        Rights(weft_abi::rights::READ | weft_abi::rights::WRITE | weft_abi::rights::TRANSFER);
 
     /// Whether all of `other` is included.
     pub fn has(self, other: Rights) -> bool {
@@ -58,8 +59,8 @@ pub struct FsRights {
 impl FsRights {
     /// Every right preview1 defines.
     pub const ALL: FsRights = FsRights {
-        base: (1 << 30) - 1,
-        inheriting: (1 << 30) - 1,
+        base: weft_abi::rights::wasi::ALL,
+        inheriting: weft_abi::rights::wasi::ALL,
     };
 }
 

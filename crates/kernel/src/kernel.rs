@@ -31,10 +31,7 @@ use crate::vfs::Vfs;
 /// A process id. Pid 1 is the first process (`init` when booting).
 pub type Pid = u32;
 
-/// Exit status of a killed process (128 + SIGKILL).
-pub const STATUS_KILLED: u32 = 137;
-/// Exit status of a process that trapped or broke a limit (128 + SIGABRT).
-pub const STATUS_TRAPPED: u32 = 134;
+pub use weft_abi::{STATUS_KILLED, STATUS_TRAPPED};
 
 /// Per-process resource limits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

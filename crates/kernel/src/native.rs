@@ -9,14 +9,13 @@ use crate::kernel::ProcState;
 use crate::object::{ChannelEnd, Object, WaitKey};
 use crate::sys::{Stop, Sys, SysOut, Wait};
 
-/// `wait` flag: do not wait.
-const WAIT_NOHANG: u32 = 1;
-/// `channel_recv` flag: do not wait.
-const RECV_NONBLOCK: u32 = 1;
+use weft_abi::syscall::{RECV_NONBLOCK, WAIT_NOHANG};
+
 /// "Any child" for `wait`, "no handle" for `spawn`.
-const NONE: u32 = u32::MAX;
+const NONE: u32 = weft_abi::syscall::WAIT_ANY;
+const _: () = assert!(weft_abi::syscall::WAIT_ANY == weft_abi::syscall::EMPTY_SLOT);
 /// Size of one `proc_list` record.
-const PROC_RECORD: u32 = 64;
+const PROC_RECORD: u32 = weft_abi::syscall::PROC_RECORD_SIZE as u32;
 
 /// Splits a buffer of NUL-terminated strings.
 fn strings(bytes: &[u8]) -> SysResult<Vec<String>> {

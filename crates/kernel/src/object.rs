@@ -56,9 +56,9 @@ pub struct Events {
 pub type EventsRef = Rc<RefCell<Events>>;
 
 /// Most bytes a message may carry.
-pub const MAX_MESSAGE: usize = 65536;
+pub const MAX_MESSAGE: usize = weft_abi::MAX_MESSAGE_BYTES;
 /// Most handles a message may carry.
-pub const MAX_MESSAGE_HANDLES: usize = 16;
+pub const MAX_MESSAGE_HANDLES: usize = weft_abi::MAX_MESSAGE_HANDLES;
 /// Most unread bytes queued towards one end before senders wait. Each message counts its
 /// length plus [`MESSAGE_OVERHEAD`], so a flood of tiny messages is bounded too.
 pub const CHANNEL_CAPACITY: usize = 65536;

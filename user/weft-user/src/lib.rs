@@ -41,4 +41,4 @@ pub use process::{
 pub type RawHandle = u32;
 
 /// In a [`spawn`] handle list: leave this slot of the child empty.
-pub const EMPTY_SLOT: RawHandle = u32::MAX;
+pub const EMPTY_SLOT: RawHandle = weft_abi::syscall::EMPTY_SLOT;

@@ -19,30 +19,20 @@ use crate::sys::{Stop, Strings, Sys, SysOut, Wait};
 use crate::uaccess::UserMem;
 use crate::vfs::{FileType, Stat};
 
-/// WASI `filetype` values.
-mod filetype {
-    pub const UNKNOWN: u8 = 0;
-    pub const CHARACTER_DEVICE: u8 = 2;
-    pub const DIRECTORY: u8 = 3;
-    pub const REGULAR_FILE: u8 = 4;
-    pub const SOCKET_STREAM: u8 = 6;
-    pub const SYMBOLIC_LINK: u8 = 7;
-}
+use weft_abi::wasi::clock::{
+    MONOTONIC as CLOCK_MONOTONIC, PROCESS_CPUTIME as CLOCK_PROCESS_CPUTIME,
+    REALTIME as CLOCK_REALTIME, THREAD_CPUTIME as CLOCK_THREAD_CPUTIME,
+};
+use weft_abi::wasi::fdflags::{APPEND as FDFLAGS_APPEND, NONBLOCK as FDFLAGS_NONBLOCK};
+use weft_abi::wasi::filetype;
+use weft_abi::wasi::fstflags::{
+    ATIM as FSTFLAGS_ATIM, ATIM_NOW as FSTFLAGS_ATIM_NOW, MTIM as FSTFLAGS_MTIM,
+    MTIM_NOW as FSTFLAGS_MTIM_NOW,
+};
 
-const FDFLAGS_APPEND: u32 = 1;
-const FDFLAGS_NONBLOCK: u32 = 4;
 /// `DSYNC`, `RSYNC` and `SYNC`: synchronous writes, which weft does not offer.
-const FDFLAGS_SYNCS: u32 = 2 | 8 | 16;
-
-const FSTFLAGS_ATIM: u32 = 1;
-const FSTFLAGS_ATIM_NOW: u32 = 2;
-const FSTFLAGS_MTIM: u32 = 4;
-const FSTFLAGS_MTIM_NOW: u32 = 8;
-
-const CLOCK_REALTIME: u32 = 0;
-const CLOCK_MONOTONIC: u32 = 1;
-const CLOCK_PROCESS_CPUTIME: u32 = 2;
-const CLOCK_THREAD_CPUTIME: u32 = 3;
+const FDFLAGS_SYNCS: u32 =
+    weft_abi::wasi::fdflags::DSYNC | weft_abi::wasi::fdflags::RSYNC | weft_abi::wasi::fdflags::SYNC;
 
 /// The handle of a preopened directory: VFS path `path`, reported to the guest as `guest`.
 pub(crate) fn preopen(path: String, guest: String) -> Entry {

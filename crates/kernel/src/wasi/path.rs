@@ -17,11 +17,11 @@ use crate::object::{Dir, Object, OpenFile};
 use crate::sys::{Sys, SysOut};
 use crate::vfs::{FileType, OpenOptions, Resolved};
 
-const OFLAGS_CREAT: u32 = 1;
-const OFLAGS_DIRECTORY: u32 = 2;
-const OFLAGS_EXCL: u32 = 4;
-const OFLAGS_TRUNC: u32 = 8;
-const LOOKUPFLAGS_SYMLINK_FOLLOW: u32 = 1;
+use weft_abi::wasi::LOOKUPFLAGS_SYMLINK_FOLLOW;
+use weft_abi::wasi::oflags::{
+    CREAT as OFLAGS_CREAT, DIRECTORY as OFLAGS_DIRECTORY, EXCL as OFLAGS_EXCL,
+    TRUNC as OFLAGS_TRUNC,
+};
 
 /// A path-taking call's directory: its handle, the rights it needs there, and whether a
 /// link at the end of the path is followed.
