@@ -237,6 +237,7 @@ impl Sys<'_> {
                 (filetype::REGULAR_FILE, u16::from(f.borrow().append), r)
             }
             Object::Dir(_) => (filetype::DIRECTORY, 0, right::ALL),
+            Object::Process(_) => (filetype::UNKNOWN, 0, 0),
         };
         let mut b = [0u8; 24];
         b[0] = filetype;
@@ -267,7 +268,7 @@ impl Sys<'_> {
         match object {
             Object::File(f) => self.k.vfs.stat(&mut *self.k.platform, f.borrow().node()),
             Object::Dir(d) => self.k.vfs.stat_path(&mut *self.k.platform, &d.path),
-            Object::Console(_) | Object::Channel(_) => Ok(Stat {
+            Object::Console(_) | Object::Channel(_) | Object::Process(_) => Ok(Stat {
                 nlink: 1,
                 ..Stat::default()
             }),
@@ -321,7 +322,7 @@ impl Sys<'_> {
                 return Err(Errno::SPIPE.into());
             }
             Object::Channel(_) | Object::Console(ConsoleEnd::In) => None,
-            Object::Console(_) => return Err(Errno::BADF.into()),
+            Object::Console(_) | Object::Process(_) => return Err(Errno::BADF.into()),
             Object::Dir(_) => return Err(Errno::ISDIR.into()),
         };
         let mut pos = at.or(file.as_ref().map(|f| f.offset)).unwrap_or(0);
@@ -439,7 +440,7 @@ impl Sys<'_> {
                     f.offset = pos;
                 }
             }
-            Object::Console(ConsoleEnd::In) => return Err(Errno::BADF.into()),
+            Object::Console(ConsoleEnd::In) | Object::Process(_) => return Err(Errno::BADF.into()),
             Object::Dir(_) => return Err(Errno::ISDIR.into()),
         }
         Ok(total)
