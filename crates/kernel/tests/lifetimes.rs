@@ -1,10 +1,11 @@
-//! Process handles and the lifetime of kernel objects.
+//! Process handles, the lifetime of kernel objects, and fault containment under load.
 //!
 //! - `kill` and `wait` act only through a process handle; handles travel over channels and
 //!   carry rights; closing one does not end the process.
 //! - No kernel object outlives every way to reach it: a channel's ends may not travel
 //!   through it, cycles of ends in flight are collected, long chains are freed without
 //!   recursion, and [`weft_kernel::Kernel::stats`] returns to zero afterwards.
+//! - 1,000 processes, 40% of them misbehaving, leave the other 60% unharmed.
 
 mod common;
 
@@ -431,4 +432,154 @@ fn channels_are_limited() {
     s.kernel.run().unwrap();
     assert_eq!(s.kernel.release(pid), Some(0), "{}", s.err());
     assert_eq!(s.kernel.stats(), empty_stats());
+}
+
+/// The load test's work: a worker sums 0, 1, ..., 4(n + 1) - 1 in a loop; the driver
+/// checks the answer with the closed form (`$expected`).
+const SUM: &str = r#"
+  (func $sum (param $n i32) (result i32) (local $k i32) (local $sum i32) (local $m i32)
+    (local.set $m (i32.mul (i32.add (local.get $n) (i32.const 1)) (i32.const 4)))
+    (loop $l
+      (local.set $sum (i32.add (local.get $sum) (local.get $k)))
+      (local.set $k (i32.add (local.get $k) (i32.const 1)))
+      (br_if $l (i32.lt_u (local.get $k) (local.get $m))))
+    (local.get $sum))
+"#;
+
+/// The driver of the load test: starts 1,000 processes; the kinds repeat every ten: six
+/// workers (each gets a number over a channel and must answer its `$sum`), then one that
+/// traps, one that spins, one that grows its memory past the limit, one that floods a
+/// channel nobody reads. Checks every worker's answer and status and the faults'
+/// statuses, sleeps until a deadline, then kills the spinners and flooders. Exits with a
+/// code naming the first check that failed.
+const DRIVER: &str = r#"
+  (data (i32.const 2048) "/bin/worker\00")
+  (data (i32.const 2080) "/bin/trapper\00")
+  (data (i32.const 2112) "/bin/spinner\00")
+  (data (i32.const 2144) "/bin/hog\00")
+  (data (i32.const 2176) "/bin/flooder\00")
+  (data (i32.const 2240) "\0b\00\00\00\0c\00\00\00\0c\00\00\00\08\00\00\00\0c\00\00\00")
+  (func $expected (param $n i32) (result i32) (local $m i32)
+    (local.set $m (i32.mul (i32.add (local.get $n) (i32.const 1)) (i32.const 4)))
+    (i32.div_u (i32.mul (local.get $m) (i32.sub (local.get $m) (i32.const 1))) (i32.const 2)))
+  (func $kind (param $i i32) (result i32) (local $k i32)
+    (local.set $k (i32.rem_u (local.get $i) (i32.const 10)))
+    (if (result i32) (i32.lt_u (local.get $k) (i32.const 6))
+      (then (i32.const 0))
+      (else (i32.sub (local.get $k) (i32.const 5)))))
+  ;; Process handles at 4096 + 4i, our channel ends at 8192 + 4i.
+  (func $proc (param $i i32) (result i32)
+    (i32.load (i32.add (i32.const 4096) (i32.shl (local.get $i) (i32.const 2)))))
+  (func $chan (param $i i32) (result i32)
+    (i32.load (i32.add (i32.const 8192) (i32.shl (local.get $i) (i32.const 2)))))
+  (func $status (param $i i32) (param $flags i32) (param $want i32) (param $code i32)
+    (call $expect (call $wait (call $proc (local.get $i)) (local.get $flags) (i32.const 1044))
+                  (i32.const 0) (local.get $code))
+    (call $expect (i32.load (i32.const 1044)) (local.get $want) (i32.add (local.get $code) (i32.const 1))))
+  (func (export "_start") (local $i i32) (local $k i32) (local $extra i32)
+    (loop $spawn
+      (local.set $k (call $kind (local.get $i)))
+      (memory.copy (i32.const 256) (i32.add (i32.const 2048) (i32.shl (local.get $k) (i32.const 5))) (i32.const 32))
+      (local.set $extra (i32.const 0))
+      (if (i32.or (i32.eqz (local.get $k)) (i32.eq (local.get $k) (i32.const 4)))
+        (then
+          (call $expect (call $channel_create (i32.const 1056) (i32.const 1060)) (i32.const 0) (i32.const 1))
+          (i32.store (i32.add (i32.const 8192) (i32.shl (local.get $i) (i32.const 2))) (i32.load (i32.const 1056)))
+          (i32.store (i32.const 780) (i32.load (i32.const 1060)))
+          (local.set $extra (i32.const 1))))
+      (i32.store (i32.add (i32.const 4096) (i32.shl (local.get $i) (i32.const 2)))
+                 (call $start (i32.load (i32.add (i32.const 2240) (i32.shl (local.get $k) (i32.const 2))))
+                              (local.get $extra)))
+      (if (local.get $extra) (then (drop (call $fd_close (i32.load (i32.const 1060))))))
+      (if (i32.eqz (local.get $k))
+        (then
+          (i32.store (i32.const 512) (local.get $i))
+          (call $expect (call $send (call $chan (local.get $i)) (i32.const 4) (i32.const 0)) (i32.const 0) (i32.const 2))))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br_if $spawn (i32.lt_u (local.get $i) (i32.const 1000))))
+    ;; Workers answer right and end well; the faulty end with 134.
+    (local.set $i (i32.const 0))
+    (loop $check
+      (local.set $k (call $kind (local.get $i)))
+      (if (i32.eqz (local.get $k))
+        (then
+          (call $expect (call $recv (call $chan (local.get $i))) (i32.const 0) (i32.const 3))
+          (call $expect (i32.load (i32.const 1024)) (i32.const 4) (i32.const 4))
+          (call $expect (i32.load (i32.const 512)) (call $expected (local.get $i)) (i32.const 5))
+          (call $status (local.get $i) (i32.const 0) (i32.const 0) (i32.const 6))))
+      (if (i32.or (i32.eq (local.get $k) (i32.const 1)) (i32.eq (local.get $k) (i32.const 3)))
+        (then (call $status (local.get $i) (i32.const 0) (i32.const 134) (i32.const 8))))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br_if $check (i32.lt_u (local.get $i) (i32.const 1000))))
+    ;; Sleep 10 ms (monotonic clock, relative).
+    (i32.store (i32.const 1552) (i32.const 1))
+    (i64.store (i32.const 1560) (i64.const 10000000))
+    (call $expect (call $poll_oneoff (i32.const 1536) (i32.const 1600) (i32.const 1) (i32.const 1640))
+                  (i32.const 0) (i32.const 10))
+    ;; The deadline is past: spinners still spin and flooders still wait; end them.
+    (local.set $i (i32.const 0))
+    (loop $kill
+      (local.set $k (call $kind (local.get $i)))
+      (if (i32.or (i32.eq (local.get $k) (i32.const 2)) (i32.eq (local.get $k) (i32.const 4)))
+        (then
+          (call $expect (call $wait (call $proc (local.get $i)) (i32.const 1) (i32.const 1044)) (i32.const 6) (i32.const 11))
+          (call $expect (call $kill (call $proc (local.get $i))) (i32.const 0) (i32.const 12))
+          (call $status (local.get $i) (i32.const 0) (i32.const 137) (i32.const 13))))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br_if $kill (i32.lt_u (local.get $i) (i32.const 1000)))))
+"#;
+
+#[test]
+fn load_1000_processes_40_percent_faulty_the_rest_unharmed_and_nothing_left() {
+    let worker = program(&format!(
+        r#"{SUM}
+           (func (export "_start")
+             (call $expect (call $recv (i32.const 3)) (i32.const 0) (i32.const 1))
+             (i32.store (i32.const 512) (call $sum (i32.load (i32.const 512))))
+             (call $expect (call $send (i32.const 3) (i32.const 4) (i32.const 0)) (i32.const 0) (i32.const 2)))"#
+    ));
+    let trapper =
+        program(r#"(func (export "_start") (drop (i32.div_u (i32.const 1) (i32.const 0))))"#);
+    let hog = program(
+        r#"(func (export "_start")
+             (loop $l (br_if $l (i32.ne (memory.grow (i32.const 1)) (i32.const -1))))
+             unreachable)"#,
+    );
+    let flooder = program(
+        r#"(func (export "_start")
+             (loop $l
+               (drop (call $channel_send (i32.const 3) (i32.const 0) (i32.const 1024) (i32.const 0) (i32.const 0)))
+               (br $l)))"#,
+    );
+    let driver = program(&format!("{SPAWN_HELPER} {DRIVER}"));
+    let mut config = KernelConfig {
+        quantum: 10_000,
+        ..KernelConfig::default()
+    };
+    config.limits.memory_pages = 8;
+    config.limits.handles = 2048;
+    // Far more than a spinner burns before the deadline; it ends a spinner only if the
+    // driver failed to.
+    config.limits.fuel = Some(5_000_000);
+    let mut s = system(
+        &[
+            ("worker", &worker),
+            ("trapper", &trapper),
+            ("spinner", &program(SPIN)),
+            ("hog", &hog),
+            ("flooder", &flooder),
+            ("driver", &driver),
+        ],
+        config,
+    );
+    // Time passes as processes run: 0.1 ms each time the kernel reads the clock.
+    s.shared.borrow_mut().tick = 100_000;
+    let before = s.kernel.stats();
+    let p = s.spawn("driver", &[]);
+    s.kernel.run().unwrap();
+    let err = s.err();
+    assert_eq!(s.kernel.release(p), Some(0), "{err}");
+    assert_eq!(err.matches("trapped").count(), 200, "{err}");
+    assert!(!err.contains("fuel limit"), "{err}");
+    assert_eq!(s.kernel.stats(), before);
 }
