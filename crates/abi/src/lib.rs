@@ -38,8 +38,10 @@ pub mod syscall {
         "spawn",
         "wait",
         "kill",
+        "proc_pid",
         "getpid",
         "proc_list",
+        "handle_dup",
         "channel_create",
         "channel_send",
         "channel_recv",
@@ -47,8 +49,6 @@ pub mod syscall {
 
     /// `wait` flag: return `EAGAIN` instead of waiting.
     pub const WAIT_NOHANG: u32 = 1;
-    /// `wait`'s "any child" process argument.
-    pub const WAIT_ANY: u32 = u32::MAX;
     /// `channel_recv` flag: return `EAGAIN` instead of waiting.
     pub const RECV_NONBLOCK: u32 = 1;
     /// A slot of `spawn`'s handle list that passes nothing (the child's fd stays empty).

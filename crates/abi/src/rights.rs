@@ -1,12 +1,15 @@
 //! Rights: the kernel's rights on a handle, and WASI preview1's rights on a file
 //! descriptor (one bit per operation; see docs/wasi.md for how weft grants them).
 
-/// Handle right: read from it (receive, `fd_read`, list a directory, open files beneath it).
+/// Handle right: read from it (receive, `fd_read`, list a directory, open files beneath
+/// it; `wait` for a process).
 pub const READ: u32 = 1;
 /// Handle right: write to it (send, `fd_write`, create and remove files beneath a directory).
 pub const WRITE: u32 = 2;
 /// Handle right: pass it to another process (`spawn`, `channel_send`).
 pub const TRANSFER: u32 = 4;
+/// Handle right: end the process it names (`kill`).
+pub const KILL: u32 = 8;
 
 /// WASI rights (`wasi_snapshot_preview1` `rights`).
 pub mod wasi {

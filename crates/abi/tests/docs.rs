@@ -70,6 +70,7 @@ fn documented_rights_and_limits_match() {
         ("READ", rights::READ),
         ("WRITE", rights::WRITE),
         ("TRANSFER", rights::TRANSFER),
+        ("KILL", rights::KILL),
     ] {
         let stated = format!("`{name}` ({value}");
         assert!(doc.contains(&stated), "docs/abi.md should say {stated})");

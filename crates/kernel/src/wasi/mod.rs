@@ -226,14 +226,16 @@ impl Sys<'_> {
                 Ok(())
             }
             Object::Dir(_) => Ok(()),
-            Object::Console(_) | Object::Channel(_) => Err(Errno::INVAL.into()),
+            Object::Console(_) | Object::Channel(_) | Object::Process(_) => {
+                Err(Errno::INVAL.into())
+            }
         }
     }
 
     pub(crate) fn fd_advise(&mut self, fd: u32, _offset: u64, _len: u64, advice: u32) -> SysOut {
         match self.object(fd, rights::FD_ADVISE)? {
             Object::File(_) if advice <= 5 => Ok(()),
-            Object::File(_) | Object::Dir(_) => Err(Errno::INVAL.into()),
+            Object::File(_) | Object::Dir(_) | Object::Process(_) => Err(Errno::INVAL.into()),
             Object::Console(_) | Object::Channel(_) => Err(Errno::SPIPE.into()),
         }
     }
@@ -242,6 +244,7 @@ impl Sys<'_> {
         let f = match self.object(fd, rights::FD_ALLOCATE)? {
             Object::File(f) => f,
             Object::Dir(_) => return Err(Errno::ISDIR.into()),
+            Object::Process(_) => return Err(Errno::BADF.into()),
             Object::Console(_) | Object::Channel(_) => return Err(Errno::SPIPE.into()),
         };
         let end = offset.checked_add(len).ok_or(Errno::FBIG)?;
@@ -301,6 +304,7 @@ impl Sys<'_> {
                 )
             }
             Object::Dir(_) => (filetype::DIRECTORY, 0, (entry.fs.base, entry.fs.inheriting)),
+            Object::Process(_) => (filetype::UNKNOWN, 0, (0, 0)),
         };
         let mut b = [0u8; 24];
         b[0] = filetype;
@@ -340,7 +344,7 @@ impl Sys<'_> {
         match object {
             Object::File(f) => self.k.vfs.stat(&mut *self.k.platform, f.borrow().node()),
             Object::Dir(d) => self.k.vfs.stat_path(&mut *self.k.platform, &d.path),
-            Object::Console(_) | Object::Channel(_) => Ok(Stat {
+            Object::Console(_) | Object::Channel(_) | Object::Process(_) => Ok(Stat {
                 nlink: 1,
                 ..Stat::default()
             }),
@@ -399,7 +403,9 @@ impl Sys<'_> {
                     .vfs
                     .set_times_path(&mut *self.k.platform, &d.path, atime, mtime)?;
             }
-            Object::Console(_) | Object::Channel(_) => return Err(Errno::BADF.into()),
+            Object::Console(_) | Object::Channel(_) | Object::Process(_) => {
+                return Err(Errno::BADF.into());
+            }
         }
         Ok(())
     }
@@ -420,7 +426,7 @@ impl Sys<'_> {
                 return Err(Errno::SPIPE.into());
             }
             Object::Channel(_) | Object::Console(ConsoleEnd::In) => None,
-            Object::Console(_) => return Err(Errno::BADF.into()),
+            Object::Console(_) | Object::Process(_) => return Err(Errno::BADF.into()),
             Object::Dir(_) => return Err(Errno::ISDIR.into()),
         };
         let mut pos = at.or(file.as_ref().map(|f| f.offset)).unwrap_or(0);
@@ -538,7 +544,7 @@ impl Sys<'_> {
                     f.offset = pos;
                 }
             }
-            Object::Console(ConsoleEnd::In) => return Err(Errno::BADF.into()),
+            Object::Console(ConsoleEnd::In) | Object::Process(_) => return Err(Errno::BADF.into()),
             Object::Dir(_) => return Err(Errno::ISDIR.into()),
         }
         Ok(total)
@@ -612,6 +618,7 @@ impl Sys<'_> {
         let f = match self.object(fd, needed)? {
             Object::File(f) => f,
             Object::Dir(_) => return Err(Errno::ISDIR.into()),
+            Object::Process(_) => return Err(Errno::BADF.into()),
             Object::Console(_) | Object::Channel(_) => return Err(Errno::SPIPE.into()),
         };
         let mut f = f.borrow_mut();
@@ -635,6 +642,7 @@ impl Sys<'_> {
         let f = match self.object(fd, rights::FD_TELL)? {
             Object::File(f) => f,
             Object::Dir(_) => return Err(Errno::ISDIR.into()),
+            Object::Process(_) => return Err(Errno::BADF.into()),
             Object::Console(_) | Object::Channel(_) => return Err(Errno::SPIPE.into()),
         };
         let offset = f.borrow().offset;
