@@ -2,11 +2,12 @@
 //!
 //! Commands:
 //!
-//! - `weft run PROG.wasm [ARGS...]` runs a WASI preview1 program as a weft process (with
-//!   `--dir HOST::GUEST`, `--env KEY=VALUE`, `--fuel N`) and exits with its exit code, like
-//!   `wasmtime run`.
+//! - `weft run [OPTIONS] PROG.wasm [ARGS...]` runs a WASI preview1 program as a weft process
+//!   (with `--dir HOST[::GUEST]`, `--env NAME[=VALUE]`, `--fuel N`) and exits with its exit
+//!   code, like `wasmtime run`. Only options before the module are weft's: everything after
+//!   it is the program's, even `--help`.
 //! - `weft boot` boots the hosted OS from the built-in initrd into `init` and the shell.
-//! - `weft run FILE --invoke NAME [ARGS...]` instantiates a `.wasm` or `.wat` module and calls
+//! - `weft run --invoke NAME FILE [ARGS...]` instantiates a `.wasm` or `.wat` module and calls
 //!   one of its exported functions, printing the results one per line.
 //! - `weft wast FILE...` runs `.wast` spec scripts and prints pass/fail counts.
 //!
@@ -59,10 +60,19 @@ enum Command {
     },
 }
 
+/// `weft run`'s options. Only what comes before the module is parsed as options: the module
+/// and everything after it are collected in `module_and_args` (clap's trailing var arg), so
+/// `weft run prog.wasm --help` passes `--help` to the program, as `wasmtime run` does.
 #[derive(Args)]
+#[command(
+    after_help = "Everything after MODULE is the program's (or, with --invoke, the \
+                  function's): weft's options go before MODULE, and `--` also ends them."
+)]
 struct RunArgs {
-    /// Call this exported function instead of running the module as a WASI program; ARGS
-    /// are its arguments.
+    /// Call this exported function instead of running the module as a WASI program; the
+    /// arguments after MODULE are its arguments, parsed by its parameter types: integers
+    /// in decimal or 0x hex, floats in Rust syntax (including nan and inf), `null` for
+    /// references. The module may import nothing.
     #[arg(long, value_name = "NAME")]
     invoke: Option<String>,
 
@@ -71,27 +81,37 @@ struct RunArgs {
     #[arg(long, value_name = "N")]
     fuel: Option<u64>,
 
-    /// Map host directory HOST into the program as GUEST (`--dir DIR` means DIR::DIR).
-    #[arg(long = "dir", value_name = "HOST::GUEST")]
+    /// Map host directory HOST into the program, preopened under the name GUEST (`--dir
+    /// HOST` uses HOST as given as the name). The program sees exactly these directories.
+    #[arg(long = "dir", value_name = "HOST[::GUEST]")]
     dirs: Vec<String>,
 
-    /// Set an environment variable for the program.
-    #[arg(long = "env", value_name = "KEY=VALUE")]
+    /// Set environment variable NAME for the program; `--env NAME` passes on weft's own
+    /// value of NAME (nothing if it is unset).
+    #[arg(long = "env", value_name = "NAME[=VALUE]")]
     envs: Vec<String>,
 
-    /// The module: WebAssembly binary or text.
-    #[arg(value_name = "FILE")]
-    file: PathBuf,
-
-    /// The program's arguments (after argv[0], which is FILE as given). With --invoke, the
-    /// function's arguments, parsed by its parameter types: integers in decimal or 0x hex,
-    /// floats in Rust syntax (including nan and inf), `null` for references.
+    /// The module (WebAssembly binary or text), then the program's arguments (after
+    /// argv[0], which is MODULE as given).
     #[arg(
-        value_name = "ARGS",
-        trailing_var_arg = true,
-        allow_hyphen_values = true
+        value_names = ["MODULE", "ARGS"],
+        required = true,
+        num_args = 1..,
+        trailing_var_arg = true
     )]
-    args: Vec<String>,
+    module_and_args: Vec<String>,
+}
+
+impl RunArgs {
+    /// The module's path.
+    fn file(&self) -> &Path {
+        Path::new(&self.module_and_args[0])
+    }
+
+    /// What follows the module: the program's or the function's arguments.
+    fn args(&self) -> &[String] {
+        &self.module_and_args[1..]
+    }
 }
 
 #[derive(Args)]
@@ -105,7 +125,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Run(args) if args.invoke.is_none() => run_program(args),
-        Command::Run(args) => run(args),
+        Command::Run(args) => invoke(args),
         Command::Boot(args) => boot(args),
 
         Command::Wast { files } => Ok(wast(&files)),
@@ -116,26 +136,28 @@ fn main() -> ExitCode {
     })
 }
 
-/// `weft run`. Errors are load, compile, link and argument errors; a trap is reported here
-/// and becomes the exit status.
-fn run(args: RunArgs) -> Result<ExitCode> {
+/// `weft run --invoke NAME`. Errors are load, compile, link and argument errors; a trap is
+/// reported here and becomes the exit status.
+fn invoke(args: RunArgs) -> Result<ExitCode> {
     let Some(name) = &args.invoke else {
         bail!("--invoke needs a function name");
     };
     if !args.dirs.is_empty() || !args.envs.is_empty() {
         bail!("--dir and --env apply to WASI programs, not to --invoke");
     }
+    let file = args.file();
 
     let mut config = Config::new();
     if args.fuel.is_some() {
         config.consume_fuel(true);
     }
     let engine = Engine::new(&config);
-    let module = load(&engine, &args.file)?;
+    let module = load(&engine, file)?;
     if let Some(import) = module.imports().next() {
         bail!(
-            "{} imports `{}::{}`, but `weft run --invoke` provides no imports",
-            args.file.display(),
+            "{} imports `{}::{}`, but `weft run --invoke` provides no imports (a WASI \
+             program runs without --invoke, from `_start`)",
+            file.display(),
             import.module(),
             import.name()
         );
@@ -150,7 +172,7 @@ fn run(args: RunArgs) -> Result<ExitCode> {
         Ok(instance) => instance,
         Err(e) if e.is_trap() => return Ok(report_trap(&e)),
         Err(e) => {
-            return Err(e).with_context(|| format!("instantiating {}", args.file.display()));
+            return Err(e).with_context(|| format!("instantiating {}", file.display()));
         }
     };
 
@@ -162,7 +184,7 @@ fn run(args: RunArgs) -> Result<ExitCode> {
             .collect();
         bail!(
             "{} has no exported function `{name}` (exported functions: {})",
-            args.file.display(),
+            file.display(),
             if funcs.is_empty() {
                 "none".to_string()
             } else {
@@ -171,7 +193,15 @@ fn run(args: RunArgs) -> Result<ExitCode> {
         );
     };
     let ty = func.ty(&store).context("reading the function type")?;
-    let params = parse_args(name, ty.params(), &args.args)?;
+    let params = parse_args(name, ty.params(), args.args())?;
+    // A reactor initializes itself before any other export is called, as `wasmtime run
+    // --invoke` does it.
+    if let Some(init) = instance.get_func(&store, "_initialize")
+        && name != "_initialize"
+        && let Err(e) = init.call(&mut store, &[], &mut [])
+    {
+        return Ok(report_trap(&e));
+    }
     let mut results: Vec<Val> = ty.results().iter().map(|&t| Val::default_for(t)).collect();
     if let Err(e) = func.call(&mut store, &params, &mut results) {
         return Ok(report_trap(&e));
@@ -190,10 +220,42 @@ struct FileSystem {
     preopens: Vec<(String, String)>,
 }
 
-/// The file system of a booted or `weft run` system: the built-in initrd at `/`, an
-/// in-memory `/tmp`, and the host directories of `--dir` options, each mounted at its guest
-/// path (a `weft run` program sees only those, its preopens).
-fn file_system(dirs: &[String]) -> Result<FileSystem> {
+/// A `--dir` option: `(host directory, guest name)`. `--dir DIR` is `DIR::DIR`.
+fn parse_dir(spec: &str) -> Result<(&str, &str)> {
+    let (host, guest) = spec.split_once("::").unwrap_or((spec, spec));
+    if host.is_empty() || guest.is_empty() {
+        bail!("--dir {spec}: expected HOST::GUEST or HOST");
+    }
+    Ok((host, guest))
+}
+
+/// The file system of a `weft run` program: nothing but its `--dir` directories. Each is
+/// mounted at a VFS path of its own (`/0`, `/1`, ..., in order) that no other mount nests
+/// in, so no directory hides or adds to another, whatever their guest names (`/`, `.`,
+/// `/data` inside `/`); the guest knows them only as preopens under the names given.
+fn run_file_system(dirs: &[String]) -> Result<FileSystem> {
+    let mut vfs = Vfs::new();
+    let mut hosts = Vec::new();
+    let mut preopens = Vec::new();
+    for spec in dirs {
+        let (host, guest) = parse_dir(spec)?;
+        let at = format!("/{}", hosts.len());
+        vfs.mount_host(&at, hosts.len())
+            .map_err(|e| anyhow::anyhow!("--dir {spec}: {e}"))?;
+        hosts.push(PathBuf::from(host));
+        preopens.push((guest.to_string(), at));
+    }
+    Ok(FileSystem {
+        vfs,
+        hosts,
+        preopens,
+    })
+}
+
+/// The file system of a booted system: the built-in initrd at `/`, an in-memory `/tmp`, and
+/// the host directories of `--dir` options, each mounted at its guest path (and preopened
+/// for init under its guest name).
+fn boot_file_system(dirs: &[String]) -> Result<FileSystem> {
     let mut vfs = Vfs::new();
     vfs.mount_initrd("/", weft_initrd::INITRD)
         .map_err(|e| anyhow::anyhow!("the built-in initrd: {e}"))?;
@@ -202,10 +264,7 @@ fn file_system(dirs: &[String]) -> Result<FileSystem> {
     let mut hosts = Vec::new();
     let mut preopens = Vec::new();
     for spec in dirs {
-        let (host, guest) = spec.split_once("::").unwrap_or((spec, spec));
-        if host.is_empty() || guest.is_empty() {
-            bail!("--dir {spec}: expected HOST::GUEST or DIR");
-        }
+        let (host, guest) = parse_dir(spec)?;
         let at = vpath::normalize(&format!("/{guest}"))
             .map_err(|e| anyhow::anyhow!("--dir {spec}: bad guest path: {e}"))?;
         vfs.mount_host(&at, hosts.len())
@@ -220,10 +279,10 @@ fn file_system(dirs: &[String]) -> Result<FileSystem> {
     })
 }
 
-/// Starts a kernel on the hosted platform, runs `request` as its first process until every
-/// process has ended, and returns that process's exit status.
+/// Starts a kernel on the hosted platform with file system `fs`, runs `request` as its
+/// first process until every process has ended, and returns that process's exit status.
 fn boot_kernel(
-    dirs: &[String],
+    fs: FileSystem,
     config: KernelConfig,
     request: impl FnOnce(Vec<(String, String)>) -> SpawnRequest,
 ) -> Result<ExitCode> {
@@ -231,7 +290,7 @@ fn boot_kernel(
         vfs,
         hosts,
         preopens,
-    } = file_system(dirs)?;
+    } = fs;
     let platform = weft_hosted::HostedPlatform::new(hosts).context("mapping --dir")?;
     let mut kernel = Kernel::new(Box::new(platform), vfs, config);
     let pid = kernel
@@ -246,31 +305,54 @@ fn boot_kernel(
     Ok(ExitCode::from(status.min(255) as u8))
 }
 
-/// `weft run PROG.wasm [ARGS...]`: the program as a process, like `wasmtime run`.
-fn run_program(args: RunArgs) -> Result<ExitCode> {
-    let bytes =
-        wat::parse_file(&args.file).with_context(|| format!("loading {}", args.file.display()))?;
-    for env in &args.envs {
-        if !env.contains('=') {
-            bail!("--env {env}: expected KEY=VALUE");
+/// The program's environment from `--env` options, in order: `NAME=VALUE` as given, and
+/// `NAME` with weft's own value of `NAME`, or nothing if weft has none (as `wasmtime run`).
+fn environment(envs: &[String]) -> Result<Vec<String>> {
+    let mut env = Vec::new();
+    for spec in envs {
+        let name = spec.split_once('=').map_or(spec.as_str(), |(name, _)| name);
+        if name.is_empty() {
+            bail!("--env {spec}: expected NAME=VALUE or NAME");
+        }
+        if spec.contains('=') {
+            env.push(spec.clone());
+            continue;
+        }
+        match std::env::var_os(name) {
+            None => {}
+            Some(value) => {
+                let value = value.into_string().map_err(|v| {
+                    anyhow::anyhow!("--env {name}: weft's value {v:?} is not UTF-8")
+                })?;
+                env.push(format!("{name}={value}"));
+            }
         }
     }
+    Ok(env)
+}
+
+/// `weft run PROG.wasm [ARGS...]`: the program as a process, like `wasmtime run`.
+fn run_program(args: RunArgs) -> Result<ExitCode> {
+    let file = args.file();
+    let bytes = wat::parse_file(file).with_context(|| format!("loading {}", file.display()))?;
+    let env = environment(&args.envs)?;
+    let fs = run_file_system(&args.dirs)?;
     let mut config = KernelConfig::default();
     config.limits.fuel = args.fuel;
-    let name = args.file.display().to_string();
-    let mut argv = vec![name.clone()];
-    argv.extend(args.args);
-    boot_kernel(&args.dirs, config, |preopens| SpawnRequest {
+    let name = file.display().to_string();
+    let argv = args.module_and_args;
+    boot_kernel(fs, config, |preopens| SpawnRequest {
         program: Program::Bytes { name, bytes },
         args: argv,
-        env: args.envs,
+        env,
         preopens,
     })
 }
 
 /// `weft boot`: init from the initrd, with the whole file system preopened as `/`.
 fn boot(args: BootArgs) -> Result<ExitCode> {
-    boot_kernel(&args.dirs, KernelConfig::default(), |mut preopens| {
+    let fs = boot_file_system(&args.dirs)?;
+    boot_kernel(fs, KernelConfig::default(), |mut preopens| {
         preopens.insert(0, ("/".to_string(), "/".to_string()));
         SpawnRequest {
             program: Program::Path("/bin/init".to_string()),
@@ -297,7 +379,7 @@ fn parse_args(func: &str, params: &[ValType], args: &[String]) -> Result<Vec<Val
     if params.len() != args.len() {
         let types: Vec<String> = params.iter().map(ValType::to_string).collect();
         let hint = if args.iter().any(|a| a.starts_with("--")) {
-            " (options such as --fuel must come before the function's arguments)"
+            " (weft's options such as --fuel go before the module)"
         } else {
             ""
         };
@@ -415,6 +497,12 @@ fn wast(files: &[PathBuf]) -> ExitCode {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn command_line_is_consistent() {
+        use clap::CommandFactory as _;
+        Cli::command().debug_assert();
+    }
 
     #[test]
     fn integers() {
