@@ -11,10 +11,10 @@
 //!   one of its exported functions, printing the results one per line.
 //! - `weft wast FILE...` runs `.wast` spec scripts and prints pass/fail counts.
 //!
-//! Exit status: a WASI program's or the booted system's own exit code (134 when it trapped);
-//! with `--invoke` and `wast`, 0 on success and 1 when the WebAssembly code trapped or a
-//! `.wast` assertion failed; 2 for usage errors and for modules that cannot be read,
-//! compiled or linked.
+//! Exit status: a WASI program's or the booted system's own exit code; 134 when it, or the
+//! function `--invoke` called, trapped (with the trap and a Wasm backtrace on stderr); `wast`
+//! gives 0 on success and 1 when an assertion failed; 2 for usage errors and for modules
+//! that cannot be read, compiled or linked.
 
 #![forbid(unsafe_code)]
 
@@ -27,8 +27,10 @@ use weft_engine::{Config, Engine, Linker, Module, Store, Val, ValType};
 use weft_kernel::vfs::{Vfs, path as vpath};
 use weft_kernel::{Kernel, KernelConfig, Program, SpawnRequest};
 
-/// Exit status when Wasm trapped or an assertion failed.
+/// Exit status when a `.wast` assertion failed.
 const EXIT_FAILURE: u8 = 1;
+/// Exit status when Wasm trapped (128 + SIGABRT, as a trapped process's).
+const EXIT_TRAPPED: u8 = weft_kernel::kernel::STATUS_TRAPPED as u8;
 /// Exit status for usage, load, compile and link errors.
 const EXIT_USAGE: u8 = 2;
 
@@ -37,8 +39,8 @@ const EXIT_USAGE: u8 = 2;
     name = "weft",
     version,
     about = "weft: a WebAssembly microkernel OS",
-    after_help = "Exit status: a program's own exit code (134 if it trapped); with --invoke and \
-                  wast: 0 success, 1 trap or failed assertion; 2 usage/load/link error."
+    after_help = "Exit status: a program's own exit code, 134 if it (or the --invoke'd function) \
+                  trapped; wast: 0 success, 1 failed assertion; 2 usage/load/link error."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -363,10 +365,14 @@ fn boot(args: BootArgs) -> Result<ExitCode> {
     })
 }
 
-/// Prints a run-time failure (normally a trap, whose message starts with `trap:`).
+/// Prints a trap and its Wasm backtrace; the exit status is a trapped program's, as
+/// `wasmtime run --invoke` gives it.
 fn report_trap(error: &weft_engine::Error) -> ExitCode {
     eprintln!("error: {error}");
-    ExitCode::from(EXIT_FAILURE)
+    if let Some(backtrace) = error.backtrace() {
+        eprintln!("{backtrace}");
+    }
+    ExitCode::from(EXIT_TRAPPED)
 }
 
 /// Reads and compiles a module from WebAssembly binary or text.

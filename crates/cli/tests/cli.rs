@@ -117,15 +117,17 @@ fn run_accepts_binary_modules() {
 }
 
 #[test]
-fn trap_exits_nonzero() {
+fn invoked_trap_exits_134_with_a_backtrace() {
     let dir = TempDir::new();
     let file = dir.write("m.wat", MODULE);
     let out = invoke(&file, "boom", &[]);
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(134));
+    let err = stderr(&out);
+    assert!(err.contains("error: trap: unreachable"), "stderr: {err}");
+    // MODULE has no name section, so the frame is named by its index.
     assert!(
-        stderr(&out).contains("error: trap: unreachable"),
-        "stderr: {}",
-        stderr(&out)
+        err.contains("wasm backtrace:\n     0: <wasm function 2>"),
+        "stderr: {err}"
     );
 }
 
@@ -134,7 +136,7 @@ fn fuel_stops_an_infinite_loop() {
     let dir = TempDir::new();
     let file = dir.write("m.wat", MODULE);
     let out = run_file(&["--fuel", "10000", "--invoke", "spin"], &file, &[]);
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(134));
     let err = stderr(&out);
     assert!(err.contains("error: trap:"), "stderr: {err}");
     assert!(err.contains("fuel"), "stderr: {err}");
@@ -548,4 +550,31 @@ fn dir_forms_name_the_preopen_as_given() {
     let out = weft(&["run", "--dir", "::/x", probe, "y"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("expected HOST::GUEST or HOST"));
+}
+
+/// A WASI program whose `_start` calls `$outer`, which calls `$inner`, which traps.
+const TRAPS: &str = r#"(module $prog
+  (import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (func $inner (unreachable))
+  (func $outer (call $inner))
+  (func $start (export "_start") (call $outer)))"#;
+
+#[test]
+fn a_trapping_program_exits_134_and_prints_a_named_backtrace() {
+    let dir = TempDir::new();
+    let file = dir.write("traps.wat", TRAPS);
+    let out = run_file(&[], &file, &[]);
+    assert_eq!(out.status.code(), Some(134));
+    let err = stderr(&out);
+    assert!(
+        err.contains("trapped: trap: unreachable\n"),
+        "stderr: {err}"
+    );
+    assert!(
+        err.contains(
+            "wasm backtrace:\n     0: prog!inner\n     1: prog!outer\n     2: prog!start\n"
+        ),
+        "stderr: {err}"
+    );
 }

@@ -373,9 +373,11 @@ impl Kernel {
                     Some(code) => st.exit(pid, code),
                     None => {
                         let name = st.procs.get(&pid).map(|p| p.name.clone());
+                        let backtrace = e.backtrace().map(|b| format!("{b}\n"));
                         st.report(&format!(
-                            "weft: process {pid} ({}) trapped: {e}\n",
-                            name.unwrap_or_default()
+                            "weft: process {pid} ({}) trapped: {e}\n{}",
+                            name.unwrap_or_default(),
+                            backtrace.unwrap_or_default()
                         ));
                         st.exit(pid, STATUS_TRAPPED);
                     }
