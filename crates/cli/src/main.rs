@@ -12,9 +12,11 @@
 //! - `weft wast FILE...` runs `.wast` spec scripts and prints pass/fail counts.
 //!
 //! Exit status: a WASI program's or the booted system's own exit code; 134 when it, or the
-//! function `--invoke` called, trapped (with the trap and a Wasm backtrace on stderr); `wast`
-//! gives 0 on success and 1 when an assertion failed; 2 for usage errors and for modules
-//! that cannot be read, compiled or linked.
+//! function `--invoke` called, trapped (with the trap and a Wasm backtrace on stderr); 1,
+//! with an error, when a program's `proc_exit` status is 126 or more (refused as `wasmtime
+//! run` refuses it) or init's does not fit in 8 bits; `wast` gives 0 on success and 1 when
+//! an assertion failed; 2 for usage errors and for modules that cannot be read, compiled
+//! or linked.
 
 #![forbid(unsafe_code)]
 
@@ -27,7 +29,7 @@ use weft_engine::{Config, Engine, Linker, Module, Store, Val, ValType};
 use weft_kernel::vfs::{Vfs, path as vpath};
 use weft_kernel::{Kernel, KernelConfig, Program, SpawnRequest};
 
-/// Exit status when a `.wast` assertion failed.
+/// Exit status when a `.wast` assertion failed, or a program's exit status was invalid.
 const EXIT_FAILURE: u8 = 1;
 /// Exit status when Wasm trapped (128 + SIGABRT, as a trapped process's).
 const EXIT_TRAPPED: u8 = weft_kernel::kernel::STATUS_TRAPPED as u8;
@@ -40,7 +42,8 @@ const EXIT_USAGE: u8 = 2;
     version,
     about = "weft: a WebAssembly microkernel OS",
     after_help = "Exit status: a program's own exit code, 134 if it (or the --invoke'd function) \
-                  trapped; wast: 0 success, 1 failed assertion; 2 usage/load/link error."
+                  trapped, 1 if it called proc_exit with 126 or more (invalid, as in \
+                  wasmtime); wast: 0 success, 1 failed assertion; 2 usage/load/link error."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -281,13 +284,21 @@ fn boot_file_system(dirs: &[String]) -> Result<FileSystem> {
     })
 }
 
+/// How the first process of a kernel ended.
+struct Ending {
+    /// Its exit status (`STATUS_KILLED` if it never ended, after a deadlock).
+    status: u32,
+    /// The status it passed to `proc_exit`, if it ended that way.
+    exit_request: Option<u32>,
+}
+
 /// Starts a kernel on the hosted platform with file system `fs`, runs `request` as its
-/// first process until every process has ended, and returns that process's exit status.
+/// first process until every process has ended, and says how that process ended.
 fn boot_kernel(
     fs: FileSystem,
     config: KernelConfig,
     request: impl FnOnce(Vec<(String, String)>) -> SpawnRequest,
-) -> Result<ExitCode> {
+) -> Result<Ending> {
     let FileSystem {
         vfs,
         hosts,
@@ -301,10 +312,12 @@ fn boot_kernel(
     if let Err(e) = kernel.run() {
         eprintln!("weft: {e}");
     }
-    let status = kernel
-        .exit_status(pid)
-        .unwrap_or(weft_kernel::kernel::STATUS_KILLED);
-    Ok(ExitCode::from(status.min(255) as u8))
+    Ok(Ending {
+        status: kernel
+            .exit_status(pid)
+            .unwrap_or(weft_kernel::kernel::STATUS_KILLED),
+        exit_request: kernel.exit_request(pid),
+    })
 }
 
 /// The program's environment from `--env` options, in order: `NAME=VALUE` as given, and
@@ -343,18 +356,34 @@ fn run_program(args: RunArgs) -> Result<ExitCode> {
     config.limits.fuel = args.fuel;
     let name = file.display().to_string();
     let argv = args.module_and_args;
-    boot_kernel(fs, config, |preopens| SpawnRequest {
-        program: Program::Bytes { name, bytes },
+    let ending = boot_kernel(fs, config, |preopens| SpawnRequest {
+        program: Program::Bytes {
+            name: name.clone(),
+            bytes,
+        },
         args: argv,
         env,
         preopens,
-    })
+    })?;
+    // WASI exit statuses are 0..126, as wasmtime checks in its `proc_exit`: higher ones
+    // would read as "not executable", "not found" or a signal to a Unix shell, and Unix
+    // keeps only 8 bits. wasmtime refuses them with an error and exits 1; so does weft.
+    if let Some(code) = ending.exit_request
+        && code >= 126
+    {
+        eprintln!(
+            "error: {name} called proc_exit with status {code}, an invalid exit status \
+             outside [0, 126)"
+        );
+        return Ok(ExitCode::from(EXIT_FAILURE));
+    }
+    Ok(ExitCode::from(ending.status.min(255) as u8))
 }
 
 /// `weft boot`: init from the initrd, with the whole file system preopened as `/`.
 fn boot(args: BootArgs) -> Result<ExitCode> {
     let fs = boot_file_system(&args.dirs)?;
-    boot_kernel(fs, KernelConfig::default(), |mut preopens| {
+    let ending = boot_kernel(fs, KernelConfig::default(), |mut preopens| {
         preopens.insert(0, ("/".to_string(), "/".to_string()));
         SpawnRequest {
             program: Program::Path("/bin/init".to_string()),
@@ -362,7 +391,17 @@ fn boot(args: BootArgs) -> Result<ExitCode> {
             env: Vec::new(),
             preopens,
         }
-    })
+    })?;
+    match u8::try_from(ending.status) {
+        Ok(status) => Ok(ExitCode::from(status)),
+        Err(_) => {
+            eprintln!(
+                "error: init ended with status {}, which an exit status cannot carry",
+                ending.status
+            );
+            Ok(ExitCode::from(EXIT_FAILURE))
+        }
+    }
 }
 
 /// Prints a trap and its Wasm backtrace; the exit status is a trapped program's, as

@@ -578,3 +578,49 @@ fn a_trapping_program_exits_134_and_prints_a_named_backtrace() {
         "stderr: {err}"
     );
 }
+
+/// A WASI program that calls `proc_exit(status)`.
+fn exiting(status: i32) -> String {
+    format!(
+        r#"(module
+  (import "wasi_snapshot_preview1" "proc_exit" (func $proc_exit (param i32)))
+  (memory (export "memory") 1)
+  (func (export "_start") (call $proc_exit (i32.const {status}))))"#
+    )
+}
+
+#[test]
+fn exit_status_is_the_programs_below_126() {
+    let dir = TempDir::new();
+    for status in [0, 1, 3, 42, 125] {
+        let file = dir.write(&format!("exit{status}.wat"), &exiting(status));
+        let out = run_file(&[], &file, &[]);
+        assert_eq!(out.status.code(), Some(status), "{}", stderr(&out));
+        assert_eq!(stderr(&out), "");
+    }
+    // Returning from `_start` is status 0.
+    let file = dir.write(
+        "returns.wat",
+        r#"(module (memory (export "memory") 1) (func (export "_start")))"#,
+    );
+    assert_eq!(run_file(&[], &file, &[]).status.code(), Some(0));
+}
+
+/// WASI exit statuses are 0..126, as wasmtime checks them: a higher one (even 134, a trap's
+/// status, or one Unix cannot carry) is refused with an error and exit status 1, never
+/// passed on changed.
+#[test]
+fn exit_status_126_and_above_is_refused_with_an_error() {
+    let dir = TempDir::new();
+    for status in [126, 134, 255, 256, -1] {
+        let file = dir.write(&format!("exit{status}.wat"), &exiting(status));
+        let out = run_file(&[], &file, &[]);
+        assert_eq!(out.status.code(), Some(1), "status {status}");
+        let expected = format!("called proc_exit with status {}", status as u32);
+        let err = stderr(&out);
+        assert!(
+            err.contains(&expected) && err.contains("invalid exit status"),
+            "status {status}: {err}"
+        );
+    }
+}

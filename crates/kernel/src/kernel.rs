@@ -162,6 +162,8 @@ pub(crate) struct ProcEntry {
     task: Task,
     pub fuel_used: u64,
     pub pages: u32,
+    /// The status the process asked to end with (`proc_exit`), once it has.
+    exit_request: Option<u32>,
 }
 
 /// Everything the kernel owns, shared with system calls through the store data.
@@ -285,6 +287,12 @@ impl Kernel {
         }
     }
 
+    /// The status an ended process started by the host passed to `proc_exit`; `None` if it
+    /// returned from `_start`, trapped or was killed (or has not ended).
+    pub fn exit_request(&self, pid: Pid) -> Option<u32> {
+        self.state.borrow().procs.get(&pid)?.exit_request
+    }
+
     /// Runs process `pid` for one quantum.
     fn run_quantum(&mut self, pid: Pid) {
         let (mut store, task, budget) = {
@@ -353,7 +361,7 @@ impl Kernel {
                 let proc = store.data_mut();
                 if let Some(code) = proc.exit.take() {
                     drop(store);
-                    st.exit(pid, code);
+                    st.exit_as_asked(pid, code);
                 } else if tag == YIELD_BLOCK {
                     match proc.pending.take() {
                         Some(pending) => st.park(pid, store, inv, pending),
@@ -370,7 +378,7 @@ impl Kernel {
                 let code = store.data_mut().exit.take();
                 drop(store);
                 match code {
-                    Some(code) => st.exit(pid, code),
+                    Some(code) => st.exit_as_asked(pid, code),
                     None => {
                         let name = st.procs.get(&pid).map(|p| p.name.clone());
                         let backtrace = e.backtrace().map(|b| format!("{b}\n"));
@@ -516,6 +524,7 @@ impl State {
                 task: Task::Start(start),
                 fuel_used: 0,
                 pages,
+                exit_request: None,
             },
         );
         self.run_queue.push_back(pid);
@@ -626,6 +635,16 @@ impl State {
             p.state = ProcState::Waiting;
             self.parked.insert(pid);
         }
+    }
+
+    /// Ends process `pid` with the status it asked for (`proc_exit`), as [`State::exit`].
+    fn exit_as_asked(&mut self, pid: Pid, status: u32) {
+        if let Some(p) = self.procs.get_mut(&pid)
+            && !matches!(p.state, ProcState::Ended(_))
+        {
+            p.exit_request = Some(status);
+        }
+        self.exit(pid, status);
     }
 
     /// Ends process `pid` with `status`: frees its store (closing its handles), hands its
