@@ -183,6 +183,17 @@ fn imports_are_a_clear_error() {
     let out = invoke(&file, "g", &[]);
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("env::f"), "{}", stderr(&out));
+
+    // A WASI program runs from `_start`; weft cannot call one of its other exports.
+    let file = dir.write("echo.wat", ECHO);
+    let out = invoke(&file, "_start", &[]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(
+        err.contains("wasi_snapshot_preview1::args_sizes_get")
+            && err.contains("runs without --invoke"),
+        "{err}"
+    );
 }
 
 #[test]
