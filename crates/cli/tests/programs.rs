@@ -667,6 +667,86 @@ fn rust_std_fs_round_trip_in_mapped_dir() {
     check_files(&rust_program("files"), "NotFound");
 }
 
+/// What `links` prints when every step behaves as POSIX and wasmtime say.
+const LINKS_OUTPUT: &str = "\
+symlink: readlink file, reads hello, stat regular, lstat link
+open O_NOFOLLOW: ELOOP
+symlink over a link: EEXIST
+readlink of a file: EINVAL
+directory link: write through it, .. inside a target
+open a loop: ELOOP
+stat a two-link loop: ELOOP
+open a dangling link: ENOENT
+link over a name: EEXIST
+link a directory: EPERM
+the link now dangles: ENOENT
+hard link: same inode, survives unlinking the other name
+times: file, link itself, descriptor
+readdir: 6 links
+absolute symlink: EPERM
+open through it: ENOTCAPABLE
+stat through it: ENOTCAPABLE
+open beneath it: ENOTCAPABLE
+mkdir beneath it: ENOTCAPABLE
+create through it: ENOTCAPABLE
+cleaned up
+";
+
+#[test]
+fn c_links_and_times_in_a_host_directory() {
+    let root = temp_dir();
+    let data = root.path().join("data");
+    fs::create_dir(&data).expect("mkdir data");
+    fs::write(root.path().join("secret"), "outside\n").expect("write secret");
+    weft()
+        .dir(&data, "/data")
+        .arg(c_program("links"))
+        .arg("/data")
+        .run()
+        .expect(0, LINKS_OUTPUT, "");
+    assert_eq!(
+        fs::read_dir(&data).expect("read data").count(),
+        0,
+        "left empty"
+    );
+    assert_eq!(
+        fs::read_to_string(root.path().join("secret")).expect("read secret"),
+        "outside\n"
+    );
+}
+
+#[test]
+fn c_links_and_times_in_tmpfs() {
+    // The booted system's /tmp is tmpfs; the program comes from a mapped directory.
+    let progs = temp_dir();
+    fs::copy(c_program("links"), progs.path().join("links.wasm")).expect("copy links");
+    let mut spec = progs.path().as_os_str().to_owned();
+    spec.push("::/progs");
+    let out = Command::new(env!("CARGO_BIN_EXE_weft"))
+        .arg("boot")
+        .arg("--dir")
+        .arg(spec)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            child
+                .stdin
+                .take()
+                .expect("piped stdin")
+                .write_all(b"mkdir /tmp/t\n/progs/links.wasm /tmp/t\necho status $?\nexit\n")?;
+            child.wait_with_output()
+        })
+        .expect("run weft boot");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains(&format!("{LINKS_OUTPUT}status 0\n")),
+        "stdout:\n{stdout}\nstderr:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 #[test]
 fn c_missing_file_gives_enoent_and_strerror() {
     let root = temp_dir();
@@ -746,6 +826,8 @@ clock_gettime realtime agrees with time ok
 gettimeofday agrees with time ok
 monotonic resolution ok
 realtime resolution ok
+cputime advances across work ok
+cputime excludes sleep ok
 ",
         "",
     );

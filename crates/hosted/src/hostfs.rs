@@ -1,44 +1,44 @@
 //! Host directories as [`HostFs`] roots.
 //!
-//! Confinement: each root is canonicalised when the platform is made. A path the guest
-//! names is resolved on the host (`realpath`, following symbolic links) and must stay
-//! under its root, or the operation is refused with `NOTCAPABLE`. Paths that do not exist
-//! yet are checked through their parent. Files are created with `O_EXCL`, which never
-//! follows a symbolic link, and opened by their resolved path with `O_NOFOLLOW`; removing
-//! and renaming act on the link itself, not on what it points to. The guest cannot make
-//! symbolic links (weft has no such call), so only links already on the host matter; the
-//! checks do not defend against another host process swapping directories for links
-//! between the check and the use.
+//! Confinement: each root is opened once, when the platform is made, and every operation
+//! starts from that descriptor with `openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS)`,
+//! which the host kernel enforces atomically: no path can climb above its root or pass
+//! through a symbolic link, even if another host process swaps a directory for a link
+//! meanwhile. Operations on the last component use the `*at` calls without following it
+//! (`AT_SYMLINK_NOFOLLOW`, `O_NOFOLLOW`, `linkat` without `AT_SYMLINK_FOLLOW`), so a link
+//! there is acted on itself. weft's kernel follows links itself, within the guest's
+//! directory handle (see `Vfs::resolve`), and hands this module link-free paths.
 //!
 //! Only regular files and directories are opened: a FIFO or a device could block the
-//! kernel's only thread (`NOTSUP`).
+//! kernel's only thread (`NOTSUP`). This needs `openat2`, Linux 5.6 or later.
 
 use std::collections::HashMap;
-use std::ffi::OsStr;
-use std::fs::{self, File, Metadata};
+use std::fs::File;
 use std::io;
-use std::os::unix::fs::{DirEntryExt, FileExt, MetadataExt, OpenOptionsExt};
-use std::path::{Path, PathBuf};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::unix::fs::FileExt;
+use std::path::PathBuf;
+
+use rustix::fs::{
+    AtFlags, Dir, FileType as HostType, Mode, OFlags, ResolveFlags, Stat as HostStat, Timespec,
+    Timestamps, UTIME_OMIT,
+};
 
 use weft_kernel::errno::{Errno, SysResult};
 use weft_kernel::platform::HostFs;
 use weft_kernel::vfs::{DirEntry, FileType, OpenOptions, Stat};
 
+/// How every path is resolved beneath a root.
+const BENEATH: ResolveFlags = ResolveFlags::BENEATH
+    .union(ResolveFlags::NO_SYMLINKS)
+    .union(ResolveFlags::NO_MAGICLINKS);
+
 /// The mapped directories and the files open in them.
 pub(crate) struct HostDirs {
-    /// Canonical roots.
-    roots: Vec<PathBuf>,
+    /// The roots, opened `O_PATH`.
+    roots: Vec<OwnedFd>,
     files: HashMap<u64, File>,
     next_id: u64,
-}
-
-/// A path resolved inside a root.
-enum Resolved {
-    /// It exists; this is its canonical path.
-    Existing(PathBuf),
-    /// Nothing is there: the canonical parent joined with the name; `dangling` if the
-    /// name is a symbolic link to nothing.
-    Missing { path: PathBuf, dangling: bool },
 }
 
 /// The errno for a host I/O error.
@@ -63,6 +63,8 @@ pub(crate) fn errno(e: &io::Error) -> Errno {
         Some(libc::EMFILE | libc::ENFILE) => Errno::MFILE,
         Some(libc::ENOMEM) => Errno::NOMEM,
         Some(libc::EAGAIN) => Errno::AGAIN,
+        Some(libc::EMLINK) => Errno::PERM,
+        Some(libc::EOPNOTSUPP) => Errno::NOTSUP,
         _ => match e.kind() {
             io::ErrorKind::NotFound => Errno::NOENT,
             io::ErrorKind::AlreadyExists => Errno::EXIST,
@@ -78,6 +80,16 @@ fn io<T>(r: io::Result<T>) -> SysResult<T> {
     r.map_err(|e| errno(&e))
 }
 
+/// A host call, retried when a signal interrupts it.
+fn sys<T>(mut op: impl FnMut() -> rustix::io::Result<T>) -> SysResult<T> {
+    loop {
+        match op() {
+            Err(rustix::io::Errno::INTR) => {}
+            r => return r.map_err(|e| errno(&io::Error::from(e))),
+        }
+    }
+}
+
 /// Nanoseconds since the epoch from seconds and nanoseconds (0 before the epoch).
 fn ns(secs: i64, nsec: i64) -> u64 {
     let secs = u64::try_from(secs).unwrap_or(0);
@@ -85,20 +97,48 @@ fn ns(secs: i64, nsec: i64) -> u64 {
     secs.saturating_mul(1_000_000_000).saturating_add(nsec)
 }
 
-fn stat_of(meta: &Metadata) -> Stat {
+fn host_type(st: &HostStat) -> HostType {
+    HostType::from_raw_mode(st.st_mode as _)
+}
+
+// The field types of `stat` differ between architectures; the casts are no-ops on some.
+#[allow(clippy::unnecessary_cast)]
+fn stat_of(st: &HostStat) -> Stat {
+    let kind = match host_type(st) {
+        HostType::Directory => FileType::Directory,
+        HostType::Symlink => FileType::Symlink,
+        _ => FileType::Regular,
+    };
     Stat {
-        dev: meta.dev(),
-        ino: meta.ino(),
-        kind: Some(if meta.is_dir() {
-            FileType::Directory
-        } else {
-            FileType::Regular
-        }),
-        nlink: meta.nlink(),
-        size: meta.size(),
-        atime_ns: ns(meta.atime(), meta.atime_nsec()),
-        mtime_ns: ns(meta.mtime(), meta.mtime_nsec()),
-        ctime_ns: ns(meta.ctime(), meta.ctime_nsec()),
+        dev: st.st_dev as u64,
+        ino: st.st_ino as u64,
+        kind: Some(kind),
+        nlink: st.st_nlink as u64,
+        size: u64::try_from(st.st_size).unwrap_or(0),
+        atime_ns: ns(st.st_atime as i64, st.st_atime_nsec as i64),
+        mtime_ns: ns(st.st_mtime as i64, st.st_mtime_nsec as i64),
+        ctime_ns: ns(st.st_ctime as i64, st.st_ctime_nsec as i64),
+    }
+}
+
+/// A time to set, or `UTIME_OMIT` to keep it.
+fn timespec(t: Option<u64>) -> Timespec {
+    match t {
+        Some(ns) => Timespec {
+            tv_sec: (ns / 1_000_000_000) as _,
+            tv_nsec: (ns % 1_000_000_000) as _,
+        },
+        None => Timespec {
+            tv_sec: 0,
+            tv_nsec: UTIME_OMIT,
+        },
+    }
+}
+
+fn timestamps(atime: Option<u64>, mtime: Option<u64>) -> Timestamps {
+    Timestamps {
+        last_access: timespec(atime),
+        last_modification: timespec(mtime),
     }
 }
 
@@ -113,20 +153,45 @@ fn check_rel(rel: &str) -> SysResult<()> {
     Ok(())
 }
 
+/// `rel` as a path for the `*at` calls (`.` for the root itself).
+fn at_path(rel: &str) -> &str {
+    if rel.is_empty() { "." } else { rel }
+}
+
 impl HostDirs {
-    /// Canonicalises `dirs`; each must be a directory.
+    /// Opens `dirs`; each must be a directory.
     pub(crate) fn new(dirs: Vec<PathBuf>) -> io::Result<HostDirs> {
         let mut roots = Vec::with_capacity(dirs.len());
         for dir in dirs {
-            let root = fs::canonicalize(&dir).map_err(|e| {
+            let fail = |e: io::Error| {
                 io::Error::new(e.kind(), format!("host directory {}: {e}", dir.display()))
-            })?;
-            if !fs::metadata(&root)?.is_dir() {
-                return Err(io::Error::new(
+            };
+            let root = rustix::fs::open(
+                &dir,
+                OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+                Mode::empty(),
+            )
+            .map_err(|e| match e {
+                rustix::io::Errno::NOTDIR => fail(io::Error::new(
                     io::ErrorKind::NotADirectory,
-                    format!("host directory {}: not a directory", dir.display()),
-                ));
-            }
+                    "not a directory",
+                )),
+                e => fail(e.into()),
+            })?;
+            // Every later operation needs openat2: say so now if the host lacks it.
+            rustix::fs::openat2(
+                &root,
+                ".",
+                OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+                Mode::empty(),
+                BENEATH,
+            )
+            .map_err(|e| match e {
+                rustix::io::Errno::NOSYS => fail(io::Error::other(
+                    "mapping host directories needs openat2 (Linux 5.6 or later)",
+                )),
+                e => fail(e.into()),
+            })?;
             roots.push(root);
         }
         Ok(HostDirs {
@@ -136,49 +201,44 @@ impl HostDirs {
         })
     }
 
-    fn root(&self, root: usize) -> SysResult<&Path> {
-        self.roots
-            .get(root)
-            .map(PathBuf::as_path)
-            .ok_or(Errno::BADF)
+    fn root(&self, root: usize) -> SysResult<BorrowedFd<'_>> {
+        self.roots.get(root).map(AsFd::as_fd).ok_or(Errno::BADF)
     }
 
-    /// Canonicalises `path` and checks it is under `root`.
-    fn confined(root: &Path, path: &Path) -> SysResult<PathBuf> {
-        let real = io(fs::canonicalize(path))?;
-        if real.starts_with(root) {
-            Ok(real)
-        } else {
-            Err(Errno::NOTCAPABLE)
-        }
-    }
-
-    /// The directory holding `rel` (canonical, confined) and the last component.
-    fn parent<'r>(&self, root: usize, rel: &'r str) -> SysResult<(PathBuf, &'r str)> {
+    /// Opens `rel` beneath `root`, following no link anywhere on the way.
+    fn open_beneath(
+        &self,
+        root: usize,
+        rel: &str,
+        flags: OFlags,
+        mode: Mode,
+    ) -> SysResult<OwnedFd> {
         check_rel(rel)?;
-        let base = self.root(root)?;
+        let root = self.root(root)?;
+        sys(|| rustix::fs::openat2(root, at_path(rel), flags | OFlags::CLOEXEC, mode, BENEATH))
+    }
+
+    /// The directory holding `rel` (opened `O_PATH`) and the last component. `rel` must
+    /// not be the root.
+    fn parent<'r>(&self, root: usize, rel: &'r str) -> SysResult<(OwnedFd, &'r str)> {
+        check_rel(rel)?;
         let (dir, name) = rel.rsplit_once('/').unwrap_or(("", rel));
-        let dir = Self::confined(base, &base.join(dir))?;
-        if !io(fs::metadata(&dir))?.is_dir() {
-            return Err(Errno::NOTDIR);
+        if name.is_empty() {
+            return Err(Errno::INVAL);
         }
+        let dir = self.open_beneath(root, dir, OFlags::PATH | OFlags::DIRECTORY, Mode::empty())?;
         Ok((dir, name))
     }
 
-    /// Resolves `rel`, following symbolic links, within `root`.
-    fn resolve(&self, root: usize, rel: &str) -> SysResult<Resolved> {
-        check_rel(rel)?;
-        let base = self.root(root)?;
-        match Self::confined(base, &base.join(rel)) {
-            Ok(real) => Ok(Resolved::Existing(real)),
-            Err(Errno::NOENT) if !rel.is_empty() => {
-                let (dir, name) = self.parent(root, rel)?;
-                let path = dir.join(name);
-                let dangling = fs::symlink_metadata(&path).is_ok();
-                Ok(Resolved::Missing { path, dangling })
-            }
-            Err(e) => Err(e),
+    /// The host status of `rel`, not following a link at its end.
+    fn lstat(&self, root: usize, rel: &str) -> SysResult<HostStat> {
+        if rel.is_empty() {
+            check_rel(rel)?;
+            let root = self.root(root)?;
+            return sys(|| rustix::fs::fstat(root));
         }
+        let (dir, name) = self.parent(root, rel)?;
+        sys(|| rustix::fs::statat(&dir, name, AtFlags::SYMLINK_NOFOLLOW))
     }
 
     fn add(&mut self, file: File) -> u64 {
@@ -193,7 +253,7 @@ impl HostDirs {
     }
 }
 
-/// Retries an operation interrupted by a signal.
+/// Retries a std I/O operation interrupted by a signal.
 fn retry<T>(mut op: impl FnMut() -> io::Result<T>) -> SysResult<T> {
     loop {
         match op() {
@@ -205,44 +265,38 @@ fn retry<T>(mut op: impl FnMut() -> io::Result<T>) -> SysResult<T> {
 
 impl HostFs for HostDirs {
     fn open(&mut self, root: usize, path: &str, how: &OpenOptions) -> SysResult<u64> {
-        let flags = libc::O_NOFOLLOW | libc::O_NONBLOCK;
-        let file = match self.resolve(root, path)? {
-            Resolved::Existing(real) => {
-                let meta = io(fs::metadata(&real))?;
-                let is_dir = meta.is_dir();
-                if !is_dir && !meta.is_file() {
+        let write = how.write || how.truncate;
+        let mut flags = OFlags::NOFOLLOW | OFlags::NONBLOCK;
+        flags |= match (how.read || !write, write) {
+            (true, true) => OFlags::RDWR,
+            (false, true) => OFlags::WRONLY,
+            _ => OFlags::RDONLY,
+        };
+        let fd = match self.lstat(root, path) {
+            Ok(st) => {
+                let kind = stat_of(&st).kind.unwrap_or(FileType::Regular);
+                how.check_existing(kind)?;
+                if !matches!(host_type(&st), HostType::Directory | HostType::RegularFile) {
                     return Err(Errno::NOTSUP);
                 }
-                how.check_existing(is_dir)?;
-                let write = how.write || how.truncate;
-                io(fs::OpenOptions::new()
-                    .read(how.read || !write)
-                    .write(write)
-                    .truncate(how.truncate)
-                    .custom_flags(flags)
-                    .open(&real))?
+                if how.truncate {
+                    flags |= OFlags::TRUNC;
+                }
+                self.open_beneath(root, path, flags, Mode::empty())?
             }
-            Resolved::Missing {
-                path: real,
-                dangling,
-            } => {
-                if !how.create || how.directory {
-                    return Err(Errno::NOENT);
-                }
-                if dangling {
-                    // Creating would create the link's target, wherever it points.
-                    return Err(Errno::NOTCAPABLE);
-                }
+            Err(Errno::NOENT) if how.create && !how.directory && !path.is_empty() => {
                 // O_EXCL: fails rather than follow anything that appeared meanwhile.
-                io(fs::OpenOptions::new()
-                    .read(how.read)
-                    .write(true)
-                    .create_new(true)
-                    .custom_flags(flags)
-                    .open(&real))?
+                let flags = flags | OFlags::CREATE | OFlags::EXCL;
+                self.open_beneath(root, path, flags, Mode::from_raw_mode(0o666))?
             }
+            Err(e) => return Err(e),
         };
-        Ok(self.add(file))
+        // What was opened may not be what was checked, if the host changed meanwhile.
+        let st = sys(|| rustix::fs::fstat(&fd))?;
+        if !matches!(host_type(&st), HostType::Directory | HostType::RegularFile) {
+            return Err(Errno::NOTSUP);
+        }
+        Ok(self.add(File::from(fd)))
     }
 
     fn close(&mut self, file: u64) {
@@ -266,48 +320,72 @@ impl HostFs for HostDirs {
 
     fn stat(&mut self, file: u64) -> SysResult<Stat> {
         let f = self.file(file)?;
-        Ok(stat_of(&io(f.metadata())?))
+        Ok(stat_of(&sys(|| rustix::fs::fstat(f))?))
+    }
+
+    fn set_times(&mut self, file: u64, atime: Option<u64>, mtime: Option<u64>) -> SysResult<()> {
+        let f = self.file(file)?;
+        sys(|| rustix::fs::futimens(f, &timestamps(atime, mtime)))
+    }
+
+    fn sync(&mut self, file: u64) -> SysResult<()> {
+        let f = self.file(file)?;
+        retry(|| f.sync_all())
     }
 
     fn stat_path(&mut self, root: usize, path: &str) -> SysResult<Stat> {
-        match self.resolve(root, path)? {
-            Resolved::Existing(real) => Ok(stat_of(&io(fs::metadata(real))?)),
-            Resolved::Missing { .. } => Err(Errno::NOENT),
+        Ok(stat_of(&self.lstat(root, path)?))
+    }
+
+    fn set_times_path(
+        &mut self,
+        root: usize,
+        path: &str,
+        atime: Option<u64>,
+        mtime: Option<u64>,
+    ) -> SysResult<()> {
+        let times = timestamps(atime, mtime);
+        if path.is_empty() {
+            check_rel(path)?;
+            let root = self.root(root)?;
+            return sys(|| rustix::fs::utimensat(root, ".", &times, AtFlags::empty()));
         }
+        let (dir, name) = self.parent(root, path)?;
+        sys(|| rustix::fs::utimensat(&dir, name, &times, AtFlags::SYMLINK_NOFOLLOW))
     }
 
     fn read_dir(&mut self, root: usize, path: &str) -> SysResult<Vec<DirEntry>> {
-        let Resolved::Existing(dir) = self.resolve(root, path)? else {
-            return Err(Errno::NOENT);
-        };
-        if !io(fs::metadata(&dir))?.is_dir() {
-            return Err(Errno::NOTDIR);
-        }
-        let base = self.root(root)?;
+        let fd = self.open_beneath(
+            root,
+            path,
+            OFlags::RDONLY | OFlags::DIRECTORY,
+            Mode::empty(),
+        )?;
+        let dir = sys(|| Dir::read_from(&fd))?;
         let mut entries = Vec::new();
-        for entry in io(fs::read_dir(&dir))? {
-            let entry = io(entry)?;
+        for entry in dir {
+            let entry = entry.map_err(|e| errno(&io::Error::from(e)))?;
             // Names that are not UTF-8 cannot be named by the guest; leave them out.
-            let Ok(name) = entry.file_name().into_string() else {
+            let Ok(name) = entry.file_name().to_str() else {
                 continue;
             };
-            let file_type = io(entry.file_type())?;
-            let is_dir = if file_type.is_symlink() {
-                // A link counts as what it points to, if that is inside the root.
-                Self::confined(base, &entry.path())
-                    .ok()
-                    .and_then(|real| fs::metadata(real).ok())
-                    .is_some_and(|m| m.is_dir())
-            } else {
-                file_type.is_dir()
+            if name == "." || name == ".." {
+                continue;
+            }
+            let kind = match entry.file_type() {
+                HostType::Directory => FileType::Directory,
+                HostType::Symlink => FileType::Symlink,
+                HostType::Unknown => {
+                    match sys(|| rustix::fs::statat(&fd, name, AtFlags::SYMLINK_NOFOLLOW)) {
+                        Ok(st) => stat_of(&st).kind.unwrap_or(FileType::Regular),
+                        Err(_) => continue,
+                    }
+                }
+                _ => FileType::Regular,
             };
             entries.push(DirEntry {
-                name,
-                kind: if is_dir {
-                    FileType::Directory
-                } else {
-                    FileType::Regular
-                },
+                name: name.to_string(),
+                kind,
                 ino: entry.ino(),
             });
         }
@@ -322,7 +400,7 @@ impl HostFs for HostDirs {
             return Err(Errno::EXIST);
         }
         let (dir, name) = self.parent(root, path)?;
-        io(fs::create_dir(dir.join(name)))
+        sys(|| rustix::fs::mkdirat(&dir, name, Mode::from_raw_mode(0o777)))
     }
 
     fn remove(&mut self, root: usize, path: &str, dir: bool) -> SysResult<()> {
@@ -331,14 +409,13 @@ impl HostFs for HostDirs {
             return Err(if dir { Errno::BUSY } else { Errno::ISDIR });
         }
         let (parent, name) = self.parent(root, path)?;
-        let target = parent.join(name);
-        // The link itself, not its target.
-        let meta = io(fs::symlink_metadata(&target))?;
-        match (meta.is_dir(), dir) {
-            (true, true) => io(fs::remove_dir(&target)),
+        let st = sys(|| rustix::fs::statat(&parent, name, AtFlags::SYMLINK_NOFOLLOW))?;
+        let is_dir = host_type(&st) == HostType::Directory;
+        match (is_dir, dir) {
+            (true, true) => sys(|| rustix::fs::unlinkat(&parent, name, AtFlags::REMOVEDIR)),
             (false, true) => Err(Errno::NOTDIR),
             (true, false) => Err(Errno::ISDIR),
-            (false, false) => io(fs::remove_file(&target)),
+            (false, false) => sys(|| rustix::fs::unlinkat(&parent, name, AtFlags::empty())),
         }
     }
 
@@ -349,9 +426,41 @@ impl HostFs for HostDirs {
         }
         let (from_dir, from_name) = self.parent(root, from)?;
         let (to_dir, to_name) = self.parent(root, to)?;
-        io(fs::rename(
-            from_dir.join(OsStr::new(from_name)),
-            to_dir.join(OsStr::new(to_name)),
-        ))
+        sys(|| rustix::fs::renameat(&from_dir, from_name, &to_dir, to_name))
+    }
+
+    fn readlink(&mut self, root: usize, path: &str) -> SysResult<String> {
+        if path.is_empty() {
+            check_rel(path)?;
+            self.root(root)?;
+            return Err(Errno::INVAL);
+        }
+        let (dir, name) = self.parent(root, path)?;
+        let target = sys(|| rustix::fs::readlinkat(&dir, name, Vec::new()))?;
+        target.into_string().map_err(|_| Errno::ILSEQ)
+    }
+
+    fn symlink(&mut self, root: usize, target: &str, path: &str) -> SysResult<()> {
+        if path.is_empty() {
+            check_rel(path)?;
+            self.root(root)?;
+            return Err(Errno::EXIST);
+        }
+        let (dir, name) = self.parent(root, path)?;
+        sys(|| rustix::fs::symlinkat(target, &dir, name))
+    }
+
+    fn link(&mut self, root: usize, from: &str, to: &str) -> SysResult<()> {
+        if from.is_empty() || to.is_empty() {
+            self.root(root)?;
+            return Err(if from.is_empty() {
+                Errno::PERM
+            } else {
+                Errno::EXIST
+            });
+        }
+        let (from_dir, from_name) = self.parent(root, from)?;
+        let (to_dir, to_name) = self.parent(root, to)?;
+        sys(|| rustix::fs::linkat(&from_dir, from_name, &to_dir, to_name, AtFlags::empty()))
     }
 }

@@ -246,43 +246,64 @@ fn symlinks_cannot_escape_the_root() {
     fs::create_dir(s.host("root/sub")).unwrap();
     symlink("..", s.host("root/sub/up")).unwrap();
 
-    const REFUSED: Option<Errno> = Some(Errno::NOTCAPABLE);
-    assert_eq!(s.read("/work/filelink").err(), REFUSED);
-    assert_eq!(s.read("/work/dirlink/secret").err(), REFUSED);
-    assert_eq!(s.read("/work/relative/secret").err(), REFUSED);
-    assert_eq!(s.write("/work/filelink", b"overwritten").err(), REFUSED);
-    assert_eq!(s.write("/work/dirlink/new", b"x").err(), REFUSED);
-    assert_eq!(s.write("/work/dangling", b"x").err(), REFUSED);
-    assert_eq!(
-        s.vfs.stat_path(&mut s.p, "/work/dirlink").unwrap_err(),
-        Errno::NOTCAPABLE
-    );
-    assert_eq!(s.names("/work/dirlink").err(), REFUSED);
-    assert_eq!(s.vfs.mkdir(&mut s.p, "/work/dirlink/d").err(), REFUSED);
+    // The kernel resolves links itself, beneath the directory it starts from: absolute
+    // links and links that climb above it are refused.
+    let refused = Err(Errno::NOTCAPABLE);
+    for (rel, follow) in [
+        ("filelink", true),
+        ("dirlink/secret", false),
+        ("relative/secret", false),
+        ("dangling", true),
+        ("dirlink/new", false),
+    ] {
+        let r = s.vfs.resolve(&mut s.p, "/work", rel, follow);
+        assert_eq!(r.map(|r| r.path), refused, "{rel}");
+    }
+    // Links that stay inside resolve to what they name.
+    let inside = s.vfs.resolve(&mut s.p, "/work", "goodlink", true).unwrap();
+    assert_eq!(inside.path, "/work/inside");
+    assert_eq!(s.read(&inside.path).unwrap(), b"inside");
+    let up = s
+        .vfs
+        .resolve(&mut s.p, "/work", "sub/up/inside", true)
+        .unwrap();
+    assert_eq!(up.path, "/work/inside");
+    // Not following, a link is itself.
+    let link = s.vfs.resolve(&mut s.p, "/work", "filelink", false).unwrap();
+    assert_eq!(link.path, "/work/filelink");
+    let st = s.vfs.stat_path(&mut s.p, "/work/filelink").unwrap();
+    assert_eq!(st.kind, Some(FileType::Symlink));
+
+    // Below the kernel the platform follows no link at all, so a path that did pass
+    // through one (say, swapped in by another host process) goes nowhere.
+    const LOOP: Option<Errno> = Some(Errno::LOOP);
+    assert_eq!(s.read("/work/filelink").err(), LOOP);
+    assert_eq!(s.read("/work/dirlink/secret").err(), LOOP);
+    assert_eq!(s.write("/work/filelink", b"overwritten").err(), LOOP);
+    assert_eq!(s.write("/work/dirlink/new", b"x").err(), LOOP);
+    assert_eq!(s.names("/work/dirlink").err(), LOOP);
+    assert_eq!(s.vfs.mkdir(&mut s.p, "/work/dirlink/d").err(), LOOP);
     assert_eq!(
         s.vfs
             .rename(&mut s.p, "/work/inside", "/work/dirlink/x")
             .err(),
-        REFUSED
+        LOOP
     );
+    assert_eq!(s.vfs.unlink(&mut s.p, "/work/dirlink/secret").err(), LOOP);
     assert_eq!(
-        s.vfs.unlink(&mut s.p, "/work/dirlink/secret").err(),
-        REFUSED
+        s.vfs.read_all(&mut s.p, "/work/filelink").err(),
+        Some(Errno::NOTCAPABLE)
     );
-    assert_eq!(s.vfs.read_all(&mut s.p, "/work/filelink").err(), REFUSED);
     // Nothing outside changed.
     assert_eq!(fs::read(outside.join("secret")).unwrap(), b"secret");
     assert_eq!(fs::read_dir(&outside).unwrap().count(), 1);
 
-    // Links that stay inside work.
-    assert_eq!(s.read("/work/goodlink").unwrap(), b"inside");
-    assert_eq!(s.read("/work/sub/up/inside").unwrap(), b"inside");
-    // Listing shows the links; ones leading out are not presented as directories.
+    // Listing shows links as links.
     let node = s.vfs.open(&mut s.p, "/work", &DIR).unwrap();
     let entries = s.vfs.read_dir(&mut s.p, &node).unwrap();
     s.vfs.close(&mut s.p, node);
     let kind = |name: &str| entries.iter().find(|e| e.name == name).unwrap().kind;
-    assert_eq!(kind("dirlink"), FileType::Regular);
+    assert_eq!(kind("dirlink"), FileType::Symlink);
     assert_eq!(kind("sub"), FileType::Directory);
 
     // Removing a link removes the link, not its target.
@@ -291,6 +312,59 @@ fn symlinks_cannot_escape_the_root() {
     assert!(fs::symlink_metadata(s.host("root/filelink")).is_err());
     s.vfs.unlink(&mut s.p, "/work/dirlink").unwrap();
     assert!(outside.is_dir());
+}
+
+#[test]
+fn links_made_through_the_vfs_reach_the_host() {
+    let mut s = Setup::new();
+    fs::write(s.host("root/file"), b"data").unwrap();
+    s.vfs.symlink(&mut s.p, "file", "/work/sym").unwrap();
+    assert_eq!(
+        fs::read_link(s.host("root/sym")).unwrap(),
+        Path::new("file")
+    );
+    assert_eq!(s.vfs.readlink(&mut s.p, "/work/sym").unwrap(), "file");
+    assert_eq!(s.vfs.readlink(&mut s.p, "/work/file"), Err(Errno::INVAL));
+    s.vfs.link(&mut s.p, "/work/file", "/work/hard").unwrap();
+    assert_eq!(fs::read(s.host("root/hard")).unwrap(), b"data");
+    let st = s.vfs.stat_path(&mut s.p, "/work/hard").unwrap();
+    assert_eq!(st.nlink, 2);
+    assert_eq!(
+        s.vfs.link(&mut s.p, "/work/file", "/work/hard"),
+        Err(Errno::EXIST)
+    );
+    fs::create_dir(s.host("root/d")).unwrap();
+    assert_eq!(
+        s.vfs.link(&mut s.p, "/work/d", "/work/d2"),
+        Err(Errno::PERM)
+    );
+    // A hard link to a link links the link itself.
+    s.vfs.link(&mut s.p, "/work/sym", "/work/sym2").unwrap();
+    assert_eq!(
+        fs::read_link(s.host("root/sym2")).unwrap(),
+        Path::new("file")
+    );
+    // Times: set on the path (a link's own) and on an open file.
+    s.vfs
+        .set_times_path(
+            &mut s.p,
+            "/work/sym",
+            Some(5_000_000_000),
+            Some(7_000_000_000),
+        )
+        .unwrap();
+    let st = s.vfs.stat_path(&mut s.p, "/work/sym").unwrap();
+    assert_eq!((st.atime_ns, st.mtime_ns), (5_000_000_000, 7_000_000_000));
+    let file = s.vfs.stat_path(&mut s.p, "/work/file").unwrap();
+    assert_ne!(file.mtime_ns, 7_000_000_000);
+    let node = s.vfs.open(&mut s.p, "/work/file", &READ).unwrap();
+    s.vfs
+        .set_times(&mut s.p, &node, None, Some(9_000_000_001))
+        .unwrap();
+    s.vfs.close(&mut s.p, node);
+    let after = s.vfs.stat_path(&mut s.p, "/work/file").unwrap();
+    assert_eq!(after.mtime_ns, 9_000_000_001);
+    assert_eq!(after.atime_ns, file.atime_ns, "None keeps the access time");
 }
 
 #[test]

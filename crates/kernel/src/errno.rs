@@ -60,6 +60,7 @@ errnos! {
     NOSYS = 52, "function not supported";
     NOTDIR = 54, "not a directory";
     NOTEMPTY = 55, "directory not empty";
+    NOTSOCK = 57, "not a socket";
     NOTSUP = 58, "not supported";
     NOTTY = 59, "inappropriate I/O control operation";
     OVERFLOW = 61, "value too large to be stored in data type";

@@ -44,6 +44,25 @@ impl Rights {
     }
 }
 
+/// WASI's rights of a file descriptor (preview1 `rights`, one bit per operation): what
+/// the holder may do with it (`base`) and what descriptors opened beneath a directory may
+/// get (`inheriting`). They only shrink (`fd_fdstat_set_rights`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FsRights {
+    /// Rights on this descriptor.
+    pub base: u64,
+    /// Rights that descriptors opened through it may have.
+    pub inheriting: u64,
+}
+
+impl FsRights {
+    /// Every right preview1 defines.
+    pub const ALL: FsRights = FsRights {
+        base: (1 << 30) - 1,
+        inheriting: (1 << 30) - 1,
+    };
+}
+
 /// An object together with the rights its holder has on it.
 #[derive(Clone)]
 pub struct Entry {
@@ -51,9 +70,21 @@ pub struct Entry {
     pub object: Object,
     /// What the holder may do with it.
     pub rights: Rights,
+    /// Its WASI rights (what WASI calls on it may do, on top of `rights`).
+    pub fs: FsRights,
 }
 
 impl Entry {
+    /// An entry with every WASI right (the WASI layer narrows those of files and
+    /// directories when it opens them).
+    pub fn new(object: Object, rights: Rights) -> Entry {
+        Entry {
+            object,
+            rights,
+            fs: FsRights::ALL,
+        }
+    }
+
     /// Checks `needed`, with `NOTCAPABLE` if missing.
     pub fn require(&self, needed: Rights) -> SysResult<&Object> {
         if self.rights.has(needed) {
@@ -207,10 +238,7 @@ mod tests {
     use super::*;
 
     fn console() -> Entry {
-        Entry {
-            object: Object::Console(crate::object::ConsoleEnd::Out),
-            rights: Rights::ALL,
-        }
+        Entry::new(Object::Console(crate::object::ConsoleEnd::Out), Rights::ALL)
     }
 
     #[test]

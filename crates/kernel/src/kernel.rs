@@ -23,7 +23,7 @@ use weft_engine::{
 
 use crate::errno::{Errno, SysResult};
 use crate::handle::{Entry, Handles, Rights};
-use crate::object::{ConsoleEnd, Dir, Events, EventsRef, Object, WaitKey};
+use crate::object::{ConsoleEnd, Events, EventsRef, Object, WaitKey};
 use crate::platform::{ConsoleStream, Platform};
 use crate::sys::{self, Pending, Proc, YIELD_BLOCK, YIELD_SCHED};
 use crate::vfs::Vfs;
@@ -234,22 +234,13 @@ impl Kernel {
             }
             Program::Bytes { name, bytes } => (name, Cow::Owned(bytes)),
         };
-        let console = |end| Entry {
-            object: Object::Console(end),
-            rights: Rights::ALL,
-        };
+        let console = |end| Entry::new(Object::Console(end), Rights::ALL);
         let mut handles = Vec::new();
         handles.push(Some(console(ConsoleEnd::In)));
         handles.push(Some(console(ConsoleEnd::Out)));
         handles.push(Some(console(ConsoleEnd::Err)));
         for (guest, path) in req.preopens {
-            handles.push(Some(Entry {
-                object: Object::Dir(Rc::new(Dir {
-                    path,
-                    preopen: Some(guest),
-                })),
-                rights: Rights::ALL,
-            }));
+            handles.push(Some(crate::wasi::preopen(path, guest)));
         }
         st.spawn(0, &name, bytes, &req.args, &req.env, handles)
     }
@@ -316,6 +307,8 @@ impl Kernel {
         };
         // Fuel is enabled on the kernel's engine, so these cannot fail.
         let _ = store.set_fuel(budget);
+        let started = self.state.borrow().platform.monotonic_ns();
+        store.data_mut().quantum_start_ns = started;
         let outcome = match task {
             Task::Start(func) => func.call_resumable(&mut *store, &[], &mut []),
             Task::Resume(inv, result) => {
@@ -329,6 +322,8 @@ impl Kernel {
         };
         let used = budget - store.get_fuel().unwrap_or(0);
         let mut st = self.state.borrow_mut();
+        let ran = st.platform.monotonic_ns().saturating_sub(started);
+        store.data_mut().cpu_ns += ran;
         let pages = store
             .data()
             .memory

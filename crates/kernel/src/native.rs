@@ -165,10 +165,7 @@ impl Sys<'_> {
         self.mem.check(out0, 4)?;
         self.mem.check(out1, 4)?;
         let (a, b) = ChannelEnd::pair(&self.k.events);
-        let entry = |end| Entry {
-            object: Object::Channel(alloc::rc::Rc::new(end)),
-            rights: Rights::ALL,
-        };
+        let entry = |end| Entry::new(Object::Channel(alloc::rc::Rc::new(end)), Rights::ALL);
         let h0 = self.proc.handles.insert(entry(a))?;
         let h1 = match self.proc.handles.insert(entry(b)) {
             Ok(h) => h,

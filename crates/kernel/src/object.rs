@@ -253,6 +253,8 @@ pub struct OpenFile {
     pub offset: u64,
     /// Writes go to the end (`O_APPEND`).
     pub append: bool,
+    /// Opened non-blocking (`O_NONBLOCK`; reported back, as file reads never wait).
+    pub nonblock: bool,
     events: EventsRef,
 }
 
@@ -263,6 +265,7 @@ impl OpenFile {
             node: Some(node),
             offset: 0,
             append,
+            nonblock: false,
             events: events.clone(),
         }
     }

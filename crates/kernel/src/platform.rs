@@ -4,6 +4,7 @@
 //! the kernel a console, clocks, random bytes and, optionally, host directories. Every
 //! platform runs the very same kernel.
 
+use alloc::string::String;
 use alloc::vec::Vec;
 
 use crate::errno::SysResult;
@@ -61,11 +62,13 @@ pub trait Platform {
 ///
 /// `root` selects one mapped directory (its index in the platform's list); `path` is
 /// relative to it, already normalised by the kernel (no `.` or `..` components, no leading
-/// `/`; empty for the root itself). The platform must not let a path leave its root (for
-/// instance through a symbolic link).
+/// `/`; empty for the root itself). The kernel resolves symbolic links itself (see
+/// [`crate::vfs::Vfs::resolve`]), so no component of `path` but the last is a link, and a
+/// link at the end is acted on itself. The platform must follow no link at all: then a
+/// path cannot leave its root, even if another host process swaps a directory for a link.
 pub trait HostFs {
     /// Opens a file or directory and returns the platform's id for it. An object that
-    /// exists is checked with [`OpenOptions::check_existing`].
+    /// exists is checked with [`OpenOptions::check_existing`] (a link at the end: `LOOP`).
     fn open(&mut self, root: usize, path: &str, how: &OpenOptions) -> SysResult<u64>;
     /// Closes an id from [`HostFs::open`].
     fn close(&mut self, file: u64);
@@ -77,14 +80,33 @@ pub trait HostFs {
     fn set_size(&mut self, file: u64, size: u64) -> SysResult<()>;
     /// The status of an open file.
     fn stat(&mut self, file: u64) -> SysResult<Stat>;
-    /// The status of a path.
+    /// Sets an open file's access and modification times (ns since the epoch; `None`
+    /// keeps one).
+    fn set_times(&mut self, file: u64, atime: Option<u64>, mtime: Option<u64>) -> SysResult<()>;
+    /// Flushes an open file to storage.
+    fn sync(&mut self, file: u64) -> SysResult<()>;
+    /// The status of a path (a link at the end is reported as itself).
     fn stat_path(&mut self, root: usize, path: &str) -> SysResult<Stat>;
+    /// Sets the times of a path, as [`HostFs::set_times`] (a link at the end: the link's).
+    fn set_times_path(
+        &mut self,
+        root: usize,
+        path: &str,
+        atime: Option<u64>,
+        mtime: Option<u64>,
+    ) -> SysResult<()>;
     /// The entries of a directory (without `.` and `..`), in a stable order.
     fn read_dir(&mut self, root: usize, path: &str) -> SysResult<Vec<DirEntry>>;
     /// Creates a directory.
     fn mkdir(&mut self, root: usize, path: &str) -> SysResult<()>;
-    /// Removes a file (`dir` false) or an empty directory (`dir` true).
+    /// Removes a file or link (`dir` false) or an empty directory (`dir` true).
     fn remove(&mut self, root: usize, path: &str, dir: bool) -> SysResult<()>;
     /// Renames within one root.
     fn rename(&mut self, root: usize, from: &str, to: &str) -> SysResult<()>;
+    /// The target of the symbolic link at `path` (`INVAL` if it is not one).
+    fn readlink(&mut self, root: usize, path: &str) -> SysResult<String>;
+    /// Creates a symbolic link at `path` with this target (the kernel has checked it).
+    fn symlink(&mut self, root: usize, target: &str, path: &str) -> SysResult<()>;
+    /// Creates the hard link `to` to the file or link at `from`.
+    fn link(&mut self, root: usize, from: &str, to: &str) -> SysResult<()>;
 }

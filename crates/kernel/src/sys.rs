@@ -45,8 +45,10 @@ pub struct Proc {
     pub(crate) exit: Option<u32>,
     /// The system call it waits in.
     pub(crate) pending: Option<Pending>,
-    /// Monotonic time it started, for the process CPU-time clock.
-    pub(crate) started_ns: Option<u64>,
+    /// Time it has run in its quanta before the current one (its CPU time), in ns.
+    pub(crate) cpu_ns: u64,
+    /// When its current quantum started (monotonic ns).
+    pub(crate) quantum_start_ns: u64,
 }
 
 impl Proc {
@@ -66,7 +68,8 @@ impl Proc {
             memory: None,
             exit: None,
             pending: None,
-            started_ns: None,
+            cpu_ns: 0,
+            quantum_start_ns: 0,
         }
     }
 }
@@ -261,7 +264,7 @@ pub(crate) fn linker(engine: &Engine) -> Linker<Proc> {
         fd_advise(fd: i32, offset: i64, len: i64, advice: i32) => fd_advise;
         fd_allocate(fd: i32, offset: i64, len: i64) => fd_allocate;
         fd_close(fd: i32) => fd_close;
-        fd_datasync(fd: i32) => fd_sync;
+        fd_datasync(fd: i32) => fd_datasync;
         fd_sync(fd: i32) => fd_sync;
         fd_fdstat_get(fd: i32, out: i32) => fd_fdstat_get;
         fd_fdstat_set_flags(fd: i32, flags: i32) => fd_fdstat_set_flags;

@@ -5,7 +5,9 @@
  *   monotonic: CLOCK_MONOTONIC never goes back and advances across some work;
  *   realtime:  time() is after 2020-01-01 and before 2200, and agrees with
  *              CLOCK_REALTIME and gettimeofday() to within 2 seconds;
- *   resolution: clock_getres() of both clocks is positive and at most 1 ms.
+ *   resolution: clock_getres() of both clocks is positive and at most 1 ms;
+ *   cputime:   CLOCK_PROCESS_CPUTIME_ID counts the program's own running: it advances
+ *              across work, and by less than half of a 300 ms sleep.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -65,5 +67,17 @@ int main(void) {
     report(r > 0 && r <= 1000000, "monotonic resolution");
     r = clock_getres(CLOCK_REALTIME, &res) == 0 ? (int64_t)res.tv_sec * 1000000000 + res.tv_nsec : -1;
     report(r > 0 && r <= 1000000, "realtime resolution");
+
+    int64_t cpu0 = ns(CLOCK_PROCESS_CPUTIME_ID);
+    for (int i = 0; i < 20000000; i++)
+        x = x * 1664525u + 1013904223u;
+    int64_t cpu1 = ns(CLOCK_PROCESS_CPUTIME_ID);
+    report(cpu1 > cpu0, "cputime advances across work");
+    int64_t wall1 = ns(CLOCK_MONOTONIC);
+    struct timespec nap = {0, 300000000};
+    nanosleep(&nap, NULL);
+    int64_t cpu2 = ns(CLOCK_PROCESS_CPUTIME_ID);
+    int64_t wall2 = ns(CLOCK_MONOTONIC);
+    report(wall2 - wall1 >= 300000000 && cpu2 - cpu1 < 150000000, "cputime excludes sleep");
     return failed;
 }

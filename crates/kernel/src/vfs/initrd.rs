@@ -17,6 +17,7 @@ pub(crate) type Index = usize;
 enum Body {
     Dir(BTreeMap<String, Index>),
     File(&'static [u8]),
+    Symlink(String),
 }
 
 struct INode {
@@ -91,8 +92,9 @@ impl Initrd {
             }
             _ if existing_is_dir => return Err("a file replaces a directory".to_string()),
             Kind::File(data) => self.push(Body::File(data), mtime_ns),
+            Kind::Symlink(target) => self.push(Body::Symlink(target), mtime_ns),
             Kind::HardLink(target) => match self.lookup(&target) {
-                Ok(i) if matches!(self.nodes[i].body, Body::File(_)) => i,
+                Ok(i) if !matches!(self.nodes[i].body, Body::Dir(_)) => i,
                 Ok(_) => return Err(format!("hard link to directory {target:?}")),
                 Err(_) => return Err(format!("hard link to missing {target:?}")),
             },
@@ -136,7 +138,7 @@ impl Initrd {
     fn children(&self, dir: Index) -> Option<&BTreeMap<String, Index>> {
         match &self.nodes.get(dir)?.body {
             Body::Dir(children) => Some(children),
-            Body::File(_) => None,
+            Body::File(_) | Body::Symlink(_) => None,
         }
     }
 
@@ -158,6 +160,26 @@ impl Initrd {
         self.children(i).is_some()
     }
 
+    /// The kind of an object.
+    pub(crate) fn kind(&self, i: Index) -> FileType {
+        match self.nodes.get(i).map(|n| &n.body) {
+            Some(Body::Dir(_)) => FileType::Directory,
+            Some(Body::Symlink(_)) => FileType::Symlink,
+            _ => FileType::Regular,
+        }
+    }
+
+    /// The target of a symbolic link.
+    ///
+    /// # Errors
+    /// `INVAL` if it is not one.
+    pub(crate) fn readlink(&self, i: Index) -> SysResult<String> {
+        match self.nodes.get(i).map(|n| &n.body) {
+            Some(Body::Symlink(target)) => Ok(target.clone()),
+            _ => Err(Errno::INVAL),
+        }
+    }
+
     /// The contents of a regular file.
     ///
     /// # Errors
@@ -166,6 +188,7 @@ impl Initrd {
         match self.nodes.get(i).map(|n| &n.body) {
             Some(Body::File(data)) => Ok(data),
             Some(Body::Dir(_)) => Err(Errno::ISDIR),
+            Some(Body::Symlink(_)) => Err(Errno::LOOP),
             None => Err(Errno::BADF),
         }
     }
@@ -177,6 +200,7 @@ impl Initrd {
         };
         let (kind, size, nlink) = match &node.body {
             Body::File(data) => (FileType::Regular, data.len() as u64, node.names),
+            Body::Symlink(target) => (FileType::Symlink, target.len() as u64, node.names),
             Body::Dir(children) => {
                 let subdirs = children.values().filter(|&&c| self.is_dir(c)).count() as u64;
                 (FileType::Directory, 0, 2 + subdirs)
@@ -204,11 +228,7 @@ impl Initrd {
             .iter()
             .map(|(name, &c)| DirEntry {
                 name: name.clone(),
-                kind: if self.is_dir(c) {
-                    FileType::Directory
-                } else {
-                    FileType::Regular
-                },
+                kind: self.kind(c),
                 ino: c as u64 + 1,
             })
             .collect())

@@ -2,8 +2,12 @@
 //! and host directories mapped in by the platform.
 //!
 //! Contract (the WASI layer relies on it):
-//! - Paths given to [`Vfs`] are absolute and normalised (see [`path::join_within`] and
-//!   [`path::normalize`]); anything else is refused with `INVAL`.
+//! - Paths given to [`Vfs`] are absolute and normalised; anything else is refused with
+//!   `INVAL`. Guest paths become such paths through [`Vfs::resolve`], which follows
+//!   symbolic links and keeps the result beneath the directory it starts from. Every other
+//!   operation takes a resolved path: no component but the last is a symbolic link, and a
+//!   link at the end is acted on itself (stat, remove, rename, set times) or refused with
+//!   `LOOP` (open). [`Vfs::read_all`] resolves its path itself.
 //! - A path belongs to the mount with the longest mount point that is a prefix of it (at a
 //!   component boundary); a later mount at the same point shadows an earlier one. Mount
 //!   points need not exist in the file system below: the directories on the way to a mount
@@ -48,6 +52,9 @@ pub enum FileType {
     Directory,
     /// A regular file.
     Regular,
+    /// A symbolic link (only [`Vfs::stat_path`] and directory listings report one: every
+    /// other operation acts on what a link resolves to, see [`Vfs::resolve`]).
+    Symlink,
 }
 
 /// File status, as `fd_filestat_get` reports it.
@@ -82,6 +89,20 @@ pub struct DirEntry {
     pub ino: u64,
 }
 
+/// A guest path resolved beneath a directory by [`Vfs::resolve`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resolved {
+    /// The absolute, normalised path. No component but the last is a symbolic link; the
+    /// last is one only when the resolution did not follow it.
+    pub path: String,
+    /// The guest path ended in `/` (or `/.`): what it names must be a directory.
+    pub dir: bool,
+}
+
+/// The most symbolic links one resolution follows before failing with `LOOP` (Linux's
+/// limit).
+pub const MAX_SYMLINKS: usize = 40;
+
 /// How to open a path.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct OpenOptions {
@@ -100,13 +121,19 @@ pub struct OpenOptions {
 }
 
 impl OpenOptions {
-    /// The checks POSIX `open` makes on an object that exists (a directory if `is_dir`):
-    /// `EXIST` for an exclusive create, `NOTDIR` when a directory was asked for, `ISDIR`
-    /// for writing, truncating or creating a directory. Every file system uses these.
-    pub fn check_existing(&self, is_dir: bool) -> SysResult<()> {
+    /// The checks POSIX `open` makes on an object of kind `kind` that exists: `EXIST` for
+    /// an exclusive create, `LOOP` for a symbolic link (opening never follows one: the
+    /// kernel resolves links first, see [`Vfs::resolve`]), `NOTDIR` when a directory was
+    /// asked for, `ISDIR` for writing, truncating or creating a directory. Every file
+    /// system uses these.
+    pub fn check_existing(&self, kind: FileType) -> SysResult<()> {
         if self.create && self.exclusive {
             return Err(Errno::EXIST);
         }
+        if kind == FileType::Symlink {
+            return Err(Errno::LOOP);
+        }
+        let is_dir = kind == FileType::Directory;
         if self.directory && !is_dir {
             return Err(Errno::NOTDIR);
         }
@@ -122,6 +149,14 @@ const SYNTHETIC_DEV: u64 = 1;
 
 /// How much [`Vfs::read_all`] reads from a host file at a time.
 const HOST_CHUNK: usize = 64 * 1024;
+
+/// What [`Vfs::create`] makes.
+enum NewNode<'a> {
+    Dir,
+    Symlink(&'a str),
+    /// A hard link to this mount-relative path.
+    Link(&'a str),
+}
 
 enum Fs {
     Initrd(Initrd),
@@ -207,14 +242,15 @@ fn initrd_create_error(fs: &Initrd, rel: &str) -> Errno {
     }
 }
 
-/// FNV-1a, for the inode numbers of the directories leading to mount points.
-fn path_ino(path: &str) -> u64 {
+/// FNV-1a: a stable 64-bit hash of a name or path (the inode numbers of the directories
+/// leading to mount points, the WASI directory cookies).
+pub(crate) fn name_hash(path: &str) -> u64 {
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
     for &b in path.as_bytes() {
         hash ^= u64::from(b);
         hash = hash.wrapping_mul(0x0100_0000_01b3);
     }
-    hash | 1
+    hash
 }
 
 impl Vfs {
@@ -276,7 +312,7 @@ impl Vfs {
     }
 
     /// The mount holding `path` and the path relative to its mount point.
-    fn resolve<'a>(&self, path: &'a str) -> SysResult<(usize, &'a str)> {
+    fn mount_for<'a>(&self, path: &'a str) -> SysResult<(usize, &'a str)> {
         if !path::is_normalized(path) {
             return Err(Errno::INVAL);
         }
@@ -317,7 +353,7 @@ impl Vfs {
     fn synthetic_stat(path: &str) -> Stat {
         Stat {
             dev: SYNTHETIC_DEV,
-            ino: path_ino(path),
+            ino: name_hash(path) | 1,
             kind: Some(FileType::Directory),
             nlink: 2,
             ..Stat::default()
@@ -331,21 +367,21 @@ impl Vfs {
     /// `exclusive`), `NOTDIR` (`directory` on a file), `ISDIR` (writing or creating a
     /// directory), `ROFS` (writing the initrd), `NOSPC`.
     pub fn open(&mut self, p: &mut dyn Platform, path: &str, how: &OpenOptions) -> SysResult<Node> {
-        let (i, rel) = self.resolve(path)?;
+        let (i, rel) = self.mount_for(path)?;
         let now = self.now(i, p);
         let leads_to_mount = self.mount_below(path);
         let mut how_here = *how;
         if leads_to_mount {
             // The path is a directory in the namespace whatever the file system below
             // holds; never create a file there.
-            how.check_existing(true)?;
+            how.check_existing(FileType::Directory)?;
             how_here.create = false;
         }
         let how = &how_here;
         let found = match &mut self.mounts[i].fs {
             Fs::Initrd(fs) => match fs.lookup(rel) {
                 Ok(idx) => {
-                    how.check_existing(fs.is_dir(idx))?;
+                    how.check_existing(fs.kind(idx))?;
                     if how.write || how.truncate {
                         return Err(Errno::ROFS);
                     }
@@ -475,12 +511,13 @@ impl Vfs {
         }
     }
 
-    /// The status of a path.
+    /// The status of what `path` names; a symbolic link at its end is reported as itself,
+    /// not followed (`lstat`).
     ///
     /// # Errors
     /// `NOENT`, `NOTDIR` on the way; the host's errors.
     pub fn stat_path(&mut self, p: &mut dyn Platform, path: &str) -> SysResult<Stat> {
-        let (i, rel) = self.resolve(path)?;
+        let (i, rel) = self.mount_for(path)?;
         self.now(i, p);
         let mount = &self.mounts[i];
         let found = match &mount.fs {
@@ -570,23 +607,7 @@ impl Vfs {
     /// # Errors
     /// `EXIST`; `NOENT`, `NOTDIR` for the parent; `ROFS` on the initrd; `NOSPC`.
     pub fn mkdir(&mut self, p: &mut dyn Platform, path: &str) -> SysResult<()> {
-        let (i, rel) = self.resolve(path)?;
-        if rel.is_empty() || self.mount_below(path) {
-            return Err(Errno::EXIST);
-        }
-        let now = self.now(i, p);
-        match &mut self.mounts[i].fs {
-            Fs::Initrd(fs) => match fs.lookup(rel) {
-                Ok(_) => Err(Errno::EXIST),
-                Err(Errno::NOENT) => Err(initrd_create_error(fs, rel)),
-                Err(e) => Err(e),
-            },
-            Fs::Tmp(fs) => fs.mkdir(rel, now),
-            Fs::Host { root } => {
-                let root = *root;
-                host_at(p)?.mkdir(root, rel)
-            }
-        }
+        self.create(p, path, NewNode::Dir)
     }
 
     /// Removes a regular file.
@@ -607,7 +628,7 @@ impl Vfs {
     }
 
     fn remove(&mut self, p: &mut dyn Platform, path: &str, dir: bool) -> SysResult<()> {
-        let (i, rel) = self.resolve(path)?;
+        let (i, rel) = self.mount_for(path)?;
         if rel.is_empty() || self.mount_below(path) {
             return Err(if dir { Errno::BUSY } else { Errno::ISDIR });
         }
@@ -637,8 +658,8 @@ impl Vfs {
     /// them); `INVAL` moving a directory into itself; `ISDIR`, `NOTDIR`, `NOTEMPTY` for an
     /// incompatible target; `ROFS` on the initrd.
     pub fn rename(&mut self, p: &mut dyn Platform, from: &str, to: &str) -> SysResult<()> {
-        let (i, from_rel) = self.resolve(from)?;
-        let (j, to_rel) = self.resolve(to)?;
+        let (i, from_rel) = self.mount_for(from)?;
+        let (j, to_rel) = self.mount_for(to)?;
         if from_rel.is_empty()
             || to_rel.is_empty()
             || self.mount_below(from)
@@ -663,13 +684,251 @@ impl Vfs {
         }
     }
 
+    /// Resolves the guest path `rel` beneath the directory `base` (absolute, normalised),
+    /// component by component, following symbolic links: every link before the last
+    /// component, and the last one too when `follow` is set or `rel` ends in `/`. A link's
+    /// target is read relative to the directory holding it.
+    ///
+    /// `base` is the floor: neither `..` nor a link may lead above it, so a directory
+    /// handle reaches only what lies beneath it (what wasmtime, through cap-std, also
+    /// enforces). The last component need not exist (it may be about to be created).
+    ///
+    /// # Errors
+    /// Those of [`path::check_guest`]; `NOTCAPABLE` when `..` or a link would leave
+    /// `base`, or a link is absolute; `LOOP` after [`MAX_SYMLINKS`] links; `NOENT`,
+    /// `NOTDIR` for a missing or non-directory component before the last;
+    /// `NAMETOOLONG`; the host's errors.
+    pub fn resolve(
+        &mut self,
+        p: &mut dyn Platform,
+        base: &str,
+        rel: &str,
+        follow: bool,
+    ) -> SysResult<Resolved> {
+        path::check_guest(rel)?;
+        if !path::is_normalized(base) {
+            return Err(Errno::INVAL);
+        }
+        let mut done: Vec<String> = base
+            .split('/')
+            .filter(|c| !c.is_empty())
+            .map(String::from)
+            .collect();
+        let floor = done.len();
+        let mut dir = path::names_dir(rel);
+        // The components still to walk, the next one last.
+        let mut todo: Vec<String> = rel
+            .split('/')
+            .rev()
+            .filter(|c| !c.is_empty())
+            .map(String::from)
+            .collect();
+        let mut links = 0;
+        while let Some(name) = todo.pop() {
+            match name.as_str() {
+                "." => continue,
+                ".." if done.len() == floor => return Err(Errno::NOTCAPABLE),
+                ".." => {
+                    done.pop();
+                    continue;
+                }
+                _ if name.len() > path::NAME_MAX => return Err(Errno::NAMETOOLONG),
+                _ => {}
+            }
+            let last = todo.iter().all(|c| c == ".");
+            done.push(name);
+            let here = path::from_parts(&done)?;
+            match self.stat_path(p, &here) {
+                Ok(st) if st.kind == Some(FileType::Symlink) && (!last || follow || dir) => {
+                    links += 1;
+                    if links > MAX_SYMLINKS {
+                        return Err(Errno::LOOP);
+                    }
+                    let target = self.readlink(p, &here)?;
+                    if target.starts_with('/') {
+                        return Err(Errno::NOTCAPABLE);
+                    }
+                    if target.is_empty() {
+                        return Err(Errno::NOENT);
+                    }
+                    if last && path::names_dir(&target) {
+                        dir = true;
+                    }
+                    done.pop();
+                    todo.extend(
+                        target
+                            .split('/')
+                            .rev()
+                            .filter(|c| !c.is_empty())
+                            .map(String::from),
+                    );
+                }
+                Ok(st) if !last && st.kind != Some(FileType::Directory) => {
+                    return Err(Errno::NOTDIR);
+                }
+                Ok(_) => {}
+                Err(Errno::NOENT) if last => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(Resolved {
+            path: path::from_parts(&done)?,
+            dir,
+        })
+    }
+
+    /// The target of the symbolic link at `path`.
+    ///
+    /// # Errors
+    /// `INVAL` if it is not a link; `NOENT`; the host's errors.
+    pub fn readlink(&mut self, p: &mut dyn Platform, path: &str) -> SysResult<String> {
+        let (i, rel) = self.mount_for(path)?;
+        let found = match &self.mounts[i].fs {
+            Fs::Initrd(fs) => fs.lookup(rel).and_then(|idx| fs.readlink(idx)),
+            Fs::Tmp(fs) => fs.lookup(rel).and_then(|t| tmpfs::readlink(&t)),
+            Fs::Host { root } => {
+                let root = *root;
+                host_at(p).and_then(|h| h.readlink(root, rel))
+            }
+        };
+        match found {
+            Err(Errno::NOENT) if self.mount_below(path) => Err(Errno::INVAL),
+            found => found,
+        }
+    }
+
+    /// Creates a symbolic link at `path` whose target is `target` (stored as given).
+    ///
+    /// # Errors
+    /// As [`Vfs::mkdir`].
+    pub fn symlink(&mut self, p: &mut dyn Platform, target: &str, path: &str) -> SysResult<()> {
+        self.create(p, path, NewNode::Symlink(target))
+    }
+
+    /// Creates the hard link `to` to the file (or symbolic link) at `from`.
+    ///
+    /// # Errors
+    /// `NOENT`; `PERM` for a directory; `EXIST`; `XDEV` across mounts; `ROFS` on the
+    /// initrd; the host's errors.
+    pub fn link(&mut self, p: &mut dyn Platform, from: &str, to: &str) -> SysResult<()> {
+        let (i, from_rel) = self.mount_for(from)?;
+        let (j, _) = self.mount_for(to)?;
+        if from_rel.is_empty() || self.mount_below(from) {
+            return Err(Errno::PERM);
+        }
+        match self.stat_path(p, from)?.kind {
+            Some(FileType::Directory) => return Err(Errno::PERM),
+            _ if i != j => return Err(Errno::XDEV),
+            _ => {}
+        }
+        let from_rel = from_rel.to_string();
+        self.create(p, to, NewNode::Link(&from_rel))
+    }
+
+    /// Creates a directory, a symbolic link or a hard link at `path`.
+    fn create(&mut self, p: &mut dyn Platform, path: &str, new: NewNode<'_>) -> SysResult<()> {
+        let (i, rel) = self.mount_for(path)?;
+        if rel.is_empty() || self.mount_below(path) {
+            return Err(Errno::EXIST);
+        }
+        let now = self.now(i, p);
+        match &mut self.mounts[i].fs {
+            Fs::Initrd(fs) => match fs.lookup(rel) {
+                Ok(_) => Err(Errno::EXIST),
+                Err(Errno::NOENT) => Err(initrd_create_error(fs, rel)),
+                Err(e) => Err(e),
+            },
+            Fs::Tmp(fs) => match new {
+                NewNode::Dir => fs.mkdir(rel, now),
+                NewNode::Symlink(target) => fs.symlink(rel, target, now),
+                NewNode::Link(from) => fs.link(from, rel, now),
+            },
+            Fs::Host { root } => {
+                let root = *root;
+                let host = host_at(p)?;
+                match new {
+                    NewNode::Dir => host.mkdir(root, rel),
+                    NewNode::Symlink(target) => host.symlink(root, target, rel),
+                    NewNode::Link(from) => host.link(root, from, rel),
+                }
+            }
+        }
+    }
+
+    /// Sets the access and modification times (ns since the epoch; `None` keeps one) of
+    /// what `path` names, not following a symbolic link at its end.
+    ///
+    /// # Errors
+    /// `NOENT`; `ROFS` on the initrd and for mount points; the host's errors.
+    pub fn set_times_path(
+        &mut self,
+        p: &mut dyn Platform,
+        path: &str,
+        atime: Option<u64>,
+        mtime: Option<u64>,
+    ) -> SysResult<()> {
+        let (i, rel) = self.mount_for(path)?;
+        let now = self.now(i, p);
+        let done = match &self.mounts[i].fs {
+            Fs::Initrd(fs) => fs.lookup(rel).and(Err(Errno::ROFS)),
+            Fs::Tmp(fs) => fs
+                .lookup(rel)
+                .map(|t| tmpfs::set_times(&t, atime, mtime, now)),
+            Fs::Host { root } => {
+                let root = *root;
+                host_at(p).and_then(|h| h.set_times_path(root, rel, atime, mtime))
+            }
+        };
+        match done {
+            Err(Errno::NOENT) if self.mount_below(path) => Err(Errno::ROFS),
+            done => done,
+        }
+    }
+
+    /// Sets the times of an open node, as [`Vfs::set_times_path`].
+    ///
+    /// # Errors
+    /// `ROFS` on the initrd and for mount points; the host's errors.
+    pub fn set_times(
+        &mut self,
+        p: &mut dyn Platform,
+        node: &Node,
+        atime: Option<u64>,
+        mtime: Option<u64>,
+    ) -> SysResult<()> {
+        match &node.obj {
+            Obj::Initrd(_) | Obj::Synthetic => Err(Errno::ROFS),
+            Obj::Tmp(t) => {
+                tmpfs::set_times(t, atime, mtime, p.wall_clock_ns());
+                Ok(())
+            }
+            Obj::Host(file) => host_of(p)?.set_times(*file, atime, mtime),
+        }
+    }
+
+    /// Flushes an open node to its storage (host files; the others live in memory).
+    ///
+    /// # Errors
+    /// The host's errors.
+    pub fn sync(&mut self, p: &mut dyn Platform, node: &Node) -> SysResult<()> {
+        match &node.obj {
+            Obj::Host(file) => host_of(p)?.sync(*file),
+            _ => Ok(()),
+        }
+    }
+
     /// The whole contents of a regular file (used to load programs). Initrd files are
     /// borrowed, not copied.
     ///
     /// # Errors
     /// `NOENT`; `ISDIR`; `NOMEM`; the host's errors.
     pub fn read_all(&mut self, p: &mut dyn Platform, path: &str) -> SysResult<Cow<'static, [u8]>> {
-        let (i, rel) = self.resolve(path)?;
+        if !path::is_normalized(path) {
+            return Err(Errno::INVAL);
+        }
+        let resolved = self.resolve(p, "/", path.trim_start_matches('/'), true)?;
+        let path = resolved.path.as_str();
+        let (i, rel) = self.mount_for(path)?;
         self.now(i, p);
         let found = match &self.mounts[i].fs {
             Fs::Initrd(fs) => fs

@@ -1,9 +1,10 @@
 //! Path arithmetic for the VFS.
 //!
 //! Paths inside the kernel are absolute and normalised: they start with `/`, have no empty,
-//! `.` or `..` components and no trailing `/` (except `/` itself). Guest-supplied paths are
-//! turned into that form here, lexically (weft's file systems have no symbolic links; a host
-//! directory keeps its own links inside its root, see [`crate::platform::HostFs`]).
+//! `.` or `..` components and no trailing `/` (except `/` itself). Guest-supplied paths
+//! become that form through [`super::Vfs::resolve`], which walks them component by
+//! component and follows symbolic links; the lexical helpers here are for paths that name
+//! no links (mount points, the kernel's own paths).
 //!
 //! A trailing `/` is dropped like any empty component, so `"dir/"` names `dir`.
 
@@ -48,6 +49,38 @@ pub fn join_within(base: &str, rel: &str) -> SysResult<String> {
             name => parts.push(name),
         }
     }
+    assemble(&parts)
+}
+
+/// Checks a guest-supplied path before it is resolved.
+///
+/// # Errors
+/// `INVAL` for an embedded NUL, `NAMETOOLONG` beyond [`PATH_MAX`] bytes, `NOENT` when
+/// empty (as POSIX `open("")`), `NOTCAPABLE` when absolute (WASI paths are relative to a
+/// directory handle).
+pub fn check_guest(rel: &str) -> SysResult<()> {
+    check_bytes(rel)?;
+    if rel.is_empty() {
+        return Err(Errno::NOENT);
+    }
+    if rel.starts_with('/') {
+        return Err(Errno::NOTCAPABLE);
+    }
+    Ok(())
+}
+
+/// Whether what `rel` names must be a directory: it ends in `/`, `/.` or `/..` (or is `.`
+/// or `..`).
+pub fn names_dir(rel: &str) -> bool {
+    rel.ends_with('/') || matches!(rel.rsplit('/').next(), Some("." | ".."))
+}
+
+/// The absolute normalised path of `parts` (each a valid name).
+///
+/// # Errors
+/// `NAMETOOLONG` beyond [`PATH_MAX`] bytes.
+pub fn from_parts<S: AsRef<str>>(parts: &[S]) -> SysResult<String> {
+    let parts: Vec<&str> = parts.iter().map(AsRef::as_ref).collect();
     assemble(&parts)
 }
 

@@ -30,6 +30,8 @@ pub(crate) enum Kind<'a> {
     Directory,
     /// A hard link to the earlier entry at this (normalised) path.
     HardLink(String),
+    /// A symbolic link with this target, kept as written.
+    Symlink(String),
 }
 
 /// One archive member.
@@ -130,6 +132,18 @@ pub(crate) fn parse(archive: &[u8]) -> Result<Vec<Entry<'_>>, String> {
                         };
                         let target = normalize(&raw).map_err(|e| fail(format!("link {e}")))?;
                         Some(Kind::HardLink(target))
+                    }
+                    b'2' => {
+                        let raw = match taken.link {
+                            Some(link) => link,
+                            None => c_string(&header[157..257]).to_vec(),
+                        };
+                        let target = String::from_utf8(raw)
+                            .map_err(|_| fail("symbolic link target is not UTF-8".into()))?;
+                        if target.is_empty() || target.contains('\0') {
+                            return Err(fail("empty symbolic link target".into()));
+                        }
+                        Some(Kind::Symlink(target))
                     }
                     _ => None,
                 };

@@ -48,14 +48,16 @@ impl Space {
 enum Body {
     File(Vec<u8>),
     Dir(BTreeMap<String, TRef>),
+    /// A symbolic link's target.
+    Symlink(String),
 }
 
 /// A file or directory.
 pub(crate) struct TNode {
     ino: u64,
-    /// Names referring to it: 1 for a linked file, 0 once unlinked; directories are
-    /// counted at stat time.
-    linked: bool,
+    /// Names referring to it (hard links); 0 once unlinked. A directory has one name at
+    /// most; its subdirectories' `..` are counted at stat time.
+    links: u64,
     atime_ns: u64,
     mtime_ns: u64,
     ctime_ns: u64,
@@ -69,6 +71,7 @@ impl Drop for TNode {
         if let Some(space) = &self.space {
             let data = match &self.body {
                 Body::File(bytes) => bytes.len() as u64,
+                Body::Symlink(target) => target.len() as u64,
                 Body::Dir(_) => 0,
             };
             space.release(NODE_COST + data);
@@ -81,6 +84,14 @@ impl TNode {
         matches!(self.body, Body::Dir(_))
     }
 
+    fn kind(&self) -> FileType {
+        match self.body {
+            Body::File(_) => FileType::Regular,
+            Body::Dir(_) => FileType::Directory,
+            Body::Symlink(_) => FileType::Symlink,
+        }
+    }
+
     fn touch(&mut self, now: u64) {
         self.mtime_ns = now;
         self.ctime_ns = now;
@@ -89,7 +100,11 @@ impl TNode {
 
 impl core::fmt::Debug for TNode {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        let kind = if self.is_dir() { "dir" } else { "file" };
+        let kind = match self.body {
+            Body::File(_) => "file",
+            Body::Dir(_) => "dir",
+            Body::Symlink(_) => "symlink",
+        };
         write!(f, "tmpfs {kind} #{}", self.ino)
     }
 }
@@ -112,7 +127,7 @@ impl Tmpfs {
         });
         let root = TNode {
             ino: 1,
-            linked: true,
+            links: 1,
             atime_ns: now,
             mtime_ns: now,
             ctime_ns: now,
@@ -143,7 +158,7 @@ impl Tmpfs {
         self.next_ino += 1;
         Ok(Rc::new(RefCell::new(TNode {
             ino,
-            linked: true,
+            links: 1,
             atime_ns: now,
             mtime_ns: now,
             ctime_ns: now,
@@ -161,7 +176,7 @@ impl Tmpfs {
         for part in rel.split('/').filter(|p| !p.is_empty()) {
             let next = match &at.borrow().body {
                 Body::Dir(children) => children.get(part).cloned().ok_or(Errno::NOENT)?,
-                Body::File(_) => return Err(Errno::NOTDIR),
+                Body::File(_) | Body::Symlink(_) => return Err(Errno::NOTDIR),
             };
             at = next;
         }
@@ -188,7 +203,7 @@ impl Tmpfs {
             Ok(node) => {
                 {
                     let mut n = node.borrow_mut();
-                    how.check_existing(n.is_dir())?;
+                    how.check_existing(n.kind())?;
                     if how.truncate && !n.is_dir() {
                         set_len(&mut n, 0, now)?;
                     }
@@ -214,6 +229,54 @@ impl Tmpfs {
     /// # Errors
     /// `EXIST`, `NOENT`, `NOTDIR`, `NOSPC`.
     pub(crate) fn mkdir(&mut self, rel: &str, now: u64) -> SysResult<()> {
+        self.insert_new(rel, now, |fs| fs.new_node(Body::Dir(BTreeMap::new()), now))
+    }
+
+    /// Creates a symbolic link to `target`, charged like a file of its length.
+    ///
+    /// # Errors
+    /// As [`Tmpfs::mkdir`].
+    pub(crate) fn symlink(&mut self, rel: &str, target: &str, now: u64) -> SysResult<()> {
+        self.insert_new(rel, now, |fs| {
+            let size = target.len() as u64;
+            fs.space.charge(size)?;
+            let mut owned = String::new();
+            if owned.try_reserve_exact(target.len()).is_err() {
+                fs.space.release(size);
+                return Err(Errno::NOMEM);
+            }
+            owned.push_str(target);
+            fs.new_node(Body::Symlink(owned), now)
+                .inspect_err(|_| fs.space.release(size))
+        })
+    }
+
+    /// Gives the file or symbolic link at `from` the further name `to`.
+    ///
+    /// # Errors
+    /// `NOENT`; `PERM` for a directory; as [`Tmpfs::mkdir`] for `to`.
+    pub(crate) fn link(&mut self, from: &str, to: &str, now: u64) -> SysResult<()> {
+        let node = self.lookup(from)?;
+        if node.borrow().is_dir() {
+            return Err(Errno::PERM);
+        }
+        self.insert_new(to, now, |_| {
+            let mut n = node.borrow_mut();
+            n.links += 1;
+            n.ctime_ns = now;
+            drop(n);
+            Ok(node.clone())
+        })
+    }
+
+    /// Puts the object `make` returns at `rel`, which must not exist yet (`make` runs only
+    /// then).
+    fn insert_new(
+        &mut self,
+        rel: &str,
+        now: u64,
+        make: impl FnOnce(&mut Tmpfs) -> SysResult<TRef>,
+    ) -> SysResult<()> {
         if rel.is_empty() {
             return Err(Errno::EXIST);
         }
@@ -223,7 +286,7 @@ impl Tmpfs {
         {
             return Err(Errno::EXIST);
         }
-        let node = self.new_node(Body::Dir(BTreeMap::new()), now)?;
+        let node = make(self)?;
         let mut d = dir.borrow_mut();
         if let Body::Dir(children) = &mut d.body {
             children.insert(name.to_string(), node);
@@ -251,7 +314,7 @@ impl Tmpfs {
             let n = node.borrow();
             match (&n.body, dir) {
                 (Body::Dir(_), false) => return Err(Errno::ISDIR),
-                (Body::File(_), true) => return Err(Errno::NOTDIR),
+                (Body::File(_) | Body::Symlink(_), true) => return Err(Errno::NOTDIR),
                 (Body::Dir(entries), true) if !entries.is_empty() => {
                     return Err(Errno::NOTEMPTY);
                 }
@@ -260,7 +323,7 @@ impl Tmpfs {
         }
         if let Some(node) = children.remove(name) {
             let mut n = node.borrow_mut();
-            n.linked = false;
+            n.links = n.links.saturating_sub(1);
             n.ctime_ns = now;
         }
         p.touch(now);
@@ -288,9 +351,13 @@ impl Tmpfs {
         if let Body::Dir(children) = &to_dir.borrow().body
             && let Some(existing) = children.get(to_name)
         {
+            if Rc::ptr_eq(existing, &node) {
+                // Two names of one object: POSIX leaves both.
+                return Ok(());
+            }
             match (&existing.borrow().body, moving_dir) {
                 (Body::Dir(_), false) => return Err(Errno::ISDIR),
-                (Body::File(_), true) => return Err(Errno::NOTDIR),
+                (Body::File(_) | Body::Symlink(_), true) => return Err(Errno::NOTDIR),
                 (Body::Dir(entries), true) if !entries.is_empty() => {
                     return Err(Errno::NOTEMPTY);
                 }
@@ -309,14 +376,14 @@ impl Tmpfs {
             let mut d = to_dir.borrow_mut();
             let replaced = match &mut d.body {
                 Body::Dir(children) => children.insert(to_name.to_string(), node.clone()),
-                Body::File(_) => None,
+                Body::File(_) | Body::Symlink(_) => None,
             };
             d.touch(now);
             replaced
         };
         if let Some(old) = replaced {
             let mut o = old.borrow_mut();
-            o.linked = false;
+            o.links = o.links.saturating_sub(1);
             o.ctime_ns = now;
         }
         node.borrow_mut().ctime_ns = now;
@@ -330,8 +397,10 @@ impl Tmpfs {
 /// `ISDIR` for a directory.
 pub(crate) fn read(node: &TRef, offset: u64, buf: &mut [u8]) -> SysResult<usize> {
     let n = node.borrow();
-    let Body::File(bytes) = &n.body else {
-        return Err(Errno::ISDIR);
+    let bytes = match &n.body {
+        Body::File(bytes) => bytes,
+        Body::Dir(_) => return Err(Errno::ISDIR),
+        Body::Symlink(_) => return Err(Errno::LOOP),
     };
     let start = usize::try_from(offset)
         .unwrap_or(usize::MAX)
@@ -353,6 +422,7 @@ pub(crate) fn write(node: &TRef, offset: u64, data: &[u8], now: u64) -> SysResul
     let len = match &n.body {
         Body::File(bytes) => bytes.len() as u64,
         Body::Dir(_) => return Err(Errno::ISDIR),
+        Body::Symlink(_) => return Err(Errno::LOOP),
     };
     if data.is_empty() {
         return Ok(0);
@@ -379,8 +449,10 @@ pub(crate) fn set_size(node: &TRef, size: u64, now: u64) -> SysResult<()> {
 fn set_len(n: &mut TNode, size: u64, now: u64) -> SysResult<()> {
     let new_len = usize::try_from(size).map_err(|_| Errno::FBIG)?;
     let space = n.space.clone();
-    let Body::File(bytes) = &mut n.body else {
-        return Err(Errno::ISDIR);
+    let bytes = match &mut n.body {
+        Body::File(bytes) => bytes,
+        Body::Dir(_) => return Err(Errno::ISDIR),
+        Body::Symlink(_) => return Err(Errno::LOOP),
     };
     let old = bytes.len() as u64;
     if size > old {
@@ -414,8 +486,10 @@ fn set_len(n: &mut TNode, size: u64, now: u64) -> SysResult<()> {
 /// `ISDIR`; `NOMEM`.
 pub(crate) fn contents(node: &TRef) -> SysResult<Vec<u8>> {
     let n = node.borrow();
-    let Body::File(bytes) = &n.body else {
-        return Err(Errno::ISDIR);
+    let bytes = match &n.body {
+        Body::File(bytes) => bytes,
+        Body::Dir(_) => return Err(Errno::ISDIR),
+        Body::Symlink(_) => return Err(Errno::LOOP),
     };
     let mut out = Vec::new();
     out.try_reserve_exact(bytes.len())
@@ -428,10 +502,11 @@ pub(crate) fn contents(node: &TRef) -> SysResult<Vec<u8>> {
 pub(crate) fn stat(node: &TRef, dev: u64) -> Stat {
     let n = node.borrow();
     let (kind, size, nlink) = match &n.body {
-        Body::File(bytes) => (FileType::Regular, bytes.len() as u64, u64::from(n.linked)),
+        Body::File(bytes) => (FileType::Regular, bytes.len() as u64, n.links),
+        Body::Symlink(target) => (FileType::Symlink, target.len() as u64, n.links),
         Body::Dir(children) => {
             let subdirs = children.values().filter(|c| c.borrow().is_dir()).count() as u64;
-            let own = if n.linked { 2 } else { 0 };
+            let own = if n.links > 0 { 2 } else { 0 };
             (FileType::Directory, 0, own + subdirs)
         }
     };
@@ -462,13 +537,33 @@ pub(crate) fn read_dir(node: &TRef) -> SysResult<Vec<DirEntry>> {
             let c = child.borrow();
             DirEntry {
                 name: name.clone(),
-                kind: if c.is_dir() {
-                    FileType::Directory
-                } else {
-                    FileType::Regular
-                },
+                kind: c.kind(),
                 ino: c.ino,
             }
         })
         .collect())
+}
+
+/// The target of a symbolic link.
+///
+/// # Errors
+/// `INVAL` if it is not one.
+pub(crate) fn readlink(node: &TRef) -> SysResult<String> {
+    match &node.borrow().body {
+        Body::Symlink(target) => Ok(target.clone()),
+        _ => Err(Errno::INVAL),
+    }
+}
+
+/// Sets the access and modification times (`None` keeps one); the change time becomes
+/// `now`.
+pub(crate) fn set_times(node: &TRef, atime: Option<u64>, mtime: Option<u64>, now: u64) {
+    let mut n = node.borrow_mut();
+    if let Some(t) = atime {
+        n.atime_ns = t;
+    }
+    if let Some(t) = mtime {
+        n.mtime_ns = t;
+    }
+    n.ctime_ns = now;
 }

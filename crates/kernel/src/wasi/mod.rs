@@ -4,18 +4,20 @@
 //! are the first handles of a process, and channel ends work with `fd_read`/`fd_write`
 //! as byte streams. Calls weft does not support return `ENOSYS`.
 
+mod path;
+pub(crate) mod rights;
+
 use alloc::rc::Rc;
 use alloc::string::String;
 use alloc::vec::Vec;
-use core::cell::RefCell;
 
 use crate::errno::{Errno, SysResult};
 use crate::handle::{Entry, Rights};
-use crate::object::{ConsoleEnd, Dir, MAX_MESSAGE, Object, OpenFile};
+use crate::object::{ConsoleEnd, Dir, MAX_MESSAGE, Object};
 use crate::platform::ConsoleStream;
 use crate::sys::{Stop, Strings, Sys, SysOut, Wait};
 use crate::uaccess::UserMem;
-use crate::vfs::{FileType, OpenOptions, Stat, path};
+use crate::vfs::{FileType, Stat};
 
 /// WASI `filetype` values.
 mod filetype {
@@ -24,34 +26,83 @@ mod filetype {
     pub const DIRECTORY: u8 = 3;
     pub const REGULAR_FILE: u8 = 4;
     pub const SOCKET_STREAM: u8 = 6;
+    pub const SYMBOLIC_LINK: u8 = 7;
 }
 
-/// WASI rights bits used here.
-mod right {
-    pub const FD_READ: u64 = 1 << 1;
-    pub const FD_WRITE: u64 = 1 << 6;
-    pub const FD_ALLOCATE: u64 = 1 << 8;
-    pub const FD_FILESTAT_SET_SIZE: u64 = 1 << 22;
-    /// Every right preview1 defines.
-    pub const ALL: u64 = (1 << 30) - 1;
-}
-
-const OFLAGS_CREAT: u32 = 1;
-const OFLAGS_DIRECTORY: u32 = 2;
-const OFLAGS_EXCL: u32 = 4;
-const OFLAGS_TRUNC: u32 = 8;
 const FDFLAGS_APPEND: u32 = 1;
+const FDFLAGS_NONBLOCK: u32 = 4;
+/// `DSYNC`, `RSYNC` and `SYNC`: synchronous writes, which weft does not offer.
+const FDFLAGS_SYNCS: u32 = 2 | 8 | 16;
+
+const FSTFLAGS_ATIM: u32 = 1;
+const FSTFLAGS_ATIM_NOW: u32 = 2;
+const FSTFLAGS_MTIM: u32 = 4;
+const FSTFLAGS_MTIM_NOW: u32 = 8;
 
 const CLOCK_REALTIME: u32 = 0;
 const CLOCK_MONOTONIC: u32 = 1;
 const CLOCK_PROCESS_CPUTIME: u32 = 2;
 const CLOCK_THREAD_CPUTIME: u32 = 3;
 
+/// The handle of a preopened directory: VFS path `path`, reported to the guest as `guest`.
+pub(crate) fn preopen(path: String, guest: String) -> Entry {
+    let dir = Dir {
+        path,
+        preopen: Some(guest),
+    };
+    Entry {
+        object: Object::Dir(Rc::new(dir)),
+        rights: Rights::ALL,
+        fs: rights::PREOPEN,
+    }
+}
+
 fn wasi_filetype(kind: Option<FileType>) -> u8 {
     match kind {
         Some(FileType::Directory) => filetype::DIRECTORY,
         Some(FileType::Regular) => filetype::REGULAR_FILE,
+        Some(FileType::Symlink) => filetype::SYMBOLIC_LINK,
         None => filetype::UNKNOWN,
+    }
+}
+
+/// The times `fd_filestat_set_times`/`path_filestat_set_times` set: each a time, "now"
+/// (`now`) or unchanged (`None`).
+///
+/// # Errors
+/// `INVAL` for unknown flags, or a time given both as a value and as now.
+fn times(fst: u32, atim: u64, mtim: u64, now: u64) -> SysResult<(Option<u64>, Option<u64>)> {
+    if fst & !0xf != 0
+        || (fst & FSTFLAGS_ATIM != 0 && fst & FSTFLAGS_ATIM_NOW != 0)
+        || (fst & FSTFLAGS_MTIM != 0 && fst & FSTFLAGS_MTIM_NOW != 0)
+    {
+        return Err(Errno::INVAL);
+    }
+    let pick = |value_flag: u32, now_flag: u32, value: u64| {
+        if fst & now_flag != 0 {
+            Some(now)
+        } else if fst & value_flag != 0 {
+            Some(value)
+        } else {
+            None
+        }
+    };
+    Ok((
+        pick(FSTFLAGS_ATIM, FSTFLAGS_ATIM_NOW, atim),
+        pick(FSTFLAGS_MTIM, FSTFLAGS_MTIM_NOW, mtim),
+    ))
+}
+
+/// The `d_next` cookie of a directory entry: `.` is 1, `..` is 2, any other a hash of its
+/// name (at least 3). `fd_readdir` lists entries in cookie order and resumes after the
+/// cookie it is given, so a cookie keeps its place when entries are added or removed
+/// between calls (two names whose 62-bit hashes collide would share one place: the second
+/// is skipped when a call resumes between them).
+fn dir_cookie(name: &str) -> u64 {
+    match name {
+        "." => 1,
+        ".." => 2,
+        _ => (crate::vfs::name_hash(name) >> 2) + 3,
     }
 }
 
@@ -93,26 +144,16 @@ fn strings_sizes_get(mem: &mut UserMem<'_>, strings: &Strings, count: u32, size:
 }
 
 impl Sys<'_> {
-    fn object(&self, fd: u32, needed: Rights) -> SysResult<Object> {
-        Ok(self.proc.handles.get(fd)?.require(needed)?.clone())
-    }
-
-    fn dir(&self, fd: u32) -> SysResult<(Rc<Dir>, Rights)> {
+    /// The entry `fd` names, checked for the WASI rights `needed`.
+    fn entry(&self, fd: u32, needed: u64) -> SysResult<&Entry> {
         let e = self.proc.handles.get(fd)?;
-        match &e.object {
-            Object::Dir(d) => Ok((d.clone(), e.rights)),
-            _ => Err(Errno::NOTDIR),
-        }
+        rights::require(e, needed)?;
+        Ok(e)
     }
 
-    /// The absolute VFS path of `path` (guest memory) beneath directory `fd`.
-    fn path_at(&self, fd: u32, ptr: u32, len: u32, needed: Rights) -> SysResult<String> {
-        let (dir, rights) = self.dir(fd)?;
-        if !rights.has(needed) {
-            return Err(Errno::NOTCAPABLE);
-        }
-        let rel = self.mem.str(ptr, len)?;
-        path::join_within(&dir.path, rel)
+    /// The object `fd` names, checked for the WASI rights `needed`.
+    fn object(&self, fd: u32, needed: u64) -> SysResult<Object> {
+        Ok(self.entry(fd, needed)?.object.clone())
     }
 
     pub(crate) fn args_get(&mut self, argv: u32, buf: u32) -> SysOut {
@@ -135,12 +176,11 @@ impl Sys<'_> {
         match id {
             CLOCK_REALTIME => Ok(self.k.platform.wall_clock_ns()),
             CLOCK_MONOTONIC => Ok(self.k.platform.monotonic_ns()),
-            // Processes share one host thread; their CPU time is approximated by the time
-            // since they started.
+            // The time the process itself has run: its finished quanta and the current
+            // one so far (waiting in a system call or for the processor does not count).
             CLOCK_PROCESS_CPUTIME | CLOCK_THREAD_CPUTIME => {
                 let now = self.k.platform.monotonic_ns();
-                let start = *self.proc.started_ns.get_or_insert(now);
-                Ok(now - start)
+                Ok(self.proc.cpu_ns + now.saturating_sub(self.proc.quantum_start_ns))
             }
             _ => Err(Errno::INVAL),
         }
@@ -180,23 +220,44 @@ impl Sys<'_> {
     }
 
     pub(crate) fn fd_sync(&mut self, fd: u32) -> SysOut {
-        self.proc.handles.get(fd)?;
-        Ok(())
+        self.sync_fd(fd, rights::FD_SYNC)
+    }
+
+    pub(crate) fn fd_datasync(&mut self, fd: u32) -> SysOut {
+        self.sync_fd(fd, rights::FD_DATASYNC)
+    }
+
+    /// `fd_sync` and `fd_datasync` (`right` tells which).
+    fn sync_fd(&mut self, fd: u32, right: u64) -> SysOut {
+        match self.object(fd, right)? {
+            Object::File(f) => {
+                let f = f.borrow();
+                self.k.vfs.sync(&mut *self.k.platform, f.node())?;
+                Ok(())
+            }
+            Object::Dir(_) => Ok(()),
+            Object::Console(_) | Object::Channel(_) => Err(Errno::INVAL.into()),
+        }
     }
 
     pub(crate) fn fd_advise(&mut self, fd: u32, _offset: u64, _len: u64, advice: u32) -> SysOut {
-        match self.object(fd, Rights(0))? {
+        match self.object(fd, rights::FD_ADVISE)? {
             Object::File(_) if advice <= 5 => Ok(()),
-            Object::File(_) => Err(Errno::INVAL.into()),
-            _ => Err(Errno::SPIPE.into()),
+            Object::File(_) | Object::Dir(_) => Err(Errno::INVAL.into()),
+            Object::Console(_) | Object::Channel(_) => Err(Errno::SPIPE.into()),
         }
     }
 
     pub(crate) fn fd_allocate(&mut self, fd: u32, offset: u64, len: u64) -> SysOut {
-        let Object::File(f) = self.object(fd, Rights::WRITE)? else {
-            return Err(Errno::BADF.into());
+        let f = match self.object(fd, rights::FD_ALLOCATE)? {
+            Object::File(f) => f,
+            Object::Dir(_) => return Err(Errno::ISDIR.into()),
+            Object::Console(_) | Object::Channel(_) => return Err(Errno::SPIPE.into()),
         };
         let end = offset.checked_add(len).ok_or(Errno::FBIG)?;
+        if end > i64::MAX as u64 {
+            return Err(Errno::FBIG.into());
+        }
         let f = f.borrow();
         let size = self.k.vfs.stat(&mut *self.k.platform, f.node())?.size;
         if end > size {
@@ -208,59 +269,81 @@ impl Sys<'_> {
     pub(crate) fn fd_fdstat_get(&mut self, fd: u32, out: u32) -> SysOut {
         self.mem.check(out, 24)?;
         let entry = self.proc.handles.get(fd)?;
-        let (filetype, flags, rights) = match &entry.object {
-            Object::Console(ConsoleEnd::In) => {
-                let t = if self.k.platform.console_is_terminal() {
+        // Streams report what they can do, narrowed by what the holder may.
+        let stream = |can: u64| (can & entry.fs.base, can & entry.fs.inheriting);
+        let (filetype, flags, (base, inheriting)) = match &entry.object {
+            Object::Console(end) => {
+                let terminal = match end {
+                    ConsoleEnd::In => self.k.platform.console_is_terminal(),
+                    _ => self.k.platform.console_output_is_terminal(),
+                };
+                // wasi-libc's isatty: a character device without seek or tell rights.
+                let t = if terminal {
                     filetype::CHARACTER_DEVICE
                 } else {
                     filetype::UNKNOWN
                 };
-                (t, 0u16, right::FD_READ)
-            }
-            Object::Console(_) => {
-                let t = if self.k.platform.console_output_is_terminal() {
-                    filetype::CHARACTER_DEVICE
+                let can = if *end == ConsoleEnd::In {
+                    rights::FD_READ
                 } else {
-                    filetype::UNKNOWN
+                    rights::FD_WRITE
                 };
-                (t, 0, right::FD_WRITE)
+                (t, 0u16, stream(can | rights::POLL_FD_READWRITE))
             }
-            Object::Channel(_) => (filetype::SOCKET_STREAM, 0, right::FD_READ | right::FD_WRITE),
+            Object::Channel(_) => (
+                filetype::SOCKET_STREAM,
+                0,
+                stream(rights::FD_READ | rights::FD_WRITE | rights::POLL_FD_READWRITE),
+            ),
             Object::File(f) => {
-                let mut r = 0;
-                if entry.rights.has(Rights::READ) {
-                    r |= right::ALL & !(right::FD_WRITE | right::FD_ALLOCATE);
+                let f = f.borrow();
+                let mut flags = 0;
+                if f.append {
+                    flags |= FDFLAGS_APPEND as u16;
                 }
-                if entry.rights.has(Rights::WRITE) {
-                    r |= right::FD_WRITE | right::FD_ALLOCATE | right::FD_FILESTAT_SET_SIZE;
+                if f.nonblock {
+                    flags |= FDFLAGS_NONBLOCK as u16;
                 }
-                (filetype::REGULAR_FILE, u16::from(f.borrow().append), r)
+                (
+                    filetype::REGULAR_FILE,
+                    flags,
+                    (entry.fs.base, entry.fs.inheriting),
+                )
             }
-            Object::Dir(_) => (filetype::DIRECTORY, 0, right::ALL),
+            Object::Dir(_) => (filetype::DIRECTORY, 0, (entry.fs.base, entry.fs.inheriting)),
         };
         let mut b = [0u8; 24];
         b[0] = filetype;
         b[2..4].copy_from_slice(&flags.to_le_bytes());
-        b[8..16].copy_from_slice(&rights.to_le_bytes());
-        b[16..24].copy_from_slice(&right::ALL.to_le_bytes());
+        b[8..16].copy_from_slice(&base.to_le_bytes());
+        b[16..24].copy_from_slice(&inheriting.to_le_bytes());
         self.mem.write(out, &b)?;
         Ok(())
     }
 
     pub(crate) fn fd_fdstat_set_flags(&mut self, fd: u32, flags: u32) -> SysOut {
-        match self.object(fd, Rights(0))? {
-            Object::File(f) if flags & !FDFLAGS_APPEND == 0 => {
-                f.borrow_mut().append = flags & FDFLAGS_APPEND != 0;
+        if flags & FDFLAGS_SYNCS != 0 || flags & !(FDFLAGS_APPEND | FDFLAGS_NONBLOCK) != 0 {
+            return Err(Errno::INVAL.into());
+        }
+        match self.object(fd, rights::FD_FDSTAT_SET_FLAGS)? {
+            Object::File(f) => {
+                let mut f = f.borrow_mut();
+                f.append = flags & FDFLAGS_APPEND != 0;
+                f.nonblock = flags & FDFLAGS_NONBLOCK != 0;
                 Ok(())
             }
+            Object::Dir(_) if flags & FDFLAGS_APPEND == 0 => Ok(()),
             _ if flags == 0 => Ok(()),
+            // Non-blocking streams (reads and writes that fail with AGAIN instead of
+            // waiting) are not offered.
             _ => Err(Errno::NOTSUP.into()),
         }
     }
 
-    pub(crate) fn fd_fdstat_set_rights(&mut self, fd: u32, _base: u64, _inh: u64) -> SysOut {
-        self.proc.handles.get(fd)?;
-        Err(Errno::NOSYS.into())
+    pub(crate) fn fd_fdstat_set_rights(&mut self, fd: u32, base: u64, inheriting: u64) -> SysOut {
+        let entry = self.proc.handles.get_mut(fd)?;
+        rights::shrink(entry, base, inheriting)?;
+        Ok(())
     }
 
     fn stat_object(&mut self, object: &Object) -> SysResult<Stat> {
@@ -276,7 +359,10 @@ impl Sys<'_> {
 
     pub(crate) fn fd_filestat_get(&mut self, fd: u32, out: u32) -> SysOut {
         self.mem.check(out, 64)?;
-        let object = self.object(fd, Rights(0))?;
+        let object = match self.proc.handles.get(fd)?.object.clone() {
+            stream @ (Object::Console(_) | Object::Channel(_)) => stream,
+            _ => self.object(fd, rights::FD_FILESTAT_GET)?,
+        };
         let st = self.stat_object(&object)?;
         let mut b = filestat_bytes(&st);
         match object {
@@ -289,8 +375,11 @@ impl Sys<'_> {
     }
 
     pub(crate) fn fd_filestat_set_size(&mut self, fd: u32, size: u64) -> SysOut {
-        match self.object(fd, Rights::WRITE)? {
+        match self.object(fd, rights::FD_FILESTAT_SET_SIZE)? {
             Object::File(f) => {
+                if size > i64::MAX as u64 {
+                    return Err(Errno::FBIG.into());
+                }
                 let f = f.borrow();
                 self.k.vfs.set_size(&mut *self.k.platform, f.node(), size)?;
                 Ok(())
@@ -300,9 +389,29 @@ impl Sys<'_> {
         }
     }
 
-    pub(crate) fn fd_filestat_set_times(&mut self, fd: u32, _a: u64, _m: u64, _f: u32) -> SysOut {
-        self.proc.handles.get(fd)?;
-        Err(Errno::NOSYS.into())
+    pub(crate) fn fd_filestat_set_times(
+        &mut self,
+        fd: u32,
+        atim: u64,
+        mtim: u64,
+        fst: u32,
+    ) -> SysOut {
+        let (atime, mtime) = times(fst, atim, mtim, self.k.platform.wall_clock_ns())?;
+        match self.object(fd, rights::FD_FILESTAT_SET_TIMES)? {
+            Object::File(f) => {
+                let f = f.borrow();
+                self.k
+                    .vfs
+                    .set_times(&mut *self.k.platform, f.node(), atime, mtime)?;
+            }
+            Object::Dir(d) => {
+                self.k
+                    .vfs
+                    .set_times_path(&mut *self.k.platform, &d.path, atime, mtime)?;
+            }
+            Object::Console(_) | Object::Channel(_) => return Err(Errno::BADF.into()),
+        }
+        Ok(())
     }
 
     /// Reads into the iovecs at `iovs` from `object`; `at` is the file position for
@@ -480,8 +589,17 @@ impl Sys<'_> {
         out: u32,
     ) -> SysOut {
         self.mem.check(out, 4)?;
-        let object = self.object(fd, right)?;
-        if at.is_some() && !matches!(object, Object::File(_)) {
+        let mut needed = if right == Rights::READ {
+            rights::FD_READ
+        } else {
+            rights::FD_WRITE
+        };
+        if at.is_some() {
+            needed |= rights::FD_SEEK;
+        }
+        let entry = self.entry(fd, needed)?;
+        let object = entry.require(right)?.clone();
+        if at.is_some() && !matches!(object, Object::File(_) | Object::Dir(_)) {
             return Err(Errno::SPIPE.into());
         }
         let n = if right == Rights::READ {
@@ -495,8 +613,16 @@ impl Sys<'_> {
 
     pub(crate) fn fd_seek(&mut self, fd: u32, offset: u64, whence: u32, out: u32) -> SysOut {
         self.mem.check(out, 8)?;
-        let Object::File(f) = self.object(fd, Rights(0))? else {
-            return Err(Errno::SPIPE.into());
+        // Asking where the position is needs only the right to tell.
+        let needed = if whence == 1 && offset == 0 {
+            rights::FD_TELL
+        } else {
+            rights::FD_SEEK
+        };
+        let f = match self.object(fd, needed)? {
+            Object::File(f) => f,
+            Object::Dir(_) => return Err(Errno::ISDIR.into()),
+            Object::Console(_) | Object::Channel(_) => return Err(Errno::SPIPE.into()),
         };
         let mut f = f.borrow_mut();
         let base = match whence {
@@ -516,22 +642,28 @@ impl Sys<'_> {
 
     pub(crate) fn fd_tell(&mut self, fd: u32, out: u32) -> SysOut {
         self.mem.check(out, 8)?;
-        let Object::File(f) = self.object(fd, Rights(0))? else {
-            return Err(Errno::SPIPE.into());
+        let f = match self.object(fd, rights::FD_TELL)? {
+            Object::File(f) => f,
+            Object::Dir(_) => return Err(Errno::ISDIR.into()),
+            Object::Console(_) | Object::Channel(_) => return Err(Errno::SPIPE.into()),
         };
         let offset = f.borrow().offset;
         self.mem.write_u64(out, offset)?;
         Ok(())
     }
 
+    /// The name directory `fd` is preopened under (`BADF` if it is not a preopen).
+    fn preopen_name(&self, fd: u32) -> SysResult<Rc<Dir>> {
+        match &self.proc.handles.get(fd)?.object {
+            Object::Dir(d) if d.preopen.is_some() => Ok(d.clone()),
+            _ => Err(Errno::BADF),
+        }
+    }
+
     pub(crate) fn fd_prestat_get(&mut self, fd: u32, out: u32) -> SysOut {
         self.mem.check(out, 8)?;
-        let Object::Dir(d) = self.object(fd, Rights(0))? else {
-            return Err(Errno::BADF.into());
-        };
-        let Some(name) = &d.preopen else {
-            return Err(Errno::BADF.into());
-        };
+        let d = self.preopen_name(fd)?;
+        let name = d.preopen.as_deref().unwrap_or_default();
         let mut b = [0u8; 8];
         b[4..8].copy_from_slice(&(name.len() as u32).to_le_bytes());
         self.mem.write(out, &b)?;
@@ -539,12 +671,8 @@ impl Sys<'_> {
     }
 
     pub(crate) fn fd_prestat_dir_name(&mut self, fd: u32, buf: u32, len: u32) -> SysOut {
-        let Object::Dir(d) = self.object(fd, Rights(0))? else {
-            return Err(Errno::BADF.into());
-        };
-        let Some(name) = &d.preopen else {
-            return Err(Errno::BADF.into());
-        };
+        let d = self.preopen_name(fd)?;
+        let name = d.preopen.as_deref().unwrap_or_default();
         if (len as usize) < name.len() {
             return Err(Errno::NAMETOOLONG.into());
         }
@@ -562,24 +690,27 @@ impl Sys<'_> {
     ) -> SysOut {
         self.mem.check(out, 4)?;
         self.mem.check(buf, len)?;
-        let (dir, rights) = self.dir(fd).map_err(|_| Errno::BADF)?;
-        if !rights.has(Rights::READ) {
-            return Err(Errno::NOTCAPABLE.into());
-        }
-        let how = OpenOptions {
+        let dir = match self.object(fd, rights::FD_READDIR)? {
+            Object::Dir(d) => d,
+            _ => return Err(Errno::NOTDIR.into()),
+        };
+        let how = crate::vfs::OpenOptions {
             read: true,
             directory: true,
-            ..OpenOptions::default()
+            ..Default::default()
         };
         let node = self.k.vfs.open(&mut *self.k.platform, &dir.path, &how)?;
         let entries = self.k.vfs.read_dir(&mut *self.k.platform, &node);
         self.k.vfs.close(&mut *self.k.platform, node);
-        let entries = entries?;
+        let mut entries: Vec<(u64, crate::vfs::DirEntry)> = entries?
+            .into_iter()
+            .map(|e| (dir_cookie(&e.name), e))
+            .collect();
+        entries.sort_by(|a, b| (a.0, &a.1.name).cmp(&(b.0, &b.1.name)));
         let mut used = 0u32;
-        let skip = usize::try_from(cookie).unwrap_or(usize::MAX);
-        for (i, e) in entries.iter().enumerate().skip(skip) {
+        for (next, e) in entries.iter().filter(|(c, _)| *c > cookie) {
             let mut rec = Vec::with_capacity(24 + e.name.len());
-            rec.extend_from_slice(&(i as u64 + 1).to_le_bytes());
+            rec.extend_from_slice(&next.to_le_bytes());
             rec.extend_from_slice(&e.ino.to_le_bytes());
             rec.extend_from_slice(&(e.name.len() as u32).to_le_bytes());
             rec.push(wasi_filetype(Some(e.kind)));
@@ -604,189 +735,15 @@ impl Sys<'_> {
         Ok(())
     }
 
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) fn path_open(
-        &mut self,
-        fd: u32,
-        _dirflags: u32,
-        path_ptr: u32,
-        path_len: u32,
-        oflags: u32,
-        base: u64,
-        _inheriting: u64,
-        fdflags: u32,
-        out: u32,
-    ) -> SysOut {
-        self.mem.check(out, 4)?;
-        let (dir, dir_rights) = self.dir(fd)?;
-        let rel = self.mem.str(path_ptr, path_len)?;
-        let path = path::join_within(&dir.path, rel)?;
-        let write = base & (right::FD_WRITE | right::FD_ALLOCATE | right::FD_FILESTAT_SET_SIZE)
-            != 0
-            || oflags & OFLAGS_TRUNC != 0;
-        let read = base & right::FD_READ != 0 || !write;
-        if (write || oflags & OFLAGS_CREAT != 0) && !dir_rights.has(Rights::WRITE) {
-            return Err(Errno::NOTCAPABLE.into());
-        }
-        if !dir_rights.has(Rights::READ) {
-            return Err(Errno::NOTCAPABLE.into());
-        }
-        let existing = self.k.vfs.stat_path(&mut *self.k.platform, &path);
-        let is_dir = matches!(&existing, Ok(st) if st.kind == Some(FileType::Directory));
-        if oflags & OFLAGS_DIRECTORY != 0 || is_dir {
-            match existing {
-                Ok(_) if oflags & OFLAGS_CREAT != 0 && oflags & OFLAGS_EXCL != 0 => {
-                    return Err(Errno::EXIST.into());
-                }
-                Ok(_) if !is_dir => return Err(Errno::NOTDIR.into()),
-                Ok(_) if write => return Err(Errno::ISDIR.into()),
-                Ok(_) => {}
-                Err(e) => return Err(e.into()),
-            }
-            let entry = Entry {
-                object: Object::Dir(Rc::new(Dir {
-                    path,
-                    preopen: None,
-                })),
-                rights: dir_rights,
-            };
-            let h = self.proc.handles.insert(entry)?;
-            self.mem.write_u32(out, h)?;
-            return Ok(());
-        }
-        let how = OpenOptions {
-            read,
-            write,
-            create: oflags & OFLAGS_CREAT != 0,
-            exclusive: oflags & OFLAGS_EXCL != 0,
-            truncate: oflags & OFLAGS_TRUNC != 0,
-            directory: false,
-        };
-        let node = self.k.vfs.open(&mut *self.k.platform, &path, &how)?;
-        let mut rights = Rights::TRANSFER;
-        if read {
-            rights = rights.with(Rights::READ);
-        }
-        if write {
-            rights = rights.with(Rights::WRITE);
-        }
-        let file = OpenFile::new(node, fdflags & FDFLAGS_APPEND != 0, &self.k.events);
-        let entry = Entry {
-            object: Object::File(Rc::new(RefCell::new(file))),
-            rights,
-        };
-        // If the table is full the entry is dropped, and the file closed, here.
-        let h = self.proc.handles.insert(entry)?;
-        self.mem.write_u32(out, h)?;
-        Ok(())
-    }
-
-    pub(crate) fn path_create_directory(&mut self, fd: u32, ptr: u32, len: u32) -> SysOut {
-        let path = self.path_at(fd, ptr, len, Rights::WRITE)?;
-        self.k.vfs.mkdir(&mut *self.k.platform, &path)?;
-        Ok(())
-    }
-
-    pub(crate) fn path_filestat_get(
-        &mut self,
-        fd: u32,
-        _flags: u32,
-        ptr: u32,
-        len: u32,
-        out: u32,
-    ) -> SysOut {
-        self.mem.check(out, 64)?;
-        let path = self.path_at(fd, ptr, len, Rights::READ)?;
-        let st = self.k.vfs.stat_path(&mut *self.k.platform, &path)?;
-        self.mem.write(out, &filestat_bytes(&st))?;
-        Ok(())
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) fn path_filestat_set_times(
-        &mut self,
-        fd: u32,
-        _flags: u32,
-        ptr: u32,
-        len: u32,
-        _atim: u64,
-        _mtim: u64,
-        _fst: u32,
-    ) -> SysOut {
-        self.path_at(fd, ptr, len, Rights::WRITE)?;
-        Err(Errno::NOSYS.into())
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) fn path_link(
-        &mut self,
-        fd: u32,
-        _f: u32,
-        p: u32,
-        l: u32,
-        fd2: u32,
-        p2: u32,
-        l2: u32,
-    ) -> SysOut {
-        self.path_at(fd, p, l, Rights::READ)?;
-        self.path_at(fd2, p2, l2, Rights::WRITE)?;
-        Err(Errno::NOSYS.into())
-    }
-
-    pub(crate) fn path_readlink(
-        &mut self,
-        fd: u32,
-        ptr: u32,
-        len: u32,
-        buf: u32,
-        buf_len: u32,
-        out: u32,
-    ) -> SysOut {
-        self.mem.check(buf, buf_len)?;
-        self.mem.check(out, 4)?;
-        let path = self.path_at(fd, ptr, len, Rights::READ)?;
-        // weft's file systems have no symbolic links.
-        self.k.vfs.stat_path(&mut *self.k.platform, &path)?;
-        Err(Errno::INVAL.into())
-    }
-
-    pub(crate) fn path_remove_directory(&mut self, fd: u32, ptr: u32, len: u32) -> SysOut {
-        let path = self.path_at(fd, ptr, len, Rights::WRITE)?;
-        self.k.vfs.rmdir(&mut *self.k.platform, &path)?;
-        Ok(())
-    }
-
-    pub(crate) fn path_unlink_file(&mut self, fd: u32, ptr: u32, len: u32) -> SysOut {
-        let path = self.path_at(fd, ptr, len, Rights::WRITE)?;
-        self.k.vfs.unlink(&mut *self.k.platform, &path)?;
-        Ok(())
-    }
-
-    pub(crate) fn path_rename(
-        &mut self,
-        fd: u32,
-        p: u32,
-        l: u32,
-        fd2: u32,
-        p2: u32,
-        l2: u32,
-    ) -> SysOut {
-        let from = self.path_at(fd, p, l, Rights::WRITE)?;
-        let to = self.path_at(fd2, p2, l2, Rights::WRITE)?;
-        self.k.vfs.rename(&mut *self.k.platform, &from, &to)?;
-        Ok(())
-    }
-
-    pub(crate) fn path_symlink(&mut self, p: u32, l: u32, fd: u32, p2: u32, l2: u32) -> SysOut {
-        self.mem.str(p, l)?;
-        self.path_at(fd, p2, l2, Rights::WRITE)?;
-        Err(Errno::NOSYS.into())
-    }
-
-    pub(crate) fn sock_accept(&mut self, fd: u32, _flags: u32, out: u32) -> SysOut {
-        self.mem.check(out, 4)?;
+    /// The `sock_*` calls: weft has no sockets (channels are its streams), so each fails
+    /// with `NOTSOCK` on any handle, `BADF` on none.
+    fn not_a_socket(&self, fd: u32) -> SysOut {
         self.proc.handles.get(fd)?;
-        Err(Errno::NOSYS.into())
+        Err(Errno::NOTSOCK.into())
+    }
+
+    pub(crate) fn sock_accept(&mut self, fd: u32, _flags: u32, _out: u32) -> SysOut {
+        self.not_a_socket(fd)
     }
 
     pub(crate) fn sock_recv(
@@ -798,18 +755,15 @@ impl Sys<'_> {
         _o: u32,
         _of: u32,
     ) -> SysOut {
-        self.proc.handles.get(fd)?;
-        Err(Errno::NOSYS.into())
+        self.not_a_socket(fd)
     }
 
     pub(crate) fn sock_send(&mut self, fd: u32, _i: u32, _c: u32, _f: u32, _o: u32) -> SysOut {
-        self.proc.handles.get(fd)?;
-        Err(Errno::NOSYS.into())
+        self.not_a_socket(fd)
     }
 
     pub(crate) fn sock_shutdown(&mut self, fd: u32, _how: u32) -> SysOut {
-        self.proc.handles.get(fd)?;
-        Err(Errno::NOSYS.into())
+        self.not_a_socket(fd)
     }
 
     /// `poll_oneoff`: waits until a clock subscription expires or an fd subscription is

@@ -1,0 +1,408 @@
+//! The `path_*` calls: everything that names a file by a path beneath a directory handle.
+//!
+//! Every path is resolved by [`crate::vfs::Vfs::resolve`] beneath the directory the handle
+//! names, so neither `..` nor a symbolic link leads above it. A link at the end of a path is
+//! followed only where preview1 says so (`LOOKUPFLAGS_SYMLINK_FOLLOW`, or a trailing `/`);
+//! otherwise the call acts on the link itself, and `path_open` refuses it with `LOOP`.
+
+use alloc::rc::Rc;
+use alloc::vec::Vec;
+use core::cell::RefCell;
+
+use super::rights;
+use super::{FDFLAGS_APPEND, FDFLAGS_NONBLOCK, FDFLAGS_SYNCS, filestat_bytes, times};
+use crate::errno::{Errno, SysResult};
+use crate::handle::{Entry, FsRights, Rights};
+use crate::object::{Dir, Object, OpenFile};
+use crate::sys::{Sys, SysOut};
+use crate::vfs::{FileType, OpenOptions, Resolved};
+
+const OFLAGS_CREAT: u32 = 1;
+const OFLAGS_DIRECTORY: u32 = 2;
+const OFLAGS_EXCL: u32 = 4;
+const OFLAGS_TRUNC: u32 = 8;
+const LOOKUPFLAGS_SYMLINK_FOLLOW: u32 = 1;
+
+/// A path-taking call's directory: its handle, the rights it needs there, and whether a
+/// link at the end of the path is followed.
+struct At {
+    fd: u32,
+    /// The WASI right the call needs on the directory.
+    right: u64,
+    /// Whether the call changes what is beneath the directory (needs the kernel's `WRITE`).
+    writes: bool,
+    follow: bool,
+}
+
+impl Sys<'_> {
+    /// The directory `fd` names and its rights, checked for `at`'s needs: `BADF` for no
+    /// handle, `NOTDIR` for one that is not a directory, `NOTCAPABLE` for missing rights.
+    fn dir_for(&self, at: &At) -> SysResult<(Rc<Dir>, FsRights, Rights)> {
+        let e = self.proc.handles.get(at.fd)?;
+        let Object::Dir(d) = &e.object else {
+            return Err(Errno::NOTDIR);
+        };
+        rights::require(e, at.right)?;
+        let kernel = if at.writes {
+            Rights::READ.with(Rights::WRITE)
+        } else {
+            Rights::READ
+        };
+        if !e.rights.has(kernel) {
+            return Err(Errno::NOTCAPABLE);
+        }
+        Ok((d.clone(), e.fs, e.rights))
+    }
+
+    /// Resolves the guest path at `ptr`/`len` beneath `at`'s directory.
+    fn resolve(&mut self, at: &At, ptr: u32, len: u32) -> SysResult<Resolved> {
+        let (dir, _, _) = self.dir_for(at)?;
+        let rel = self.mem.str(ptr, len)?;
+        self.k
+            .vfs
+            .resolve(&mut *self.k.platform, &dir.path, rel, at.follow)
+    }
+
+    /// What `path` names (not following a link at its end), `None` if nothing.
+    fn kind_at(&mut self, path: &str) -> SysResult<Option<FileType>> {
+        match self.k.vfs.stat_path(&mut *self.k.platform, path) {
+            Ok(st) => Ok(st.kind),
+            Err(Errno::NOENT) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Where a new directory entry goes: `EXIST` if something is there already (`NOTDIR`
+    /// for a non-directory named with a trailing `/`), `NOENT` for a missing name with a
+    /// trailing `/` (only directories are named so, and this call makes none).
+    fn new_name(&mut self, r: &Resolved) -> SysResult<()> {
+        match self.kind_at(&r.path)? {
+            Some(kind) if r.dir && kind != FileType::Directory => Err(Errno::NOTDIR),
+            Some(_) => Err(Errno::EXIST),
+            None if r.dir => Err(Errno::NOENT),
+            None => Ok(()),
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn path_open(
+        &mut self,
+        fd: u32,
+        dirflags: u32,
+        path_ptr: u32,
+        path_len: u32,
+        oflags: u32,
+        base: u64,
+        _inheriting: u64,
+        fdflags: u32,
+        out: u32,
+    ) -> SysOut {
+        self.mem.check(out, 4)?;
+        let create = oflags & OFLAGS_CREAT != 0;
+        let exclusive = oflags & OFLAGS_EXCL != 0;
+        let truncate = oflags & OFLAGS_TRUNC != 0;
+        let directory = oflags & OFLAGS_DIRECTORY != 0;
+        if oflags & !0xf != 0 || (directory && (create || exclusive || truncate)) {
+            return Err(Errno::INVAL.into());
+        }
+        if fdflags & FDFLAGS_SYNCS != 0 {
+            // Synchronous writes are not offered (as wasmtime).
+            return Err(Errno::NOTSUP.into());
+        }
+        if fdflags & !(FDFLAGS_APPEND | FDFLAGS_NONBLOCK | FDFLAGS_SYNCS) != 0 {
+            return Err(Errno::INVAL.into());
+        }
+        // The access mode, as wasmtime picks it: writing if asked for, reading if asked
+        // for or if not writing. Creating or truncating a file does not need a writable
+        // handle to it.
+        let write = base & rights::FD_WRITE != 0;
+        let read = base & rights::FD_READ != 0 || !write;
+        let mut needed = rights::PATH_OPEN;
+        if create {
+            needed |= rights::PATH_CREATE_FILE;
+        }
+        if truncate {
+            needed |= rights::PATH_FILESTAT_SET_SIZE;
+        }
+        let at = At {
+            fd,
+            right: needed,
+            writes: write || create || truncate,
+            follow: dirflags & LOOKUPFLAGS_SYMLINK_FOLLOW != 0,
+        };
+        let (_, parent, parent_kernel) = self.dir_for(&at)?;
+        let r = self.resolve(&at, path_ptr, path_len)?;
+        let entry = match self.kind_at(&r.path)? {
+            Some(FileType::Directory) => {
+                if create && exclusive {
+                    return Err(Errno::EXIST.into());
+                }
+                if write || create {
+                    return Err(Errno::ISDIR.into());
+                }
+                let dir = Dir {
+                    path: r.path,
+                    preopen: None,
+                };
+                Entry {
+                    object: Object::Dir(Rc::new(dir)),
+                    rights: parent_kernel,
+                    fs: rights::for_dir(parent),
+                }
+            }
+            Some(FileType::Symlink) if create && exclusive => return Err(Errno::EXIST.into()),
+            Some(FileType::Symlink) => return Err(Errno::LOOP.into()),
+            Some(FileType::Regular) if directory || r.dir => return Err(Errno::NOTDIR.into()),
+            None if directory || r.dir => return Err(Errno::NOENT.into()),
+            _ => {
+                let how = OpenOptions {
+                    read,
+                    write,
+                    create,
+                    exclusive,
+                    truncate,
+                    directory: false,
+                };
+                let node = self.k.vfs.open(&mut *self.k.platform, &r.path, &how)?;
+                let mut kernel = Rights::TRANSFER;
+                if read {
+                    kernel = kernel.with(Rights::READ);
+                }
+                if write {
+                    kernel = kernel.with(Rights::WRITE);
+                }
+                let mut file = OpenFile::new(node, fdflags & FDFLAGS_APPEND != 0, &self.k.events);
+                file.nonblock = fdflags & FDFLAGS_NONBLOCK != 0;
+                Entry {
+                    object: Object::File(Rc::new(RefCell::new(file))),
+                    rights: kernel,
+                    fs: rights::for_file(parent, read, write),
+                }
+            }
+        };
+        // If the table is full the entry is dropped, and a file closed, here.
+        let h = self.proc.handles.insert(entry)?;
+        self.mem.write_u32(out, h)?;
+        Ok(())
+    }
+
+    pub(crate) fn path_create_directory(&mut self, fd: u32, ptr: u32, len: u32) -> SysOut {
+        let at = At {
+            fd,
+            right: rights::PATH_CREATE_DIRECTORY,
+            writes: true,
+            follow: false,
+        };
+        let r = self.resolve(&at, ptr, len)?;
+        self.k.vfs.mkdir(&mut *self.k.platform, &r.path)?;
+        Ok(())
+    }
+
+    pub(crate) fn path_filestat_get(
+        &mut self,
+        fd: u32,
+        flags: u32,
+        ptr: u32,
+        len: u32,
+        out: u32,
+    ) -> SysOut {
+        self.mem.check(out, 64)?;
+        let at = At {
+            fd,
+            right: rights::PATH_FILESTAT_GET,
+            writes: false,
+            follow: flags & LOOKUPFLAGS_SYMLINK_FOLLOW != 0,
+        };
+        let r = self.resolve(&at, ptr, len)?;
+        let st = self.k.vfs.stat_path(&mut *self.k.platform, &r.path)?;
+        if r.dir && st.kind != Some(FileType::Directory) {
+            return Err(Errno::NOTDIR.into());
+        }
+        self.mem.write(out, &filestat_bytes(&st))?;
+        Ok(())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn path_filestat_set_times(
+        &mut self,
+        fd: u32,
+        flags: u32,
+        ptr: u32,
+        len: u32,
+        atim: u64,
+        mtim: u64,
+        fst: u32,
+    ) -> SysOut {
+        let (atime, mtime) = times(fst, atim, mtim, self.k.platform.wall_clock_ns())?;
+        let at = At {
+            fd,
+            right: rights::PATH_FILESTAT_SET_TIMES,
+            writes: false,
+            follow: flags & LOOKUPFLAGS_SYMLINK_FOLLOW != 0,
+        };
+        let r = self.resolve(&at, ptr, len)?;
+        self.k
+            .vfs
+            .set_times_path(&mut *self.k.platform, &r.path, atime, mtime)?;
+        Ok(())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn path_link(
+        &mut self,
+        fd: u32,
+        flags: u32,
+        p: u32,
+        l: u32,
+        fd2: u32,
+        p2: u32,
+        l2: u32,
+    ) -> SysOut {
+        let from_at = At {
+            fd,
+            right: rights::PATH_LINK_SOURCE,
+            writes: false,
+            follow: flags & LOOKUPFLAGS_SYMLINK_FOLLOW != 0,
+        };
+        let to_at = At {
+            fd: fd2,
+            right: rights::PATH_LINK_TARGET,
+            writes: true,
+            follow: false,
+        };
+        let from = self.resolve(&from_at, p, l)?;
+        let to = self.resolve(&to_at, p2, l2)?;
+        match self.kind_at(&from.path)? {
+            None => return Err(Errno::NOENT.into()),
+            Some(FileType::Directory) => return Err(Errno::PERM.into()),
+            Some(_) if from.dir => return Err(Errno::NOTDIR.into()),
+            Some(_) => {}
+        }
+        match self.new_name(&to) {
+            Err(Errno::NOTDIR) => return Err(Errno::EXIST.into()),
+            other => other?,
+        }
+        self.k
+            .vfs
+            .link(&mut *self.k.platform, &from.path, &to.path)?;
+        Ok(())
+    }
+
+    pub(crate) fn path_readlink(
+        &mut self,
+        fd: u32,
+        ptr: u32,
+        len: u32,
+        buf: u32,
+        buf_len: u32,
+        out: u32,
+    ) -> SysOut {
+        self.mem.check(buf, buf_len)?;
+        self.mem.check(out, 4)?;
+        let at = At {
+            fd,
+            right: rights::PATH_READLINK,
+            writes: false,
+            follow: false,
+        };
+        let r = self.resolve(&at, ptr, len)?;
+        let target = self.k.vfs.readlink(&mut *self.k.platform, &r.path)?;
+        // A buffer too small gets the start of the target, as POSIX readlink.
+        let n = target.len().min(buf_len as usize);
+        self.mem.write(buf, &target.as_bytes()[..n])?;
+        self.mem.write_u32(out, n as u32)?;
+        Ok(())
+    }
+
+    pub(crate) fn path_remove_directory(&mut self, fd: u32, ptr: u32, len: u32) -> SysOut {
+        let at = At {
+            fd,
+            right: rights::PATH_REMOVE_DIRECTORY,
+            writes: true,
+            follow: false,
+        };
+        let r = self.resolve(&at, ptr, len)?;
+        self.k.vfs.rmdir(&mut *self.k.platform, &r.path)?;
+        Ok(())
+    }
+
+    pub(crate) fn path_unlink_file(&mut self, fd: u32, ptr: u32, len: u32) -> SysOut {
+        let at = At {
+            fd,
+            right: rights::PATH_UNLINK_FILE,
+            writes: true,
+            follow: false,
+        };
+        let r = self.resolve(&at, ptr, len)?;
+        if r.dir {
+            // Only directories are named with a trailing `/`, and this removes none.
+            return Err(match self.kind_at(&r.path)? {
+                Some(FileType::Directory) => Errno::ISDIR,
+                Some(_) => Errno::NOTDIR,
+                None => Errno::NOENT,
+            }
+            .into());
+        }
+        self.k.vfs.unlink(&mut *self.k.platform, &r.path)?;
+        Ok(())
+    }
+
+    pub(crate) fn path_rename(
+        &mut self,
+        fd: u32,
+        p: u32,
+        l: u32,
+        fd2: u32,
+        p2: u32,
+        l2: u32,
+    ) -> SysOut {
+        let from_at = At {
+            fd,
+            right: rights::PATH_RENAME_SOURCE,
+            writes: true,
+            follow: false,
+        };
+        let to_at = At {
+            fd: fd2,
+            right: rights::PATH_RENAME_TARGET,
+            writes: true,
+            follow: false,
+        };
+        let from = self.resolve(&from_at, p, l)?;
+        let to = self.resolve(&to_at, p2, l2)?;
+        if (from.dir || to.dir) && self.kind_at(&from.path)? != Some(FileType::Directory) {
+            // A trailing `/` on either name: only a directory may move.
+            return Err(if self.kind_at(&from.path)?.is_none() {
+                Errno::NOENT
+            } else {
+                Errno::NOTDIR
+            }
+            .into());
+        }
+        self.k
+            .vfs
+            .rename(&mut *self.k.platform, &from.path, &to.path)?;
+        Ok(())
+    }
+
+    pub(crate) fn path_symlink(&mut self, p: u32, l: u32, fd: u32, p2: u32, l2: u32) -> SysOut {
+        let target: Vec<u8> = self.mem.str(p, l)?.as_bytes().to_vec();
+        let at = At {
+            fd,
+            right: rights::PATH_SYMLINK,
+            writes: true,
+            follow: false,
+        };
+        let r = self.resolve(&at, p2, l2)?;
+        let target = core::str::from_utf8(&target).map_err(|_| Errno::ILSEQ)?;
+        crate::vfs::path::check_guest(target).map_err(|e| match e {
+            // An absolute link could only ever lead out of the directory it is followed
+            // from: refused when made, as wasmtime does.
+            Errno::NOTCAPABLE => Errno::PERM,
+            e => e,
+        })?;
+        self.new_name(&r)?;
+        self.k.vfs.symlink(&mut *self.k.platform, target, &r.path)?;
+        Ok(())
+    }
+}
