@@ -7,8 +7,9 @@
 //!   code, like `wasmtime run`. Only options before the module are weft's: everything after
 //!   it is the program's, even `--help`.
 //! - `weft boot` boots the hosted OS from the built-in initrd into `init` and the shell.
-//! - `weft run --invoke NAME FILE [ARGS...]` instantiates a `.wasm` or `.wat` module and calls
-//!   one of its exported functions, printing the results one per line.
+//! - `weft run --invoke NAME FILE [ARGS...]` runs a `.wasm` or `.wat` module the same way but
+//!   calls its export NAME with ARGS instead of `_start` (after `_initialize`, if it has
+//!   one), printing the results one per line, as `wasmtime run --invoke` does.
 //! - `weft wast FILE...` runs `.wast` spec scripts and prints pass/fail counts.
 //!
 //! Exit status: a WASI program's or the booted system's own exit code; 134 when it, or the
@@ -25,14 +26,12 @@ use std::process::ExitCode;
 
 use anyhow::{Context as _, Result, bail};
 use clap::{Args, Parser, Subcommand};
-use weft_engine::{Config, Engine, Linker, Module, Store, Val, ValType};
+use weft_engine::{Config, Val, ValType};
 use weft_kernel::vfs::{Vfs, path as vpath};
 use weft_kernel::{Kernel, KernelConfig, Program, SpawnRequest};
 
 /// Exit status when a `.wast` assertion failed, or a program's exit status was invalid.
 const EXIT_FAILURE: u8 = 1;
-/// Exit status when Wasm trapped (128 + SIGABRT, as a trapped process's).
-const EXIT_TRAPPED: u8 = weft_kernel::kernel::STATUS_TRAPPED as u8;
 /// Exit status for usage, load, compile and link errors.
 const EXIT_USAGE: u8 = 2;
 
@@ -74,10 +73,10 @@ enum Command {
                   function's): weft's options go before MODULE, and `--` also ends them."
 )]
 struct RunArgs {
-    /// Call this exported function instead of running the module as a WASI program; the
-    /// arguments after MODULE are its arguments, parsed by its parameter types: integers
-    /// in decimal or 0x hex, floats in Rust syntax (including nan and inf), `null` for
-    /// references. The module may import nothing.
+    /// Call this exported function instead of `_start` (after `_initialize`, if the module
+    /// exports it) and print its results; the arguments after MODULE are its arguments,
+    /// parsed by its parameter types: integers in decimal or 0x hex, floats in Rust syntax
+    /// (including nan and inf), `null` for references.
     #[arg(long, value_name = "NAME")]
     invoke: Option<String>,
 
@@ -129,8 +128,7 @@ struct BootArgs {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Run(args) if args.invoke.is_none() => run_program(args),
-        Command::Run(args) => invoke(args),
+        Command::Run(args) => run_program(args),
         Command::Boot(args) => boot(args),
 
         Command::Wast { files } => Ok(wast(&files)),
@@ -139,82 +137,6 @@ fn main() -> ExitCode {
         eprintln!("error: {e:#}");
         ExitCode::from(EXIT_USAGE)
     })
-}
-
-/// `weft run --invoke NAME`. Errors are load, compile, link and argument errors; a trap is
-/// reported here and becomes the exit status.
-fn invoke(args: RunArgs) -> Result<ExitCode> {
-    let Some(name) = &args.invoke else {
-        bail!("--invoke needs a function name");
-    };
-    if !args.dirs.is_empty() || !args.envs.is_empty() {
-        bail!("--dir and --env apply to WASI programs, not to --invoke");
-    }
-    let file = args.file();
-
-    let mut config = Config::new();
-    if args.fuel.is_some() {
-        config.consume_fuel(true);
-    }
-    let engine = Engine::new(&config);
-    let module = load(&engine, file)?;
-    if let Some(import) = module.imports().next() {
-        bail!(
-            "{} imports `{}::{}`, but `weft run --invoke` provides no imports (a WASI \
-             program runs without --invoke, from `_start`)",
-            file.display(),
-            import.module(),
-            import.name()
-        );
-    }
-
-    let mut store = Store::new(&engine, ());
-    if let Some(fuel) = args.fuel {
-        store.set_fuel(fuel).context("setting fuel")?;
-    }
-    let linker = Linker::new(&engine);
-    let instance = match linker.instantiate(&mut store, &module) {
-        Ok(instance) => instance,
-        Err(e) if e.is_trap() => return Ok(report_trap(&e)),
-        Err(e) => {
-            return Err(e).with_context(|| format!("instantiating {}", file.display()));
-        }
-    };
-
-    let Some(func) = instance.get_func(&store, name) else {
-        let funcs: Vec<String> = module
-            .exports()
-            .filter(|e| matches!(e.ty(), weft_engine::ExternType::Func(_)))
-            .map(|e| e.name().to_string())
-            .collect();
-        bail!(
-            "{} has no exported function `{name}` (exported functions: {})",
-            file.display(),
-            if funcs.is_empty() {
-                "none".to_string()
-            } else {
-                funcs.join(", ")
-            }
-        );
-    };
-    let ty = func.ty(&store).context("reading the function type")?;
-    let params = parse_args(name, ty.params(), args.args())?;
-    // A reactor initializes itself before any other export is called, as `wasmtime run
-    // --invoke` does it.
-    if let Some(init) = instance.get_func(&store, "_initialize")
-        && name != "_initialize"
-        && let Err(e) = init.call(&mut store, &[], &mut [])
-    {
-        return Ok(report_trap(&e));
-    }
-    let mut results: Vec<Val> = ty.results().iter().map(|&t| Val::default_for(t)).collect();
-    if let Err(e) = func.call(&mut store, &params, &mut results) {
-        return Ok(report_trap(&e));
-    }
-    for value in &results {
-        println!("{}", format_val(value));
-    }
-    Ok(ExitCode::SUCCESS)
 }
 
 /// A file system ready to mount: the VFS, the host directories to map (in `HostFs` root
@@ -290,13 +212,23 @@ struct Ending {
     status: u32,
     /// The status it passed to `proc_exit`, if it ended that way.
     exit_request: Option<u32>,
+    /// With `--invoke`, what the function returned, if it did.
+    results: Option<Vec<Val>>,
+}
+
+/// An export for the first process to call instead of `_start`, with its arguments as given.
+struct Invoke<'a> {
+    func: &'a str,
+    args: &'a [String],
 }
 
 /// Starts a kernel on the hosted platform with file system `fs`, runs `request` as its
-/// first process until every process has ended, and says how that process ended.
+/// first process (calling `invoke` if given) until every process has ended, and says how
+/// that process ended.
 fn boot_kernel(
     fs: FileSystem,
     config: KernelConfig,
+    invoke: Option<Invoke<'_>>,
     request: impl FnOnce(Vec<(String, String)>) -> SpawnRequest,
 ) -> Result<Ending> {
     let FileSystem {
@@ -306,9 +238,14 @@ fn boot_kernel(
     } = fs;
     let platform = weft_hosted::HostedPlatform::new(hosts).context("mapping --dir")?;
     let mut kernel = Kernel::new(Box::new(platform), vfs, config);
-    let pid = kernel
-        .spawn(request(preopens))
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let request = request(preopens);
+    let pid = match invoke {
+        None => kernel.spawn(request),
+        Some(Invoke { func, args }) => kernel.spawn_invoke(request, func, |ty| {
+            parse_args(func, ty.params(), args).map_err(|e| format!("{e:#}"))
+        }),
+    }
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
     if let Err(e) = kernel.run() {
         eprintln!("weft: {e}");
     }
@@ -317,6 +254,7 @@ fn boot_kernel(
             .exit_status(pid)
             .unwrap_or(weft_kernel::kernel::STATUS_KILLED),
         exit_request: kernel.exit_request(pid),
+        results: kernel.results(pid),
     })
 }
 
@@ -346,7 +284,9 @@ fn environment(envs: &[String]) -> Result<Vec<String>> {
     Ok(env)
 }
 
-/// `weft run PROG.wasm [ARGS...]`: the program as a process, like `wasmtime run`.
+/// `weft run [--invoke NAME] PROG.wasm [ARGS...]`: the program as a process, like
+/// `wasmtime run`: from `_start`, or calling export NAME with ARGS as its arguments (after
+/// `_initialize`, if the module has one) and printing its results one per line.
 fn run_program(args: RunArgs) -> Result<ExitCode> {
     let file = args.file();
     let bytes = wat::parse_file(file).with_context(|| format!("loading {}", file.display()))?;
@@ -355,13 +295,16 @@ fn run_program(args: RunArgs) -> Result<ExitCode> {
     let mut config = KernelConfig::default();
     config.limits.fuel = args.fuel;
     let name = file.display().to_string();
-    let argv = args.module_and_args;
-    let ending = boot_kernel(fs, config, |preopens| SpawnRequest {
+    let invoke = args.invoke.as_deref().map(|func| Invoke {
+        func,
+        args: args.args(),
+    });
+    let ending = boot_kernel(fs, config, invoke, |preopens| SpawnRequest {
         program: Program::Bytes {
             name: name.clone(),
             bytes,
         },
-        args: argv,
+        args: args.module_and_args.clone(),
         env,
         preopens,
     })?;
@@ -377,13 +320,16 @@ fn run_program(args: RunArgs) -> Result<ExitCode> {
         );
         return Ok(ExitCode::from(EXIT_FAILURE));
     }
+    for value in ending.results.iter().flatten() {
+        println!("{}", format_val(value));
+    }
     Ok(ExitCode::from(ending.status.min(255) as u8))
 }
 
 /// `weft boot`: init from the initrd, with the whole file system preopened as `/`.
 fn boot(args: BootArgs) -> Result<ExitCode> {
     let fs = boot_file_system(&args.dirs)?;
-    let ending = boot_kernel(fs, KernelConfig::default(), |mut preopens| {
+    let ending = boot_kernel(fs, KernelConfig::default(), None, |mut preopens| {
         preopens.insert(0, ("/".to_string(), "/".to_string()));
         SpawnRequest {
             program: Program::Path("/bin/init".to_string()),
@@ -402,22 +348,6 @@ fn boot(args: BootArgs) -> Result<ExitCode> {
             Ok(ExitCode::from(EXIT_FAILURE))
         }
     }
-}
-
-/// Prints a trap and its Wasm backtrace; the exit status is a trapped program's, as
-/// `wasmtime run --invoke` gives it.
-fn report_trap(error: &weft_engine::Error) -> ExitCode {
-    eprintln!("error: {error}");
-    if let Some(backtrace) = error.backtrace() {
-        eprintln!("{backtrace}");
-    }
-    ExitCode::from(EXIT_TRAPPED)
-}
-
-/// Reads and compiles a module from WebAssembly binary or text.
-fn load(engine: &Engine, path: &Path) -> Result<Module> {
-    let bytes = wat::parse_file(path).with_context(|| format!("loading {}", path.display()))?;
-    Module::new(engine, &bytes).with_context(|| format!("compiling {}", path.display()))
 }
 
 fn parse_args(func: &str, params: &[ValType], args: &[String]) -> Result<Vec<Val>> {
