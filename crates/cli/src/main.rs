@@ -2,18 +2,22 @@
 //!
 //! Commands:
 //!
-//! - `weft run PROG.wasm [ARGS...]` runs a WASI preview1 program as a weft process (with
-//!   `--dir HOST::GUEST`, `--env KEY=VALUE`, `--fuel N`) and exits with its exit code, like
-//!   `wasmtime run`.
+//! - `weft run [OPTIONS] PROG.wasm [ARGS...]` runs a WASI preview1 program as a weft process
+//!   (with `--dir HOST[::GUEST]`, `--env NAME[=VALUE]`, `--fuel N`) and exits with its exit
+//!   code, like `wasmtime run`. Only options before the module are weft's: everything after
+//!   it is the program's, even `--help`.
 //! - `weft boot` boots the hosted OS from the built-in initrd into `init` and the shell.
-//! - `weft run FILE --invoke NAME [ARGS...]` instantiates a `.wasm` or `.wat` module and calls
-//!   one of its exported functions, printing the results one per line.
+//! - `weft run --invoke NAME FILE [ARGS...]` runs a `.wasm` or `.wat` module the same way but
+//!   calls its export NAME with ARGS instead of `_start` (after `_initialize`, if it has
+//!   one), printing the results one per line, as `wasmtime run --invoke` does.
 //! - `weft wast FILE...` runs `.wast` spec scripts and prints pass/fail counts.
 //!
-//! Exit status: a WASI program's or the booted system's own exit code (134 when it trapped);
-//! with `--invoke` and `wast`, 0 on success and 1 when the WebAssembly code trapped or a
-//! `.wast` assertion failed; 2 for usage errors and for modules that cannot be read,
-//! compiled or linked.
+//! Exit status: a WASI program's or the booted system's own exit code; 134 when it, or the
+//! function `--invoke` called, trapped (with the trap and a Wasm backtrace on stderr); 1,
+//! with an error, when a program's `proc_exit` status is 126 or more (refused as `wasmtime
+//! run` refuses it) or init's does not fit in 8 bits; `wast` gives 0 on success and 1 when
+//! an assertion failed; 2 for usage errors and for modules that cannot be read, compiled
+//! or linked.
 
 #![forbid(unsafe_code)]
 
@@ -22,11 +26,11 @@ use std::process::ExitCode;
 
 use anyhow::{Context as _, Result, bail};
 use clap::{Args, Parser, Subcommand};
-use weft_engine::{Config, Engine, Linker, Module, Store, Val, ValType};
+use weft_engine::{Config, Val, ValType};
 use weft_kernel::vfs::{Vfs, path as vpath};
 use weft_kernel::{Kernel, KernelConfig, Program, SpawnRequest};
 
-/// Exit status when Wasm trapped or an assertion failed.
+/// Exit status when a `.wast` assertion failed, or a program's exit status was invalid.
 const EXIT_FAILURE: u8 = 1;
 /// Exit status for usage, load, compile and link errors.
 const EXIT_USAGE: u8 = 2;
@@ -36,8 +40,9 @@ const EXIT_USAGE: u8 = 2;
     name = "weft",
     version,
     about = "weft: a WebAssembly microkernel OS",
-    after_help = "Exit status: a program's own exit code (134 if it trapped); with --invoke and \
-                  wast: 0 success, 1 trap or failed assertion; 2 usage/load/link error."
+    after_help = "Exit status: a program's own exit code, 134 if it (or the --invoke'd function) \
+                  trapped, 1 if it called proc_exit with 126 or more (invalid, as in \
+                  wasmtime); wast: 0 success, 1 failed assertion; 2 usage/load/link error."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -59,10 +64,19 @@ enum Command {
     },
 }
 
+/// `weft run`'s options. Only what comes before the module is parsed as options: the module
+/// and everything after it are collected in `module_and_args` (clap's trailing var arg), so
+/// `weft run prog.wasm --help` passes `--help` to the program, as `wasmtime run` does.
 #[derive(Args)]
+#[command(
+    after_help = "Everything after MODULE is the program's (or, with --invoke, the \
+                  function's): weft's options go before MODULE, and `--` also ends them."
+)]
 struct RunArgs {
-    /// Call this exported function instead of running the module as a WASI program; ARGS
-    /// are its arguments.
+    /// Call this exported function instead of `_start` (after `_initialize`, if the module
+    /// exports it) and print its results; the arguments after MODULE are its arguments,
+    /// parsed by its parameter types: integers in decimal or 0x hex, floats in Rust syntax
+    /// (including nan and inf), `null` for references.
     #[arg(long, value_name = "NAME")]
     invoke: Option<String>,
 
@@ -71,27 +85,37 @@ struct RunArgs {
     #[arg(long, value_name = "N")]
     fuel: Option<u64>,
 
-    /// Map host directory HOST into the program as GUEST (`--dir DIR` means DIR::DIR).
-    #[arg(long = "dir", value_name = "HOST::GUEST")]
+    /// Map host directory HOST into the program, preopened under the name GUEST (`--dir
+    /// HOST` uses HOST as given as the name). The program sees exactly these directories.
+    #[arg(long = "dir", value_name = "HOST[::GUEST]")]
     dirs: Vec<String>,
 
-    /// Set an environment variable for the program.
-    #[arg(long = "env", value_name = "KEY=VALUE")]
+    /// Set environment variable NAME for the program; `--env NAME` passes on weft's own
+    /// value of NAME (nothing if it is unset).
+    #[arg(long = "env", value_name = "NAME[=VALUE]")]
     envs: Vec<String>,
 
-    /// The module: WebAssembly binary or text.
-    #[arg(value_name = "FILE")]
-    file: PathBuf,
-
-    /// The program's arguments (after argv[0], which is FILE as given). With --invoke, the
-    /// function's arguments, parsed by its parameter types: integers in decimal or 0x hex,
-    /// floats in Rust syntax (including nan and inf), `null` for references.
+    /// The module (WebAssembly binary or text), then the program's arguments (after
+    /// argv[0], which is MODULE as given).
     #[arg(
-        value_name = "ARGS",
-        trailing_var_arg = true,
-        allow_hyphen_values = true
+        value_names = ["MODULE", "ARGS"],
+        required = true,
+        num_args = 1..,
+        trailing_var_arg = true
     )]
-    args: Vec<String>,
+    module_and_args: Vec<String>,
+}
+
+impl RunArgs {
+    /// The module's path.
+    fn file(&self) -> &Path {
+        Path::new(&self.module_and_args[0])
+    }
+
+    /// What follows the module: the program's or the function's arguments.
+    fn args(&self) -> &[String] {
+        &self.module_and_args[1..]
+    }
 }
 
 #[derive(Args)]
@@ -104,8 +128,7 @@ struct BootArgs {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Run(args) if args.invoke.is_none() => run_program(args),
-        Command::Run(args) => run(args),
+        Command::Run(args) => run_program(args),
         Command::Boot(args) => boot(args),
 
         Command::Wast { files } => Ok(wast(&files)),
@@ -116,72 +139,6 @@ fn main() -> ExitCode {
     })
 }
 
-/// `weft run`. Errors are load, compile, link and argument errors; a trap is reported here
-/// and becomes the exit status.
-fn run(args: RunArgs) -> Result<ExitCode> {
-    let Some(name) = &args.invoke else {
-        bail!("--invoke needs a function name");
-    };
-    if !args.dirs.is_empty() || !args.envs.is_empty() {
-        bail!("--dir and --env apply to WASI programs, not to --invoke");
-    }
-
-    let mut config = Config::new();
-    if args.fuel.is_some() {
-        config.consume_fuel(true);
-    }
-    let engine = Engine::new(&config);
-    let module = load(&engine, &args.file)?;
-    if let Some(import) = module.imports().next() {
-        bail!(
-            "{} imports `{}::{}`, but `weft run --invoke` provides no imports",
-            args.file.display(),
-            import.module(),
-            import.name()
-        );
-    }
-
-    let mut store = Store::new(&engine, ());
-    if let Some(fuel) = args.fuel {
-        store.set_fuel(fuel).context("setting fuel")?;
-    }
-    let linker = Linker::new(&engine);
-    let instance = match linker.instantiate(&mut store, &module) {
-        Ok(instance) => instance,
-        Err(e) if e.is_trap() => return Ok(report_trap(&e)),
-        Err(e) => {
-            return Err(e).with_context(|| format!("instantiating {}", args.file.display()));
-        }
-    };
-
-    let Some(func) = instance.get_func(&store, name) else {
-        let funcs: Vec<String> = module
-            .exports()
-            .filter(|e| matches!(e.ty(), weft_engine::ExternType::Func(_)))
-            .map(|e| e.name().to_string())
-            .collect();
-        bail!(
-            "{} has no exported function `{name}` (exported functions: {})",
-            args.file.display(),
-            if funcs.is_empty() {
-                "none".to_string()
-            } else {
-                funcs.join(", ")
-            }
-        );
-    };
-    let ty = func.ty(&store).context("reading the function type")?;
-    let params = parse_args(name, ty.params(), &args.args)?;
-    let mut results: Vec<Val> = ty.results().iter().map(|&t| Val::default_for(t)).collect();
-    if let Err(e) = func.call(&mut store, &params, &mut results) {
-        return Ok(report_trap(&e));
-    }
-    for value in &results {
-        println!("{}", format_val(value));
-    }
-    Ok(ExitCode::SUCCESS)
-}
-
 /// A file system ready to mount: the VFS, the host directories to map (in `HostFs` root
 /// order) and the preopens `(guest name, VFS path)` they give.
 struct FileSystem {
@@ -190,10 +147,42 @@ struct FileSystem {
     preopens: Vec<(String, String)>,
 }
 
-/// The file system of a booted or `weft run` system: the built-in initrd at `/`, an
-/// in-memory `/tmp`, and the host directories of `--dir` options, each mounted at its guest
-/// path (a `weft run` program sees only those, its preopens).
-fn file_system(dirs: &[String]) -> Result<FileSystem> {
+/// A `--dir` option: `(host directory, guest name)`. `--dir DIR` is `DIR::DIR`.
+fn parse_dir(spec: &str) -> Result<(&str, &str)> {
+    let (host, guest) = spec.split_once("::").unwrap_or((spec, spec));
+    if host.is_empty() || guest.is_empty() {
+        bail!("--dir {spec}: expected HOST::GUEST or HOST");
+    }
+    Ok((host, guest))
+}
+
+/// The file system of a `weft run` program: nothing but its `--dir` directories. Each is
+/// mounted at a VFS path of its own (`/0`, `/1`, ..., in order) that no other mount nests
+/// in, so no directory hides or adds to another, whatever their guest names (`/`, `.`,
+/// `/data` inside `/`); the guest knows them only as preopens under the names given.
+fn run_file_system(dirs: &[String]) -> Result<FileSystem> {
+    let mut vfs = Vfs::new();
+    let mut hosts = Vec::new();
+    let mut preopens = Vec::new();
+    for spec in dirs {
+        let (host, guest) = parse_dir(spec)?;
+        let at = format!("/{}", hosts.len());
+        vfs.mount_host(&at, hosts.len())
+            .map_err(|e| anyhow::anyhow!("--dir {spec}: {e}"))?;
+        hosts.push(PathBuf::from(host));
+        preopens.push((guest.to_string(), at));
+    }
+    Ok(FileSystem {
+        vfs,
+        hosts,
+        preopens,
+    })
+}
+
+/// The file system of a booted system: the built-in initrd at `/`, an in-memory `/tmp`, and
+/// the host directories of `--dir` options, each mounted at its guest path (and preopened
+/// for init under its guest name).
+fn boot_file_system(dirs: &[String]) -> Result<FileSystem> {
     let mut vfs = Vfs::new();
     vfs.mount_initrd("/", weft_initrd::INITRD)
         .map_err(|e| anyhow::anyhow!("the built-in initrd: {e}"))?;
@@ -202,10 +191,7 @@ fn file_system(dirs: &[String]) -> Result<FileSystem> {
     let mut hosts = Vec::new();
     let mut preopens = Vec::new();
     for spec in dirs {
-        let (host, guest) = spec.split_once("::").unwrap_or((spec, spec));
-        if host.is_empty() || guest.is_empty() {
-            bail!("--dir {spec}: expected HOST::GUEST or DIR");
-        }
+        let (host, guest) = parse_dir(spec)?;
         let at = vpath::normalize(&format!("/{guest}"))
             .map_err(|e| anyhow::anyhow!("--dir {spec}: bad guest path: {e}"))?;
         vfs.mount_host(&at, hosts.len())
@@ -220,57 +206,130 @@ fn file_system(dirs: &[String]) -> Result<FileSystem> {
     })
 }
 
-/// Starts a kernel on the hosted platform, runs `request` as its first process until every
-/// process has ended, and returns that process's exit status.
+/// How the first process of a kernel ended.
+struct Ending {
+    /// Its exit status (`STATUS_KILLED` if it never ended, after a deadlock).
+    status: u32,
+    /// The status it passed to `proc_exit`, if it ended that way.
+    exit_request: Option<u32>,
+    /// With `--invoke`, what the function returned, if it did.
+    results: Option<Vec<Val>>,
+}
+
+/// An export for the first process to call instead of `_start`, with its arguments as given.
+struct Invoke<'a> {
+    func: &'a str,
+    args: &'a [String],
+}
+
+/// Starts a kernel on the hosted platform with file system `fs`, runs `request` as its
+/// first process (calling `invoke` if given) until every process has ended, and says how
+/// that process ended.
 fn boot_kernel(
-    dirs: &[String],
+    fs: FileSystem,
     config: KernelConfig,
+    invoke: Option<Invoke<'_>>,
     request: impl FnOnce(Vec<(String, String)>) -> SpawnRequest,
-) -> Result<ExitCode> {
+) -> Result<Ending> {
     let FileSystem {
         vfs,
         hosts,
         preopens,
-    } = file_system(dirs)?;
+    } = fs;
     let platform = weft_hosted::HostedPlatform::new(hosts).context("mapping --dir")?;
     let mut kernel = Kernel::new(Box::new(platform), vfs, config);
-    let pid = kernel
-        .spawn(request(preopens))
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let request = request(preopens);
+    let pid = match invoke {
+        None => kernel.spawn(request),
+        Some(Invoke { func, args }) => kernel.spawn_invoke(request, func, |ty| {
+            parse_args(func, ty.params(), args).map_err(|e| format!("{e:#}"))
+        }),
+    }
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
     if let Err(e) = kernel.run() {
         eprintln!("weft: {e}");
     }
-    let status = kernel
-        .exit_status(pid)
-        .unwrap_or(weft_kernel::kernel::STATUS_KILLED);
-    Ok(ExitCode::from(status.min(255) as u8))
+    Ok(Ending {
+        status: kernel
+            .exit_status(pid)
+            .unwrap_or(weft_kernel::kernel::STATUS_KILLED),
+        exit_request: kernel.exit_request(pid),
+        results: kernel.results(pid),
+    })
 }
 
-/// `weft run PROG.wasm [ARGS...]`: the program as a process, like `wasmtime run`.
-fn run_program(args: RunArgs) -> Result<ExitCode> {
-    let bytes =
-        wat::parse_file(&args.file).with_context(|| format!("loading {}", args.file.display()))?;
-    for env in &args.envs {
-        if !env.contains('=') {
-            bail!("--env {env}: expected KEY=VALUE");
+/// The program's environment from `--env` options, in order: `NAME=VALUE` as given, and
+/// `NAME` with weft's own value of `NAME`, or nothing if weft has none (as `wasmtime run`).
+fn environment(envs: &[String]) -> Result<Vec<String>> {
+    let mut env = Vec::new();
+    for spec in envs {
+        let name = spec.split_once('=').map_or(spec.as_str(), |(name, _)| name);
+        if name.is_empty() {
+            bail!("--env {spec}: expected NAME=VALUE or NAME");
+        }
+        if spec.contains('=') {
+            env.push(spec.clone());
+            continue;
+        }
+        match std::env::var_os(name) {
+            None => {}
+            Some(value) => {
+                let value = value.into_string().map_err(|v| {
+                    anyhow::anyhow!("--env {name}: weft's value {v:?} is not UTF-8")
+                })?;
+                env.push(format!("{name}={value}"));
+            }
         }
     }
+    Ok(env)
+}
+
+/// `weft run [--invoke NAME] PROG.wasm [ARGS...]`: the program as a process, like
+/// `wasmtime run`: from `_start`, or calling export NAME with ARGS as its arguments (after
+/// `_initialize`, if the module has one) and printing its results one per line.
+fn run_program(args: RunArgs) -> Result<ExitCode> {
+    let file = args.file();
+    let bytes = wat::parse_file(file).with_context(|| format!("loading {}", file.display()))?;
+    let env = environment(&args.envs)?;
+    let fs = run_file_system(&args.dirs)?;
     let mut config = KernelConfig::default();
     config.limits.fuel = args.fuel;
-    let name = args.file.display().to_string();
-    let mut argv = vec![name.clone()];
-    argv.extend(args.args);
-    boot_kernel(&args.dirs, config, |preopens| SpawnRequest {
-        program: Program::Bytes { name, bytes },
-        args: argv,
-        env: args.envs,
+    let name = file.display().to_string();
+    let invoke = args.invoke.as_deref().map(|func| Invoke {
+        func,
+        args: args.args(),
+    });
+    let ending = boot_kernel(fs, config, invoke, |preopens| SpawnRequest {
+        program: Program::Bytes {
+            name: name.clone(),
+            bytes,
+        },
+        args: args.module_and_args.clone(),
+        env,
         preopens,
-    })
+    })?;
+    // WASI exit statuses are 0..126, as wasmtime checks in its `proc_exit`: higher ones
+    // would read as "not executable", "not found" or a signal to a Unix shell, and Unix
+    // keeps only 8 bits. wasmtime refuses them with an error and exits 1; so does weft.
+    if let Some(code) = ending.exit_request
+        && code >= 126
+    {
+        eprintln!(
+            "error: {name} called proc_exit with status {code}, an invalid exit status \
+             outside [0, 126)"
+        );
+        return Ok(ExitCode::from(EXIT_FAILURE));
+    }
+    for value in ending.results.iter().flatten() {
+        println!("{}", format_val(value));
+    }
+    Ok(ExitCode::from(ending.status.min(255) as u8))
 }
 
 /// `weft boot`: init from the initrd, with the whole file system preopened as `/`.
 fn boot(args: BootArgs) -> Result<ExitCode> {
-    boot_kernel(&args.dirs, KernelConfig::default(), |mut preopens| {
+    let fs = boot_file_system(&args.dirs)?;
+    let ending = boot_kernel(fs, KernelConfig::default(), None, |mut preopens| {
         preopens.insert(0, ("/".to_string(), "/".to_string()));
         SpawnRequest {
             program: Program::Path("/bin/init".to_string()),
@@ -278,26 +337,24 @@ fn boot(args: BootArgs) -> Result<ExitCode> {
             env: Vec::new(),
             preopens,
         }
-    })
-}
-
-/// Prints a run-time failure (normally a trap, whose message starts with `trap:`).
-fn report_trap(error: &weft_engine::Error) -> ExitCode {
-    eprintln!("error: {error}");
-    ExitCode::from(EXIT_FAILURE)
-}
-
-/// Reads and compiles a module from WebAssembly binary or text.
-fn load(engine: &Engine, path: &Path) -> Result<Module> {
-    let bytes = wat::parse_file(path).with_context(|| format!("loading {}", path.display()))?;
-    Module::new(engine, &bytes).with_context(|| format!("compiling {}", path.display()))
+    })?;
+    match u8::try_from(ending.status) {
+        Ok(status) => Ok(ExitCode::from(status)),
+        Err(_) => {
+            eprintln!(
+                "error: init ended with status {}, which an exit status cannot carry",
+                ending.status
+            );
+            Ok(ExitCode::from(EXIT_FAILURE))
+        }
+    }
 }
 
 fn parse_args(func: &str, params: &[ValType], args: &[String]) -> Result<Vec<Val>> {
     if params.len() != args.len() {
         let types: Vec<String> = params.iter().map(ValType::to_string).collect();
         let hint = if args.iter().any(|a| a.starts_with("--")) {
-            " (options such as --fuel must come before the function's arguments)"
+            " (weft's options such as --fuel go before the module)"
         } else {
             ""
         };
@@ -415,6 +472,12 @@ fn wast(files: &[PathBuf]) -> ExitCode {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn command_line_is_consistent() {
+        use clap::CommandFactory as _;
+        Cli::command().debug_assert();
+    }
 
     #[test]
     fn integers() {

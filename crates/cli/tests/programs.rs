@@ -388,6 +388,20 @@ fn c_abort_is_a_trap_exit_134() {
         "the trap must be reported on stderr, naming it\n{}",
         run.describe()
     );
+    // clang's name section names the frames: abort() innermost, main, and `_start`
+    // (wasm-ld's `_start.command_export` wrapper) outermost.
+    let backtrace = run.stderr.split("wasm backtrace:\n").nth(1).unwrap_or("");
+    let frames: Vec<&str> = backtrace
+        .lines()
+        .filter_map(|l| l.split_once(": ").map(|(_, name)| name))
+        .collect();
+    assert!(
+        frames.first() == Some(&"abort")
+            && frames.contains(&"main")
+            && frames.last().is_some_and(|f| f.starts_with("_start")),
+        "a backtrace from abort to _start\n{}",
+        run.describe()
+    );
 }
 
 #[test]

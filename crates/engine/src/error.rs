@@ -2,11 +2,15 @@
 //!
 //! Every fallible engine operation returns [`Error`], a one-pointer box around an [`ErrorKind`].
 //! A Wasm runtime error is a [`TrapCode`] carried inside an `Error`; traps are values, never
-//! panics, and the store that produced one stays usable.
+//! panics, and the store that produced one stays usable. A trap carries the Wasm frames
+//! that were on the stack when it happened ([`Error::backtrace`]).
 
 use alloc::boxed::Box;
 use alloc::string::String;
+use alloc::vec::Vec;
 use core::fmt;
+
+use crate::Module;
 
 /// Why a running WebAssembly computation stopped abnormally.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -92,15 +96,111 @@ pub enum ErrorKind {
     Usage(String),
 }
 
+/// One frame of a [`WasmBacktrace`]: a call of a function defined by a module.
+#[derive(Clone)]
+pub struct FrameInfo {
+    module: Module,
+    func_index: u32,
+}
+
+impl FrameInfo {
+    pub(crate) fn new(module: Module, func_index: u32) -> Self {
+        FrameInfo { module, func_index }
+    }
+
+    /// The function's index in its module's function index space (imports first).
+    pub fn func_index(&self) -> u32 {
+        self.func_index
+    }
+
+    /// The function's name from the module's name section, if it has one.
+    pub fn func_name(&self) -> Option<&str> {
+        self.module.func_name(self.func_index)
+    }
+
+    /// The module whose function this is.
+    pub fn module(&self) -> &Module {
+        &self.module
+    }
+
+    fn same_func(&self, other: &FrameInfo) -> bool {
+        self.func_index == other.func_index && Module::same(&self.module, &other.module)
+    }
+}
+
+impl fmt::Display for FrameInfo {
+    /// `MODULE!FUNC`, with the names from the module's name section where it has them
+    /// (`<wasm function N>` for an unnamed function, no `MODULE!` for an unnamed module).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(module) = self.module.name() {
+            write!(f, "{module}!")?;
+        }
+        match self.func_name() {
+            Some(name) => f.write_str(name),
+            None => write!(f, "<wasm function {}>", self.func_index),
+        }
+    }
+}
+
+/// The Wasm frames of a trapping call, innermost first (the function that trapped, then
+/// its callers). Calls that went through host functions list the inner call's frames,
+/// then the outer call's.
+#[derive(Clone, Default)]
+pub struct WasmBacktrace {
+    frames: Vec<FrameInfo>,
+}
+
+impl WasmBacktrace {
+    /// The frames, innermost first.
+    pub fn frames(&self) -> &[FrameInfo] {
+        &self.frames
+    }
+}
+
+impl fmt::Display for WasmBacktrace {
+    /// One line per frame, `    N: MODULE!FUNC`; a run of frames of the same function
+    /// (recursion) is one line that says how many there were.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("wasm backtrace:")?;
+        let mut i = 0;
+        while let Some(frame) = self.frames.get(i) {
+            let run = self.frames[i..]
+                .iter()
+                .take_while(|other| other.same_func(frame))
+                .count();
+            write!(f, "\n  {i:>4}: {frame}")?;
+            if run > 1 {
+                write!(f, " ({run} frames)")?;
+            }
+            i += run;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for WasmBacktrace {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+struct Inner {
+    kind: ErrorKind,
+    backtrace: Option<WasmBacktrace>,
+}
+
 /// The error type of every fallible engine operation.
 pub struct Error {
-    kind: Box<ErrorKind>,
+    inner: Box<Inner>,
 }
 
 impl Error {
     pub(crate) fn new(kind: ErrorKind) -> Self {
         Error {
-            kind: Box::new(kind),
+            inner: Box::new(Inner {
+                kind,
+                backtrace: None,
+            }),
         }
     }
 
@@ -142,12 +242,32 @@ impl Error {
 
     /// What went wrong.
     pub fn kind(&self) -> &ErrorKind {
-        &self.kind
+        &self.inner.kind
+    }
+
+    /// For a trap, the Wasm frames that were on the stack when it happened, innermost
+    /// first; `None` for other errors, and for a trap outside any Wasm function (a host
+    /// function called directly by the embedder).
+    pub fn backtrace(&self) -> Option<&WasmBacktrace> {
+        self.inner.backtrace.as_ref()
+    }
+
+    /// Adds the frames of the call this trap ended, which are outside (older than) any it
+    /// already has.
+    pub(crate) fn add_frames(&mut self, frames: impl IntoIterator<Item = FrameInfo>) {
+        let backtrace = self
+            .inner
+            .backtrace
+            .get_or_insert_with(WasmBacktrace::default);
+        backtrace.frames.extend(frames);
+        if backtrace.frames.is_empty() {
+            self.inner.backtrace = None;
+        }
     }
 
     /// The trap code if this error is a trap (host errors are [`TrapCode::Host`]).
     pub fn trap_code(&self) -> Option<TrapCode> {
-        match *self.kind {
+        match self.inner.kind {
             ErrorKind::Trap(code) => Some(code),
             ErrorKind::Host(_) => Some(TrapCode::Host),
             _ => None,
@@ -174,7 +294,7 @@ impl From<wasmparser::BinaryReaderError> for Error {
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &*self.kind {
+        match &self.inner.kind {
             ErrorKind::Compile { message, offset } => {
                 write!(f, "invalid module: {message} (at offset {offset:#x})")
             }

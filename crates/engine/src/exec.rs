@@ -38,7 +38,7 @@ use alloc::vec::Vec;
 use core::hint::unreachable_unchecked;
 
 use crate::Instance;
-use crate::error::{Error, ErrorKind, Result, TrapCode};
+use crate::error::{Error, ErrorKind, FrameInfo, Result, TrapCode};
 use crate::func::{HostFnKind, HostFunc};
 use crate::ir::{AccUse, CompiledFunc, Instr, Slot, for_each_op};
 use crate::ops;
@@ -1284,10 +1284,44 @@ pub(crate) fn run<T>(store: &mut Store<T>, stack: &mut Stack) -> Result<Outcome>
         host_args: &mut stack.host_args,
         host_results: &mut stack.host_results,
     };
-    let outcome = ex.drive();
+    let mut outcome = ex.drive();
+    if let Err(e) = &mut outcome
+        && e.is_trap()
+    {
+        e.add_frames(backtrace(&store.inner, &cx.frames));
+    }
     stack.slots = core::mem::take(&mut cx.slots);
     stack.frames = core::mem::take(&mut cx.frames);
     outcome
+}
+
+/// The functions of `frames`, innermost first, for the backtrace of a trap. Every frame
+/// record's `ip` points into its function's code (invariant 2), which identifies the
+/// function; a frame of the same function as the one before it (recursion) is found
+/// without a search.
+fn backtrace<T>(store: &StoreInner<T>, frames: &[Frame]) -> Vec<FrameInfo> {
+    let mut out: Vec<FrameInfo> = Vec::with_capacity(frames.len());
+    let mut last: Option<(u32, u32)> = None;
+    for frame in frames.iter().rev() {
+        let Some(instance) = store.instances.get(frame.instance as usize) else {
+            continue;
+        };
+        let module = &instance.module;
+        let code = &module.inner.code;
+        let contains = |def: u32| {
+            code.get(def as usize)
+                .is_some_and(|f| f.code.as_ptr_range().contains(&frame.ip.0))
+        };
+        let def = match last {
+            Some((i, def)) if i == frame.instance && contains(def) => Some(def),
+            _ => (0..code.len() as u32).find(|&def| contains(def)),
+        };
+        let Some(def) = def else { continue };
+        last = Some((frame.instance, def));
+        let index = module.inner.num_imported_funcs + def;
+        out.push(FrameInfo::new(module.clone(), index));
+    }
+    out
 }
 
 /// The generic side of the interpreter: enters the threaded code and runs what it leaves

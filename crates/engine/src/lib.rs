@@ -44,7 +44,7 @@ mod value;
 mod zeroed;
 
 pub use engine::{Config, Engine, Features};
-pub use error::{Error, ErrorKind, Result, TrapCode};
+pub use error::{Error, ErrorKind, FrameInfo, Result, TrapCode, WasmBacktrace};
 pub use func::{
     Func, HostFuncDef, IntoFunc, ResumableCall, ResumableInvocation, TypedFunc, WasmRet, WasmTy,
     WasmTyList, WasmTyList as WasmParams, WasmTyList as WasmResults,

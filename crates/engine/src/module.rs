@@ -112,6 +112,10 @@ pub(crate) struct ModuleInner {
     pub datas: Vec<DataSegment>,
     /// Translated code of the defined functions.
     pub code: Vec<CompiledFunc>,
+    /// From the name section, if the module has one (for backtraces): the module's name
+    /// and function names by function index.
+    pub name: Option<String>,
+    pub func_names: BTreeMap<u32, String>,
 }
 
 impl Module {
@@ -159,6 +163,41 @@ impl Module {
     pub fn get_export(&self, name: &str) -> Option<ExternType> {
         let e = &self.inner.exports[*self.inner.export_index.get(name)?];
         Some(self.inner.extern_type(e.kind, e.index))
+    }
+
+    /// The module's name from its name section, if it has one.
+    pub fn name(&self) -> Option<&str> {
+        self.inner.name.as_deref()
+    }
+
+    /// The name of function `index` (imports first) from the module's name section, if it
+    /// has one.
+    pub fn func_name(&self, index: u32) -> Option<&str> {
+        self.inner.func_names.get(&index).map(String::as_str)
+    }
+
+    /// Whether two handles name the same compiled module.
+    pub fn same(a: &Module, b: &Module) -> bool {
+        Arc::ptr_eq(&a.inner, &b.inner)
+    }
+}
+
+/// Takes the module and function names from a name section. A malformed name section is
+/// not an error (custom sections never make a module invalid): the names read before the
+/// fault are kept.
+fn read_names(m: &mut ModuleInner, names: wasmparser::NameSectionReader<'_>) {
+    for subsection in names {
+        match subsection {
+            Ok(wasmparser::Name::Module { name, .. }) => m.name = Some(name.to_string()),
+            Ok(wasmparser::Name::Function(map)) => {
+                for naming in map {
+                    let Ok(naming) = naming else { return };
+                    m.func_names.insert(naming.index, naming.name.to_string());
+                }
+            }
+            Ok(_) => {}
+            Err(_) => return,
+        }
     }
 }
 
@@ -395,6 +434,11 @@ fn parse(engine: &Engine, bytes: &[u8]) -> Result<ModuleInner> {
                 }
             }
             Payload::StartSection { func, .. } => m.start = Some(func),
+            Payload::CustomSection(reader) => {
+                if let wasmparser::KnownCustom::Name(names) = reader.as_known() {
+                    read_names(&mut m, names);
+                }
+            }
             Payload::ElementSection(reader) => {
                 for elem in reader {
                     let elem = elem?;

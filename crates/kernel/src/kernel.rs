@@ -17,7 +17,7 @@ use alloc::vec::Vec;
 use core::cell::RefCell;
 
 use weft_engine::{
-    Config, Engine, ExternType, Func, Instance, Linker, Memory, Module, ResumableCall,
+    Config, Engine, ExternType, Func, FuncType, Instance, Linker, Memory, Module, ResumableCall,
     ResumableInvocation, Store, StoreLimits, Val,
 };
 
@@ -169,8 +169,9 @@ pub struct KernelStats {
 
 /// What runs next for a process.
 enum Task {
-    /// Not started: call `_start`.
-    Start(Func),
+    /// Not started: call this function (`_start`, or what the host asked for) with these
+    /// arguments.
+    Start(Func, Vec<Val>),
     /// Suspended; resume with these host results.
     Resume(ResumableInvocation, Option<Val>),
     /// Parked in a system call that completes with `pending`.
@@ -193,7 +194,26 @@ pub(crate) struct ProcEntry {
     /// Started by the host, which reads its status ([`Kernel::exit_status`]) until it
     /// releases it ([`Kernel::release`]).
     host_held: bool,
+    /// The status the process asked to end with (`proc_exit`), once it has.
+    exit_request: Option<u32>,
+    /// For a process started by [`Kernel::spawn_invoke`]: the call the host asked for.
+    invoke: Option<Box<Invoked>>,
 }
+
+/// The host's call of an export ([`Kernel::spawn_invoke`]).
+struct Invoked {
+    /// The export, its arguments and its number of results, while `_initialize` runs first.
+    then: Option<(Func, Vec<Val>, usize)>,
+    /// The number of results of the call running now.
+    results_len: usize,
+    /// What the export returned, once it has.
+    results: Option<Vec<Val>>,
+}
+
+/// How a process started by the host begins: `_start`, or an export the host calls.
+type HostCall<'a> = Option<(&'a str, ParamsFn<'a>)>;
+/// Makes an export's arguments from its type ([`Kernel::spawn_invoke`]).
+type ParamsFn<'a> = &'a mut dyn FnMut(&FuncType) -> Result<Vec<Val>, String>;
 
 /// Everything the kernel owns, shared with system calls through the store data.
 pub(crate) struct State {
@@ -255,6 +275,27 @@ impl Kernel {
     /// The program cannot be read, is not a valid module, or imports what the kernel does
     /// not provide.
     pub fn spawn(&mut self, req: SpawnRequest) -> Result<Pid, KernelError> {
+        self.spawn_host(req, None)
+    }
+
+    /// Starts a process from the host as [`Kernel::spawn`] does, but instead of `_start` it
+    /// calls the module's export `func`, after `_initialize` if the module exports that (a
+    /// reactor), as `wasmtime run --invoke` does. `params` makes the arguments from the
+    /// function's type. [`Kernel::results`] gives what the call returned.
+    ///
+    /// # Errors
+    /// As [`Kernel::spawn`]; also when the module exports no function `func`, or `params`
+    /// fails (with its message).
+    pub fn spawn_invoke(
+        &mut self,
+        req: SpawnRequest,
+        func: &str,
+        mut params: impl FnMut(&FuncType) -> Result<Vec<Val>, String>,
+    ) -> Result<Pid, KernelError> {
+        self.spawn_host(req, Some((func, &mut params)))
+    }
+
+    fn spawn_host(&mut self, req: SpawnRequest, call: HostCall<'_>) -> Result<Pid, KernelError> {
         let mut st = self.state.borrow_mut();
         let (name, bytes) = match req.program {
             Program::Path(path) => {
@@ -271,7 +312,8 @@ impl Kernel {
         for (guest, path) in req.preopens {
             handles.push(Some(crate::wasi::preopen(path, guest)));
         }
-        let pid = st.spawn(0, &name, bytes, &req.args, &req.env, handles)?;
+        let module = st.compile(&name, bytes)?;
+        let pid = st.start_process(0, &name, &module, &req.args, &req.env, handles, call)?;
         if let Some(p) = st.procs.get_mut(&pid) {
             p.host_held = true;
         }
@@ -353,9 +395,22 @@ impl Kernel {
         }
     }
 
+    /// The status an ended process started by the host passed to `proc_exit`; `None` if it
+    /// returned from `_start`, trapped or was killed (or has not ended).
+    pub fn exit_request(&self, pid: Pid) -> Option<u32> {
+        self.state.borrow().procs.get(&pid)?.exit_request
+    }
+
+    /// What the export called by a process from [`Kernel::spawn_invoke`] returned, once it
+    /// has (`None` if it has not, or ended otherwise).
+    pub fn results(&self, pid: Pid) -> Option<Vec<Val>> {
+        let st = self.state.borrow();
+        st.procs.get(&pid)?.invoke.as_ref()?.results.clone()
+    }
+
     /// Runs process `pid` for one quantum.
     fn run_quantum(&mut self, pid: Pid) {
-        let (mut store, task, budget) = {
+        let (mut store, task, budget, results_len) = {
             let mut st = self.state.borrow_mut();
             let config = st.config;
             let Some(p) = st.procs.get_mut(&pid) else {
@@ -372,20 +427,23 @@ impl Kernel {
                 Some(limit) => config.quantum.min(limit.saturating_sub(p.fuel_used)),
                 None => config.quantum,
             };
-            (store, task, budget)
+            let results_len = p.invoke.as_ref().map_or(0, |c| c.results_len);
+            (store, task, budget, results_len)
         };
         // Fuel is enabled on the kernel's engine, so these cannot fail.
         let _ = store.set_fuel(budget);
         let started = self.state.borrow().platform.monotonic_ns();
         store.data_mut().quantum_start_ns = started;
+        // Only a call the host asked for has results; they are written when it returns.
+        let mut results = alloc::vec![Val::I32(0); results_len];
         let outcome = match task {
-            Task::Start(func) => func.call_resumable(&mut *store, &[], &mut []),
+            Task::Start(func, params) => func.call_resumable(&mut *store, &params, &mut results),
             Task::Resume(inv, result) => {
-                let results: &[Val] = match &result {
+                let host_results: &[Val] = match &result {
                     Some(v) => core::slice::from_ref(v),
                     None => &[],
                 };
-                inv.resume(&mut *store, results, &mut [])
+                inv.resume(&mut *store, host_results, &mut results)
             }
             Task::Parked(..) | Task::None => return,
         };
@@ -403,7 +461,24 @@ impl Kernel {
             p.pages = pages;
         }
         match outcome {
-            Ok(ResumableCall::Finished) => st.exit(pid, 0),
+            Ok(ResumableCall::Finished) => {
+                // After `_initialize`, the export the host asked for.
+                let invoked = st.procs.get_mut(&pid).and_then(|p| p.invoke.as_mut());
+                let next = invoked.and_then(|c| match c.then.take() {
+                    Some((func, params, len)) => {
+                        c.results_len = len;
+                        Some(Task::Start(func, params))
+                    }
+                    None => {
+                        c.results = Some(results);
+                        None
+                    }
+                });
+                match next {
+                    Some(task) => st.suspend(pid, store, task),
+                    None => st.exit(pid, 0),
+                }
+            }
             Ok(ResumableCall::OutOfFuel(inv)) => {
                 let limit_hit = st
                     .config
@@ -425,7 +500,7 @@ impl Kernel {
                 let proc = store.data_mut();
                 if let Some(code) = proc.exit.take() {
                     drop(store);
-                    st.exit(pid, code);
+                    st.exit_as_asked(pid, code);
                 } else if tag == YIELD_BLOCK {
                     match proc.pending.take() {
                         Some(pending) => st.park(pid, store, inv, pending),
@@ -442,12 +517,14 @@ impl Kernel {
                 let code = store.data_mut().exit.take();
                 drop(store);
                 match code {
-                    Some(code) => st.exit(pid, code),
+                    Some(code) => st.exit_as_asked(pid, code),
                     None => {
                         let name = st.procs.get(&pid).map(|p| p.name.clone());
+                        let backtrace = e.backtrace().map(|b| format!("{b}\n"));
                         st.report(&format!(
-                            "weft: process {pid} ({}) trapped: {e}\n",
-                            name.unwrap_or_default()
+                            "weft: process {pid} ({}) trapped: {e}\n{}",
+                            name.unwrap_or_default(),
+                            backtrace.unwrap_or_default()
                         ));
                         st.exit(pid, STATUS_TRAPPED);
                     }
@@ -521,11 +598,16 @@ impl State {
         handles: Vec<Option<Entry>>,
     ) -> Result<Pid, KernelError> {
         let module = self.compile(name, bytes)?;
-        self.start_process(parent, name, &module, args, env, handles)
+        self.start_process(parent, name, &module, args, env, handles, None)
     }
 
     /// Creates a process running `module`: a store with the kernel's limits, its handle
-    /// table from `handles` (slot `i` gets `handles[i]`), libraries linked, and queued.
+    /// table from `handles` (slot `i` gets `handles[i]`), libraries linked, and queued to
+    /// call `_start`, or the export `call` names.
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "the parts of a new process, each from a different caller"
+    )]
     fn start_process(
         &mut self,
         parent: Pid,
@@ -534,6 +616,7 @@ impl State {
         args: &[String],
         env: &[String],
         handles: Vec<Option<Entry>>,
+        call: HostCall<'_>,
     ) -> Result<Pid, KernelError> {
         if self.procs.len() >= self.config.max_processes {
             return Err(KernelError::new(
@@ -569,9 +652,39 @@ impl State {
         let memory = memory.or_else(|| instance.get_memory(&*store, "memory"));
         store.data_mut().memory = memory;
         let pages = memory.and_then(|m| m.size(&*store).ok()).unwrap_or(0);
-        let start = instance.get_func(&*store, "_start").ok_or_else(|| {
-            KernelError::new(Errno::NOEXEC, format!("{name}: module exports no `_start`"))
-        })?;
+        let (task, invoke) = match call {
+            None => {
+                let start = instance.get_func(&*store, "_start").ok_or_else(|| {
+                    KernelError::new(Errno::NOEXEC, format!("{name}: module exports no `_start`"))
+                })?;
+                (Task::Start(start, Vec::new()), None)
+            }
+            Some((export, params)) => {
+                let no_func = || {
+                    KernelError::new(
+                        Errno::NOEXEC,
+                        format!("{name}: module exports no function `{export}`"),
+                    )
+                };
+                let func = instance.get_func(&*store, export).ok_or_else(no_func)?;
+                let ty = func.ty(&*store).map_err(|_| no_func())?;
+                let params = params(&ty).map_err(|m| KernelError::new(Errno::INVAL, m))?;
+                let len = ty.results().len();
+                let init = instance
+                    .get_func(&*store, "_initialize")
+                    .filter(|_| export != "_initialize");
+                let (task, then, results_len) = match init {
+                    Some(init) => (Task::Start(init, Vec::new()), Some((func, params, len)), 0),
+                    None => (Task::Start(func, params), None, len),
+                };
+                let invoked = Invoked {
+                    then,
+                    results_len,
+                    results: None,
+                };
+                (task, Some(Box::new(invoked)))
+            }
+        };
         self.next_pid += 1;
         let display = args
             .first()
@@ -584,11 +697,13 @@ impl State {
                 name: display.to_string(),
                 state: ProcState::Runnable,
                 store: Some(store),
-                task: Task::Start(start),
+                task,
                 fuel_used: 0,
                 pages,
                 object: alloc::rc::Weak::new(),
                 host_held: false,
+                exit_request: None,
+                invoke,
             },
         );
         self.run_queue.push_back(pid);
@@ -699,6 +814,16 @@ impl State {
             p.state = ProcState::Waiting;
             self.parked.insert(pid);
         }
+    }
+
+    /// Ends process `pid` with the status it asked for (`proc_exit`), as [`State::exit`].
+    fn exit_as_asked(&mut self, pid: Pid, status: u32) {
+        if let Some(p) = self.procs.get_mut(&pid)
+            && !matches!(p.state, ProcState::Ended(_))
+        {
+            p.exit_request = Some(status);
+        }
+        self.exit(pid, status);
     }
 
     /// Ends process `pid` with `status`: frees its store (closing its handles), hands its
