@@ -303,6 +303,54 @@ fn repeated_br_if_with_many_values_translates_within_bounds() {
     }
 }
 
+/// A function of `values` parameters and results that calls itself `calls` times in a row,
+/// each call taking the previous one's results.
+fn calls_module(calls: u32, values: u32) -> Vec<u8> {
+    let mut code = Vec::new();
+    for i in 0..values {
+        code.push(0x20); // local.get i
+        leb(u64::from(i), &mut code);
+    }
+    for _ in 0..calls {
+        code.extend_from_slice(&[0x10, 0x00]); // call 0
+    }
+    module(&[(values, values)], 0, &code)
+}
+
+/// `values` computed values on the stack, then `writes` times `local.get 0; local.set 1`
+/// over them: each local write looks through the stack for deferred reads of the local.
+fn local_writes_module(writes: u32, values: u32) -> Vec<u8> {
+    let mut code = Vec::new();
+    for _ in 0..values {
+        code.extend_from_slice(&[0x20, 0x00, 0x45]); // local.get 0; i32.eqz
+    }
+    for _ in 0..writes {
+        code.extend_from_slice(&[0x20, 0x00, 0x21, 0x01]); // local.get 0; local.set 1
+    }
+    code.extend_from_slice(&[0x0c, 0x00]); // br 0 (return the top `values` values)
+    module(&[(0, values)], 2, &code)
+}
+
+#[test]
+fn calls_and_local_writes_over_many_values_translate_within_bounds() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let engine = Engine::default();
+    compiles_within_bounds(&engine, "call 10000x1000", &calls_module(10_000, 1000));
+    // 1 MB of calls moving 2,000 values each.
+    compiles_within_bounds(&engine, "call 500000x1000", &calls_module(500_000, 1000));
+    compiles_within_bounds(
+        &engine,
+        "local.set 10000 over 1000",
+        &local_writes_module(10_000, 1000),
+    );
+    // 1 MB of local writes over a stack of 1,000 values.
+    compiles_within_bounds(
+        &engine,
+        "local.set 250000 over 1000",
+        &local_writes_module(250_000, 1000),
+    );
+}
+
 /// The resident set of this process in bytes (Linux).
 fn resident_bytes() -> usize {
     let statm = std::fs::read_to_string("/proc/self/statm").unwrap();
