@@ -3,8 +3,8 @@
 //!
 //! - The TSC counts at a fixed rate on every CPU QEMU/KVM presents (and on real ones with an
 //!   invariant TSC); its rate is measured once at boot against the PIT's 1.193182 MHz
-//!   clock, counting down channel 2 (the speaker channel, whose output can be polled
-//!   without an interrupt) for [`CALIBRATION_MS`].
+//!   clock: channel 2 (the speaker channel, which needs no interrupt) counts down, and its
+//!   count is read beside the TSC at the start and after [`CALIBRATION_MS`].
 //! - The PIT's channel 0 is the wake-up timer: mode 0 (interrupt on terminal count) raises
 //!   IRQ 0 once after the count, at most 65535 ticks (about 55 ms); a longer wait takes
 //!   several wake-ups, and the kernel checks its deadlines after each.
@@ -51,25 +51,57 @@ fn inb(port: u16) -> u8 {
     unsafe { Port::<u8>::new(port).read() }
 }
 
-/// Measures the TSC's rate in Hz. Interrupts need not be enabled; it busy-waits for
-/// [`CALIBRATION_MS`].
+/// Reads PIT channel 2's count between two TSC reads: `(TSC at the midpoint, count, TSC
+/// ticks the read took)`.
+fn sample_channel2() -> (u64, u16, u64) {
+    let before = rdtsc();
+    outb(PIT_COMMAND, 0b1000_0000); // latch channel 2's count
+    let low = inb(PIT_CHANNEL2);
+    let high = inb(PIT_CHANNEL2);
+    let after = rdtsc();
+    let window = after.wrapping_sub(before);
+    (before + window / 2, u16::from_le_bytes([low, high]), window)
+}
+
+/// The sample of [`sample_channel2`] taken in the shortest time of a few, so that a read
+/// delayed by an interruption (a host preempting the virtual CPU) is not the one used.
+fn best_sample() -> (u64, u16) {
+    let mut best = sample_channel2();
+    for _ in 0..4 {
+        let s = sample_channel2();
+        if s.2 < best.2 {
+            best = s;
+        }
+    }
+    (best.0, best.1)
+}
+
+/// Measures the TSC's rate in Hz against PIT channel 2, busy-waiting for about
+/// [`CALIBRATION_MS`]. Both clocks are read together at the start and at the end (the
+/// PIT's count is latched between two TSC reads), so the result does not depend on how
+/// long the wait really took, only on how closely each pair of reads sits together.
 pub fn calibrate_tsc() -> u64 {
-    let count = PIT_HZ * CALIBRATION_MS / 1000;
-    // Gate channel 2 off (speaker off too), program it in mode 0, then gate it on: it
-    // counts down from `count` and its output goes high at zero.
+    // Channel 2 in mode 0 from the largest count (about 55 ms), gated on, speaker off.
     let b = inb(PORT_B) & !0x03;
     outb(PORT_B, b);
     outb(PIT_COMMAND, 0b1011_0000); // channel 2, low then high byte, mode 0, binary
-    outb(PIT_CHANNEL2, (count & 0xff) as u8);
-    outb(PIT_CHANNEL2, (count >> 8) as u8);
-    let start = rdtsc();
+    outb(PIT_CHANNEL2, 0xff);
+    outb(PIT_CHANNEL2, 0xff);
     outb(PORT_B, b | 0x01);
-    while inb(PORT_B) & 0x20 == 0 {
+    let (tsc_start, count_start) = best_sample();
+    let wait = (PIT_HZ * CALIBRATION_MS / 1000) as u16;
+    let (tsc_end, count_end) = loop {
+        let (tsc, count) = best_sample();
+        if count_start.wrapping_sub(count) >= wait {
+            break (tsc, count);
+        }
         core::hint::spin_loop();
-    }
-    let ticks = rdtsc().wrapping_sub(start);
+    };
     outb(PORT_B, b);
-    ticks.saturating_mul(1000) / CALIBRATION_MS
+    let pit_ticks = u64::from(count_start.wrapping_sub(count_end)).max(1);
+    let tsc_ticks = tsc_end.wrapping_sub(tsc_start);
+    u64::try_from(u128::from(tsc_ticks) * u128::from(PIT_HZ) / u128::from(pit_ticks))
+        .unwrap_or(u64::MAX)
 }
 
 /// Arms the PIT to raise IRQ 0 once, after `ns` nanoseconds or 65535 ticks (about 55 ms),

@@ -59,6 +59,7 @@ impl Ring {
 /// Sets up COM1 (115200 8N1, FIFOs on, the receive interrupt enabled). Returns false when
 /// there is no UART there; the console then stays silent.
 pub fn init() -> bool {
+    let early = take_early_input();
     // SAFETY: 0x3f8..0x400 is COM1's register block on a PC, and this module is its only
     // user (the fault reporter writes to it only once the kernel has stopped).
     let Ok(mut uart) = (unsafe { Uart16550::new_port(COM1) }) else {
@@ -72,8 +73,39 @@ pub fn init() -> bool {
     if uart.init(config).is_err() {
         return false;
     }
-    without_interrupts(|| *UART.lock() = Some(uart));
+    without_interrupts(|| {
+        *UART.lock() = Some(uart);
+        let mut rx = RX.lock();
+        for &b in early.iter().flatten() {
+            rx.push(b);
+        }
+    });
     true
+}
+
+/// Bytes typed before the kernel set up the UART (during the firmware and bootloader),
+/// which the driver's `init` would discard: at most a FIFO's worth.
+fn take_early_input() -> [Option<u8>; 16] {
+    let mut early = [None; 16];
+    // SAFETY: reads of COM1's line control, line status and receive registers: they
+    // touch no memory, and reading the receive register only takes the byte it holds.
+    // With DLAB set (line control bit 7) offset 0 is the divisor latch, not data, so
+    // nothing is read then.
+    unsafe {
+        use x86_64::instructions::port::Port;
+        if Port::<u8>::new(COM1 + 3).read() & 0x80 != 0 {
+            return early;
+        }
+        let mut status = Port::<u8>::new(COM1 + 5);
+        let mut data = Port::<u8>::new(COM1);
+        for slot in &mut early {
+            if status.read() & 0x01 == 0 {
+                break;
+            }
+            *slot = Some(data.read());
+        }
+    }
+    early
 }
 
 /// Writes all of `bytes`, waiting for the transmitter as needed.
