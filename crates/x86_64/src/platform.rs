@@ -6,7 +6,8 @@
 //!   Enter (CR, or LF, or CR LF) completes it, and only then do programs see it. Ctrl-D
 //!   ends one read (end of input for a program reading an empty line, or the partial line
 //!   as it stands), Ctrl-C stops the machine with status 130 as Ctrl-C ends a hosted weft
-//!   (128 + SIGINT). Output `\n` becomes `\r\n`.
+//!   (128 + SIGINT; QEMU's debug-exit passes it on as 126, see `power`). Output `\n`
+//!   becomes `\r\n`.
 //! - Clocks: the calibrated TSC; the wall clock is the RTC at boot plus the TSC since.
 //! - Random: RDRAND; without it, a ChaCha20 generator seeded at boot from the TSC and the
 //!   RTC, which is a weak seed (boot says so).
@@ -82,7 +83,7 @@ impl Terminal {
                 }
             }
             0x03 => {
-                serial::write(b"^C\r\n");
+                serial::write(b"^C\r\nweft: interrupted (status 130); powering off\r\n");
                 power::power_off(STATUS_INTERRUPTED);
             }
             #[cfg(feature = "fault-trigger")]

@@ -23,9 +23,15 @@ pub const MAX_STATUS: u8 = 126;
 /// What a kernel fault passes on (QEMU then exits with 255).
 pub const FAULT_STATUS: u8 = 127;
 
-/// Powers the machine off, passing on `code` (at most [`FAULT_STATUS`]).
+/// Powers the machine off, passing on `code`: [`FAULT_STATUS`], or a status, which above
+/// [`MAX_STATUS`] is passed on as that.
 pub fn power_off(code: u8) -> ! {
     x86_64::instructions::interrupts::disable();
+    let code = if code == FAULT_STATUS {
+        code
+    } else {
+        code.min(MAX_STATUS)
+    };
     // SAFETY: writing the debug-exit port ends QEMU when the device is there and does
     // nothing on a machine without a device at 0xf4 (an unclaimed ISA port); it touches no
     // memory.

@@ -240,6 +240,22 @@ fn sleep_one_takes_about_a_second() {
 }
 
 #[test]
+fn ctrl_d_ends_the_shell_and_ctrl_c_the_machine() {
+    // Ctrl-D on an empty line is end of input: the shell ends, then init, with status 0.
+    let mut s = boot(kernel_image());
+    s.send(b"\x04").expect("typing Ctrl-D");
+    s.expect("weft: init exited with status 0", STEP)
+        .expect("init exits");
+    assert_eq!(decode_status(s.wait(STEP).expect("powers off")), Some(0));
+    // Ctrl-C stops the machine as it stops a hosted weft: status 130, passed on as 126.
+    let mut s = boot(kernel_image());
+    s.send(b"\x03").expect("typing Ctrl-C");
+    s.expect("weft: interrupted (status 130)", STEP)
+        .expect("the machine says why it stops");
+    assert_eq!(decode_status(s.wait(STEP).expect("powers off")), Some(126));
+}
+
+#[test]
 fn the_heap_is_all_of_ram() {
     for (memory, least, most) in [("128M", 100, 128), ("2G", 1900, 2048)] {
         let mut s = boot_with(kernel_image(), memory);
