@@ -20,7 +20,10 @@ usage: cargo xtask <COMMAND> [ARGS]
 commands:
   bench [OPTIONS]      run the benchmark suite (weft against wasmi, wasm3, wasmtime,
                        native, and the operating-system measurements against Linux);
-                       `cargo xtask bench --help` lists its options (see BENCHMARKS.md)
+                       `cargo xtask bench --help` lists its options (see BENCHMARKS.md);
+                       without --quick, then the boot section: weft booted under QEMU to
+                       its shell prompt against Debian's Linux with a busybox initramfs
+  bench --boot         only the boot section
   run [-- QEMU ARGS]   build weft for x86_64 and boot it under QEMU (KVM when /dev/kvm
                        works, else TCG), the serial console on this terminal; installs
                        what is missing (the Rust targets wasm32-wasip1 and
@@ -111,17 +114,30 @@ fn status(cmd: &mut Command, what: &str) -> Result<ExitStatus> {
         .with_context(|| format!("could not start {what}"))
 }
 
-/// `cargo xtask bench`: the harness, built in release mode and given the arguments as is.
+/// `cargo xtask bench`: the harness, built in release mode and given the arguments as is;
+/// then, unless `--quick`, the boot section (weft under QEMU against Linux). `--boot` runs
+/// only the boot section.
 fn bench(args: &[OsString]) -> Result<ExitStatus> {
-    status(
+    if args.iter().any(|a| a == "--boot") {
+        return metal::bench_boot(BOOT_RUNS);
+    }
+    let harness = status(
         cargo()
             .args(["run", "--release", "--manifest-path"])
             .arg(xtask_dir().join("Cargo.toml"))
             .args(["-p", "weft-bench", "--"])
             .args(args),
         "cargo to run the benchmark harness",
-    )
+    )?;
+    let help = args.iter().any(|a| a == "--help" || a == "-h");
+    if !harness.success() || help || args.iter().any(|a| a == "--quick") {
+        return Ok(harness);
+    }
+    metal::bench_boot(BOOT_RUNS)
 }
+
+/// How many times the boot section boots each system.
+const BOOT_RUNS: u32 = 3;
 
 /// `cargo xtask run --hosted`: builds the `weft` CLI (which embeds the initrd built from
 /// userland for `wasm32-wasip1`) and boots it.

@@ -187,3 +187,88 @@ pub fn test() -> Result<ExitStatus> {
         .env("WEFT_X86_64_FAULT_KERNEL", &fault);
     status(&mut cmd, "the bare-metal tests")
 }
+
+/// Debian's Linux kernel and busybox, the boot benchmark's peer, downloaded (not
+/// installed) with apt-get and unpacked under the kernel's target directory; returns the
+/// paths of `vmlinuz` and `busybox`.
+fn linux_peer() -> Result<(PathBuf, PathBuf)> {
+    let dir = kernel_dir().join("target/linux-peer");
+    let find = |sub: &str, prefix: &str| -> Option<PathBuf> {
+        std::fs::read_dir(dir.join(sub))
+            .ok()?
+            .flatten()
+            .map(|e| e.path())
+            .find(|p| {
+                p.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.starts_with(prefix))
+            })
+    };
+    if let (Some(vmlinuz), Some(busybox)) = (find("boot", "vmlinuz-"), find("bin", "busybox")) {
+        return Ok((vmlinuz, busybox));
+    }
+    if !on_path("apt-get") || !on_path("dpkg-deb") {
+        bail!("the boot benchmark's peer comes from Debian packages; this needs apt-get");
+    }
+    // linux-image-amd64 only depends on the current kernel package: download that one.
+    let depends = Command::new("apt-cache")
+        .args(["depends", "linux-image-amd64"])
+        .output()
+        .context("running apt-cache")?;
+    let depends = String::from_utf8_lossy(&depends.stdout);
+    let Some(kernel) = depends.lines().find_map(|l| {
+        let name = l.trim().strip_prefix("Depends: ")?;
+        name.starts_with("linux-image-").then(|| name.to_string())
+    }) else {
+        bail!("apt-cache names no kernel package for linux-image-amd64 (run apt-get update?)");
+    };
+    let debs = dir.join("debs");
+    std::fs::create_dir_all(&debs).context("creating the peer's directory")?;
+    eprintln!("xtask: downloading {kernel} and busybox-static for the boot benchmark");
+    let ok = status(
+        Command::new("apt-get").current_dir(&debs).args([
+            "download",
+            "-q",
+            &kernel,
+            "busybox-static",
+        ]),
+        "apt-get download",
+    )?;
+    if !ok.success() {
+        bail!("apt-get download {kernel} busybox-static failed");
+    }
+    for deb in std::fs::read_dir(&debs)
+        .context("reading the downloads")?
+        .flatten()
+    {
+        let ok = status(
+            Command::new("dpkg-deb").arg("-x").arg(deb.path()).arg(&dir),
+            "dpkg-deb",
+        )?;
+        if !ok.success() {
+            bail!("unpacking {} failed", deb.path().display());
+        }
+    }
+    match (find("boot", "vmlinuz-"), find("bin", "busybox")) {
+        (Some(vmlinuz), Some(busybox)) => Ok((vmlinuz, busybox)),
+        _ => bail!("the unpacked packages hold no vmlinuz or busybox"),
+    }
+}
+
+/// The boot section of `cargo xtask bench`: weft's boot to the shell prompt against Linux
+/// with a busybox initramfs, `runs` times each, under the same QEMU options.
+pub fn bench_boot(runs: u32) -> Result<ExitStatus> {
+    ensure_qemu()?;
+    let (vmlinuz, busybox) = linux_peer()?;
+    let elf = build_kernel(false)?;
+    let image = out_dir().join("weft-x86_64-bench.img");
+    let mut cmd = image_cargo(&["run", "--release", "--quiet"])?;
+    cmd.arg("--")
+        .arg("bench-boot")
+        .arg(&elf)
+        .arg(&image)
+        .arg(&vmlinuz)
+        .arg(&busybox)
+        .arg(runs.to_string());
+    status(&mut cmd, "the boot benchmark")
+}

@@ -15,6 +15,8 @@
 
 #![forbid(unsafe_code)]
 
+pub mod bench;
+
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
@@ -208,23 +210,29 @@ impl Machine {
         }
     }
 
-    /// The QEMU command line: the serial console on stdio, no display, no reboot (a triple
-    /// fault ends QEMU instead of looping), the debug-exit device.
+    /// The QEMU command line: the disk image (and OVMF for UEFI), the serial console on
+    /// stdio, no display, no reboot (a triple fault ends QEMU instead of looping), the
+    /// debug-exit device.
     pub fn command(&self) -> Command {
-        let mut cmd = Command::new("qemu-system-x86_64");
-        cmd.arg("-drive")
-            // `snapshot`: the image is only read, so that several machines can share it.
-            .arg(format!(
-                "format=raw,snapshot=on,file={}",
-                self.image.display()
-            ))
-            .args(["-m", &self.memory])
-            .args(["-display", "none", "-serial", "stdio", "-monitor", "none"])
-            .args(["-no-reboot"])
-            .args(["-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"]);
+        let mut cmd = self.command_without_disk();
+        // `snapshot`: the image is only read, so that several machines can share it.
+        cmd.arg("-drive").arg(format!(
+            "format=raw,snapshot=on,file={}",
+            self.image.display()
+        ));
         if self.firmware == Firmware::Uefi {
             cmd.args(["-bios", OVMF]);
         }
+        cmd
+    }
+
+    /// [`Machine::command`] without the disk and firmware: the options any guest gets.
+    pub fn command_without_disk(&self) -> Command {
+        let mut cmd = Command::new("qemu-system-x86_64");
+        cmd.args(["-m", &self.memory])
+            .args(["-display", "none", "-serial", "stdio", "-monitor", "none"])
+            .args(["-no-reboot"])
+            .args(["-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"]);
         match self.accel {
             // The host CPU without IA32_ARCH_CAPABILITIES, which some nested KVM hosts
             // refuse to set (QEMU then aborts at start).
@@ -270,8 +278,15 @@ impl Session {
     /// # Errors
     /// QEMU cannot be started.
     pub fn start(machine: &Machine) -> Result<Session> {
-        let mut child = machine
-            .command()
+        Session::spawn(machine.command())
+    }
+
+    /// Starts QEMU as `cmd` says, with its console piped to this session.
+    ///
+    /// # Errors
+    /// QEMU cannot be started.
+    pub fn spawn(mut cmd: Command) -> Result<Session> {
+        let mut child = cmd
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())

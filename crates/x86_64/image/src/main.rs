@@ -1,8 +1,11 @@
 //! `weft-x86_64-image`: builds weft's x86_64 disk image and boots it under QEMU.
 //!
 //! ```text
-//! weft-x86_64-image build KERNEL IMAGE            write the BIOS disk image
+//! weft-x86_64-image build KERNEL IMAGE            write the disk image
 //! weft-x86_64-image run KERNEL IMAGE [QEMU ARGS]  write it and boot it, console on this terminal
+//! weft-x86_64-image bench-boot KERNEL IMAGE VMLINUZ BUSYBOX [RUNS]
+//!                                                 time weft's boot to the shell prompt
+//!                                                 against Linux + busybox (median of RUNS)
 //! ```
 //!
 //! `run` exits with init's status as the kernel passes it on (at most 126; 127 after a
@@ -17,10 +20,13 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
-use weft_x86_64_image::{Accel, FAULT_STATUS, Firmware, Machine, build_image, decode_status};
+use weft_x86_64_image::{
+    Accel, FAULT_STATUS, Firmware, Machine, bench, build_image, decode_status,
+};
 
 const USAGE: &str = "usage: weft-x86_64-image build KERNEL IMAGE\n       \
-                     weft-x86_64-image run KERNEL IMAGE [QEMU ARGS...]";
+                     weft-x86_64-image run KERNEL IMAGE [QEMU ARGS...]\n       \
+                     weft-x86_64-image bench-boot KERNEL IMAGE VMLINUZ BUSYBOX [RUNS]";
 
 fn main() -> ExitCode {
     match run() {
@@ -75,6 +81,68 @@ fn run() -> Result<ExitCode> {
                 }
             }
         }
+        "bench-boot" => bench_boot(&image, firmware, rest),
         _ => bail!("{USAGE}"),
     }
+}
+
+/// `bench-boot`: weft and Linux booted `RUNS` times each (default 5), alternately, under
+/// the same QEMU options; prints the medians.
+fn bench_boot(image: &std::path::Path, firmware: Firmware, rest: &[String]) -> Result<ExitCode> {
+    let (vmlinuz, busybox, runs) = match rest {
+        [v, b] => (v, b, 5),
+        [v, b, n] => (v, b, n.parse().context("RUNS")?),
+        _ => bail!("{USAGE}"),
+    };
+    let accel = Accel::detect(image, firmware);
+    let mut machine = Machine::new(image, accel, firmware);
+    if let Ok(memory) = std::env::var("WEFT_QEMU_MEMORY") {
+        machine.memory = memory;
+    }
+    let initramfs = image.with_extension("busybox.cpio");
+    bench::busybox_initramfs(busybox.as_ref(), &initramfs)?;
+    let (mut weft, mut linux, mut banners) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..runs {
+        let boot = bench::weft_boot(&machine)?;
+        weft.push(boot.to_prompt);
+        banners.push(boot.banner);
+        linux.push(bench::linux_boot(&machine, vmlinuz.as_ref(), &initramfs)?);
+    }
+    let median = |v: &mut Vec<std::time::Duration>| {
+        v.sort();
+        v[v.len() / 2]
+    };
+    let (w, l) = (median(&mut weft), median(&mut linux));
+    println!("boot to the shell prompt, wall time from starting QEMU (median of {runs}):");
+    println!(
+        "  {} ({accel}, {firmware}, -m {})",
+        bench::qemu_version(),
+        machine.memory
+    );
+    println!(
+        "  weft   {:>8.3} s   ({})",
+        w.as_secs_f64(),
+        format_all(&weft)
+    );
+    println!(
+        "  linux  {:>8.3} s   ({})",
+        l.as_secs_f64(),
+        format_all(&linux)
+    );
+    println!("  weft/linux {:.2}x", w.as_secs_f64() / l.as_secs_f64());
+    println!("  weft's kernel, entry to init started:");
+    for b in &banners {
+        if let Some(at) = b.find("init started ") {
+            println!("    {}", &b[at..]);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn format_all(times: &[std::time::Duration]) -> String {
+    times
+        .iter()
+        .map(|t| format!("{:.3}", t.as_secs_f64()))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
