@@ -120,6 +120,19 @@ fn start(info: &'static mut BootInfo) -> ! {
             weft_kernel::kernel::STATUS_KILLED
         }
     };
+    let prompt_ns = platform::FIRST_CONSOLE_WAIT_NS.load(Ordering::Relaxed);
+    if prompt_ns != 0 {
+        // The TSC clock started after calibration: add the time from entry to there.
+        let ns = prompt_ns + tsc.ticks_to_ns(tsc.start().wrapping_sub(entry));
+        serial::write(
+            format!(
+                "weft: the shell first waited for input (the first prompt) {}.{:03} ms after kernel entry\r\n",
+                ns / 1_000_000,
+                ns / 1000 % 1000
+            )
+            .as_bytes(),
+        );
+    }
     serial::write(format!("weft: init exited with status {status}; powering off\r\n").as_bytes());
     power::power_off(u8::try_from(status).map_or(power::MAX_STATUS, |s| s.min(power::MAX_STATUS)))
 }

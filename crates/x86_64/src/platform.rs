@@ -16,6 +16,7 @@
 use alloc::boxed::Box;
 use alloc::collections::VecDeque;
 use alloc::vec::Vec;
+use core::sync::atomic::{AtomicU64, Ordering};
 
 use rand_chacha::ChaCha20Rng;
 use rand_chacha::rand_core::{RngCore, SeedableRng};
@@ -25,6 +26,11 @@ use x86_64::instructions::random::RdRand;
 
 use crate::clock::{self, Tsc};
 use crate::{power, serial};
+
+/// When a read of the console first found nothing typed (in nanoseconds of the monotonic
+/// clock, 0 until then): the shell waiting at its first prompt, as the boot measurement
+/// counts it.
+pub static FIRST_CONSOLE_WAIT_NS: AtomicU64 = AtomicU64::new(0);
 
 /// Exit status when Ctrl-C stops the machine (128 + SIGINT, as for a hosted weft).
 const STATUS_INTERRUPTED: u8 = 130;
@@ -175,6 +181,9 @@ impl Platform for MetalPlatform {
         if t.eof {
             t.eof = false;
             return Some(0);
+        }
+        if FIRST_CONSOLE_WAIT_NS.load(Ordering::Relaxed) == 0 {
+            FIRST_CONSOLE_WAIT_NS.store(self.monotonic_ns().max(1), Ordering::Relaxed);
         }
         None
     }

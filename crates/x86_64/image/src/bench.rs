@@ -4,7 +4,8 @@
 //! bootloader, kernel, init, sh), Linux (Debian's `linux-image-amd64` kernel, loaded by
 //! QEMU's `-kernel`) with an initramfs holding only Debian's `busybox-static` as `/init`
 //! running `sh`. The time is wall time from starting QEMU to the prompt; weft also
-//! reports its own time from kernel entry to init's start (TSC).
+//! reports its own times from kernel entry (TSC) to init's start and to the first prompt
+//! (when the console is first waited for).
 
 use std::io::Write as _;
 use std::path::Path;
@@ -24,6 +25,8 @@ pub struct WeftBoot {
     pub to_prompt: Duration,
     /// The kernel's line (`weft: x86_64, ... init started N ms after kernel entry`).
     pub banner: String,
+    /// What the kernel says at power-off of the time from its entry to the first prompt.
+    pub kernel_to_prompt: String,
 }
 
 /// Boots `machine` to the shell prompt and ends it.
@@ -40,8 +43,18 @@ pub fn weft_boot(machine: &Machine) -> Result<WeftBoot> {
         .unwrap_or_default()
         .to_string();
     session.send(b"exit\r")?;
+    let end = session.expect("weft: init exited", Duration::from_secs(60))?;
+    let kernel_to_prompt = end
+        .lines()
+        .find_map(|l| l.split("(the first prompt) ").nth(1))
+        .unwrap_or("not reported")
+        .to_string();
     let _ = session.wait(Duration::from_secs(30));
-    Ok(WeftBoot { to_prompt, banner })
+    Ok(WeftBoot {
+        to_prompt,
+        banner,
+        kernel_to_prompt,
+    })
 }
 
 /// Boots Linux `kernel` with `initramfs` under `machine`'s options (its image unused) to

@@ -101,11 +101,17 @@ fn bench_boot(image: &std::path::Path, firmware: Firmware, rest: &[String]) -> R
     }
     let initramfs = image.with_extension("busybox.cpio");
     bench::busybox_initramfs(busybox.as_ref(), &initramfs)?;
-    let (mut weft, mut linux, mut banners) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut weft, mut linux, mut kernel) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..runs {
         let boot = bench::weft_boot(&machine)?;
         weft.push(boot.to_prompt);
-        banners.push(boot.banner);
+        let init = boot
+            .banner
+            .split("init started ")
+            .nth(1)
+            .unwrap_or("?")
+            .to_string();
+        kernel.push((init, boot.kernel_to_prompt));
         linux.push(bench::linux_boot(&machine, vmlinuz.as_ref(), &initramfs)?);
     }
     let median = |v: &mut Vec<std::time::Duration>| {
@@ -130,11 +136,9 @@ fn bench_boot(image: &std::path::Path, firmware: Firmware, rest: &[String]) -> R
         format_all(&linux)
     );
     println!("  weft/linux {:.2}x", w.as_secs_f64() / l.as_secs_f64());
-    println!("  weft's kernel, entry to init started:");
-    for b in &banners {
-        if let Some(at) = b.find("init started ") {
-            println!("    {}", &b[at..]);
-        }
+    println!("  weft's kernel (TSC), per run: init started / first prompt");
+    for (init, prompt) in &kernel {
+        println!("    {init} / {prompt}");
     }
     Ok(ExitCode::SUCCESS)
 }
