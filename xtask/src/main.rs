@@ -7,6 +7,8 @@
 //! `cargo xtask bench` runs it. Child commands are started with `std::process::Command`
 //! (which spawns with `posix_spawn` on Linux), so this crate needs no unsafe code.
 
+mod metal;
+
 use anyhow::{Context, Result, bail};
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -18,15 +20,26 @@ usage: cargo xtask <COMMAND> [ARGS]
 commands:
   bench [OPTIONS]      run the benchmark suite (weft against wasmi, wasm3, wasmtime,
                        native, and the operating-system measurements against Linux);
-                       `cargo xtask bench --help` lists its options (see BENCHMARKS.md)
-  run [-- BOOT ARGS]   build weft and boot it hosted on this machine
-                       (`weft boot [BOOT ARGS]`); installs the wasm32-wasip1 target
-                       with rustup if it is missing
+                       `cargo xtask bench --help` lists its options (see BENCHMARKS.md);
+                       without --quick, then the boot section: weft booted under QEMU to
+                       its shell prompt against Debian's Linux with a busybox initramfs
+  bench --boot         only the boot section
+  run [-- QEMU ARGS]   build weft for x86_64 and boot it under QEMU (KVM when /dev/kvm
+                       works, else TCG), the serial console on this terminal; installs
+                       what is missing (the Rust targets wasm32-wasip1 and
+                       x86_64-unknown-none, the image builder's pinned nightly, and
+                       qemu-system-x86 with apt-get)
+  run --hosted [-- BOOT ARGS]
+                       build weft and boot it hosted on this machine
+                       (`weft boot [BOOT ARGS]`)
   test [ARGS]          test everything (`cargo test --workspace [ARGS]`, and without ARGS
-                       also the engine's tests and the spec suite optimized), after making
-                       sure the Rust targets wasm32-wasip1 and wasm32-unknown-unknown and
-                       the C toolchain for Wasm (Debian packages clang, lld, wasi-libc,
-                       libclang-rt-dev-wasm32) are installed, installing what is missing
+                       also the engine's tests and the spec suite optimized, and the
+                       bare-metal tests under QEMU), after making sure the Rust targets
+                       wasm32-wasip1 and wasm32-unknown-unknown and the C toolchain for
+                       Wasm (Debian packages clang, lld, wasi-libc, libclang-rt-dev-wasm32)
+                       are installed, installing what is missing
+  test-metal           only the bare-metal tests: boot the x86_64 image under QEMU and
+                       drive shell sessions over its serial console
   help                 this text";
 
 /// The Rust targets the root workspace builds for: userland and the initrd
@@ -46,8 +59,14 @@ fn main() -> Result<()> {
     let rest: Vec<OsString> = args.collect();
     match command.to_str() {
         Some("bench") => exit_with(bench(&rest)?),
-        Some("run") => exit_with(run(strip_separator(&rest))?),
+        Some("run") => match rest.split_first() {
+            Some((flag, boot_args)) if flag == "--hosted" => {
+                exit_with(run_hosted(strip_separator(boot_args))?)
+            }
+            _ => exit_with(metal::run(strip_separator(&rest))?),
+        },
         Some("test") => exit_with(test(&rest)?),
+        Some("test-metal") => exit_with(metal::test()?),
         Some("help" | "-h" | "--help") => {
             println!("{USAGE}");
             Ok(())
@@ -95,21 +114,34 @@ fn status(cmd: &mut Command, what: &str) -> Result<ExitStatus> {
         .with_context(|| format!("could not start {what}"))
 }
 
-/// `cargo xtask bench`: the harness, built in release mode and given the arguments as is.
+/// `cargo xtask bench`: the harness, built in release mode and given the arguments as is;
+/// then, unless `--quick`, the boot section (weft under QEMU against Linux). `--boot` runs
+/// only the boot section.
 fn bench(args: &[OsString]) -> Result<ExitStatus> {
-    status(
+    if args.iter().any(|a| a == "--boot") {
+        return metal::bench_boot(BOOT_RUNS);
+    }
+    let harness = status(
         cargo()
             .args(["run", "--release", "--manifest-path"])
             .arg(xtask_dir().join("Cargo.toml"))
             .args(["-p", "weft-bench", "--"])
             .args(args),
         "cargo to run the benchmark harness",
-    )
+    )?;
+    let help = args.iter().any(|a| a == "--help" || a == "-h");
+    if !harness.success() || help || args.iter().any(|a| a == "--quick") {
+        return Ok(harness);
+    }
+    metal::bench_boot(BOOT_RUNS)
 }
 
-/// `cargo xtask run`: builds the `weft` CLI (which embeds the initrd built from userland
-/// for `wasm32-wasip1`) and boots it.
-fn run(boot_args: &[OsString]) -> Result<ExitStatus> {
+/// How many times the boot section boots each system.
+const BOOT_RUNS: u32 = 3;
+
+/// `cargo xtask run --hosted`: builds the `weft` CLI (which embeds the initrd built from
+/// userland for `wasm32-wasip1`) and boots it.
+fn run_hosted(boot_args: &[OsString]) -> Result<ExitStatus> {
     let root = repo_root();
     ensure_rust_target(&root, "wasm32-wasip1")?;
     status(
@@ -145,14 +177,18 @@ fn test(cargo_args: &[OsString]) -> Result<ExitStatus> {
     // Optimized builds dispatch between the interpreter's handlers by tail calls (debug
     // builds by a loop): the engine's tests, among them the one that catches a handler
     // growing the host stack, and the spec suite run that way too.
-    status(
+    let release = status(
         cargo()
             .current_dir(&root)
             .args(["test", "--release", "-p", "weft-engine", "-p", "weft-wast"])
             .arg("--manifest-path")
             .arg(root.join("Cargo.toml")),
         "cargo to run the engine's tests optimized",
-    )
+    )?;
+    if !release.success() {
+        return Ok(release);
+    }
+    metal::test()
 }
 
 /// The library directory of `target` for the toolchain that builds in `root` (it exists
@@ -257,29 +293,42 @@ fn ensure_c_toolchain() -> Result<()> {
     if missing.is_empty() {
         return Ok(());
     }
+    ensure_debian_packages(&missing.join(", "), C_PACKAGES)?;
+    let still = missing_c_toolchain();
+    if !still.is_empty() {
+        bail!(
+            "after installing {C_PACKAGES} this is still missing: {}. On Debian or Ubuntu \
+             the packages are installed with:\n\n    sudo apt-get install {C_PACKAGES}",
+            still.join(", ")
+        );
+    }
+    Ok(())
+}
+
+/// Installs the Debian `packages` (space-separated) with apt-get, because `missing` is
+/// missing; says how to do it by hand when that cannot work.
+fn ensure_debian_packages(missing: &str, packages: &str) -> Result<()> {
     let root = is_root();
     let sudo = if root { "" } else { "sudo " };
     let by_hand = format!(
         "{sudo}apt-get update -qq && {sudo}env DEBIAN_FRONTEND=noninteractive \
-         apt-get install -y -qq {C_PACKAGES}"
+         apt-get install -y -qq {packages}"
     );
-    let missing = missing.join(", ");
     if !on_path("apt-get") {
         bail!(
-            "the tests need the C toolchain for Wasm, and this is missing: {missing}. There \
-             is no apt-get here to install it: install clang, lld (wasm-ld) and wasi-libc \
-             with your system's package manager. On Debian or Ubuntu:\n\n    {by_hand}"
+            "this is missing: {missing}, and there is no apt-get here to install it: install \
+             the equivalent of the Debian packages `{packages}` with your system's package \
+             manager. On Debian or Ubuntu:\n\n    {by_hand}"
         );
     }
     if !root && !on_path("sudo") {
         bail!(
-            "the tests need the C toolchain for Wasm, and this is missing: {missing}. \
-             Install it as root (there is no sudo here):\n\n    \
+            "this is missing: {missing}. Install it as root (there is no sudo here):\n\n    \
              apt-get update -qq && env DEBIAN_FRONTEND=noninteractive apt-get install -y \
-             -qq {C_PACKAGES}"
+             -qq {packages}"
         );
     }
-    eprintln!("xtask: missing {missing}; installing {C_PACKAGES} with apt-get");
+    eprintln!("xtask: missing {missing}; installing {packages} with apt-get");
     let apt = |args: &[&str]| -> Result<bool> {
         let mut cmd = if root {
             Command::new("apt-get")
@@ -292,17 +341,9 @@ fn ensure_c_toolchain() -> Result<()> {
         Ok(status(&mut cmd, "apt-get")?.success())
     };
     let mut install = vec!["install", "-y", "-qq"];
-    install.extend(C_PACKAGES.split(' '));
+    install.extend(packages.split(' '));
     if !apt(&["update", "-qq"])? || !apt(&install)? {
-        bail!("installing the C toolchain for Wasm failed; run this yourself:\n\n    {by_hand}");
-    }
-    let still = missing_c_toolchain();
-    if !still.is_empty() {
-        bail!(
-            "after installing {C_PACKAGES} this is still missing: {}. On Debian or Ubuntu \
-             the packages are installed with:\n\n    {by_hand}",
-            still.join(", ")
-        );
+        bail!("installing {packages} failed; run this yourself:\n\n    {by_hand}");
     }
     Ok(())
 }
