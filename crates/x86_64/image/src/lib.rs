@@ -321,6 +321,11 @@ impl Session {
         })
     }
 
+    /// QEMU's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// When QEMU was started.
     pub fn started(&self) -> Instant {
         self.started

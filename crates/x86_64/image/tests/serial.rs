@@ -272,6 +272,36 @@ fn the_heap_is_all_of_ram() {
     }
 }
 
+/// The CPU time (user + system, in clock ticks) process `pid` has used.
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("QEMU's stat");
+    // Fields after the command name (which is in parentheses): state is the 3rd field,
+    // utime the 14th and stime the 15th.
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or_default();
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    fields[11].parse::<u64>().unwrap_or(0) + fields[12].parse::<u64>().unwrap_or(0)
+}
+
+#[test]
+fn an_idle_machine_takes_no_host_cpu() {
+    let mut s = boot(kernel_image());
+    s.send(b"sleep 8\r").expect("typing the command");
+    s.expect("sleep 8\r\n", STEP).expect("the echo");
+    std::thread::sleep(Duration::from_secs(1));
+    let (before, started) = (cpu_ticks(s.pid()), Instant::now());
+    std::thread::sleep(Duration::from_secs(4));
+    let used = cpu_ticks(s.pid()) - before;
+    // `hlt` with a one-shot timer: a few wake-ups a second, not a busy loop (which would
+    // be about 100 ticks a second).
+    let per_second = used as f64 / started.elapsed().as_secs_f64();
+    assert!(
+        per_second < 30.0,
+        "QEMU used {per_second:.1} ticks/s while weft slept"
+    );
+    s.expect(PROMPT, STEP).expect("the prompt after sleep");
+    assert_eq!(exit(s, 0), Some(0));
+}
+
 #[test]
 fn a_kernel_fault_is_reported_and_fails_the_machine() {
     let mut s = boot(fault_image());
