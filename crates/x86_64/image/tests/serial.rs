@@ -73,7 +73,12 @@ fn boot(image: PathBuf) -> Session {
 fn boot_with(image: PathBuf, memory: &str) -> Session {
     let mut machine = Machine::new(&image, accel(), firmware());
     machine.memory = memory.to_string();
-    let mut session = Session::start(&machine).expect("QEMU starts");
+    boot_machine(&machine)
+}
+
+/// Boots `machine` and waits for the shell's first prompt.
+fn boot_machine(machine: &Machine) -> Session {
+    let mut session = Session::start(machine).expect("QEMU starts");
     let banner = session.expect(PROMPT, BOOT).expect("the shell prompts");
     assert!(banner.contains(BANNER), "{banner}");
     assert!(banner.contains("Welcome to weft"), "no motd: {banner}");
@@ -253,6 +258,22 @@ fn ctrl_d_ends_the_shell_and_ctrl_c_the_machine() {
     s.expect("weft: interrupted (status 130)", STEP)
         .expect("the machine says why it stops");
     assert_eq!(decode_status(s.wait(STEP).expect("powers off")), Some(126));
+}
+
+#[test]
+fn without_rdrand_random_numbers_come_from_a_seeded_generator() {
+    // QEMU's qemu64 model has no RDRAND (under TCG; a KVM host CPU may, so this runs the
+    // emulator either way).
+    let mut machine = Machine::new(&kernel_image(), Accel::Tcg, firmware());
+    machine.cpu = Some("qemu64".to_string());
+    let mut s = boot_machine(&machine);
+    let banner = s.transcript();
+    assert!(
+        banner.contains("this CPU has no RDRAND") && banner.contains("weak seed"),
+        "{banner}"
+    );
+    assert_eq!(run(&mut s, "echo one two | wc -w"), ["2"]);
+    assert_eq!(exit(s, 0), Some(0));
 }
 
 #[test]
