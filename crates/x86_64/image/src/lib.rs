@@ -197,6 +197,8 @@ pub struct Machine {
     pub firmware: Firmware,
     /// RAM, in QEMU's syntax (`512M`, `2G`).
     pub memory: String,
+    /// A CPU model instead of the accelerator's default (`host` under KVM, `max` under TCG).
+    pub cpu: Option<String>,
 }
 
 impl Machine {
@@ -207,6 +209,7 @@ impl Machine {
             accel,
             firmware,
             memory: "512M".to_string(),
+            cpu: None,
         }
     }
 
@@ -233,12 +236,13 @@ impl Machine {
             .args(["-display", "none", "-serial", "stdio", "-monitor", "none"])
             .args(["-no-reboot"])
             .args(["-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"]);
-        match self.accel {
-            // The host CPU without IA32_ARCH_CAPABILITIES, which some nested KVM hosts
-            // refuse to set (QEMU then aborts at start).
-            Accel::Kvm => cmd.args(["-accel", "kvm", "-cpu", "host,-arch-capabilities"]),
-            Accel::Tcg => cmd.args(["-accel", "tcg", "-cpu", "max"]),
+        // Under KVM the host CPU without IA32_ARCH_CAPABILITIES, which some nested KVM
+        // hosts refuse to set (QEMU then aborts at start).
+        let (accel, cpu) = match self.accel {
+            Accel::Kvm => ("kvm", "host,-arch-capabilities"),
+            Accel::Tcg => ("tcg", "max"),
         };
+        cmd.args(["-accel", accel, "-cpu", self.cpu.as_deref().unwrap_or(cpu)]);
         cmd
     }
 }
@@ -319,6 +323,11 @@ impl Session {
             seen: 0,
             started,
         })
+    }
+
+    /// QEMU's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// When QEMU was started.

@@ -16,6 +16,7 @@
 
 #![forbid(unsafe_code)]
 
+use std::os::unix::process::ExitStatusExt;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -73,6 +74,9 @@ fn run() -> Result<ExitCode> {
                     Ok(ExitCode::from(FAULT_STATUS))
                 }
                 Some(code) => Ok(ExitCode::from(code)),
+                // Ctrl-C on the terminal ends QEMU (its stdio console lets SIGINT through),
+                // as it ends a hosted weft: 128 + SIGINT.
+                None if status.signal() == Some(2) => Ok(ExitCode::from(130)),
                 None => {
                     eprintln!(
                         "weft-x86_64-image: QEMU ended without a status from weft ({status})"

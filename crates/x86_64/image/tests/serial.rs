@@ -73,7 +73,12 @@ fn boot(image: PathBuf) -> Session {
 fn boot_with(image: PathBuf, memory: &str) -> Session {
     let mut machine = Machine::new(&image, accel(), firmware());
     machine.memory = memory.to_string();
-    let mut session = Session::start(&machine).expect("QEMU starts");
+    boot_machine(&machine)
+}
+
+/// Boots `machine` and waits for the shell's first prompt.
+fn boot_machine(machine: &Machine) -> Session {
+    let mut session = Session::start(machine).expect("QEMU starts");
     let banner = session.expect(PROMPT, BOOT).expect("the shell prompts");
     assert!(banner.contains(BANNER), "{banner}");
     assert!(banner.contains("Welcome to weft"), "no motd: {banner}");
@@ -256,6 +261,22 @@ fn ctrl_d_ends_the_shell_and_ctrl_c_the_machine() {
 }
 
 #[test]
+fn without_rdrand_random_numbers_come_from_a_seeded_generator() {
+    // QEMU's qemu64 model has no RDRAND (under TCG; a KVM host CPU may, so this runs the
+    // emulator either way).
+    let mut machine = Machine::new(&kernel_image(), Accel::Tcg, firmware());
+    machine.cpu = Some("qemu64".to_string());
+    let mut s = boot_machine(&machine);
+    let banner = s.transcript();
+    assert!(
+        banner.contains("this CPU has no RDRAND") && banner.contains("weak seed"),
+        "{banner}"
+    );
+    assert_eq!(run(&mut s, "echo one two | wc -w"), ["2"]);
+    assert_eq!(exit(s, 0), Some(0));
+}
+
+#[test]
 fn the_heap_is_all_of_ram() {
     for (memory, least, most) in [("128M", 100, 128), ("2G", 1900, 2048)] {
         let mut s = boot_with(kernel_image(), memory);
@@ -270,6 +291,36 @@ fn the_heap_is_all_of_ram() {
         assert_eq!(run(&mut s, "echo one two | wc -w"), ["2"], "{memory}");
         assert_eq!(exit(s, 0), Some(0), "{memory}");
     }
+}
+
+/// The CPU time (user + system, in clock ticks) process `pid` has used.
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("QEMU's stat");
+    // Fields after the command name (which is in parentheses): state is the 3rd field,
+    // utime the 14th and stime the 15th.
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or_default();
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    fields[11].parse::<u64>().unwrap_or(0) + fields[12].parse::<u64>().unwrap_or(0)
+}
+
+#[test]
+fn an_idle_machine_takes_no_host_cpu() {
+    let mut s = boot(kernel_image());
+    s.send(b"sleep 8\r").expect("typing the command");
+    s.expect("sleep 8\r\n", STEP).expect("the echo");
+    std::thread::sleep(Duration::from_secs(1));
+    let (before, started) = (cpu_ticks(s.pid()), Instant::now());
+    std::thread::sleep(Duration::from_secs(4));
+    let used = cpu_ticks(s.pid()) - before;
+    // `hlt` with a one-shot timer: a few wake-ups a second, not a busy loop (which would
+    // be about 100 ticks a second).
+    let per_second = used as f64 / started.elapsed().as_secs_f64();
+    assert!(
+        per_second < 30.0,
+        "QEMU used {per_second:.1} ticks/s while weft slept"
+    );
+    s.expect(PROMPT, STEP).expect("the prompt after sleep");
+    assert_eq!(exit(s, 0), Some(0));
 }
 
 #[test]
