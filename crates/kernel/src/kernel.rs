@@ -270,6 +270,8 @@ impl Kernel {
     }
 
     /// Starts a process from the host, with the console as its stdin, stdout and stderr.
+    /// No process holds a handle to it; the host keeps its status readable
+    /// ([`Kernel::exit_status`]) until it calls [`Kernel::release`].
     ///
     /// # Errors
     /// The program cannot be read, is not a valid module, or imports what the kernel does

@@ -104,10 +104,8 @@ impl Sys<'_> {
                 return Err(e.errno.into());
             }
         };
-        let object = self
-            .k
-            .process_object(pid)
-            .expect("the child was just added");
+        // The child was just added, and nothing has run since.
+        let object = self.k.process_object(pid).ok_or(Errno::SRCH)?;
         let h = self
             .proc
             .handles
