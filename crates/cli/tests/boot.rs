@@ -112,6 +112,25 @@ fn ps_while_a_child_sleeps_then_kill_it() {
 }
 
 #[test]
+fn kill_reaches_only_the_shells_jobs_and_jobs_end_with_the_session() {
+    // init (pid 1) is no job of the shell's: the shell holds no handle to it. A job still
+    // running when the shell exits ends with init.
+    let started = Instant::now();
+    let out = boot(&[], "kill 1\necho $?\nsleep 30 &\nexit 0\n");
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "the background job outlived the session"
+    );
+    assert_eq!(lines(&out), ["1"], "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("sh: kill: 1: not a job of this shell"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(out.status.code(), Some(0));
+}
+
+#[test]
 fn shared_library_gives_each_process_its_own_data() {
     // Both processes link /lib/counter.wasm against their own memory: the same address,
     // separate counts.

@@ -10,8 +10,8 @@ use weft_initrd::{BIN_DIR, INITRD, LIBRARIES, PROGRAMS};
 
 /// The programs the userland must provide.
 const EXPECTED_PROGRAMS: &[&str] = &[
-    "cat", "echo", "false", "hello", "init", "kill", "libdemo", "ls", "mkdir", "ps", "rm", "sh",
-    "sleep", "true", "wc",
+    "cat", "echo", "false", "hello", "init", "libdemo", "ls", "mkdir", "ps", "rm", "sh", "sleep",
+    "true", "wc",
 ];
 
 struct Entry {

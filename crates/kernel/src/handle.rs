@@ -9,7 +9,7 @@
 use alloc::vec::Vec;
 
 use crate::errno::{Errno, SysResult};
-use crate::object::Object;
+use crate::object::{EventsRef, Object};
 
 /// Bits of a handle that hold the slot index.
 pub const INDEX_BITS: u32 = 20;
@@ -18,19 +18,29 @@ pub const GEN_BITS: u32 = 11;
 const INDEX_MASK: u32 = (1 << INDEX_BITS) - 1;
 const GEN_MASK: u32 = (1 << GEN_BITS) - 1;
 
-/// What a handle allows.
+/// What a handle allows. The bits are part of the ABI (docs/abi.md), defined in
+/// `weft-abi`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Rights(pub u32);
 
 impl Rights {
-    /// Read from it (receive, `fd_read`, list a directory, open files beneath it).
-    pub const READ: Rights = Rights(1);
+    /// Read from it (receive, `fd_read`, list a directory, open files beneath it; `wait`
+    /// for a process).
+    pub const READ: Rights = Rights(weft_abi::rights::READ);
     /// Write to it (send, `fd_write`, create and remove files beneath a directory).
-    pub const WRITE: Rights = Rights(2);
+    pub const WRITE: Rights = Rights(weft_abi::rights::WRITE);
     /// Pass it to another process (`spawn`, `channel_send`).
-    pub const TRANSFER: Rights = Rights(4);
-    /// Every right.
-    pub const ALL: Rights = Rights(7);
+    pub const TRANSFER: Rights = Rights(weft_abi::rights::TRANSFER);
+    /// End the process it names (`kill`).
+    pub const KILL: Rights = Rights(weft_abi::rights::KILL);
+    /// Every right of a channel end, a file or a directory.
+    pub const ALL: Rights =
+        Rights(weft_abi::rights::READ | weft_abi::rights::WRITE | weft_abi::rights::TRANSFER);
+    /// Every right of a process handle, as `spawn` returns it.
+    pub const PROCESS: Rights =
+        Rights(weft_abi::rights::READ | weft_abi::rights::TRANSFER | weft_abi::rights::KILL);
+    /// Every bit the kernel defines.
+    pub const DEFINED: Rights = Rights(Rights::ALL.0 | Rights::KILL.0);
 
     /// Whether all of `other` is included.
     pub fn has(self, other: Rights) -> bool {
@@ -58,8 +68,8 @@ pub struct FsRights {
 impl FsRights {
     /// Every right preview1 defines.
     pub const ALL: FsRights = FsRights {
-        base: (1 << 30) - 1,
-        inheriting: (1 << 30) - 1,
+        base: weft_abi::rights::wasi::ALL,
+        inheriting: weft_abi::rights::wasi::ALL,
     };
 }
 
@@ -105,6 +115,8 @@ pub struct Handles {
     slots: Vec<Slot>,
     live: usize,
     limit: usize,
+    /// Told when a handle leaves the table (the collector may have work).
+    events: Option<EventsRef>,
 }
 
 impl Handles {
@@ -114,7 +126,25 @@ impl Handles {
             slots: Vec::new(),
             live: 0,
             limit: limit.min(INDEX_MASK as usize + 1),
+            events: None,
         }
+    }
+
+    /// Reports every handle that leaves the table to `events` (the kernel's collector of
+    /// unreachable channel ends runs only after one did).
+    pub(crate) fn watch(&mut self, events: EventsRef) {
+        self.events = Some(events);
+    }
+
+    fn left(&self) {
+        if let Some(ev) = &self.events {
+            ev.borrow_mut().dirty = true;
+        }
+    }
+
+    /// Whether the table is at its limit (an insertion would fail with `MFILE`).
+    pub fn is_full(&self) -> bool {
+        self.live >= self.limit
     }
 
     /// Number of open handles.
@@ -207,7 +237,9 @@ impl Handles {
         let slot = &mut self.slots[i];
         slot.generation = (slot.generation + 1) & GEN_MASK;
         self.live -= 1;
-        Ok(slot.entry.take().expect("slot() checked it is occupied"))
+        let entry = slot.entry.take().expect("slot() checked it is occupied");
+        self.left();
+        Ok(entry)
     }
 
     /// Moves the entry of `from` to the slot of `to`, closing what `to` named
@@ -221,6 +253,7 @@ impl Handles {
         let entry = self.remove(from)?;
         let old = self.slots[to_index].entry.replace(entry);
         drop(old);
+        self.left();
         Ok(())
     }
 

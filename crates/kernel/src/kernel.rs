@@ -23,7 +23,7 @@ use weft_engine::{
 
 use crate::errno::{Errno, SysResult};
 use crate::handle::{Entry, Handles, Rights};
-use crate::object::{ConsoleEnd, Events, EventsRef, Object, WaitKey};
+use crate::object::{ChannelEnd, ConsoleEnd, Events, EventsRef, Object, ProcessRef, WaitKey};
 use crate::platform::{ConsoleStream, Platform};
 use crate::sys::{self, Pending, Proc, YIELD_BLOCK, YIELD_SCHED};
 use crate::vfs::Vfs;
@@ -31,10 +31,7 @@ use crate::vfs::Vfs;
 /// A process id. Pid 1 is the first process (`init` when booting).
 pub type Pid = u32;
 
-/// Exit status of a killed process (128 + SIGKILL).
-pub const STATUS_KILLED: u32 = 137;
-/// Exit status of a process that trapped or broke a limit (128 + SIGABRT).
-pub const STATUS_TRAPPED: u32 = 134;
+pub use weft_abi::{STATUS_KILLED, STATUS_TRAPPED};
 
 /// Per-process resource limits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,8 +64,11 @@ pub struct KernelConfig {
     pub quantum: u64,
     /// Limits for every process.
     pub limits: ProcessLimits,
-    /// Most processes alive (or unreaped) at once.
+    /// Most processes alive (or ended, with their status still held) at once.
     pub max_processes: usize,
+    /// Most channels alive at once (`channel_create` fails with `ENOMEM` beyond): ends in
+    /// flight hold no process's handle slot, so this bounds what they can pile up.
+    pub max_channels: usize,
 }
 
 impl Default for KernelConfig {
@@ -77,6 +77,7 @@ impl Default for KernelConfig {
             quantum: 200_000,
             limits: ProcessLimits::default(),
             max_processes: 4096,
+            max_channels: 65536,
         }
     }
 }
@@ -137,8 +138,33 @@ pub enum ProcState {
     Runnable,
     /// Parked in a system call.
     Waiting,
-    /// Ended with this status, not yet reaped by its parent.
+    /// Ended with this status, which a handle to it (or the host) can still read.
     Ended(u32),
+}
+
+/// Counts of what the kernel holds, for tests and monitoring ([`Kernel::stats`]). When
+/// every process has ended and the host has released them, all are zero.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct KernelStats {
+    /// Entries in the process table: live processes, and ended ones whose status a handle
+    /// (or the host) can still read.
+    pub processes: usize,
+    /// Of those, the ones still running or parked.
+    pub live_processes: usize,
+    /// Open handles in all handle tables.
+    pub handles: usize,
+    /// Handles carried by messages in flight.
+    pub in_flight_handles: usize,
+    /// Live channels.
+    pub channels: usize,
+    /// Bytes queued in channels (each message counts its length plus 64).
+    pub channel_bytes: usize,
+    /// Live process objects (what process handles name).
+    pub process_objects: usize,
+    /// Open files.
+    pub open_files: usize,
+    /// Linear memory of live processes, in 64 KiB pages.
+    pub memory_pages: u64,
 }
 
 /// What runs next for a process.
@@ -167,6 +193,11 @@ pub(crate) struct ProcEntry {
     exit_request: Option<u32>,
     /// For a process started by [`Kernel::spawn_invoke`]: the call the host asked for.
     invoke: Option<Box<Invoked>>,
+    /// What handles to it name; the entry goes once it has ended and none is left.
+    object: alloc::rc::Weak<ProcessRef>,
+    /// Started by the host, which reads its status ([`Kernel::exit_status`]) until it
+    /// releases it ([`Kernel::release`]).
+    host_held: bool,
 }
 
 /// The host's call of an export ([`Kernel::spawn_invoke`]).
@@ -282,7 +313,53 @@ impl Kernel {
             handles.push(Some(crate::wasi::preopen(path, guest)));
         }
         let module = st.compile(&name, bytes)?;
-        st.start_process(0, &name, &module, &req.args, &req.env, handles, call)
+        let pid = st.start_process(0, &name, &module, &req.args, &req.env, handles, call)?;
+        if let Some(p) = st.procs.get_mut(&pid) {
+            p.host_held = true;
+        }
+        Ok(pid)
+    }
+
+    /// Gives up the host's hold on process `pid` (one [`Kernel::spawn`] started), returning
+    /// its exit status if it has ended. An ended process is then forgotten; a live one is
+    /// when it ends (unless a handle to it remains).
+    pub fn release(&mut self, pid: Pid) -> Option<u32> {
+        let mut st = self.state.borrow_mut();
+        let p = st.procs.get_mut(&pid)?;
+        p.host_held = false;
+        let status = match p.state {
+            ProcState::Ended(s) => Some(s),
+            _ => None,
+        };
+        st.forget_if_done(pid);
+        status
+    }
+
+    /// What the kernel holds now. Objects that have just become unreachable are freed
+    /// first, as the scheduler would before its next round.
+    pub fn stats(&mut self) -> KernelStats {
+        let mut st = self.state.borrow_mut();
+        st.settle();
+        let ev = st.events.borrow();
+        let mut stats = KernelStats {
+            in_flight_handles: ev.in_flight,
+            channels: ev.channels,
+            channel_bytes: ev.channel_bytes,
+            process_objects: ev.process_refs,
+            open_files: ev.open_files,
+            ..KernelStats::default()
+        };
+        for p in st.procs.values() {
+            stats.processes += 1;
+            if !matches!(p.state, ProcState::Ended(_)) {
+                stats.live_processes += 1;
+                stats.memory_pages += u64::from(p.pages);
+            }
+            if let Some(store) = &p.store {
+                stats.handles += store.data().handles.len();
+            }
+        }
+        stats
     }
 
     /// Runs processes until none is left alive.
@@ -549,6 +626,7 @@ impl State {
         }
         let limits = self.config.limits;
         let mut table = Handles::new(limits.handles);
+        table.watch(self.events.clone());
         for (i, h) in handles.into_iter().enumerate() {
             if let Some(entry) = h {
                 table
@@ -624,6 +702,8 @@ impl State {
                 pages,
                 exit_request: None,
                 invoke,
+                object: alloc::rc::Weak::new(),
+                host_held: false,
             },
         );
         self.run_queue.push_back(pid);
@@ -747,7 +827,9 @@ impl State {
     }
 
     /// Ends process `pid` with `status`: frees its store (closing its handles), hands its
-    /// children to init, and tells its parent.
+    /// children to init, and wakes whoever waits for it. The entry stays while a handle to
+    /// the process (or the host) may still read the status. When init (pid 1) ends, so do
+    /// the processes descended from it: nothing could end them any more.
     pub fn exit(&mut self, pid: Pid, status: u32) {
         let Some(p) = self.procs.get_mut(&pid) else {
             return;
@@ -756,43 +838,168 @@ impl State {
             return;
         }
         p.state = ProcState::Ended(status);
+        p.pages = 0;
         let store = p.store.take();
         p.task = Task::None;
-        let parent = p.parent;
         self.parked.remove(&pid);
         self.run_queue.retain(|&q| q != pid);
+        // The handles go with the store; ends they held may now be unreachable.
         drop(store);
-        // Orphans go to init (pid 1) if it is alive; otherwise nobody reaps them.
+        let orphans_of_init = if pid == 1 {
+            self.descendants(1)
+        } else {
+            Vec::new()
+        };
+        // Orphans go to init (pid 1) if it is alive, for `ps`; they run on regardless.
         let init_alive = pid != 1
             && self
                 .procs
                 .get(&1)
                 .is_some_and(|p| !matches!(p.state, ProcState::Ended(_)));
         let new_parent = if init_alive { 1 } else { 0 };
-        let mut unreaped = Vec::new();
         for c in self.procs.values_mut().filter(|c| c.parent == pid) {
             c.parent = new_parent;
-            if new_parent == 0 && matches!(c.state, ProcState::Ended(_)) {
-                unreaped.push(c.pid);
-            }
         }
-        for c in unreaped {
-            self.procs.remove(&c);
+        {
+            let mut ev = self.events.borrow_mut();
+            ev.wake.push(WaitKey::Exited(pid));
+            ev.dirty = true;
         }
-        let mut ev = self.events.borrow_mut();
-        ev.wake.push(WaitKey::Child(parent));
-        if init_alive {
-            ev.wake.push(WaitKey::Child(1));
+        self.forget_if_done(pid);
+        for d in orphans_of_init {
+            self.exit(d, STATUS_KILLED);
         }
     }
 
-    /// Closes files whose last handle went, and completes the system calls of parked
-    /// processes whose wait may be over.
-    fn poll_parked(&mut self) {
+    /// The live processes descended from `root` (its children, theirs, ...).
+    fn descendants(&self, root: Pid) -> Vec<Pid> {
+        let mut children: BTreeMap<Pid, Vec<Pid>> = BTreeMap::new();
+        for p in self.procs.values() {
+            children.entry(p.parent).or_default().push(p.pid);
+        }
+        let mut found = Vec::new();
+        let mut todo = alloc::vec![root];
+        while let Some(pid) = todo.pop() {
+            for &c in children.get(&pid).map_or(&[][..], Vec::as_slice) {
+                if c != root && !found.contains(&c) {
+                    found.push(c);
+                    todo.push(c);
+                }
+            }
+        }
+        found.retain(|c| {
+            self.procs
+                .get(c)
+                .is_some_and(|p| !matches!(p.state, ProcState::Ended(_)))
+        });
+        found
+    }
+
+    /// Removes the entry of `pid` if it has ended and nobody can read its status any more.
+    fn forget_if_done(&mut self, pid: Pid) {
+        if self.procs.get(&pid).is_some_and(|p| {
+            matches!(p.state, ProcState::Ended(_)) && !p.host_held && p.object.strong_count() == 0
+        }) {
+            self.procs.remove(&pid);
+        }
+    }
+
+    /// The object that handles to process `pid` name (made on first use), or `None` if
+    /// there is no such process.
+    pub fn process_object(&mut self, pid: Pid) -> Option<Rc<ProcessRef>> {
+        let p = self.procs.get_mut(&pid)?;
+        if let Some(object) = p.object.upgrade() {
+            return Some(object);
+        }
+        let object = Rc::new(ProcessRef::new(pid, &self.events));
+        p.object = Rc::downgrade(&object);
+        Some(object)
+    }
+
+    /// Frees what became unreachable: drops the graveyard's messages (iteratively: each may
+    /// hold the last references to ends whose queues join the graveyard in turn), forgets
+    /// ended processes whose last handle went, closes files, and runs the collector when a
+    /// handle moved or closed while handles were in flight.
+    pub(crate) fn settle(&mut self) {
+        loop {
+            let (graveyard, released, collect) = {
+                let mut ev = self.events.borrow_mut();
+                let collect = ev.dirty && ev.in_flight > 0;
+                if !collect {
+                    ev.dirty = false;
+                }
+                (
+                    core::mem::take(&mut ev.graveyard),
+                    core::mem::take(&mut ev.released),
+                    collect,
+                )
+            };
+            if graveyard.is_empty() && released.is_empty() && !collect {
+                break;
+            }
+            drop(graveyard);
+            for pid in released {
+                self.forget_if_done(pid);
+            }
+            if collect {
+                self.collect();
+            }
+        }
         let closed = core::mem::take(&mut self.events.borrow_mut().closed_files);
         for node in closed {
             self.vfs.close(&mut *self.platform, node);
         }
+    }
+
+    /// Finds the channel ends no process can reach and empties their queues, which frees
+    /// them (and whatever they alone held): an end is reachable if a handle table holds it,
+    /// or if a message queued towards a reachable end carries it. Only channels that have
+    /// carried handles can hold ends, so only those are visited besides the tables.
+    fn collect(&mut self) {
+        self.events.borrow_mut().dirty = false;
+        let mut reached: BTreeSet<(usize, usize)> = BTreeSet::new();
+        let mut todo: Vec<Rc<ChannelEnd>> = Vec::new();
+        for p in self.procs.values() {
+            let Some(store) = &p.store else { continue };
+            for (_, entry) in store.data().handles.iter() {
+                if let Object::Channel(end) = &entry.object
+                    && reached.insert(end.id())
+                {
+                    todo.push(end.clone());
+                }
+            }
+        }
+        while let Some(end) = todo.pop() {
+            for inner in end.queued_ends() {
+                if reached.insert(inner.id()) {
+                    todo.push(inner);
+                }
+            }
+        }
+        let carriers = core::mem::take(&mut self.events.borrow_mut().carriers);
+        let mut kept = Vec::with_capacity(carriers.len());
+        let mut unreachable = Vec::new();
+        for weak in carriers {
+            let Some(channel) = weak.upgrade() else {
+                continue;
+            };
+            for end in ChannelEnd::unreached_ends(&channel, &reached) {
+                unreachable.push(end);
+            }
+            kept.push(weak);
+        }
+        self.events.borrow_mut().carriers.extend(kept);
+        // Emptying the queues drops the references that kept these ends alive; what they
+        // held goes to the graveyard, which `settle` empties next.
+        for (channel, side) in unreachable {
+            ChannelEnd::discard_side(&channel, side);
+        }
+    }
+
+    /// Frees what became unreachable ([`State::settle`]), and completes the system calls of
+    /// parked processes whose wait may be over.
+    fn poll_parked(&mut self) {
+        self.settle();
         if self.parked.is_empty() {
             self.events.borrow_mut().wake.clear();
             return;
@@ -937,36 +1144,8 @@ impl State {
         Ok(n)
     }
 
-    /// Reaps an ended child of `parent` (`pid` or any): its pid and status. `AGAIN` if
-    /// none has ended yet, `CHILD` if there is no such child.
-    pub fn reap(&mut self, parent: Pid, pid: Option<Pid>) -> SysResult<(Pid, u32)> {
-        let mut any = false;
-        let mut found = None;
-        for c in self.procs.values().filter(|c| c.parent == parent) {
-            if pid.is_some_and(|p| p != c.pid) {
-                continue;
-            }
-            any = true;
-            if let ProcState::Ended(s) = c.state {
-                found = Some((c.pid, s));
-                break;
-            }
-        }
-        match found {
-            Some((c, s)) => {
-                self.procs.remove(&c);
-                Ok((c, s))
-            }
-            None if any => Err(Errno::AGAIN),
-            None => Err(Errno::CHILD),
-        }
-    }
-
-    /// Ends process `pid` on another's request.
+    /// Ends process `pid` on another's request (which holds a handle to it).
     pub fn kill(&mut self, pid: Pid) -> SysResult<()> {
-        if pid == 1 {
-            return Err(Errno::PERM);
-        }
         match self.procs.get(&pid).map(|p| p.state) {
             None | Some(ProcState::Ended(_)) => Err(Errno::SRCH),
             Some(_) => {

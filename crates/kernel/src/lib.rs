@@ -25,6 +25,7 @@ mod wasi;
 
 pub use errno::{Errno, SysResult};
 pub use kernel::{
-    Kernel, KernelConfig, KernelError, Pid, ProcState, ProcessLimits, Program, SpawnRequest,
+    Kernel, KernelConfig, KernelError, KernelStats, Pid, ProcState, ProcessLimits, Program,
+    SpawnRequest,
 };
 pub use platform::{ConsoleStream, HostFs, Platform};

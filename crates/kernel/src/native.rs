@@ -6,17 +6,15 @@ use alloc::vec::Vec;
 use crate::errno::{Errno, SysResult};
 use crate::handle::{Entry, Rights};
 use crate::kernel::ProcState;
-use crate::object::{ChannelEnd, Object, WaitKey};
+use crate::object::{ChannelEnd, Object, ProcessRef, WaitKey};
 use crate::sys::{Stop, Sys, SysOut, Wait};
 
-/// `wait` flag: do not wait.
-const WAIT_NOHANG: u32 = 1;
-/// `channel_recv` flag: do not wait.
-const RECV_NONBLOCK: u32 = 1;
-/// "Any child" for `wait`, "no handle" for `spawn`.
-const NONE: u32 = u32::MAX;
+use weft_abi::syscall::{RECV_NONBLOCK, WAIT_NOHANG};
+
+/// "No handle" for `spawn`.
+const NONE: u32 = weft_abi::syscall::EMPTY_SLOT;
 /// Size of one `proc_list` record.
-const PROC_RECORD: u32 = 64;
+const PROC_RECORD: u32 = weft_abi::syscall::PROC_RECORD_SIZE as u32;
 
 /// Splits a buffer of NUL-terminated strings.
 fn strings(bytes: &[u8]) -> SysResult<Vec<String>> {
@@ -44,6 +42,17 @@ impl Sys<'_> {
         }
     }
 
+    /// The process `h` names: `BADF` if it names something else, `NOTCAPABLE` without
+    /// `needed`.
+    fn process(&self, h: u32, needed: Rights) -> SysResult<alloc::rc::Rc<ProcessRef>> {
+        let entry = self.proc.handles.get(h)?;
+        let Object::Process(p) = &entry.object else {
+            return Err(Errno::BADF);
+        };
+        entry.require(needed)?;
+        Ok(p.clone())
+    }
+
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn spawn(
         &mut self,
@@ -64,7 +73,7 @@ impl Sys<'_> {
         }
         let args = strings(self.mem.bytes(args, args_len)?)?;
         let env = strings(self.mem.bytes(env, env_len)?)?;
-        if handles_len as usize > self.k.config.limits.handles {
+        if handles_len as usize > self.k.config.limits.handles || self.proc.handles.is_full() {
             return Err(Errno::MFILE.into());
         }
         self.mem
@@ -95,35 +104,68 @@ impl Sys<'_> {
                 return Err(e.errno.into());
             }
         };
+        let object = self
+            .k
+            .process_object(pid)
+            .expect("the child was just added");
+        let h = self
+            .proc
+            .handles
+            .insert(Entry::new(Object::Process(object), Rights::PROCESS))?;
+        // `out` was checked above and nothing since can have shrunk the memory.
+        self.mem.write_u32(out, h)?;
+        Ok(())
+    }
+
+    pub(crate) fn wait(&mut self, h: u32, flags: u32, status_out: u32) -> SysOut {
+        self.mem.check(status_out, 4)?;
+        let process = self.process(h, Rights::READ)?;
+        let pid = process.pid();
+        // A process's entry lives as long as a handle to it: this one.
+        match self.k.procs.get(&pid).map(|p| p.state) {
+            Some(ProcState::Ended(status)) => {
+                self.mem.write_u32(status_out, status)?;
+                Ok(())
+            }
+            Some(_) if flags & WAIT_NOHANG == 0 => Err(Stop::Wait(Wait::on(WaitKey::Exited(pid)))),
+            Some(_) => Err(Errno::AGAIN.into()),
+            None => Err(Errno::SRCH.into()),
+        }
+    }
+
+    pub(crate) fn kill(&mut self, h: u32) -> SysOut {
+        let pid = self.process(h, Rights::KILL)?.pid();
+        if pid == self.proc.pid {
+            return Err(Stop::Exit(crate::kernel::STATUS_KILLED));
+        }
+        self.k.kill(pid)?;
+        Ok(())
+    }
+
+    pub(crate) fn proc_pid(&mut self, h: u32, out: u32) -> SysOut {
+        self.mem.check(out, 4)?;
+        let pid = self.process(h, Rights(0))?.pid();
         self.mem.write_u32(out, pid)?;
         Ok(())
     }
 
-    pub(crate) fn wait(&mut self, pid: u32, flags: u32, pid_out: u32, status_out: u32) -> SysOut {
-        self.mem.check(pid_out, 4)?;
-        self.mem.check(status_out, 4)?;
-        let which = if pid == NONE { None } else { Some(pid) };
-        match self.k.reap(self.proc.pid, which) {
-            Ok((child, status)) => {
-                self.mem.write_u32(pid_out, child)?;
-                self.mem.write_u32(status_out, status)?;
-                Ok(())
-            }
-            Err(Errno::AGAIN) if flags & WAIT_NOHANG == 0 => {
-                Err(Stop::Wait(Wait::on(WaitKey::Child(self.proc.pid))))
-            }
-            Err(e) => Err(e.into()),
+    pub(crate) fn handle_dup(&mut self, h: u32, rights: u32, out: u32) -> SysOut {
+        self.mem.check(out, 4)?;
+        let entry = self.proc.handles.get(h)?;
+        let rights = Rights(rights);
+        if !Rights::DEFINED.has(rights) {
+            return Err(Errno::INVAL.into());
         }
-    }
-
-    pub(crate) fn kill(&mut self, pid: u32) -> SysOut {
-        if pid == self.proc.pid {
-            if pid == 1 {
-                return Err(Errno::PERM.into());
-            }
-            return Err(Stop::Exit(crate::kernel::STATUS_KILLED));
+        if !entry.rights.has(rights) {
+            return Err(Errno::NOTCAPABLE.into());
         }
-        self.k.kill(pid)?;
+        let dup = Entry {
+            object: entry.object.clone(),
+            rights,
+            fs: entry.fs,
+        };
+        let nh = self.proc.handles.insert(dup)?;
+        self.mem.write_u32(out, nh)?;
         Ok(())
     }
 
@@ -164,6 +206,9 @@ impl Sys<'_> {
     pub(crate) fn channel_create(&mut self, out0: u32, out1: u32) -> SysOut {
         self.mem.check(out0, 4)?;
         self.mem.check(out1, 4)?;
+        if self.k.events.borrow().channels >= self.k.config.max_channels {
+            return Err(Errno::NOMEM.into());
+        }
         let (a, b) = ChannelEnd::pair(&self.k.events);
         let entry = |end| Entry::new(Object::Channel(alloc::rc::Rc::new(end)), Rights::ALL);
         let h0 = self.proc.handles.insert(entry(a))?;
@@ -204,6 +249,13 @@ impl Sys<'_> {
             }
             let entry = self.proc.handles.get(mh)?;
             entry.require(Rights::TRANSFER)?;
+            // A channel's own ends may not travel through it: queued towards the end they
+            // came from or its peer, they could keep themselves alive unreachably.
+            if let Object::Channel(other) = &entry.object
+                && other.same_channel(&end)
+            {
+                return Err(Errno::INVAL.into());
+            }
             entries.push(entry.clone());
             moved.push(mh);
         }

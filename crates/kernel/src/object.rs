@@ -1,7 +1,19 @@
 //! Kernel objects: what a handle can name.
+//!
+//! Objects are reference counted (`Rc`); a handle table entry or a message in flight holds
+//! one reference. Two rules keep that from leaking or from overflowing the host stack:
+//! - Whatever a dropped channel end still had queued goes to the kernel's *graveyard*
+//!   ([`Events::graveyard`]) instead of being dropped on the spot; the scheduler empties it
+//!   in a loop, so a chain of ends nested in each other's queues is freed iteratively,
+//!   never by recursion, and never while a channel is borrowed.
+//! - Ends in flight can form cycles (end `b` queued towards `d`, `d` queued towards `b`)
+//!   that no process can reach. A channel's own ends may not travel through it, and the
+//!   kernel's collector (`State::collect`, in [`crate::kernel`]) finds and frees the other
+//!   cycles: an end is reachable if a handle table holds it, or if it is queued towards a
+//!   reachable end; the queues of unreachable ends are emptied, which frees them.
 
 use alloc::collections::VecDeque;
-use alloc::rc::Rc;
+use alloc::rc::{Rc, Weak};
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::cell::RefCell;
@@ -21,6 +33,8 @@ pub enum Object {
     File(Rc<RefCell<OpenFile>>),
     /// A directory, named by its absolute path in the VFS.
     Dir(Rc<Dir>),
+    /// A process: `wait` and `kill` act through it.
+    Process(Rc<ProcessRef>),
 }
 
 /// Which console stream a console handle names.
@@ -39,26 +53,47 @@ pub enum ConsoleEnd {
 pub enum WaitKey {
     /// A channel changed (message queued or taken, an end closed); the channel's id.
     Channel(usize),
-    /// A child of this process ended.
-    Child(u32),
+    /// The process with this pid ended.
+    Exited(u32),
 }
 
-/// Things objects report to the scheduler from wherever they are dropped or changed.
+/// Things objects report to the scheduler from wherever they are dropped or changed, and
+/// the counts of live objects ([`crate::Kernel::stats`]).
 #[derive(Default)]
 pub struct Events {
     /// Keys whose waiters should check again.
     pub wake: Vec<WaitKey>,
     /// Files whose last handle went away, to be closed in the VFS.
     pub closed_files: Vec<Node>,
+    /// Messages that can no longer be received, to be dropped by the scheduler (see the
+    /// module docs: dropping them here could recurse without bound).
+    pub graveyard: Vec<Message>,
+    /// Processes whose last handle went away.
+    pub released: Vec<u32>,
+    /// Channels that have carried handles, for the collector to visit.
+    pub carriers: Vec<Weak<RefCell<Channel>>>,
+    /// A handle left a table, or a message carried handles, since the last collection.
+    pub dirty: bool,
+    /// Live channels.
+    pub channels: usize,
+    /// Bytes queued in all channels (each message counts its length plus
+    /// [`MESSAGE_OVERHEAD`]).
+    pub channel_bytes: usize,
+    /// Handles carried by queued messages.
+    pub in_flight: usize,
+    /// Live process objects (one per process that has ever had a handle).
+    pub process_refs: usize,
+    /// Open files.
+    pub open_files: usize,
 }
 
 /// Shared handle to the kernel's [`Events`].
 pub type EventsRef = Rc<RefCell<Events>>;
 
 /// Most bytes a message may carry.
-pub const MAX_MESSAGE: usize = 65536;
+pub const MAX_MESSAGE: usize = weft_abi::MAX_MESSAGE_BYTES;
 /// Most handles a message may carry.
-pub const MAX_MESSAGE_HANDLES: usize = 16;
+pub const MAX_MESSAGE_HANDLES: usize = weft_abi::MAX_MESSAGE_HANDLES;
 /// Most unread bytes queued towards one end before senders wait. Each message counts its
 /// length plus [`MESSAGE_OVERHEAD`], so a flood of tiny messages is bounded too.
 pub const CHANNEL_CAPACITY: usize = 65536;
@@ -79,6 +114,8 @@ pub struct Message {
 struct Queue {
     messages: VecDeque<Message>,
     bytes: usize,
+    /// Handles carried by the queued messages.
+    handles: usize,
 }
 
 /// A two-ended message pipe.
@@ -86,7 +123,16 @@ pub struct Channel {
     /// `queues[i]` holds the messages end `i` will receive.
     queues: [Queue; 2],
     open: [bool; 2],
+    /// Listed in [`Events::carriers`].
+    carrier: bool,
     events: EventsRef,
+}
+
+impl Drop for Channel {
+    fn drop(&mut self) {
+        // Each end emptied its queue when it closed; only the count is left to settle.
+        self.events.borrow_mut().channels -= 1;
+    }
 }
 
 /// One end of a channel. When the last handle to it goes, the end is closed and the peer
@@ -99,9 +145,11 @@ pub struct ChannelEnd {
 impl ChannelEnd {
     /// A new channel's two ends.
     pub fn pair(events: &EventsRef) -> (ChannelEnd, ChannelEnd) {
+        events.borrow_mut().channels += 1;
         let channel = Rc::new(RefCell::new(Channel {
             queues: [Queue::default(), Queue::default()],
             open: [true, true],
+            carrier: false,
             events: events.clone(),
         }));
         (
@@ -120,6 +168,34 @@ impl ChannelEnd {
 
     fn wake(&self, ch: &Channel) {
         ch.events.borrow_mut().wake.push(self.key());
+    }
+
+    /// Whether `other` is an end of the same channel (either side).
+    pub fn same_channel(&self, other: &ChannelEnd) -> bool {
+        Rc::ptr_eq(&self.channel, &other.channel)
+    }
+
+    /// This end's identity for the collector: its channel and side.
+    pub(crate) fn id(&self) -> (usize, usize) {
+        (Rc::as_ptr(&self.channel) as usize, self.side)
+    }
+
+    /// Channel ends carried by the messages queued towards this end (which whoever holds
+    /// this end can receive).
+    pub(crate) fn queued_ends(&self) -> Vec<Rc<ChannelEnd>> {
+        let ch = self.channel.borrow();
+        let q = &ch.queues[self.side];
+        if q.handles == 0 {
+            return Vec::new();
+        }
+        q.messages
+            .iter()
+            .flat_map(|m| m.handles.iter())
+            .filter_map(|e| match &e.object {
+                Object::Channel(end) => Some(end.clone()),
+                _ => None,
+            })
+            .collect()
     }
 
     /// Whether a receive would not wait (a message is queued, or the peer is gone).
@@ -153,12 +229,25 @@ impl ChannelEnd {
             return Err((Errno::AGAIN, handles));
         }
         q.bytes += cost;
+        let carried = handles.len();
+        q.handles += carried;
         q.messages.push_back(Message {
             data,
             pos: 0,
             handles,
         });
-        self.wake(&ch);
+        let register = carried > 0 && !ch.carrier;
+        ch.carrier |= carried > 0;
+        let mut ev = ch.events.borrow_mut();
+        ev.channel_bytes += cost;
+        ev.in_flight += carried;
+        if carried > 0 {
+            ev.dirty = true;
+        }
+        if register {
+            ev.carriers.push(Rc::downgrade(&self.channel));
+        }
+        ev.wake.push(self.key());
         Ok(())
     }
 
@@ -182,12 +271,17 @@ impl ChannelEnd {
             return Err((Errno::MSGSIZE, len, front.handles.len()));
         }
         let mut m = q.messages.pop_front().expect("front exists");
-        q.bytes -= m.data.len() + MESSAGE_OVERHEAD;
+        let cost = m.data.len() + MESSAGE_OVERHEAD;
+        q.bytes -= cost;
+        q.handles -= m.handles.len();
         if m.pos > 0 {
             m.data.drain(..m.pos);
             m.pos = 0;
         }
-        self.wake(&ch);
+        let mut ev = ch.events.borrow_mut();
+        ev.channel_bytes -= cost;
+        ev.in_flight -= m.handles.len();
+        ev.wake.push(self.key());
         Ok(m)
     }
 
@@ -202,6 +296,7 @@ impl ChannelEnd {
             return if peer_open { Err(Errno::AGAIN) } else { Ok(0) };
         }
         let mut n = 0;
+        let mut done = Vec::new();
         while !buf.is_empty() {
             let Some(m) = q.messages.front_mut() else {
                 break;
@@ -212,11 +307,21 @@ impl ChannelEnd {
             n += take;
             buf = &mut buf[take..];
             if m.pos == m.data.len() {
+                let m = q.messages.pop_front().expect("front exists");
                 q.bytes -= m.data.len() + MESSAGE_OVERHEAD;
-                q.messages.pop_front();
+                q.handles -= m.handles.len();
+                done.push(m);
             }
         }
-        self.wake(&ch);
+        let mut ev = ch.events.borrow_mut();
+        for m in &done {
+            ev.channel_bytes -= m.data.len() + MESSAGE_OVERHEAD;
+            ev.in_flight -= m.handles.len();
+        }
+        // Their handles may be the last references to other ends: the scheduler drops them.
+        ev.graveyard
+            .extend(done.into_iter().filter(|m| !m.handles.is_empty()));
+        ev.wake.push(self.key());
         Ok(n)
     }
 
@@ -231,18 +336,51 @@ impl ChannelEnd {
     }
 }
 
+impl ChannelEnd {
+    /// Empties the queue towards this end (when it closes): its messages go to the
+    /// graveyard.
+    pub(crate) fn discard_queue(&self) {
+        Self::discard_side(&self.channel, self.side);
+    }
+}
+
+impl ChannelEnd {
+    /// The sides of `channel` whose end is open, holds messages, and is not in `reached`
+    /// (as [`ChannelEnd::id`] names ends): the collector's verdict.
+    pub(crate) fn unreached_ends(
+        channel: &Rc<RefCell<Channel>>,
+        reached: &alloc::collections::BTreeSet<(usize, usize)>,
+    ) -> Vec<(Rc<RefCell<Channel>>, usize)> {
+        let ch = channel.borrow();
+        let id = Rc::as_ptr(channel) as usize;
+        (0..2)
+            .filter(|&side| {
+                ch.open[side]
+                    && !ch.queues[side].messages.is_empty()
+                    && !reached.contains(&(id, side))
+            })
+            .map(|side| (channel.clone(), side))
+            .collect()
+    }
+
+    /// Empties the queue towards side `side` of `channel` (see [`ChannelEnd::discard_queue`]).
+    pub(crate) fn discard_side(channel: &Rc<RefCell<Channel>>, side: usize) {
+        let mut ch = channel.borrow_mut();
+        let q = core::mem::take(&mut ch.queues[side]);
+        let mut ev = ch.events.borrow_mut();
+        ev.channel_bytes -= q.bytes;
+        ev.in_flight -= q.handles;
+        ev.graveyard.extend(q.messages);
+    }
+}
+
 impl Drop for ChannelEnd {
     fn drop(&mut self) {
-        // Messages still queued towards this end can never be read: drop them (and the
-        // handles they carry) once the borrow is released.
-        let dropped = {
-            let mut ch = self.channel.borrow_mut();
-            ch.open[self.side] = false;
-            let q = core::mem::take(&mut ch.queues[self.side]);
-            self.wake(&ch);
-            q
-        };
-        drop(dropped);
+        // Messages still queued towards this end can never be read.
+        self.discard_queue();
+        let mut ch = self.channel.borrow_mut();
+        ch.open[self.side] = false;
+        self.wake(&ch);
     }
 }
 
@@ -261,6 +399,7 @@ pub struct OpenFile {
 impl OpenFile {
     /// Wraps an open VFS node.
     pub fn new(node: Node, append: bool, events: &EventsRef) -> OpenFile {
+        events.borrow_mut().open_files += 1;
         OpenFile {
             node: Some(node),
             offset: 0,
@@ -278,8 +417,10 @@ impl OpenFile {
 
 impl Drop for OpenFile {
     fn drop(&mut self) {
+        let mut ev = self.events.borrow_mut();
+        ev.open_files -= 1;
         if let Some(node) = self.node.take() {
-            self.events.borrow_mut().closed_files.push(node);
+            ev.closed_files.push(node);
         }
     }
 }
@@ -290,4 +431,35 @@ pub struct Dir {
     pub path: String,
     /// The name it is preopened under (`fd_prestat_dir_name`), if it is a preopen.
     pub preopen: Option<String>,
+}
+
+/// A process, as handles name it. All handles to one process share one `ProcessRef`; when
+/// the last goes, the kernel is told, and frees the process's entry once it has ended.
+pub struct ProcessRef {
+    pid: u32,
+    events: EventsRef,
+}
+
+impl ProcessRef {
+    /// The object for process `pid`.
+    pub(crate) fn new(pid: u32, events: &EventsRef) -> ProcessRef {
+        events.borrow_mut().process_refs += 1;
+        ProcessRef {
+            pid,
+            events: events.clone(),
+        }
+    }
+
+    /// The process's pid.
+    pub fn pid(&self) -> u32 {
+        self.pid
+    }
+}
+
+impl Drop for ProcessRef {
+    fn drop(&mut self) {
+        let mut ev = self.events.borrow_mut();
+        ev.process_refs -= 1;
+        ev.released.push(self.pid);
+    }
 }

@@ -330,8 +330,10 @@ pub(crate) fn linker(engine: &Engine) -> Linker<Proc> {
     .expect("system call names are unique");
     syscalls!(l, "weft", {
         spawn(path: i32, path_len: i32, args: i32, args_len: i32, env: i32, env_len: i32, handles: i32, handles_len: i32, out: i32) => spawn;
-        wait(pid: i32, flags: i32, pid_out: i32, status_out: i32) => wait;
-        kill(pid: i32) => kill;
+        wait(process: i32, flags: i32, status_out: i32) => wait;
+        kill(process: i32) => kill;
+        proc_pid(process: i32, out: i32) => proc_pid;
+        handle_dup(h: i32, rights: i32, out: i32) => handle_dup;
         getpid(out: i32) => getpid;
         proc_list(buf: i32, len: i32, out: i32) => proc_list;
         channel_create(out0: i32, out1: i32) => channel_create;

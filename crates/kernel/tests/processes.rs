@@ -16,7 +16,9 @@ const PRELUDE: &str = r#"
   (import "wasi_snapshot_preview1" "proc_exit" (func $proc_exit (param i32)))
   (import "wasi_snapshot_preview1" "fd_close" (func $fd_close (param i32) (result i32)))
   (import "weft" "spawn" (func $spawn (param i32 i32 i32 i32 i32 i32 i32 i32 i32) (result i32)))
-  (import "weft" "wait" (func $wait (param i32 i32 i32 i32) (result i32)))
+  (import "weft" "wait" (func $wait (param i32 i32 i32) (result i32)))
+  (import "weft" "proc_pid" (func $proc_pid (param i32 i32) (result i32)))
+  (import "weft" "handle_dup" (func $handle_dup (param i32 i32 i32) (result i32)))
   (import "weft" "kill" (func $kill (param i32) (result i32)))
   (import "weft" "channel_create" (func $channel_create (param i32 i32) (result i32)))
   (import "weft" "channel_send" (func $channel_send (param i32 i32 i32 i32 i32) (result i32)))
@@ -97,7 +99,7 @@ fn kill_ends_a_looping_child_and_wait_reports_it() {
                               (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 200))
                (then unreachable))
              (if (call $kill (i32.load (i32.const 200))) (then unreachable))
-             (if (call $wait (i32.load (i32.const 200)) (i32.const 0) (i32.const 204) (i32.const 208))
+             (if (call $wait (i32.load (i32.const 200)) (i32.const 0) (i32.const 208))
                (then unreachable))
              (call $proc_exit (i32.load (i32.const 208))))"#,
     );
@@ -248,7 +250,8 @@ const COLLECTOR: &str = r#"
   (data (i32.const 1000) "/bin/sender")
   (data (i32.const 1020) "sender\00")
   (func (export "_start") (local $c i32) (local $got i32) (local $total i32)
-    ;; Spawn: handles [NONE, 1, 2, child-end]; remember our end at 2000 + 4*c.
+    ;; Spawn: handles [NONE, 1, 2, child-end]; remember our end at 2000 + 4*c and the
+    ;; child's process handle at 4000 + 4*c.
     (loop $spawn
       (drop (call $channel_create (i32.const 40) (i32.const 44)))
       (i32.store (i32.add (i32.const 2000) (i32.mul (local.get $c) (i32.const 4))) (i32.load (i32.const 40)))
@@ -257,7 +260,8 @@ const COLLECTOR: &str = r#"
       (i32.store (i32.const 88) (i32.const 2))
       (i32.store (i32.const 92) (i32.load (i32.const 44)))
       (if (call $spawn (i32.const 1000) (i32.const 11) (i32.const 1020) (i32.const 7)
-                       (i32.const 0) (i32.const 0) (i32.const 80) (i32.const 4) (i32.const 96))
+                       (i32.const 0) (i32.const 0) (i32.const 80) (i32.const 4)
+                       (i32.add (i32.const 4000) (i32.mul (local.get $c) (i32.const 4))))
         (then unreachable))
       ;; Close our copy of the child's end so its exit is visible.
       (drop (call $fd_close (i32.load (i32.const 44))))
@@ -286,10 +290,12 @@ const COLLECTOR: &str = r#"
         (local.set $c (i32.add (local.get $c) (i32.const 1)))
         (br_if $each (i32.lt_u (local.get $c) (i32.const 100))))
       (br_if $round (i32.lt_u (local.get $total) (i32.const 1000000))))
-    ;; Reap all children.
+    ;; Wait for every child.
     (local.set $c (i32.const 0))
     (loop $reap
-      (if (call $wait (i32.const -1) (i32.const 0) (i32.const 96) (i32.const 100)) (then unreachable))
+      (if (call $wait (i32.load (i32.add (i32.const 4000) (i32.mul (local.get $c) (i32.const 4))))
+                      (i32.const 0) (i32.const 100))
+        (then unreachable))
       (if (i32.load (i32.const 100)) (then (call $proc_exit (i32.const 4))))
       (local.set $c (i32.add (local.get $c) (i32.const 1)))
       (br_if $reap (i32.lt_u (local.get $c) (i32.const 100))))

@@ -1,13 +1,14 @@
 //! `init`: weft's first process (pid 1).
 //!
 //! Reads `/etc/init.conf` (the format is documented in that file, and in [`Config::parse`]),
-//! starts the shell it names with init's own stdin, stdout, stderr and environment, then
-//! reaps processes: orphans are given to init when their parent ends. When the shell exits,
-//! init ends whatever still runs, reaps it, and exits with the shell's status.
+//! starts the shell it names with init's own stdin, stdout, stderr and environment, waits
+//! for it through the handle `spawn` returned, and exits with the shell's status. Whatever
+//! still runs then ends with init: the kernel ends every process descended from pid 1 when
+//! pid 1 ends (init holds no handles to the shell's jobs, so it could not end them itself).
 
 use std::process::ExitCode;
 
-use weft_user::{Command, Errno, ExitStatus, Pid};
+use weft_user::Command;
 
 /// The configuration file read when no other is named.
 const DEFAULT_CONFIG: &str = "/etc/init.conf";
@@ -143,8 +144,8 @@ fn main() -> ExitCode {
         .args(&config.shell[1..])
         .envs(config.env.iter().cloned())
         .env("PWD", config.cwd.as_str());
-    let shell_pid = match shell.spawn() {
-        Ok(child) => child.id(),
+    let shell = match shell.spawn() {
+        Ok(child) => child,
         Err(e) => {
             eprintln!(
                 "init: cannot start {}: {}",
@@ -154,45 +155,14 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let status = reap_until(shell_pid);
-    shut_down();
-    ExitCode::from(u8::try_from(status.code()).unwrap_or(u8::MAX))
-}
-
-/// Reaps children (the shell and orphans) until the shell ends; returns its status.
-fn reap_until(shell: Pid) -> ExitStatus {
-    loop {
-        match weft_user::wait_any() {
-            Ok((pid, status)) if pid == shell => return status,
-            Ok(_) => {}
-            Err(e) => {
-                eprintln!("init: wait: {}", weft_user::describe(&e));
-                return ExitStatus::from_code(1);
-            }
+    let status = match shell.wait() {
+        Ok(status) => status.code(),
+        Err(e) => {
+            eprintln!("init: wait: {}", weft_user::describe(&e));
+            1
         }
-    }
-}
-
-/// Ends every other process and reaps the children that gives us.
-fn shut_down() {
-    let me = weft_user::getpid().ok();
-    match weft_user::proc_list() {
-        Ok(procs) => {
-            for p in procs {
-                if Some(p.pid) == me || p.state == weft_user::ProcState::Ended {
-                    continue;
-                }
-                // It may have ended since the list was taken; that is fine.
-                if let Err(e) = weft_user::kill(p.pid)
-                    && Errno::from_io(&e) != Some(Errno::SRCH)
-                {
-                    eprintln!("init: kill {}: {}", p.pid, weft_user::describe(&e));
-                }
-            }
-        }
-        Err(e) => eprintln!("init: listing processes: {}", weft_user::describe(&e)),
-    }
-    while weft_user::wait_any().is_ok() {}
+    };
+    ExitCode::from(u8::try_from(status).unwrap_or(u8::MAX))
 }
 
 #[cfg(test)]

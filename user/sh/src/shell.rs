@@ -8,7 +8,7 @@ use std::rc::Rc;
 
 use sh::expand::{self, Vars};
 use sh::syntax::{self, AndOr, Connector, Pipeline, Program, RedirOp};
-use weft_user::{Channel, Command, Errno, ExitStatus, Pid, Slot, describe};
+use weft_user::{Channel, Child, Command, Errno, ExitStatus, Pid, Slot, describe};
 
 /// The builtins: name, synopsis, what it does (empty for an alias).
 const BUILTINS: &[(&str, &str, &str)] = &[
@@ -35,6 +35,11 @@ const BUILTINS: &[(&str, &str, &str)] = &[
         "wait for background jobs (default: all)",
     ),
     (
+        "kill",
+        "kill [-9 | -KILL] PID...",
+        "end background jobs of this shell (status 137)",
+    ),
+    (
         ".",
         ". FILE [ARG...]",
         "run FILE in this shell (also `source`)",
@@ -47,7 +52,8 @@ const BUILTINS: &[(&str, &str, &str)] = &[
 const HELP_TEXT: &str = "\
 Programs are looked up in $PATH (default /bin); a name with a `/` is a path.
   a | b | c                 a pipeline: each `|` is a kernel channel
-  a; b      a & b           in sequence; `&` runs in the background ($! is its pid)
+  a; b      a & b           in sequence; `&` runs in the background ($! is its pid;
+                            `wait` and `kill` take the pids of this shell's jobs)
   a && b    a || b   ! a    b if a succeeded / failed; `!` inverts the status
   < f  > f  >> f            redirect stdin / stdout / append; also 2> f, 2>&1, >&2
   $VAR ${VAR} NAME=VALUE    variables; special: $? $! $$ $# $0-$9 $@ $*
@@ -97,7 +103,7 @@ impl Write for Out<'_> {
 /// One command of a pipeline after it was started.
 enum Stage {
     /// A program, running.
-    Running(Pid),
+    Running(Child),
     /// Finished already (a builtin, or a program that could not start).
     Done(u32),
     /// A builtin waiting for the pipeline's programs to start.
@@ -118,9 +124,10 @@ pub struct Shell {
     status: u32,
     /// `$!`.
     last_bg: Option<Pid>,
-    /// Background processes not yet reaped.
-    jobs: Vec<Pid>,
-    /// Background processes reaped before anyone asked `wait` for them.
+    /// Background processes not yet seen to end, with the handles through which the shell
+    /// waits for them and kills them (no process can do either without one).
+    jobs: Vec<Rc<Child>>,
+    /// Background processes that ended before anyone asked `wait` for them.
     finished: BTreeMap<Pid, ExitStatus>,
     interactive: bool,
     /// Set by `exit`.
@@ -276,29 +283,29 @@ impl Shell {
             })
             .collect();
         if background {
-            let pids: Vec<Pid> = stages
-                .iter()
+            let children: Vec<Rc<Child>> = stages
+                .into_iter()
                 .filter_map(|s| match s {
-                    Stage::Running(pid) => Some(*pid),
+                    Stage::Running(child) => Some(Rc::new(child)),
                     _ => None,
                 })
                 .collect();
-            if let Some(&last) = pids.last() {
-                self.last_bg = Some(last);
+            if let Some(last) = children.last() {
+                self.last_bg = Some(last.id());
                 if self.interactive {
-                    eprintln!("[{last}]");
+                    eprintln!("[{}]", last.id());
                 }
             }
-            self.jobs.extend(pids);
+            self.jobs.extend(children);
             return self.set_status(0);
         }
         let mut status = 0;
         for stage in stages {
             status = match stage {
-                Stage::Running(pid) => match weft_user::wait(pid) {
+                Stage::Running(child) => match child.wait() {
                     Ok(s) => s.code(),
                     Err(e) => {
-                        eprintln!("sh: wait for {pid}: {}", describe(&e));
+                        eprintln!("sh: wait for {}: {}", child.id(), describe(&e));
                         1
                     }
                 },
@@ -360,7 +367,7 @@ impl Shell {
             .stdout(io[1].slot())
             .stderr(io[2].slot());
         match child.spawn() {
-            Ok(child) => Stage::Running(child.id()),
+            Ok(child) => Stage::Running(child),
             Err(e) if Errno::from_io(&e) == Some(Errno::NOENT) => {
                 eprintln!("sh: {name}: not found");
                 Stage::Done(127)
@@ -438,16 +445,21 @@ impl Shell {
         env
     }
 
-    /// Reaps finished background jobs; with `report`, says so on stderr.
+    /// Forgets finished background jobs (closing their handles), remembering their
+    /// statuses; with `report`, says so on stderr.
     fn reap(&mut self, report: bool) {
-        if self.jobs.is_empty() {
-            return;
-        }
-        while let Ok(Some((pid, status))) = weft_user::try_wait(None) {
-            self.jobs.retain(|&p| p != pid);
-            self.remember(pid, status);
-            if report {
-                eprintln!("[{pid}] done: {status}");
+        let jobs = std::mem::take(&mut self.jobs);
+        for job in jobs {
+            match job.try_wait() {
+                Ok(Some(status)) => {
+                    self.remember(job.id(), status);
+                    if report {
+                        eprintln!("[{}] done: {status}", job.id());
+                    }
+                }
+                // Running still (or the handle is unusable, which cannot happen: the
+                // shell made it with every right).
+                _ => self.jobs.push(job),
             }
         }
     }
@@ -471,7 +483,7 @@ impl Shell {
         sub.interactive = false;
         let dir = std::env::current_dir().ok();
         let status = sub.builtin(argv, io);
-        // A `wait` there reaped real children.
+        // A `wait` or `kill` there acted on real jobs.
         self.jobs = sub.jobs;
         self.finished = sub.finished;
         if let Some(dir) = dir
@@ -494,6 +506,7 @@ impl Shell {
             "export" => self.export_builtin(args, &mut out, &mut err),
             "unset" => self.unset(args, &mut err),
             "wait" => self.wait_builtin(args, &mut err),
+            "kill" => self.kill_builtin(args, &mut err),
             "." | "source" => self.source(args, &mut err),
             ":" => Ok(0),
             "help" => help(&mut out).map(|()| 0),
@@ -617,10 +630,9 @@ impl Shell {
 
     fn wait_builtin(&mut self, args: &[String], err: &mut dyn Write) -> io::Result<u32> {
         if args.is_empty() {
-            for pid in std::mem::take(&mut self.jobs) {
-                // ECHILD: someone else reaped it; nothing to wait for.
-                if let Ok(status) = weft_user::wait(pid) {
-                    self.remember(pid, status);
+            for job in std::mem::take(&mut self.jobs) {
+                if let Ok(status) = job.wait() {
+                    self.remember(job.id(), status);
                 }
             }
             return Ok(0);
@@ -636,20 +648,70 @@ impl Shell {
                 status = s.code();
                 continue;
             }
-            match weft_user::wait(pid) {
+            let Some(i) = self.jobs.iter().position(|j| j.id() == pid) else {
+                writeln!(err, "sh: wait: {pid}: not a job of this shell")?;
+                status = 127;
+                continue;
+            };
+            match self.jobs[i].wait() {
                 Ok(s) => {
-                    self.jobs.retain(|&p| p != pid);
+                    self.jobs.remove(i);
                     status = s.code();
                 }
                 Err(e) => {
-                    let why = if Errno::from_io(&e) == Some(Errno::CHILD) {
-                        "not a child of this shell".to_string()
-                    } else {
-                        describe(&e)
-                    };
-                    writeln!(err, "sh: wait: {pid}: {why}")?;
+                    writeln!(err, "sh: wait: {pid}: {}", describe(&e))?;
                     status = 127;
                 }
+            }
+        }
+        Ok(status)
+    }
+
+    /// `kill PID...`: ends background jobs, through the handles the shell holds to them
+    /// (a process can end only processes it has a handle to). `-9`/`-KILL` change
+    /// nothing: weft has one way to end a process.
+    fn kill_builtin(&mut self, args: &[String], err: &mut dyn Write) -> io::Result<u32> {
+        let mut pids = Vec::new();
+        for arg in args {
+            match arg.as_str() {
+                "-9" | "-KILL" | "-SIGKILL" => {}
+                a if a.starts_with('-') => {
+                    writeln!(err, "sh: kill: {a}: only KILL (-9) is supported")?;
+                    return Ok(2);
+                }
+                a => match a.parse::<Pid>() {
+                    Ok(pid) => pids.push(pid),
+                    Err(_) => {
+                        writeln!(err, "sh: kill: `{a}`: not a pid")?;
+                        return Ok(2);
+                    }
+                },
+            }
+        }
+        if pids.is_empty() {
+            writeln!(err, "sh: kill: usage: kill [-9 | -KILL] PID...")?;
+            return Ok(2);
+        }
+        let mut status = 0;
+        for pid in pids {
+            let Some(job) = self.jobs.iter().find(|j| j.id() == pid) else {
+                let why = if self.finished.contains_key(&pid) {
+                    "it has already ended"
+                } else {
+                    "not a job of this shell"
+                };
+                writeln!(err, "sh: kill: {pid}: {why}")?;
+                status = 1;
+                continue;
+            };
+            if let Err(e) = job.kill() {
+                let why = if Errno::from_io(&e) == Some(Errno::SRCH) {
+                    "it has already ended".to_string()
+                } else {
+                    describe(&e)
+                };
+                writeln!(err, "sh: kill: {pid}: {why}")?;
+                status = 1;
             }
         }
         Ok(status)

@@ -10,9 +10,9 @@ use crate::errno::Errno;
 use crate::sys::{self, Recv};
 
 /// Most handles one message carries (docs/abi.md).
-pub const MAX_MESSAGE_HANDLES: usize = 16;
+pub const MAX_MESSAGE_HANDLES: usize = weft_abi::MAX_MESSAGE_HANDLES;
 /// Largest message, in bytes (docs/abi.md).
-pub const MAX_MESSAGE_BYTES: usize = 65536;
+pub const MAX_MESSAGE_BYTES: usize = weft_abi::MAX_MESSAGE_BYTES;
 
 /// An owned handle: closed when dropped.
 ///

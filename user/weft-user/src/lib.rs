@@ -1,6 +1,6 @@
 //! `weft-user`: safe Rust wrappers over weft's native system calls (docs/abi.md) for
-//! programs running on weft: processes ([`spawn`], [`Command`], [`wait`], [`kill`],
-//! [`proc_list`]), channels ([`Channel`], [`send`], [`recv`]) and handles ([`Handle`],
+//! programs running on weft: processes ([`spawn`], [`Command`], and [`Child`], the handle
+//! through which a process is waited for and killed; [`proc_list`]), channels ([`Channel`], [`send`], [`recv`]) and handles ([`Handle`],
 //! [`close`]), plus the few WASI helpers std lacks ([`is_terminal`], [`preopens`],
 //! [`init_cwd`]).
 //!
@@ -33,12 +33,12 @@ pub use channel::{
 pub use errno::{Errno, describe};
 pub use fd::{init_cwd, is_broken_pipe, is_terminal, preopens};
 pub use process::{
-    Child, Command, ExitStatus, Pid, ProcInfo, ProcState, Slot, getpid, kill, proc_list, spawn,
-    try_wait, wait, wait_any,
+    Child, Command, ExitStatus, Pid, ProcInfo, ProcState, Slot, getpid, proc_list, spawn,
 };
+pub use sys::{RIGHT_KILL, RIGHT_READ, RIGHT_TRANSFER, RIGHT_WRITE};
 
 /// A handle's number in the caller's handle table (equal to its WASI fd number).
 pub type RawHandle = u32;
 
 /// In a [`spawn`] handle list: leave this slot of the child empty.
-pub const EMPTY_SLOT: RawHandle = u32::MAX;
+pub const EMPTY_SLOT: RawHandle = weft_abi::syscall::EMPTY_SLOT;

@@ -1,4 +1,5 @@
-//! Processes: spawning, waiting, killing and listing them.
+//! Processes: spawning them, and waiting for and killing them through the handles `spawn`
+//! returns ([`Child`]); listing every process ([`proc_list`]).
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -6,6 +7,7 @@ use std::io;
 use std::os::fd::AsFd;
 use std::os::fd::AsRawFd;
 
+use crate::channel::Handle;
 use crate::errno::Errno;
 use crate::fd::preopens;
 use crate::sys;
@@ -48,9 +50,9 @@ pub struct ExitStatus(u32);
 
 impl ExitStatus {
     /// The status of a killed process (128 + 9).
-    pub const KILLED: ExitStatus = ExitStatus(137);
+    pub const KILLED: ExitStatus = ExitStatus(weft_abi::STATUS_KILLED);
     /// The status of a process that trapped or broke a limit (128 + 6).
-    pub const FAULTED: ExitStatus = ExitStatus(134);
+    pub const FAULTED: ExitStatus = ExitStatus(weft_abi::STATUS_TRAPPED);
 
     /// The status with this code.
     pub const fn from_code(code: u32) -> ExitStatus {
@@ -100,7 +102,8 @@ fn c_strings<S: AsRef<[u8]>>(items: &[S], what: &str) -> io::Result<Vec<u8>> {
     Ok(out)
 }
 
-/// Starts the program at `path` (absolute) as a child process.
+/// Starts the program at `path` (absolute) as a child process, and returns the handle to
+/// it.
 ///
 /// `args` is the whole argument vector, `argv[0]` first; `env` holds `KEY=VALUE` strings;
 /// the child's handle `i` is a duplicate of `handles[i]` ([`EMPTY_SLOT`] leaves it empty).
@@ -115,13 +118,14 @@ pub fn spawn<A: AsRef<[u8]>, E: AsRef<[u8]>>(
     args: &[A],
     env: &[E],
     handles: &[RawHandle],
-) -> io::Result<Pid> {
+) -> io::Result<Child> {
     let mut c_path = Vec::new();
     push_c_string(&mut c_path, path.as_bytes(), "the program path")?;
     c_path.pop();
     let args = c_strings(args, "an argument")?;
     let env = c_strings(env, "an environment variable")?;
-    Ok(Pid(sys::spawn(&c_path, &args, &env, handles)?))
+    let handle = Handle::from(sys::spawn(&c_path, &args, &env, handles)?);
+    Child::from_handle(handle)
 }
 
 /// One of the child's handle slots, as given to [`Command::stdin`] and friends: a handle of
@@ -283,8 +287,7 @@ impl Command {
         argv.push(self.argv0.as_str());
         argv.extend(self.args.iter().map(String::as_str));
         let env: Vec<String> = self.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
-        let pid = spawn(&self.path, &argv, &env, &self.handles())?;
-        Ok(Child { pid })
+        spawn(&self.path, &argv, &env, &self.handles())
     }
 
     /// Starts the child and waits for it to end.
@@ -296,83 +299,85 @@ impl Command {
     }
 }
 
-/// A child process started by [`Command::spawn`].
+/// A process, named by a handle to it: what [`spawn`] and [`Command::spawn`] return, or a
+/// process handle received over a channel ([`Child::from_handle`]).
+///
+/// `wait` and `kill` act only through such a handle (with the rights `READ` and `KILL`),
+/// never on a bare pid. Dropping it closes the handle and leaves the process running; the
+/// process is forgotten once it has ended and no handle to it remains.
 #[derive(Debug)]
 pub struct Child {
+    handle: Handle,
     pid: Pid,
 }
 
 impl Child {
-    /// Its pid.
+    /// Wraps a process handle (for example one received over a channel).
+    ///
+    /// # Errors
+    /// `EBADF` if `handle` does not name a process.
+    pub fn from_handle(handle: Handle) -> io::Result<Child> {
+        let pid = Pid(sys::proc_pid(handle.raw())?);
+        Ok(Child { handle, pid })
+    }
+
+    /// Its pid (what `ps` shows).
     pub fn id(&self) -> Pid {
         self.pid
     }
 
-    /// Waits for it to end (and reaps it).
-    ///
-    /// # Errors
-    /// `ECHILD` if it was already reaped.
-    pub fn wait(&self) -> io::Result<ExitStatus> {
-        wait(self.pid)
+    /// The handle to it.
+    pub fn handle(&self) -> &Handle {
+        &self.handle
     }
 
-    /// Its status if it has ended (and reaps it), `None` if it is still running.
+    /// Gives up the wrapper, keeping the handle (to send it to another process).
+    pub fn into_handle(self) -> Handle {
+        self.handle
+    }
+
+    /// Another handle to the same process with only `rights` (some of
+    /// [`RIGHT_READ`](crate::RIGHT_READ), [`RIGHT_TRANSFER`](crate::RIGHT_TRANSFER),
+    /// [`RIGHT_KILL`](crate::RIGHT_KILL)): for example one that may wait but not kill.
     ///
     /// # Errors
-    /// `ECHILD` if it was already reaped.
+    /// `ENOTCAPABLE` if this handle lacks one of `rights`, `EINVAL` for an unknown right.
+    pub fn try_clone_with(&self, rights: u32) -> io::Result<Child> {
+        let handle = Handle::from(sys::handle_dup(self.handle.raw(), rights)?);
+        Ok(Child {
+            handle,
+            pid: self.pid,
+        })
+    }
+
+    /// Waits for it to end and returns its status. It can be asked again: the status stays
+    /// while a handle to the process does.
+    ///
+    /// # Errors
+    /// `ENOTCAPABLE` if the handle lacks `READ`.
+    pub fn wait(&self) -> io::Result<ExitStatus> {
+        Ok(ExitStatus(sys::wait(self.handle.raw(), 0)?))
+    }
+
+    /// Its status if it has ended, `None` if it is still running.
+    ///
+    /// # Errors
+    /// As [`Child::wait`].
     pub fn try_wait(&self) -> io::Result<Option<ExitStatus>> {
-        Ok(try_wait(Some(self.pid))?.map(|(_, status)| status))
+        match sys::wait(self.handle.raw(), sys::WAIT_NOHANG) {
+            Ok(status) => Ok(Some(ExitStatus(status))),
+            Err(Errno::AGAIN) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Ends it (status 137).
     ///
     /// # Errors
-    /// `ESRCH` if it has already ended.
+    /// `ESRCH` if it has already ended, `ENOTCAPABLE` if the handle lacks `KILL`.
     pub fn kill(&self) -> io::Result<()> {
-        kill(self.pid)
+        Ok(sys::kill(self.handle.raw())?)
     }
-}
-
-/// The `wait` argument for "any child".
-const ANY: u32 = u32::MAX;
-
-/// Waits for the child `pid` to end, reaps it and returns its status.
-///
-/// # Errors
-/// `ECHILD` if `pid` is not a child of ours (or was already reaped).
-pub fn wait(pid: Pid) -> io::Result<ExitStatus> {
-    let (_, status) = sys::wait(pid.0, 0)?;
-    Ok(ExitStatus(status))
-}
-
-/// Waits for any child to end, reaps it and returns its pid and status.
-///
-/// # Errors
-/// `ECHILD` if we have no children.
-pub fn wait_any() -> io::Result<(Pid, ExitStatus)> {
-    let (pid, status) = sys::wait(ANY, 0)?;
-    Ok((Pid(pid), ExitStatus(status)))
-}
-
-/// Like [`wait`] (for `Some(pid)`) or [`wait_any`] (for `None`), but returns `Ok(None)`
-/// instead of waiting when no matching child has ended yet.
-///
-/// # Errors
-/// `ECHILD` if there is no matching child.
-pub fn try_wait(pid: Option<Pid>) -> io::Result<Option<(Pid, ExitStatus)>> {
-    match sys::wait(pid.map_or(ANY, |p| p.0), sys::WAIT_NOHANG) {
-        Ok((pid, status)) => Ok(Some((Pid(pid), ExitStatus(status)))),
-        Err(Errno::AGAIN) => Ok(None),
-        Err(e) => Err(e.into()),
-    }
-}
-
-/// Ends process `pid` (its status becomes 137). A process may kill itself.
-///
-/// # Errors
-/// `ESRCH` if there is no such live process, `EPERM` for init (pid 1).
-pub fn kill(pid: Pid) -> io::Result<()> {
-    Ok(sys::kill(pid.0)?)
 }
 
 /// Our own pid.
@@ -390,7 +395,7 @@ pub enum ProcState {
     Runnable,
     /// Parked in a call that waits.
     Waiting,
-    /// Ended, not yet reaped by its parent.
+    /// Ended; a handle to it still holds its status.
     Ended,
     /// A state this version does not know.
     Unknown(u32),
@@ -427,7 +432,7 @@ pub struct ProcInfo {
 
 impl ProcInfo {
     /// Size of one record in the `proc_list` buffer.
-    pub const RECORD_SIZE: usize = 64;
+    pub const RECORD_SIZE: usize = weft_abi::syscall::PROC_RECORD_SIZE;
 
     /// Linear memory size in bytes.
     pub fn memory_bytes(&self) -> u64 {
@@ -458,7 +463,8 @@ impl ProcInfo {
     }
 }
 
-/// Every live or unreaped process, ordered by pid.
+/// Every process, ordered by pid: the live ones, and the ended ones whose status a handle
+/// still holds. No handle is needed to see them.
 ///
 /// # Errors
 /// Only if the kernel refuses the call.

@@ -10,12 +10,16 @@ use std::os::fd::{FromRawFd, OwnedFd, RawFd};
 
 use crate::errno::Errno;
 
-/// `wait` flag bit 0: return `EAGAIN` instead of waiting.
-pub(crate) const WAIT_NOHANG: u32 = 1;
-/// `channel_recv` flag bit 0: return `EAGAIN` instead of waiting.
-pub(crate) const RECV_NONBLOCK: u32 = 1;
-/// WASI `filetype::character_device`.
-pub(crate) const FILETYPE_CHARACTER_DEVICE: u8 = 2;
+pub(crate) use weft_abi::syscall::{RECV_NONBLOCK, WAIT_NOHANG};
+pub(crate) use weft_abi::wasi::filetype::CHARACTER_DEVICE as FILETYPE_CHARACTER_DEVICE;
+/// Handle right `READ`: receive, read; `wait` for a process (docs/abi.md).
+pub const RIGHT_READ: u32 = weft_abi::rights::READ;
+/// Handle right `WRITE`: send, write.
+pub const RIGHT_WRITE: u32 = weft_abi::rights::WRITE;
+/// Handle right `TRANSFER`: pass to another process.
+pub const RIGHT_TRANSFER: u32 = weft_abi::rights::TRANSFER;
+/// Handle right `KILL`: end the process a process handle names.
+pub const RIGHT_KILL: u32 = weft_abi::rights::KILL;
 
 /// Declares imports: on WASI as the real imports; elsewhere (host-side unit tests of the
 /// pure parts of userland) as functions that fail with `ENOSYS`, so that tests link.
@@ -57,10 +61,12 @@ mod raw {
             env_len: usize,
             handles: *const u32,
             handles_len: usize,
-            pid_out: *mut u32,
+            process_out: *mut u32,
         );
-        fn weft_wait = "wait"(pid: u32, flags: u32, pid_out: *mut u32, status_out: *mut u32);
-        fn weft_kill = "kill"(pid: u32);
+        fn weft_wait = "wait"(process: u32, flags: u32, status_out: *mut u32);
+        fn weft_kill = "kill"(process: u32);
+        fn weft_proc_pid = "proc_pid"(process: u32, pid_out: *mut u32);
+        fn weft_handle_dup = "handle_dup"(handle: u32, rights: u32, handle_out: *mut u32);
         fn weft_getpid = "getpid"(pid_out: *mut u32);
         fn weft_proc_list = "proc_list"(buf: *mut u8, buf_len: usize, count_out: *mut u32);
         fn weft_channel_create = "channel_create"(end0_out: *mut u32, end1_out: *mut u32);
@@ -118,16 +124,22 @@ fn addr<T>(p: *mut T) -> i32 {
 fn own(handle: u32) -> Result<OwnedFd, Errno> {
     let raw = fd(handle)?;
     // SAFETY: `handle` was just returned by the kernel as a new entry of our handle table
-    // (from `channel_create` or `channel_recv`), so nothing else in this process owns it
-    // and closing it when the `OwnedFd` drops is the only close.
+    // (from `spawn`, `handle_dup`, `channel_create` or `channel_recv`), so nothing else in
+    // this process owns it and closing it when the `OwnedFd` drops is the only close.
     Ok(unsafe { OwnedFd::from_raw_fd(raw) })
 }
 
-pub(crate) fn spawn(path: &[u8], args: &[u8], env: &[u8], handles: &[u32]) -> Result<u32, Errno> {
-    let mut pid = 0u32;
+/// Starts a process; returns the handle to it (ours to close).
+pub(crate) fn spawn(
+    path: &[u8],
+    args: &[u8],
+    env: &[u8],
+    handles: &[u32],
+) -> Result<OwnedFd, Errno> {
+    let mut process = 0u32;
     // SAFETY: every pointer comes from a live slice with its own length (in elements for
-    // `handles`, as the ABI counts them), read-only for the kernel; `pid` is a live `u32`
-    // the kernel may write. The kernel reads and writes nothing else.
+    // `handles`, as the ABI counts them), read-only for the kernel; `process` is a live
+    // `u32` the kernel may write. The kernel reads and writes nothing else.
     let code = unsafe {
         raw::weft_spawn(
             path.as_ptr(),
@@ -138,23 +150,39 @@ pub(crate) fn spawn(path: &[u8], args: &[u8], env: &[u8], handles: &[u32]) -> Re
             len(env.len())?,
             handles.as_ptr(),
             len(handles.len())?,
-            &mut pid,
+            &mut process,
         )
     };
-    Errno::check(code).map(|()| pid)
+    Errno::check(code)?;
+    own(process)
 }
 
-/// Waits for `pid` (`u32::MAX`: any child); returns `(pid, status)`.
-pub(crate) fn wait(pid: u32, flags: u32) -> Result<(u32, u32), Errno> {
-    let (mut who, mut status) = (0u32, 0u32);
-    // SAFETY: both out-pointers are live, distinct `u32`s of this frame.
-    let code = unsafe { raw::weft_wait(pid, flags, &mut who, &mut status) };
-    Errno::check(code).map(|()| (who, status))
+/// Waits for the process `process` names to end; returns its status.
+pub(crate) fn wait(process: u32, flags: u32) -> Result<u32, Errno> {
+    let mut status = 0u32;
+    // SAFETY: the out-pointer is a live `u32` of this frame.
+    let code = unsafe { raw::weft_wait(process, flags, &mut status) };
+    Errno::check(code).map(|()| status)
 }
 
-pub(crate) fn kill(pid: u32) -> Result<(), Errno> {
+pub(crate) fn kill(process: u32) -> Result<(), Errno> {
     // SAFETY: takes no pointers.
-    Errno::check(unsafe { raw::weft_kill(pid) })
+    Errno::check(unsafe { raw::weft_kill(process) })
+}
+
+/// The pid of the process `process` names.
+pub(crate) fn proc_pid(process: u32) -> Result<u32, Errno> {
+    let mut pid = 0u32;
+    // SAFETY: `pid` is a live `u32` the kernel may write.
+    Errno::check(unsafe { raw::weft_proc_pid(process, &mut pid) }).map(|()| pid)
+}
+
+/// A new handle to what `handle` names, with `rights` (no more than it has).
+pub(crate) fn handle_dup(handle: u32, rights: u32) -> Result<OwnedFd, Errno> {
+    let mut out = 0u32;
+    // SAFETY: `out` is a live `u32` the kernel may write.
+    Errno::check(unsafe { raw::weft_handle_dup(handle, rights, &mut out) })?;
+    own(out)
 }
 
 pub(crate) fn getpid() -> Result<u32, Errno> {

@@ -97,6 +97,9 @@ pub struct Resolved {
     pub path: String,
     /// The guest path ended in `/` (or `/.`): what it names must be a directory.
     pub dir: bool,
+    /// The status of what `path` names, as [`Vfs::stat_path`] gives it (`None`: nothing
+    /// is there), so callers need not ask again.
+    pub stat: Option<Stat>,
 }
 
 /// The most symbolic links one resolution follows before failing with `LOOP` (Linux's
@@ -709,13 +712,16 @@ impl Vfs {
         if !path::is_normalized(base) {
             return Err(Errno::INVAL);
         }
+        let mut dir = path::names_dir(rel);
+        if let Some((path, stat)) = self.resolve_direct(p, base, rel, follow || dir)? {
+            return Ok(Resolved { path, dir, stat });
+        }
         let mut done: Vec<String> = base
             .split('/')
             .filter(|c| !c.is_empty())
             .map(String::from)
             .collect();
         let floor = done.len();
-        let mut dir = path::names_dir(rel);
         // The components still to walk, the next one last.
         let mut todo: Vec<String> = rel
             .split('/')
@@ -724,12 +730,15 @@ impl Vfs {
             .map(String::from)
             .collect();
         let mut links = 0;
+        // The status of what `done` names, when the last step looked it up.
+        let mut last_stat: Option<Option<Stat>> = None;
         while let Some(name) = todo.pop() {
             match name.as_str() {
                 "." => continue,
                 ".." if done.len() == floor => return Err(Errno::NOTCAPABLE),
                 ".." => {
                     done.pop();
+                    last_stat = None;
                     continue;
                 }
                 _ if name.len() > path::NAME_MAX => return Err(Errno::NAMETOOLONG),
@@ -755,6 +764,7 @@ impl Vfs {
                         dir = true;
                     }
                     done.pop();
+                    last_stat = None;
                     todo.extend(
                         target
                             .split('/')
@@ -766,14 +776,57 @@ impl Vfs {
                 Ok(st) if !last && st.kind != Some(FileType::Directory) => {
                     return Err(Errno::NOTDIR);
                 }
-                Ok(_) => {}
-                Err(Errno::NOENT) if last => {}
+                Ok(st) => last_stat = Some(Some(st)),
+                Err(Errno::NOENT) if last => last_stat = Some(None),
                 Err(e) => return Err(e),
             }
         }
-        Ok(Resolved {
-            path: path::from_parts(&done)?,
-            dir,
+        let path = path::from_parts(&done)?;
+        let stat = match last_stat {
+            Some(stat) => stat,
+            // The walk ended on `.` or `..`, or a link's target: look once more.
+            None => match self.stat_path(p, &path) {
+                Ok(st) => Some(st),
+                Err(Errno::NOENT) => None,
+                Err(e) => return Err(e),
+            },
+        };
+        Ok(Resolved { path, dir, stat })
+    }
+
+    /// The fast path of [`Vfs::resolve`], for the common path without `..` and without a
+    /// symbolic link before its end: one status query of the whole path (and of its parent
+    /// when the last component is missing) instead of one per component. Every file system
+    /// refuses a link before the last component of a path it is given (`NOTDIR`, `LOOP`),
+    /// so a successful query proves there is none; then the result is the path itself,
+    /// exactly what the component walk would give. `None` means "walk".
+    fn resolve_direct(
+        &mut self,
+        p: &mut dyn Platform,
+        base: &str,
+        rel: &str,
+        follow_last: bool,
+    ) -> SysResult<Option<(String, Option<Stat>)>> {
+        if rel.split('/').any(|c| c == "..") {
+            return Ok(None);
+        }
+        let mut parts: Vec<&str> = base.split('/').filter(|c| !c.is_empty()).collect();
+        for c in rel.split('/') {
+            match c {
+                "" | "." => {}
+                c if c.len() > path::NAME_MAX => return Err(Errno::NAMETOOLONG),
+                c => parts.push(c),
+            }
+        }
+        let full = path::from_parts(&parts)?;
+        Ok(match self.stat_path(p, &full) {
+            Ok(st) if st.kind == Some(FileType::Symlink) && follow_last => None,
+            Ok(st) => Some((full, Some(st))),
+            Err(Errno::NOENT) if full != base => match self.stat_path(p, path::parent(&full)) {
+                Ok(st) if st.kind == Some(FileType::Directory) => Some((full, None)),
+                _ => None,
+            },
+            Err(_) => None,
         })
     }
 

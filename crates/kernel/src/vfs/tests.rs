@@ -1086,3 +1086,135 @@ fn no_file_is_created_where_a_mount_point_leads() {
     assert_eq!(names(&mut vfs, p, "/tmp/x"), [".", "..", "y"]);
     assert_eq!(names(&mut vfs, p, "/tmp"), [".", "..", "x", "z"]);
 }
+
+// ---------------------------------------------------------------------------------------
+// Symbolic links, hard links and resolution
+
+#[test]
+fn resolve_follows_links_within_the_base() {
+    let mut p = TestPlatform::new();
+    let mut vfs = Vfs::new();
+    vfs.mount_tmpfs("/tmp", 1 << 20).unwrap();
+    let p = &mut p;
+    vfs.mkdir(p, "/tmp/d").unwrap();
+    vfs.mkdir(p, "/tmp/d/sub").unwrap();
+    write_file(&mut vfs, p, "/tmp/d/f", b"data").unwrap();
+    vfs.symlink(p, "f", "/tmp/d/to_f").unwrap();
+    vfs.symlink(p, "sub", "/tmp/d/to_sub").unwrap();
+    vfs.symlink(p, "../f", "/tmp/d/sub/up").unwrap();
+    vfs.symlink(p, "../../x", "/tmp/d/out").unwrap();
+    vfs.symlink(p, "/tmp/d/f", "/tmp/d/abs").unwrap();
+    vfs.symlink(p, "self", "/tmp/d/self").unwrap();
+    vfs.symlink(p, "f/", "/tmp/d/slash").unwrap();
+    let mut r = |rel: &str, follow: bool| vfs.resolve(p, "/tmp/d", rel, follow).map(|r| r.path);
+
+    assert_eq!(r("to_f", true).as_deref(), Ok("/tmp/d/f"));
+    assert_eq!(r("to_f", false).as_deref(), Ok("/tmp/d/to_f"));
+    // Links before the last component are always followed; `..` is physical.
+    assert_eq!(r("to_sub/up", true).as_deref(), Ok("/tmp/d/f"));
+    assert_eq!(r("to_sub/../f", false).as_deref(), Ok("/tmp/d/f"));
+    // A trailing slash follows the last link too.
+    assert_eq!(r("to_sub/", false).as_deref(), Ok("/tmp/d/sub"));
+    // Nothing leads above the base: not `..`, not a link, not an absolute link.
+    assert_eq!(r("..", false), Err(Errno::NOTCAPABLE));
+    assert_eq!(r("sub/../..", false), Err(Errno::NOTCAPABLE));
+    assert_eq!(r("out", true), Err(Errno::NOTCAPABLE));
+    assert_eq!(r("out", false).as_deref(), Ok("/tmp/d/out"));
+    assert_eq!(r("abs", true), Err(Errno::NOTCAPABLE));
+    assert_eq!(r("/tmp/d/f", true), Err(Errno::NOTCAPABLE));
+    // Loops end after MAX_SYMLINKS links.
+    assert_eq!(r("self", true), Err(Errno::LOOP));
+    assert_eq!(r("self/x", false), Err(Errno::LOOP));
+    // A missing last component is fine (it may be created); a missing directory is not.
+    assert_eq!(r("new", false).as_deref(), Ok("/tmp/d/new"));
+    assert_eq!(r("no/new", false), Err(Errno::NOENT));
+    assert_eq!(r("f/x", false), Err(Errno::NOTDIR));
+    assert_eq!(r("", false), Err(Errno::NOENT));
+    let slash = vfs.resolve(p, "/tmp/d", "slash", true).unwrap();
+    assert!(slash.dir, "a target ending in / names a directory");
+
+    // A chain of exactly MAX_SYMLINKS links resolves; one more does not.
+    for i in 0..=MAX_SYMLINKS {
+        let target = if i == 0 {
+            "f".to_string()
+        } else {
+            format!("l{}", i - 1)
+        };
+        vfs.symlink(p, &target, &format!("/tmp/d/l{i}")).unwrap();
+    }
+    let last = format!("l{}", MAX_SYMLINKS - 1);
+    assert_eq!(
+        vfs.resolve(p, "/tmp/d", &last, true)
+            .map(|r| r.path)
+            .as_deref(),
+        Ok("/tmp/d/f")
+    );
+    let over = format!("l{MAX_SYMLINKS}");
+    assert_eq!(
+        vfs.resolve(p, "/tmp/d", &over, true).map(|r| r.path),
+        Err(Errno::LOOP)
+    );
+}
+
+#[test]
+fn tmpfs_links_and_times() {
+    let mut p = TestPlatform::new();
+    let mut vfs = Vfs::new();
+    vfs.mount_tmpfs("/tmp", 1 << 20).unwrap();
+    let p = &mut p;
+    write_file(&mut vfs, p, "/tmp/f", b"data").unwrap();
+
+    // Symbolic links are themselves for stat, readlink, unlink, rename; open refuses them.
+    vfs.symlink(p, "f", "/tmp/s").unwrap();
+    let st = vfs.stat_path(p, "/tmp/s").unwrap();
+    assert_eq!((st.kind, st.size), (Some(FileType::Symlink), 1));
+    assert_eq!(vfs.readlink(p, "/tmp/s").as_deref(), Ok("f"));
+    assert_eq!(vfs.readlink(p, "/tmp/f"), Err(Errno::INVAL));
+    assert_eq!(vfs.open(p, "/tmp/s", &READ).unwrap_err(), Errno::LOOP);
+    assert_eq!(vfs.symlink(p, "g", "/tmp/s"), Err(Errno::EXIST));
+    assert_eq!(vfs.rmdir(p, "/tmp/s"), Err(Errno::NOTDIR));
+    let listed = names(&mut vfs, p, "/tmp");
+    assert_eq!(listed, [".", "..", "f", "s"]);
+
+    // Hard links share the object and count names.
+    vfs.link(p, "/tmp/f", "/tmp/h").unwrap();
+    let (f, h) = (
+        vfs.stat_path(p, "/tmp/f").unwrap(),
+        vfs.stat_path(p, "/tmp/h").unwrap(),
+    );
+    assert_eq!((f.ino, f.nlink), (h.ino, 2));
+    assert_eq!(vfs.link(p, "/tmp/f", "/tmp/h"), Err(Errno::EXIST));
+    assert_eq!(vfs.link(p, "/tmp", "/tmp/x"), Err(Errno::PERM));
+    vfs.mkdir(p, "/tmp/dir").unwrap();
+    assert_eq!(vfs.link(p, "/tmp/dir", "/tmp/x"), Err(Errno::PERM));
+    // Renaming one name onto another of the same object keeps both (POSIX).
+    vfs.rename(p, "/tmp/f", "/tmp/h").unwrap();
+    assert_eq!(vfs.stat_path(p, "/tmp/f").unwrap().nlink, 2);
+    vfs.unlink(p, "/tmp/f").unwrap();
+    assert_eq!(vfs.stat_path(p, "/tmp/h").unwrap().nlink, 1);
+    assert_eq!(&*vfs.read_all(p, "/tmp/h").unwrap(), b"data");
+    // A hard link to a symbolic link is a link to the link.
+    vfs.link(p, "/tmp/s", "/tmp/s2").unwrap();
+    assert_eq!(vfs.readlink(p, "/tmp/s2").as_deref(), Ok("f"));
+
+    // Times: each may be kept; the change time becomes now.
+    p.now = 77;
+    vfs.set_times_path(p, "/tmp/h", Some(10), None).unwrap();
+    let st = vfs.stat_path(p, "/tmp/h").unwrap();
+    assert_eq!((st.atime_ns, st.ctime_ns), (10, 77));
+    assert_ne!(st.mtime_ns, 10);
+    let node = vfs.open(p, "/tmp/h", &READ).unwrap();
+    vfs.set_times(p, &node, None, Some(20)).unwrap();
+    vfs.close(p, node);
+    let st = vfs.stat_path(p, "/tmp/h").unwrap();
+    assert_eq!((st.atime_ns, st.mtime_ns), (10, 20));
+    assert_eq!(
+        vfs.set_times_path(p, "/tmp/nope", None, None),
+        Err(Errno::NOENT)
+    );
+
+    // Removing the links leaves what they named.
+    vfs.unlink(p, "/tmp/s").unwrap();
+    vfs.unlink(p, "/tmp/s2").unwrap();
+    assert_eq!(names(&mut vfs, p, "/tmp"), [".", "..", "dir", "h"]);
+}

@@ -19,30 +19,20 @@ use crate::sys::{Stop, Strings, Sys, SysOut, Wait};
 use crate::uaccess::UserMem;
 use crate::vfs::{FileType, Stat};
 
-/// WASI `filetype` values.
-mod filetype {
-    pub const UNKNOWN: u8 = 0;
-    pub const CHARACTER_DEVICE: u8 = 2;
-    pub const DIRECTORY: u8 = 3;
-    pub const REGULAR_FILE: u8 = 4;
-    pub const SOCKET_STREAM: u8 = 6;
-    pub const SYMBOLIC_LINK: u8 = 7;
-}
+use weft_abi::wasi::clock::{
+    MONOTONIC as CLOCK_MONOTONIC, PROCESS_CPUTIME as CLOCK_PROCESS_CPUTIME,
+    REALTIME as CLOCK_REALTIME, THREAD_CPUTIME as CLOCK_THREAD_CPUTIME,
+};
+use weft_abi::wasi::fdflags::{APPEND as FDFLAGS_APPEND, NONBLOCK as FDFLAGS_NONBLOCK};
+use weft_abi::wasi::filetype;
+use weft_abi::wasi::fstflags::{
+    ATIM as FSTFLAGS_ATIM, ATIM_NOW as FSTFLAGS_ATIM_NOW, MTIM as FSTFLAGS_MTIM,
+    MTIM_NOW as FSTFLAGS_MTIM_NOW,
+};
 
-const FDFLAGS_APPEND: u32 = 1;
-const FDFLAGS_NONBLOCK: u32 = 4;
 /// `DSYNC`, `RSYNC` and `SYNC`: synchronous writes, which weft does not offer.
-const FDFLAGS_SYNCS: u32 = 2 | 8 | 16;
-
-const FSTFLAGS_ATIM: u32 = 1;
-const FSTFLAGS_ATIM_NOW: u32 = 2;
-const FSTFLAGS_MTIM: u32 = 4;
-const FSTFLAGS_MTIM_NOW: u32 = 8;
-
-const CLOCK_REALTIME: u32 = 0;
-const CLOCK_MONOTONIC: u32 = 1;
-const CLOCK_PROCESS_CPUTIME: u32 = 2;
-const CLOCK_THREAD_CPUTIME: u32 = 3;
+const FDFLAGS_SYNCS: u32 =
+    weft_abi::wasi::fdflags::DSYNC | weft_abi::wasi::fdflags::RSYNC | weft_abi::wasi::fdflags::SYNC;
 
 /// The handle of a preopened directory: VFS path `path`, reported to the guest as `guest`.
 pub(crate) fn preopen(path: String, guest: String) -> Entry {
@@ -236,14 +226,16 @@ impl Sys<'_> {
                 Ok(())
             }
             Object::Dir(_) => Ok(()),
-            Object::Console(_) | Object::Channel(_) => Err(Errno::INVAL.into()),
+            Object::Console(_) | Object::Channel(_) | Object::Process(_) => {
+                Err(Errno::INVAL.into())
+            }
         }
     }
 
     pub(crate) fn fd_advise(&mut self, fd: u32, _offset: u64, _len: u64, advice: u32) -> SysOut {
         match self.object(fd, rights::FD_ADVISE)? {
             Object::File(_) if advice <= 5 => Ok(()),
-            Object::File(_) | Object::Dir(_) => Err(Errno::INVAL.into()),
+            Object::File(_) | Object::Dir(_) | Object::Process(_) => Err(Errno::INVAL.into()),
             Object::Console(_) | Object::Channel(_) => Err(Errno::SPIPE.into()),
         }
     }
@@ -252,6 +244,7 @@ impl Sys<'_> {
         let f = match self.object(fd, rights::FD_ALLOCATE)? {
             Object::File(f) => f,
             Object::Dir(_) => return Err(Errno::ISDIR.into()),
+            Object::Process(_) => return Err(Errno::BADF.into()),
             Object::Console(_) | Object::Channel(_) => return Err(Errno::SPIPE.into()),
         };
         let end = offset.checked_add(len).ok_or(Errno::FBIG)?;
@@ -311,6 +304,7 @@ impl Sys<'_> {
                 )
             }
             Object::Dir(_) => (filetype::DIRECTORY, 0, (entry.fs.base, entry.fs.inheriting)),
+            Object::Process(_) => (filetype::UNKNOWN, 0, (0, 0)),
         };
         let mut b = [0u8; 24];
         b[0] = filetype;
@@ -350,7 +344,7 @@ impl Sys<'_> {
         match object {
             Object::File(f) => self.k.vfs.stat(&mut *self.k.platform, f.borrow().node()),
             Object::Dir(d) => self.k.vfs.stat_path(&mut *self.k.platform, &d.path),
-            Object::Console(_) | Object::Channel(_) => Ok(Stat {
+            Object::Console(_) | Object::Channel(_) | Object::Process(_) => Ok(Stat {
                 nlink: 1,
                 ..Stat::default()
             }),
@@ -409,7 +403,9 @@ impl Sys<'_> {
                     .vfs
                     .set_times_path(&mut *self.k.platform, &d.path, atime, mtime)?;
             }
-            Object::Console(_) | Object::Channel(_) => return Err(Errno::BADF.into()),
+            Object::Console(_) | Object::Channel(_) | Object::Process(_) => {
+                return Err(Errno::BADF.into());
+            }
         }
         Ok(())
     }
@@ -430,7 +426,7 @@ impl Sys<'_> {
                 return Err(Errno::SPIPE.into());
             }
             Object::Channel(_) | Object::Console(ConsoleEnd::In) => None,
-            Object::Console(_) => return Err(Errno::BADF.into()),
+            Object::Console(_) | Object::Process(_) => return Err(Errno::BADF.into()),
             Object::Dir(_) => return Err(Errno::ISDIR.into()),
         };
         let mut pos = at.or(file.as_ref().map(|f| f.offset)).unwrap_or(0);
@@ -548,7 +544,7 @@ impl Sys<'_> {
                     f.offset = pos;
                 }
             }
-            Object::Console(ConsoleEnd::In) => return Err(Errno::BADF.into()),
+            Object::Console(ConsoleEnd::In) | Object::Process(_) => return Err(Errno::BADF.into()),
             Object::Dir(_) => return Err(Errno::ISDIR.into()),
         }
         Ok(total)
@@ -622,6 +618,7 @@ impl Sys<'_> {
         let f = match self.object(fd, needed)? {
             Object::File(f) => f,
             Object::Dir(_) => return Err(Errno::ISDIR.into()),
+            Object::Process(_) => return Err(Errno::BADF.into()),
             Object::Console(_) | Object::Channel(_) => return Err(Errno::SPIPE.into()),
         };
         let mut f = f.borrow_mut();
@@ -645,6 +642,7 @@ impl Sys<'_> {
         let f = match self.object(fd, rights::FD_TELL)? {
             Object::File(f) => f,
             Object::Dir(_) => return Err(Errno::ISDIR.into()),
+            Object::Process(_) => return Err(Errno::BADF.into()),
             Object::Console(_) | Object::Channel(_) => return Err(Errno::SPIPE.into()),
         };
         let offset = f.borrow().offset;

@@ -17,11 +17,11 @@ use crate::object::{Dir, Object, OpenFile};
 use crate::sys::{Sys, SysOut};
 use crate::vfs::{FileType, OpenOptions, Resolved};
 
-const OFLAGS_CREAT: u32 = 1;
-const OFLAGS_DIRECTORY: u32 = 2;
-const OFLAGS_EXCL: u32 = 4;
-const OFLAGS_TRUNC: u32 = 8;
-const LOOKUPFLAGS_SYMLINK_FOLLOW: u32 = 1;
+use weft_abi::wasi::LOOKUPFLAGS_SYMLINK_FOLLOW;
+use weft_abi::wasi::oflags::{
+    CREAT as OFLAGS_CREAT, DIRECTORY as OFLAGS_DIRECTORY, EXCL as OFLAGS_EXCL,
+    TRUNC as OFLAGS_TRUNC,
+};
 
 /// A path-taking call's directory: its handle, the rights it needs there, and whether a
 /// link at the end of the path is followed.
@@ -63,20 +63,16 @@ impl Sys<'_> {
             .resolve(&mut *self.k.platform, &dir.path, rel, at.follow)
     }
 
-    /// What `path` names (not following a link at its end), `None` if nothing.
-    fn kind_at(&mut self, path: &str) -> SysResult<Option<FileType>> {
-        match self.k.vfs.stat_path(&mut *self.k.platform, path) {
-            Ok(st) => Ok(st.kind),
-            Err(Errno::NOENT) => Ok(None),
-            Err(e) => Err(e),
-        }
+    /// What a resolved path names (not following a link at its end), `None` if nothing.
+    fn kind_at(r: &Resolved) -> Option<FileType> {
+        r.stat.and_then(|st| st.kind)
     }
 
     /// Where a new directory entry goes: `EXIST` if something is there already (`NOTDIR`
     /// for a non-directory named with a trailing `/`), `NOENT` for a missing name with a
     /// trailing `/` (only directories are named so, and this call makes none).
     fn new_name(&mut self, r: &Resolved) -> SysResult<()> {
-        match self.kind_at(&r.path)? {
+        match Self::kind_at(r) {
             Some(kind) if r.dir && kind != FileType::Directory => Err(Errno::NOTDIR),
             Some(_) => Err(Errno::EXIST),
             None if r.dir => Err(Errno::NOENT),
@@ -132,7 +128,7 @@ impl Sys<'_> {
         };
         let (_, parent, parent_kernel) = self.dir_for(&at)?;
         let r = self.resolve(&at, path_ptr, path_len)?;
-        let entry = match self.kind_at(&r.path)? {
+        let entry = match Self::kind_at(&r) {
             Some(FileType::Directory) => {
                 if create && exclusive {
                     return Err(Errno::EXIST.into());
@@ -214,7 +210,7 @@ impl Sys<'_> {
             follow: flags & LOOKUPFLAGS_SYMLINK_FOLLOW != 0,
         };
         let r = self.resolve(&at, ptr, len)?;
-        let st = self.k.vfs.stat_path(&mut *self.k.platform, &r.path)?;
+        let st = r.stat.ok_or(Errno::NOENT)?;
         if r.dir && st.kind != Some(FileType::Directory) {
             return Err(Errno::NOTDIR.into());
         }
@@ -272,7 +268,7 @@ impl Sys<'_> {
         };
         let from = self.resolve(&from_at, p, l)?;
         let to = self.resolve(&to_at, p2, l2)?;
-        match self.kind_at(&from.path)? {
+        match Self::kind_at(&from) {
             None => return Err(Errno::NOENT.into()),
             Some(FileType::Directory) => return Err(Errno::PERM.into()),
             Some(_) if from.dir => return Err(Errno::NOTDIR.into()),
@@ -336,7 +332,7 @@ impl Sys<'_> {
         let r = self.resolve(&at, ptr, len)?;
         if r.dir {
             // Only directories are named with a trailing `/`, and this removes none.
-            return Err(match self.kind_at(&r.path)? {
+            return Err(match Self::kind_at(&r) {
                 Some(FileType::Directory) => Errno::ISDIR,
                 Some(_) => Errno::NOTDIR,
                 None => Errno::NOENT,
@@ -370,9 +366,9 @@ impl Sys<'_> {
         };
         let from = self.resolve(&from_at, p, l)?;
         let to = self.resolve(&to_at, p2, l2)?;
-        if (from.dir || to.dir) && self.kind_at(&from.path)? != Some(FileType::Directory) {
+        if (from.dir || to.dir) && Self::kind_at(&from) != Some(FileType::Directory) {
             // A trailing `/` on either name: only a directory may move.
-            return Err(if self.kind_at(&from.path)?.is_none() {
+            return Err(if Self::kind_at(&from).is_none() {
                 Errno::NOENT
             } else {
                 Errno::NOTDIR

@@ -10,35 +10,7 @@
 use crate::errno::{Errno, SysResult};
 use crate::handle::{Entry, FsRights};
 
-pub(crate) const FD_DATASYNC: u64 = 1 << 0;
-pub(crate) const FD_READ: u64 = 1 << 1;
-pub(crate) const FD_SEEK: u64 = 1 << 2;
-pub(crate) const FD_FDSTAT_SET_FLAGS: u64 = 1 << 3;
-pub(crate) const FD_SYNC: u64 = 1 << 4;
-pub(crate) const FD_TELL: u64 = 1 << 5;
-pub(crate) const FD_WRITE: u64 = 1 << 6;
-pub(crate) const FD_ADVISE: u64 = 1 << 7;
-pub(crate) const FD_ALLOCATE: u64 = 1 << 8;
-pub(crate) const PATH_CREATE_DIRECTORY: u64 = 1 << 9;
-pub(crate) const PATH_CREATE_FILE: u64 = 1 << 10;
-pub(crate) const PATH_LINK_SOURCE: u64 = 1 << 11;
-pub(crate) const PATH_LINK_TARGET: u64 = 1 << 12;
-pub(crate) const PATH_OPEN: u64 = 1 << 13;
-pub(crate) const FD_READDIR: u64 = 1 << 14;
-pub(crate) const PATH_READLINK: u64 = 1 << 15;
-pub(crate) const PATH_RENAME_SOURCE: u64 = 1 << 16;
-pub(crate) const PATH_RENAME_TARGET: u64 = 1 << 17;
-pub(crate) const PATH_FILESTAT_GET: u64 = 1 << 18;
-pub(crate) const PATH_FILESTAT_SET_SIZE: u64 = 1 << 19;
-pub(crate) const PATH_FILESTAT_SET_TIMES: u64 = 1 << 20;
-pub(crate) const FD_FILESTAT_GET: u64 = 1 << 21;
-pub(crate) const FD_FILESTAT_SET_SIZE: u64 = 1 << 22;
-pub(crate) const FD_FILESTAT_SET_TIMES: u64 = 1 << 23;
-pub(crate) const PATH_SYMLINK: u64 = 1 << 24;
-pub(crate) const PATH_REMOVE_DIRECTORY: u64 = 1 << 25;
-pub(crate) const PATH_UNLINK_FILE: u64 = 1 << 26;
-pub(crate) const POLL_FD_READWRITE: u64 = 1 << 27;
-// Bits 28 and 29 are `sock_shutdown` and `sock_accept`: weft has no sockets.
+pub(crate) use weft_abi::rights::wasi::*;
 
 /// What a directory descriptor can do itself.
 pub(crate) const DIR_BASE: u64 = PATH_CREATE_DIRECTORY

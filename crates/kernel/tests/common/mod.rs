@@ -33,10 +33,14 @@ pub struct Shared {
     pub err: Vec<u8>,
     pub input: Vec<u8>,
     pub now: u64,
+    /// Nanoseconds the clock moves on each reading (0: only when the kernel idles), for
+    /// deadlines that must pass while processes keep running.
+    pub tick: u64,
 }
 
 /// A deterministic platform: console output is captured, input is scripted, and time
-/// passes only when the kernel idles (it jumps to the deadline).
+/// passes when the kernel idles (it jumps to the deadline) and by [`Shared::tick`] on each
+/// reading.
 struct TestPlatform {
     shared: Rc<RefCell<Shared>>,
     rng: Rng,
@@ -61,7 +65,9 @@ impl Platform for TestPlatform {
         false
     }
     fn monotonic_ns(&self) -> u64 {
-        self.shared.borrow().now
+        let mut s = self.shared.borrow_mut();
+        s.now += s.tick;
+        s.now
     }
     fn wall_clock_ns(&self) -> u64 {
         1_700_000_000_000_000_000 + self.shared.borrow().now
