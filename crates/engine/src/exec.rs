@@ -1016,6 +1016,14 @@ mod h {
         set(fp, dst, get(fp, src));
         dispatch!(ip.add(1), fp, mem, len, cx, acc)
     });
+    handler!(CopyRange(ip, fp, mem, len, cx, acc) Instr::CopyRange { dst, src, n } => {
+        // Both ranges are inside the frame; ascending order is what the instruction says
+        // where they overlap. A loop, not a call of `memmove`: `n` is small as a rule.
+        for i in 0..n {
+            set(fp, dst + i, get(fp, src + i));
+        }
+        dispatch!(ip.add(1), fp, mem, len, cx, acc)
+    });
     handler!(AddBrI32LtU(ip, fp, mem, len, cx, acc) Instr::AddBrI32LtU { var, step, limit, target } => {
         let v = (get(fp, var) as u32).wrapping_add(get(fp, step.into()) as u32);
         set(fp, var, u64::from(v));
@@ -1185,6 +1193,7 @@ fn handler_of(instr: &Instr, acc: AccUse) -> Option<Handler> {
         Instr::Br(_) => only(h::Br),
         Instr::BrTable { .. } => pick!(acc, BrTable; false, 0 => S, false, 1 => A),
         Instr::Copy { .. } => only(h::Copy),
+        Instr::CopyRange { .. } => only(h::CopyRange),
         Instr::AddBrI32LtU { .. } => only(h::AddBrI32LtU),
         Instr::AddBrI32LtS { .. } => only(h::AddBrI32LtS),
         Instr::AddBrI32Ne { .. } => only(h::AddBrI32Ne),

@@ -153,6 +153,10 @@ macro_rules! define_instr {
                     Return { src: Slot, n: u32 },
                     /// Copy one slot.
                     Copy { dst: Slot, src: Slot },
+                    /// Copy `n` consecutive slots from `src` to `dst`, in ascending order
+                    /// (right where the ranges overlap with `dst` below `src`): a branch's
+                    /// values moving to its target's slots in one instruction.
+                    CopyRange { dst: Slot, src: Slot, n: u32 },
                     /// `select`: `dst` takes `a` if the i32 in `cond` is not zero, else `b`.
                     Select32 { dst: Slot, a: Slot, b: Slot, cond: Slot },
                     /// `select` on an i64 condition: the `i64.eqz` of a `select`'s condition
@@ -258,6 +262,7 @@ macro_rules! define_slots {
                     Instr::BrTable { index, .. } => f(index, 1),
                     Instr::Return { src, n } => f(src, *n),
                     Instr::Copy { dst, src } => { f(dst, 1); f(src, 1); }
+                    Instr::CopyRange { dst, src, n } => { f(dst, *n); f(src, *n); }
                     Instr::Select32 { dst, a, b, cond } | Instr::Select64 { dst, a, b, cond } => {
                         f(dst, 1);
                         f(a, 1);

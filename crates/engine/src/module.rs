@@ -314,7 +314,7 @@ fn parse(engine: &Engine, bytes: &[u8]) -> Result<ModuleInner> {
     parser.set_features(features);
     let mut m = ModuleInner::default();
     let mut allocs = FuncValidatorAllocations::default();
-    let mut scratch = Scratch::default();
+    let mut scratch = Scratch::new(bytes.len());
     let mut next_func = 0u32;
     for payload in parser.parse_all(bytes) {
         let payload = payload?;
@@ -330,6 +330,9 @@ fn parse(engine: &Engine, bytes: &[u8]) -> Result<ModuleInner> {
                 fuse: config.fuse_instructions,
             };
             let code = translate(&env, index, &body, &mut func_validator, &mut scratch)?;
+            m.code
+                .try_reserve(1)
+                .map_err(|_| Error::compile("out of host memory for a module's code", 0))?;
             m.code.push(code);
             allocs = func_validator.into_allocations();
             continue;

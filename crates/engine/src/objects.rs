@@ -54,7 +54,7 @@ impl Memory {
             )));
         }
         let len = ty.minimum() as usize * MemoryEntity::PAGE;
-        let data = crate::zeroed::zeroed_bytes(len)
+        let data = crate::zeroed::ZeroedBytes::new(len)
             .ok_or_else(|| Error::instantiation("out of host memory for a linear memory"))?;
         let index = store.memories.len() as u32;
         store.memories.push(MemoryEntity { ty, data });

@@ -20,6 +20,7 @@ use crate::exec::Stack;
 use crate::func::HostFunc;
 use crate::module::Module;
 use crate::types::{FuncType, GlobalType, MemoryType, TableType};
+use crate::zeroed::ZeroedBytes;
 
 /// Identifies a store; carried by every handle.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -74,7 +75,8 @@ impl Default for StoreLimits {
 
 pub(crate) struct MemoryEntity {
     pub ty: MemoryType,
-    pub data: Vec<u8>,
+    /// The bytes; new pages are zero without being written (see [`ZeroedBytes`]).
+    pub data: ZeroedBytes,
 }
 
 impl MemoryEntity {
@@ -85,7 +87,9 @@ impl MemoryEntity {
     }
 
     /// Grows by `delta` pages; returns the old size in pages, or `None` when the type's
-    /// maximum, the store limit or the host's allocator says no.
+    /// maximum, the store limit or the host's allocator says no. The new pages cost
+    /// nothing until they are touched, and room up to the maximum is reserved as the
+    /// memory grows, so growing page by page does not copy it each time.
     pub fn grow(&mut self, delta: u32, limit: u32) -> Option<u32> {
         let old = self.pages();
         let new = old.checked_add(delta)?;
@@ -93,11 +97,9 @@ impl MemoryEntity {
         if new > max {
             return None;
         }
-        let new_len = new as usize * Self::PAGE;
-        self.data
-            .try_reserve_exact(new_len - self.data.len())
-            .ok()?;
-        self.data.resize(new_len, 0);
+        let new_len = (new as usize).checked_mul(Self::PAGE)?;
+        let max_len = (max as usize).saturating_mul(Self::PAGE);
+        self.data.grow(new_len, max_len)?;
         Some(old)
     }
 }

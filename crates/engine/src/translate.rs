@@ -12,6 +12,14 @@
 //! `local.set`/`local.tee` writes the local directly, and an integer comparison followed by
 //! `br_if`/`if` becomes one compare-and-branch instruction.
 //!
+//! A branch carrying values moves them into the target's slots with one copy per value
+//! still deferred and one range copy per run of temps; conditional branches materialize
+//! many deferred values first, and a `br_table` has one stub per distinct target, so no
+//! branch costs code in proportion to the values it carries. What translation may spend
+//! is bounded in the input: a budget of work per module (`Translator::charge_work`), a
+//! most code per byte of a body, and fallible reservations wherever the module decides a
+//! size.
+//!
 //! Branch targets are resolved (forward ones by patching when the block ends), and with fuel
 //! on a `ConsumeFuel` heads every block that can be entered by a jump. Code after an
 //! unconditional transfer (`br`, `return`, `unreachable`, ...) is validated but not
@@ -80,6 +88,37 @@ enum Operand {
 /// Marks a constant-pool placeholder slot; relocated to the frame's constant area at the end.
 const CONST_FLAG: Slot = 1 << 31;
 
+/// How many of a conditional branch's values may still be deferred to locals or constants
+/// (each then costs a copy on the branch's path); with more, they are materialized first.
+/// This bounds the code of every conditional branch by a constant, however many values it
+/// carries and however often it is repeated.
+const MAX_DEFERRED_BRANCH_COPIES: usize = 2;
+
+/// The most instructions a function's code may have per byte of its body. The translation
+/// emits a few at most for any operator (see `Translator::move_values` and the `br_table`
+/// stubs), so valid code stays far below; past it a function is refused rather than
+/// translated into code out of proportion to its input.
+const MAX_INSTRS_PER_BYTE: usize = 16;
+
+const OUT_OF_MEMORY: &str = "out of host memory translating a function";
+
+/// The work a module's validation and translation may spend on moving values, per byte
+/// of the module, plus [`WORK_ALLOWANCE`] (see [`Translator::charge_work`]).
+const WORK_PER_BYTE: u64 = 64;
+const WORK_ALLOWANCE: u64 = 1 << 25;
+
+const TOO_MUCH_WORK: &str = "module too costly to translate: its branches, calls, blocks and \
+     local writes move more values than its size allows (64 per byte, plus 32 Mi)";
+
+/// The copy of `n` consecutive slots: [`Instr::Copy`] for one.
+fn copy_run(dst: Slot, src: Slot, n: u32) -> Instr {
+    if n == 1 {
+        Instr::Copy { dst, src }
+    } else {
+        Instr::CopyRange { dst, src, n }
+    }
+}
+
 struct Translator<'a> {
     env: &'a ModuleEnv<'a>,
     code: Vec<Instr>,
@@ -100,6 +139,13 @@ struct Translator<'a> {
     loop_starts: Vec<u32>,
     /// Emptied fixup lists of ended blocks, for the next blocks to reuse.
     fixup_pool: Vec<Vec<usize>>,
+    /// A `br_table`'s target depths, and its entries that jump to a stub (depth, entry).
+    depths: Vec<u32>,
+    stubs: Vec<(u32, usize)>,
+    /// The most instructions the function may have (see [`MAX_INSTRS_PER_BYTE`]).
+    max_code: usize,
+    /// What is left of the module's budget of work (see [`Translator::charge_work`]).
+    work_budget: u64,
 }
 
 /// Buffers reused from one function's translation to the next, so translating a module
@@ -115,6 +161,22 @@ pub(crate) struct Scratch {
     targets: Vec<bool>,
     loop_starts: Vec<u32>,
     fixup_pool: Vec<Vec<usize>>,
+    depths: Vec<u32>,
+    stubs: Vec<(u32, usize)>,
+    /// What is left of the module's budget of work (see [`Translator::charge_work`]).
+    work_budget: u64,
+}
+
+impl Scratch {
+    /// Buffers for translating the functions of a module of `module_len` bytes.
+    pub(crate) fn new(module_len: usize) -> Scratch {
+        Scratch {
+            work_budget: (module_len as u64)
+                .saturating_mul(WORK_PER_BYTE)
+                .saturating_add(WORK_ALLOWANCE),
+            ..Scratch::default()
+        }
+    }
 }
 
 /// Validates and translates one function body.
@@ -139,6 +201,8 @@ pub(crate) fn translate(
             .ok_or_else(|| Error::compile("too many locals", offset))?;
     }
     let results = ty.results().len() as u32;
+    let range = body.range();
+    let body_len = (range.end - range.start) as usize;
     let mut t = Translator {
         env,
         code: core::mem::take(&mut scratch.code),
@@ -154,6 +218,12 @@ pub(crate) fn translate(
         join: 0,
         loop_starts: core::mem::take(&mut scratch.loop_starts),
         fixup_pool: core::mem::take(&mut scratch.fixup_pool),
+        depths: core::mem::take(&mut scratch.depths),
+        stubs: core::mem::take(&mut scratch.stubs),
+        max_code: body_len
+            .saturating_mul(MAX_INSTRS_PER_BYTE)
+            .saturating_add(64),
+        work_budget: scratch.work_budget,
     };
     t.loop_starts.clear();
     t.code.clear();
@@ -188,6 +258,17 @@ pub(crate) fn translate(
             offset,
         };
         reader.visit_operator(&mut visit)??;
+        if t.code.len() > t.max_code {
+            return Err(Error::compile(
+                alloc::format!(
+                    "function {func_index} is too large to translate: more than {} \
+                     instructions for {} bytes of code",
+                    t.max_code,
+                    body_len
+                ),
+                offset,
+            ));
+        }
     }
     reader.finish()?;
     scratch.operators = Some(reader.into_allocations());
@@ -209,8 +290,17 @@ macro_rules! define_visit {
         $(
             #[allow(clippy::clone_on_copy)]
             fn $visit(&mut self $($(, $arg: $argty)*)?) -> Self::Output {
-                self.validator.$visit($($($arg.clone()),*)?)?;
-                let op = Operator::$op $({ $($arg),* })?;
+                let op = Operator::$op $({ $($arg: $arg.clone()),* })?;
+                // Before the validator, whose work on some operators grows with the values
+                // they move too.
+                if let Err(msg) = self.translator.charge_work(&op) {
+                    core::mem::forget(op);
+                    return Err(Error::compile(msg, self.offset));
+                }
+                if let Err(e) = self.validator.$visit($($($arg),*)?) {
+                    core::mem::forget(op);
+                    return Err(e.into());
+                }
                 let result = self.translator.op(&op);
                 // Most operators own nothing, and dropping one would still run the drop
                 // glue's match. The few that own memory (`try_table`'s catches, the
@@ -371,6 +461,11 @@ impl Translator<'_> {
             self.consts.push(value);
         }
         slot
+    }
+
+    /// Makes room for `n` more instructions, or fails instead of aborting.
+    fn room(&mut self, n: usize) -> TResult {
+        self.code.try_reserve(n).map_err(|_| OUT_OF_MEMORY)
     }
 
     fn emit(&mut self, instr: Instr) -> usize {
@@ -661,14 +756,60 @@ impl Translator<'_> {
         }
         let first = self.stack.len() - arity as usize;
         let h0 = self.ctrl[idx].height as usize;
-        // Ascending order is safe: an entry's source temp is never below its destination.
-        for j in 0..arity as usize {
-            let (dst, src) = (self.temp(h0 + j), self.slot_of(first + j));
-            if dst != src {
-                self.emit(Instr::Copy { dst, src });
-            }
-        }
+        self.move_values(first, h0, arity as usize);
         self.jump_with(depth, Instr::Br(u32::MAX));
+    }
+
+    /// Emits the copies that move the `n` entries from stack position `from` into the
+    /// temps from position `to` (`to <= from`): one copy per entry still deferred to a
+    /// local or a constant, and one [`Instr::CopyRange`] per run of temps, so a branch
+    /// costs one instruction per deferred value, not one per value. Ascending order is
+    /// safe: an entry's source temp is never below its destination.
+    fn move_values(&mut self, from: usize, to: usize, n: usize) {
+        let mut j = 0;
+        while j < n {
+            let (dst, src) = (self.temp(to + j), self.slot_of(from + j));
+            let mut run = 1;
+            if self.stack[from + j] == Operand::Temp {
+                while j + run < n && self.stack[from + j + run] == Operand::Temp {
+                    run += 1;
+                }
+            }
+            if dst != src {
+                self.emit(copy_run(dst, src, run as u32));
+            }
+            j += run;
+        }
+    }
+
+    /// Before a conditional branch carrying the `n` entries below the top `above` ones:
+    /// materializes them, on the path both ways take, if more than
+    /// [`MAX_DEFERRED_BRANCH_COPIES`] are still deferred (or any, with `all`). Each entry
+    /// is materialized at most once, so a function that branches many times with many
+    /// values costs one copy per branch value only up to that bound, and then one range
+    /// copy per branch. The instruction producing the top entry stays last, so that a
+    /// comparison still fuses with the branch on it (it reads no entry below its own).
+    fn bound_deferred(&mut self, n: usize, above: usize, all: bool) {
+        let end = self.stack.len() - above;
+        let deferred = self.stack[end - n..end]
+            .iter()
+            .filter(|&&e| e != Operand::Temp)
+            .count();
+        if deferred == 0 || !all && deferred <= MAX_DEFERRED_BRANCH_COPIES {
+            return;
+        }
+        // The top's producer moves after the copies unless a jump can reach it.
+        let last = self
+            .last
+            .filter(|&at| at + 1 == self.code.len() && at > self.join)
+            .map(|_| self.code.pop().expect("the last instruction exists"));
+        for pos in end - n..end {
+            self.materialize(pos);
+        }
+        if let Some(producer) = last {
+            let at = self.emit(producer);
+            self.last = Some(at);
+        }
     }
 
     /// Emits a return of the top values. It may sit on a conditional path (`br_if`,
@@ -783,11 +924,63 @@ impl Translator<'_> {
         }
     }
 
+    /// Charges the module's budget of work for an operator whose validation or
+    /// translation costs more than a constant: one unit per value it moves or checks
+    /// (a branch's values, once per `br_table` entry; a call's parameters and results; a
+    /// block's parameters and results), and one per operand stack entry for those that
+    /// scan the stack (a block materializes it, a local write looks for deferred reads of
+    /// the local). Valid code spends a few units per byte; code built to make
+    /// translation slow by moving a thousand values per operator runs out, and the module
+    /// is refused in time linear in its size.
+    ///
+    /// Runs before the operator is validated: indices are checked, not trusted.
+    #[inline(always)]
+    fn charge_work(&mut self, op: &Operator<'_>) -> TResult {
+        let label_arity = |t: &Self, depth: u32| -> u64 {
+            if (depth as usize) < t.ctrl.len() {
+                u64::from(t.label(depth).1)
+            } else {
+                0
+            }
+        };
+        let func_type_size = |t: &Self, ty: Option<&u32>| -> u64 {
+            ty.and_then(|&ty| t.env.types.get(ty as usize))
+                .map_or(0, |ty| (ty.params().len() + ty.results().len()) as u64)
+        };
+        let work = match *op {
+            Operator::BrTable { ref targets } => {
+                label_arity(self, targets.default()) * (u64::from(targets.len()) + 1)
+            }
+            Operator::Br { relative_depth } | Operator::BrIf { relative_depth } => {
+                label_arity(self, relative_depth)
+            }
+            Operator::Return => self.ctrl.first().map_or(0, |c| u64::from(c.results)),
+            Operator::Call { function_index } => {
+                func_type_size(self, self.env.funcs.get(function_index as usize))
+            }
+            Operator::CallIndirect { type_index, .. } => func_type_size(self, Some(&type_index)),
+            Operator::Block { blockty } | Operator::Loop { blockty } | Operator::If { blockty } => {
+                let block = match blockty {
+                    BlockType::FuncType(i) => func_type_size(self, Some(&i)),
+                    _ => 1,
+                };
+                self.stack.len() as u64 + 2 * block
+            }
+            Operator::LocalSet { .. } | Operator::LocalTee { .. } => self.stack.len() as u64,
+            _ => return Ok(()),
+        };
+        self.work_budget = self.work_budget.checked_sub(work).ok_or(TOO_MUCH_WORK)?;
+        Ok(())
+    }
+
     fn op(&mut self, op: &Operator<'_>) -> TResult {
         if !self.reachable {
             return self.unreachable_op(op);
         }
         self.charge();
+        // No operator emits more than a few instructions beyond the values it moves, which
+        // reserve room of their own below.
+        self.room(4)?;
         if matches!(op, Operator::I32Add) && self.add_shl() {
             return Ok(());
         }
@@ -801,10 +994,12 @@ impl Translator<'_> {
                 self.reachable = false;
             }
             Operator::Block { blockty } => {
+                self.room(self.stack.len())?;
                 self.materialize_top(self.stack.len());
                 self.push_ctrl(CtrlKind::Block, blockty, 0, None);
             }
             Operator::Loop { blockty } => {
+                self.room(self.stack.len())?;
                 self.materialize_top(self.stack.len());
                 let start = self.pc();
                 self.join = start as usize;
@@ -815,18 +1010,23 @@ impl Translator<'_> {
             }
             Operator::If { blockty } => {
                 let cond = self.pop();
+                self.room(self.stack.len())?;
                 self.materialize_top(self.stack.len());
                 let jump = self.cond_jump(cond, true);
                 let at = self.emit(jump);
                 self.push_ctrl(CtrlKind::If, blockty, 0, Some(at));
             }
-            Operator::Else => self.else_(),
-            Operator::End => self.end(),
+            Operator::Else => self.else_()?,
+            Operator::End => self.end()?,
             Operator::Br { relative_depth } => {
+                self.room(self.stack.len())?;
                 self.branch(relative_depth);
                 self.reachable = false;
             }
             Operator::BrIf { relative_depth } => {
+                let (_, arity) = self.label(relative_depth);
+                self.room(arity as usize)?;
+                self.bound_deferred(arity as usize, 1, false);
                 let cond = self.pop();
                 if self.is_plain_jump(relative_depth) {
                     let jump = self.cond_jump(cond, false);
@@ -840,32 +1040,64 @@ impl Translator<'_> {
                 }
             }
             Operator::BrTable { ref targets } => {
+                // Every target takes the same values: in temps first (once, on the common
+                // path), so that each distinct target needs at most one range copy.
+                let (_, arity) = self.label(targets.default());
+                let arity = arity as usize;
+                self.bound_deferred(arity, 1, true);
                 let index = self.pop();
-                let mut depths = Vec::with_capacity(targets.len() as usize + 1);
+                let n = targets.len() as usize;
+                let mut depths = core::mem::take(&mut self.depths);
+                depths.clear();
+                depths.try_reserve(n + 1).map_err(|_| OUT_OF_MEMORY)?;
                 for t in targets.targets() {
                     depths.push(t.map_err(|_| "malformed br_table")?);
                 }
                 depths.push(targets.default());
+                self.room(n + 1)?;
                 self.emit(Instr::BrTable {
                     index,
                     len: targets.len(),
                 });
-                let mut stubs = Vec::new();
+                // An entry whose target finds the values in place jumps there; the others
+                // jump to their target's stub, one per distinct target.
+                let mut stubs = core::mem::take(&mut self.stubs);
+                stubs.clear();
+                let first = self.stack.len() - arity;
                 for &d in &depths {
-                    if self.is_plain_jump(d) {
+                    let (idx, _) = self.label(d);
+                    let c = &self.ctrl[idx];
+                    if c.kind != CtrlKind::Func && (arity == 0 || c.height as usize == first) {
                         self.jump_with(d, Instr::Br(u32::MAX));
                     } else {
-                        stubs.push((self.emit(Instr::Br(u32::MAX)), d));
+                        stubs.try_reserve(1).map_err(|_| OUT_OF_MEMORY)?;
+                        stubs.push((d, self.emit(Instr::Br(u32::MAX))));
                     }
                 }
-                for (at, d) in stubs {
-                    let pc = self.pc();
-                    self.patch(at, pc);
-                    self.branch(d);
+                stubs.sort_unstable_by_key(|&(d, _)| d);
+                let mut i = 0;
+                while i < stubs.len() {
+                    let (d, pc) = (stubs[i].0, self.pc());
+                    while i < stubs.len() && stubs[i].0 == d {
+                        self.patch(stubs[i].1, pc);
+                        i += 1;
+                    }
+                    self.room(2)?;
+                    let (idx, _) = self.label(d);
+                    if self.ctrl[idx].kind == CtrlKind::Func {
+                        self.emit_return();
+                    } else {
+                        let dst = self.temp(self.ctrl[idx].height as usize);
+                        self.emit(copy_run(dst, self.temp(first), arity as u32));
+                        self.jump_with(d, Instr::Br(u32::MAX));
+                    }
                 }
+                self.depths = depths;
+                self.stubs = stubs;
                 self.reachable = false;
             }
             Operator::Return => {
+                self.room(self.stack.len())?;
                 self.emit_return();
                 self.reachable = false;
             }
@@ -885,6 +1117,7 @@ impl Translator<'_> {
                         base,
                     }
                 });
+                self.stack.try_reserve(nr).map_err(|_| OUT_OF_MEMORY)?;
                 for _ in 0..nr {
                     self.push_temp();
                 }
@@ -902,6 +1135,7 @@ impl Translator<'_> {
                     base,
                     index: base + np as Slot,
                 });
+                self.stack.try_reserve(nr).map_err(|_| OUT_OF_MEMORY)?;
                 for _ in 0..nr {
                     self.push_temp();
                 }
@@ -1055,32 +1289,39 @@ impl Translator<'_> {
             Operator::Block { blockty } => self.push_ctrl(CtrlKind::Block, blockty, 0, None),
             Operator::Loop { blockty } => self.push_ctrl(CtrlKind::Loop, blockty, 0, None),
             Operator::If { blockty } => self.push_ctrl(CtrlKind::If, blockty, 0, None),
-            Operator::Else => self.else_(),
-            Operator::End => self.end(),
+            Operator::Else => self.else_()?,
+            Operator::End => self.end()?,
             _ => {}
         }
         Ok(())
     }
 
     /// Resets the stack to `height` entries plus `n` temps (a join point's state).
-    fn reset_stack(&mut self, height: u32, n: u32) {
+    fn reset_stack(&mut self, height: u32, n: u32) -> TResult {
         self.stack.truncate(height as usize);
+        self.stack
+            .try_reserve(n as usize)
+            .map_err(|_| OUT_OF_MEMORY)?;
         for _ in 0..n {
             self.push_temp();
         }
         self.last = None;
+        Ok(())
     }
 
-    fn else_(&mut self) {
-        let Some(c) = self.ctrl.last() else { return };
+    fn else_(&mut self) -> TResult {
+        let Some(c) = self.ctrl.last() else {
+            return Ok(());
+        };
         if c.dead {
             if let Some(c) = self.ctrl.last_mut() {
                 c.kind = CtrlKind::Else;
             }
-            return;
+            return Ok(());
         }
         let (height, params, results) = (c.height, c.params, c.results);
         if self.reachable {
+            self.room(results as usize + 2)?;
             self.materialize_top(results as usize);
             let at = self.emit(Instr::Br(u32::MAX));
             if let Some(c) = self.ctrl.last_mut() {
@@ -1095,25 +1336,30 @@ impl Translator<'_> {
         if let Some(at) = else_fixup {
             self.patch(at, pc);
         }
-        self.reset_stack(height, params);
+        self.reset_stack(height, params)?;
         self.reachable = true;
         self.new_fuel_block();
+        Ok(())
     }
 
-    fn end(&mut self) {
-        let Some(mut c) = self.ctrl.pop() else { return };
+    fn end(&mut self) -> TResult {
+        let Some(mut c) = self.ctrl.pop() else {
+            return Ok(());
+        };
         if c.dead {
             self.recycle(c.fixups);
-            return;
+            return Ok(());
         }
         if c.kind == CtrlKind::Func {
             if self.reachable {
                 self.ctrl.push(c);
+                self.room(self.stack.len() + 1)?;
                 self.emit_return();
             }
-            return;
+            return Ok(());
         }
         if self.reachable {
+            self.room(c.results as usize + 2)?;
             self.materialize_top(c.results as usize);
         }
         let pc = self.pc();
@@ -1125,11 +1371,12 @@ impl Translator<'_> {
             self.patch(at, pc);
         }
         self.recycle(core::mem::take(&mut c.fixups));
-        self.reset_stack(c.height, c.results);
+        self.reset_stack(c.height, c.results)?;
         self.reachable = true;
         if jumped_to || c.kind == CtrlKind::Loop {
             self.new_fuel_block();
         }
+        Ok(())
     }
 
     /// Lays out the frame, relocates constant slots behind the operand stack, and verifies
@@ -1163,6 +1410,9 @@ impl Translator<'_> {
         let frame_size = frame_size_unpadded.max(num_params + 4 * frame_init.len() as u32);
         let targets = &mut scratch.targets;
         targets.clear();
+        targets
+            .try_reserve(self.code.len())
+            .map_err(|_| OUT_OF_MEMORY)?;
         targets.resize(self.code.len(), false);
         for &start in &self.loop_starts {
             targets[start as usize] = true;
@@ -1189,6 +1439,9 @@ impl Translator<'_> {
             targets: core::mem::take(&mut scratch.targets),
             loop_starts: self.loop_starts,
             fixup_pool: self.fixup_pool,
+            depths: self.depths,
+            stubs: self.stubs,
+            work_budget: self.work_budget,
         };
         Ok(func)
     }
@@ -1246,7 +1499,8 @@ fn layout_and_encode(
         })
     };
     let temps_from = num_locals + num_consts;
-    let mut ops: Vec<Op> = Vec::with_capacity(len);
+    let mut ops: Vec<Op> = Vec::new();
+    ops.try_reserve_exact(len).map_err(|_| OUT_OF_MEMORY)?;
     // The accumulator uses of the previous instruction (already in `ops`) and the temp it
     // writes, if it can write one to the accumulator.
     let mut prev_acc = AccUse::default();

@@ -189,15 +189,15 @@ pub(crate) struct ProcEntry {
     task: Task,
     pub fuel_used: u64,
     pub pages: u32,
-    /// The status the process asked to end with (`proc_exit`), once it has.
-    exit_request: Option<u32>,
-    /// For a process started by [`Kernel::spawn_invoke`]: the call the host asked for.
-    invoke: Option<Box<Invoked>>,
     /// What handles to it name; the entry goes once it has ended and none is left.
     object: alloc::rc::Weak<ProcessRef>,
     /// Started by the host, which reads its status ([`Kernel::exit_status`]) until it
     /// releases it ([`Kernel::release`]).
     host_held: bool,
+    /// The status the process asked to end with (`proc_exit`), once it has.
+    exit_request: Option<u32>,
+    /// For a process started by [`Kernel::spawn_invoke`]: the call the host asked for.
+    invoke: Option<Box<Invoked>>,
 }
 
 /// The host's call of an export ([`Kernel::spawn_invoke`]).
@@ -700,10 +700,10 @@ impl State {
                 task,
                 fuel_used: 0,
                 pages,
-                exit_request: None,
-                invoke,
                 object: alloc::rc::Weak::new(),
                 host_held: false,
+                exit_request: None,
+                invoke,
             },
         );
         self.run_queue.push_back(pid);
