@@ -168,7 +168,7 @@ const IMPORTS: &str = r#"
   (import "wasi_snapshot_preview1" "fd_close" (func $fd_close (param i32) (result i32)))
   (import "wasi_snapshot_preview1" "proc_exit" (func $proc_exit (param i32)))
   (import "weft" "spawn" (func $spawn (param i32 i32 i32 i32 i32 i32 i32 i32 i32) (result i32)))
-  (import "weft" "wait" (func $wait (param i32 i32 i32 i32) (result i32)))
+  (import "weft" "wait" (func $wait (param i32 i32 i32) (result i32)))
   (import "weft" "channel_create" (func $channel_create (param i32 i32) (result i32)))
   (import "weft" "channel_send" (func $channel_send (param i32 i32 i32 i32 i32) (result i32)))
   (import "weft" "channel_recv" (func $channel_recv (param i32 i32 i32 i32 i32 i32 i32 i32) (result i32)))
@@ -221,8 +221,9 @@ fn ipc_parent(n: u32) -> String {
       (local.set $i (i32.add (local.get $i) (i32.const 1)))
       (br_if $trip (i32.lt_u (local.get $i) (i32.const {n}))))
     (drop (call $fd_close (local.get $end)))
-    (if (call $wait (i32.load (i32.const 96)) (i32.const 0) (i32.const 100) (i32.const 104))
+    (if (call $wait (i32.load (i32.const 96)) (i32.const 0) (i32.const 104))
       (then (call $proc_exit (i32.const 15))))
+    (drop (call $fd_close (i32.load (i32.const 96))))
     (if (i32.load (i32.const 104)) (then (call $proc_exit (i32.const 16))))))"#
     )
 }
@@ -252,8 +253,9 @@ fn spawn_parent(n: u32) -> String {
       (if (call $spawn (i32.const 1000) (i32.const 10) (i32.const 1020) (i32.const 6)
                        (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 96))
         (then (call $proc_exit (i32.const 11))))
-      (if (call $wait (i32.load (i32.const 96)) (i32.const 0) (i32.const 100) (i32.const 104))
+      (if (call $wait (i32.load (i32.const 96)) (i32.const 0) (i32.const 104))
         (then (call $proc_exit (i32.const 15))))
+      (drop (call $fd_close (i32.load (i32.const 96))))
       (if (i32.load (i32.const 104)) (then (call $proc_exit (i32.const 16))))
       (local.set $i (i32.add (local.get $i) (i32.const 1)))
       (br_if $again (i32.lt_u (local.get $i) (i32.const {n}))))))"#
