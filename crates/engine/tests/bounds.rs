@@ -513,13 +513,15 @@ fn a_refused_module_leaks_nothing() {
     let bytes = module(&[(0, 0)], 0, &code);
     assert!(Module::new(&engine, &bytes).is_err());
     let before = CURRENT.load(Ordering::Relaxed);
-    for _ in 0..100 {
+    for _ in 0..1000 {
         let e = Module::new(&engine, &bytes).unwrap_err();
         assert!(matches!(e.kind(), ErrorKind::Compile { .. }), "{e}");
     }
-    assert_eq!(
-        CURRENT.load(Ordering::Relaxed),
-        before,
-        "refused modules leaked"
+    // The leak was 12 bytes a module. The test harness's own threads may allocate a few
+    // bytes meanwhile, hence some slack.
+    let grown = CURRENT.load(Ordering::Relaxed).saturating_sub(before);
+    assert!(
+        grown < 1000,
+        "1,000 refused modules left {grown} bytes allocated"
     );
 }
