@@ -40,7 +40,15 @@ commands:
                        are installed, installing what is missing
   test-metal           only the bare-metal tests: boot the x86_64 image under QEMU and
                        drive shell sessions over its serial console
+  fuzz [TARGET] [--seconds N]
+                       run the fuzz targets (fuzz/, see docs/fuzzing.md): TARGET, or
+                       each of compile_run and differential, for N seconds (default 60)
+                       with cargo-fuzz and libFuzzer on nightly, installing the nightly
+                       toolchain and cargo-fuzz if they are missing
   help                 this text";
+
+/// The fuzz targets of `fuzz/`, in the order `cargo xtask fuzz` runs them.
+const FUZZ_TARGETS: &[&str] = &["compile_run", "differential"];
 
 /// The Rust targets the root workspace builds for: userland and the initrd
 /// (`wasm32-wasip1`), and Wasm test programs (`wasm32-unknown-unknown`).
@@ -67,6 +75,7 @@ fn main() -> Result<()> {
         },
         Some("test") => exit_with(test(&rest)?),
         Some("test-metal") => exit_with(metal::test()?),
+        Some("fuzz") => exit_with(fuzz(&rest)?),
         Some("help" | "-h" | "--help") => {
             println!("{USAGE}");
             Ok(())
@@ -189,6 +198,123 @@ fn test(cargo_args: &[OsString]) -> Result<ExitStatus> {
         return Ok(release);
     }
     metal::test()
+}
+
+/// `cargo xtask fuzz [TARGET] [--seconds N]`: runs each fuzz target (or `TARGET`) for `N`
+/// seconds with cargo-fuzz on nightly. Each starts from its seed corpus in
+/// `fuzz/corpus/TARGET` (read only) and keeps what it finds in `target/fuzz-corpus/TARGET`;
+/// a failing input lands in `fuzz/artifacts/TARGET` and stops the run.
+fn fuzz(args: &[OsString]) -> Result<ExitStatus> {
+    let mut targets: Vec<String> = Vec::new();
+    let mut seconds: u64 = 60;
+    let mut args = args.iter().map(|a| a.to_string_lossy().into_owned());
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--seconds" => {
+                let n = args.next().context("--seconds needs a number")?;
+                seconds = n.parse().with_context(|| format!("--seconds {n}"))?;
+            }
+            name if FUZZ_TARGETS.contains(&name) => targets.push(name.to_string()),
+            other => bail!(
+                "unknown fuzz target or option `{other}` (targets: {})",
+                FUZZ_TARGETS.join(", ")
+            ),
+        }
+    }
+    if targets.is_empty() {
+        targets = FUZZ_TARGETS.iter().map(|t| t.to_string()).collect();
+    }
+    let root = repo_root();
+    ensure_cargo_fuzz()?;
+    let mut last = None;
+    for target in &targets {
+        let work = root.join("target/fuzz-corpus").join(target);
+        std::fs::create_dir_all(&work)
+            .with_context(|| format!("could not create {}", work.display()))?;
+        println!("fuzzing {target} for {seconds} s");
+        // AddressSanitizer checks the engine's unsafe code under arbitrary input
+        // (`compile_run`). The differential target is about semantics and runs without
+        // it, at several times the speed.
+        let sanitizer = if target == "differential" {
+            "none"
+        } else {
+            "address"
+        };
+        let run = status(
+            nightly_cargo()
+                .current_dir(&root)
+                .args(["fuzz", "run", target, "--sanitizer", sanitizer])
+                .arg("--target-dir")
+                .arg(root.join("target/fuzz"))
+                .arg(&work)
+                .arg(root.join("fuzz/corpus").join(target))
+                .arg("--")
+                .arg(format!("-max_total_time={seconds}"))
+                // An input that takes this long is a hang; translation and every call
+                // are bounded far below it.
+                .arg("-timeout=20")
+                .arg("-print_final_stats=1")
+                // The engine's allocations are fallible: let a failed one return null, as
+                // the system allocator does, rather than have the sanitizer stop there.
+                .env("ASAN_OPTIONS", "allocator_may_return_null=1"),
+            "cargo-fuzz",
+        )?;
+        if !run.success() {
+            return Ok(run);
+        }
+        last = Some(run);
+    }
+    last.context("no fuzz target to run")
+}
+
+/// cargo of the nightly toolchain (cargo-fuzz needs nightly for its sanitizer and coverage
+/// flags), without the variables of the cargo that runs us, which would override it.
+fn nightly_cargo() -> Command {
+    let mut cmd = Command::new("cargo");
+    cmd.arg("+nightly")
+        .env_remove("CARGO")
+        .env_remove("RUSTC")
+        .env_remove("RUSTUP_TOOLCHAIN")
+        .env_remove("RUSTFLAGS")
+        .env_remove("CARGO_ENCODED_RUSTFLAGS");
+    cmd
+}
+
+/// Installs the nightly toolchain and cargo-fuzz if they are missing.
+fn ensure_cargo_fuzz() -> Result<()> {
+    let quiet = |cmd: &mut Command| {
+        cmd.stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if !quiet(nightly_cargo().arg("--version")) {
+        println!("installing the nightly toolchain with rustup");
+        let ok = status(
+            Command::new("rustup").args([
+                "toolchain",
+                "install",
+                "nightly",
+                "--profile",
+                "minimal",
+            ]),
+            "rustup",
+        )?;
+        if !ok.success() {
+            bail!("could not install the nightly toolchain");
+        }
+    }
+    if !quiet(nightly_cargo().args(["fuzz", "--version"])) {
+        println!("installing cargo-fuzz");
+        let ok = status(
+            Command::new("cargo").args(["install", "cargo-fuzz", "--locked"]),
+            "cargo install",
+        )?;
+        if !ok.success() {
+            bail!("could not install cargo-fuzz");
+        }
+    }
+    Ok(())
 }
 
 /// The library directory of `target` for the toolchain that builds in `root` (it exists

@@ -292,20 +292,17 @@ macro_rules! define_visit {
             fn $visit(&mut self $($(, $arg: $argty)*)?) -> Self::Output {
                 let op = Operator::$op $({ $($arg: $arg.clone()),* })?;
                 // Before the validator, whose work on some operators grows with the values
-                // they move too.
-                if let Err(msg) = self.translator.charge_work(&op) {
-                    core::mem::forget(op);
-                    return Err(Error::compile(msg, self.offset));
-                }
-                if let Err(e) = self.validator.$visit($($($arg),*)?) {
-                    core::mem::forget(op);
-                    return Err(e.into());
-                }
+                // they move too. On these error paths `op` is dropped: it may be one of the
+                // few operators that own memory (`try_table`'s catches), which the
+                // validator rejects.
+                self.translator
+                    .charge_work(&op)
+                    .map_err(|msg| Error::compile(msg, self.offset))?;
+                self.validator.$visit($($($arg),*)?)?;
                 let result = self.translator.op(&op);
                 // Most operators own nothing, and dropping one would still run the drop
-                // glue's match. The few that own memory (`try_table`'s catches, the
-                // stack-switching tables) belong to proposals the validator rejects
-                // before this point; forgetting one could at worst leak, never more.
+                // glue's match. The few that own memory belong to proposals the validator
+                // rejected above, so forgetting a validated one leaks nothing.
                 core::mem::forget(op);
                 result.map_err(|msg| Error::compile(msg, self.offset))
             }
