@@ -19,17 +19,6 @@ const LIMITS: StoreLimits = StoreLimits {
 };
 const FUEL: u64 = 100_000;
 
-fn zero(ty: ValType) -> Val {
-    match ty {
-        ValType::I32 => Val::I32(0),
-        ValType::I64 => Val::I64(0),
-        ValType::F32 => Val::F32(0),
-        ValType::F64 => Val::F64(0),
-        ValType::FuncRef => Val::FuncRef(None),
-        ValType::ExternRef => Val::ExternRef(None),
-    }
-}
-
 fuzz_target!(|data: &[u8]| {
     let mut config = Config::default();
     config.consume_fuel(true);
@@ -46,7 +35,7 @@ fuzz_target!(|data: &[u8]| {
                 let results: Vec<ValType> = ty.results().to_vec();
                 Func::new(&mut store, ty, move |_, _, out| {
                     for (o, &t) in out.iter_mut().zip(&results) {
-                        *o = zero(t);
+                        *o = Val::default_for(t);
                     }
                     Ok(())
                 })
@@ -56,14 +45,18 @@ fuzz_target!(|data: &[u8]| {
                 Ok(m) => m.into(),
                 Err(_) => return,
             },
-            ExternType::Table(ty) => match Table::new(&mut store, ty, zero(ty.element())) {
-                Ok(t) => t.into(),
-                Err(_) => return,
-            },
-            ExternType::Global(ty) => match Global::new(&mut store, ty, zero(ty.content())) {
-                Ok(g) => g.into(),
-                Err(_) => return,
-            },
+            ExternType::Table(ty) => {
+                match Table::new(&mut store, ty, Val::default_for(ty.element())) {
+                    Ok(t) => t.into(),
+                    Err(_) => return,
+                }
+            }
+            ExternType::Global(ty) => {
+                match Global::new(&mut store, ty, Val::default_for(ty.content())) {
+                    Ok(g) => g.into(),
+                    Err(_) => return,
+                }
+            }
         };
         let _ = linker.define(&store, import.module(), import.name(), ext);
     }
@@ -81,8 +74,8 @@ fuzz_target!(|data: &[u8]| {
         let Some(func) = instance.get_func(&store, &name) else {
             continue;
         };
-        let params: Vec<Val> = ty.params().iter().map(|&t| zero(t)).collect();
-        let mut results: Vec<Val> = ty.results().iter().map(|&t| zero(t)).collect();
+        let params: Vec<Val> = ty.params().iter().map(|&t| Val::default_for(t)).collect();
+        let mut results: Vec<Val> = ty.results().iter().map(|&t| Val::default_for(t)).collect();
         store.set_fuel(FUEL).unwrap();
         let _ = func.call(&mut store, &params, &mut results);
     }

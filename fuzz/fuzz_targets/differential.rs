@@ -83,18 +83,6 @@ fn from_wasmi(v: &wasmi::Val) -> Value {
     }
 }
 
-fn weft_zero(ty: weft_engine::ValType) -> weft_engine::Val {
-    use weft_engine::{Val, ValType};
-    match ty {
-        ValType::I32 => Val::I32(0),
-        ValType::I64 => Val::I64(0),
-        ValType::F32 => Val::F32(0),
-        ValType::F64 => Val::F64(0),
-        ValType::FuncRef => Val::FuncRef(None),
-        ValType::ExternRef => Val::ExternRef(None),
-    }
-}
-
 fuzz_target!(|data: &[u8]| {
     let Ok(bytes) = module(&mut Unstructured::new(data)) else {
         return;
@@ -131,8 +119,16 @@ fuzz_target!(|data: &[u8]| {
             continue;
         };
         let w_func = w_instance.get_func(&w_store, name).unwrap();
-        let params: Vec<_> = fty.params().iter().map(|&t| weft_zero(t)).collect();
-        let mut w_results: Vec<_> = fty.results().iter().map(|&t| weft_zero(t)).collect();
+        let params: Vec<_> = fty
+            .params()
+            .iter()
+            .map(|&t| weft_engine::Val::default_for(t))
+            .collect();
+        let mut w_results: Vec<_> = fty
+            .results()
+            .iter()
+            .map(|&t| weft_engine::Val::default_for(t))
+            .collect();
         let w_outcome = w_func.call(&mut w_store, &params, &mut w_results);
 
         let r_func = r_instance.get_func(&r_store, name).unwrap();

@@ -161,22 +161,7 @@ fn parse_dir(spec: &str) -> Result<(&str, &str)> {
 /// in, so no directory hides or adds to another, whatever their guest names (`/`, `.`,
 /// `/data` inside `/`); the guest knows them only as preopens under the names given.
 fn run_file_system(dirs: &[String]) -> Result<FileSystem> {
-    let mut vfs = Vfs::new();
-    let mut hosts = Vec::new();
-    let mut preopens = Vec::new();
-    for spec in dirs {
-        let (host, guest) = parse_dir(spec)?;
-        let at = format!("/{}", hosts.len());
-        vfs.mount_host(&at, hosts.len())
-            .map_err(|e| anyhow::anyhow!("--dir {spec}: {e}"))?;
-        hosts.push(PathBuf::from(host));
-        preopens.push((guest.to_string(), at));
-    }
-    Ok(FileSystem {
-        vfs,
-        hosts,
-        preopens,
-    })
+    map_dirs(Vfs::new(), dirs, |i, _| Ok(format!("/{i}")))
 }
 
 /// The file system of a booted system: the built-in initrd at `/`, an in-memory `/tmp`, and
@@ -188,12 +173,23 @@ fn boot_file_system(dirs: &[String]) -> Result<FileSystem> {
         .map_err(|e| anyhow::anyhow!("the built-in initrd: {e}"))?;
     vfs.mount_tmpfs("/tmp", 256 << 20)
         .map_err(|e| anyhow::anyhow!("mounting /tmp: {e}"))?;
+    map_dirs(vfs, dirs, |_, guest| {
+        vpath::normalize(&format!("/{guest}")).map_err(|e| anyhow::anyhow!("bad guest path: {e}"))
+    })
+}
+
+/// Mounts the host directory of each `--dir` spec in `vfs`, the `i`-th with guest name
+/// `guest` at the VFS path `mount_at(i, guest)`, and preopens it under its guest name.
+fn map_dirs(
+    mut vfs: Vfs,
+    dirs: &[String],
+    mount_at: impl Fn(usize, &str) -> Result<String>,
+) -> Result<FileSystem> {
     let mut hosts = Vec::new();
     let mut preopens = Vec::new();
     for spec in dirs {
         let (host, guest) = parse_dir(spec)?;
-        let at = vpath::normalize(&format!("/{guest}"))
-            .map_err(|e| anyhow::anyhow!("--dir {spec}: bad guest path: {e}"))?;
+        let at = mount_at(hosts.len(), guest).with_context(|| format!("--dir {spec}"))?;
         vfs.mount_host(&at, hosts.len())
             .map_err(|e| anyhow::anyhow!("--dir {spec}: {e}"))?;
         hosts.push(PathBuf::from(host));

@@ -15,38 +15,19 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define DATA_SIZE 10000
+#include "under.h"
 
-static const char *root;
+#define DATA_SIZE 10000
 
 static void fail(const char *what) {
     fprintf(stderr, "FAIL %s: %s\n", what, strerror(errno));
     exit(1);
-}
-
-static void check(int ok, const char *what) {
-    if (!ok)
-        fail(what);
-}
-
-/* A path under ROOT; each call returns a fresh buffer from a small ring. */
-static const char *at(const char *fmt, ...) {
-    static char ring[4][512];
-    static int next;
-    char *out = ring[next++ % 4];
-    int n = snprintf(out, sizeof ring[0], "%s/", root);
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(out + n, sizeof ring[0] - (size_t)n, fmt, ap);
-    va_end(ap);
-    return out;
 }
 
 static unsigned char pattern(size_t i) {

@@ -11,7 +11,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,7 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
-static const char *dir;
+#include "under.h"
 
 static const char *errname(int e) {
     switch (e) {
@@ -38,24 +37,6 @@ static const char *errname(int e) {
 static void fail(const char *what) {
     fprintf(stderr, "FAIL %s: %s\n", what, errname(errno));
     exit(1);
-}
-
-static void check(int ok, const char *what) {
-    if (!ok)
-        fail(what);
-}
-
-/* A path under DIR; each call returns a fresh buffer from a small ring. */
-static const char *at(const char *fmt, ...) {
-    static char ring[4][512];
-    static int next;
-    char *out = ring[next++ % 4];
-    int n = snprintf(out, sizeof ring[0], "%s/", dir);
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(out + n, sizeof ring[0] - (size_t)n, fmt, ap);
-    va_end(ap);
-    return out;
 }
 
 /* Expects `result` (a call's return value) to fail with `want`. */
@@ -92,7 +73,7 @@ int main(int argc, char **argv) {
         fprintf(stderr, "usage: links DIR\n");
         return 2;
     }
-    dir = argv[1];
+    root = argv[1];
     char buf[256];
     struct stat st, lst;
 
@@ -167,7 +148,7 @@ int main(int argc, char **argv) {
     printf("times: file, link itself, descriptor\n");
 
     /* The directory lists links as links. */
-    DIR *d = opendir(dir);
+    DIR *d = opendir(root);
     check(d != NULL, "opendir");
     int links = 0;
     struct dirent *e;

@@ -353,10 +353,12 @@ impl Sys<'_> {
 
     pub(crate) fn fd_filestat_get(&mut self, fd: u32, out: u32) -> SysOut {
         self.mem.check(out, 64)?;
-        let object = match self.proc.handles.get(fd)?.object.clone() {
-            stream @ (Object::Console(_) | Object::Channel(_)) => stream,
-            _ => self.object(fd, rights::FD_FILESTAT_GET)?,
-        };
+        let entry = self.proc.handles.get(fd)?;
+        // Streams have a status whatever their rights; files and directories need the right.
+        if !matches!(entry.object, Object::Console(_) | Object::Channel(_)) {
+            rights::require(entry, rights::FD_FILESTAT_GET)?;
+        }
+        let object = entry.object.clone();
         let st = self.stat_object(&object)?;
         let mut b = filestat_bytes(&st);
         match object {

@@ -6,7 +6,7 @@
 //! otherwise the call acts on the link itself, and `path_open` refuses it with `LOOP`.
 
 use alloc::rc::Rc;
-use alloc::vec::Vec;
+use alloc::string::String;
 use core::cell::RefCell;
 
 use super::rights;
@@ -34,12 +34,45 @@ struct At {
     follow: bool,
 }
 
+impl At {
+    /// A call that looks at what the path names, following a link at its end as its
+    /// `lookupflags` say.
+    fn look(fd: u32, right: u64, lookupflags: u32) -> At {
+        At {
+            fd,
+            right,
+            writes: false,
+            follow: lookupflags & LOOKUPFLAGS_SYMLINK_FOLLOW != 0,
+        }
+    }
+
+    /// A call that changes the directory entry the path names (a link at its end is the
+    /// entry, never followed).
+    fn change(fd: u32, right: u64) -> At {
+        At {
+            fd,
+            right,
+            writes: true,
+            follow: false,
+        }
+    }
+}
+
+/// The directory a path was resolved beneath.
+struct Parent {
+    /// Its WASI rights.
+    fs: FsRights,
+    /// Its kernel rights.
+    kernel: Rights,
+}
+
 impl Sys<'_> {
-    /// The directory `fd` names and its rights, checked for `at`'s needs: `BADF` for no
-    /// handle, `NOTDIR` for one that is not a directory, `NOTCAPABLE` for missing rights.
-    fn dir_for(&self, at: &At) -> SysResult<(Rc<Dir>, FsRights, Rights)> {
+    /// Resolves the guest path at `ptr`/`len` beneath the directory `at.fd` names, checked
+    /// for `at`'s needs: `BADF` for no handle, `NOTDIR` for one that is not a directory,
+    /// `NOTCAPABLE` for missing rights.
+    fn resolve_at(&mut self, at: &At, ptr: u32, len: u32) -> SysResult<(Resolved, Parent)> {
         let e = self.proc.handles.get(at.fd)?;
-        let Object::Dir(d) = &e.object else {
+        let Object::Dir(dir) = &e.object else {
             return Err(Errno::NOTDIR);
         };
         rights::require(e, at.right)?;
@@ -51,16 +84,24 @@ impl Sys<'_> {
         if !e.rights.has(kernel) {
             return Err(Errno::NOTCAPABLE);
         }
-        Ok((d.clone(), e.fs, e.rights))
+        let (dir, parent) = (
+            dir.clone(),
+            Parent {
+                fs: e.fs,
+                kernel: e.rights,
+            },
+        );
+        let rel = self.mem.str(ptr, len)?;
+        let r = self
+            .k
+            .vfs
+            .resolve(&mut *self.k.platform, &dir.path, rel, at.follow)?;
+        Ok((r, parent))
     }
 
-    /// Resolves the guest path at `ptr`/`len` beneath `at`'s directory.
+    /// Resolves as [`Sys::resolve_at`], for calls that need nothing of the directory.
     fn resolve(&mut self, at: &At, ptr: u32, len: u32) -> SysResult<Resolved> {
-        let (dir, _, _) = self.dir_for(at)?;
-        let rel = self.mem.str(ptr, len)?;
-        self.k
-            .vfs
-            .resolve(&mut *self.k.platform, &dir.path, rel, at.follow)
+        self.resolve_at(at, ptr, len).map(|(r, _)| r)
     }
 
     /// What a resolved path names (not following a link at its end), `None` if nothing.
@@ -126,8 +167,7 @@ impl Sys<'_> {
             writes: write || create || truncate,
             follow: dirflags & LOOKUPFLAGS_SYMLINK_FOLLOW != 0,
         };
-        let (_, parent, parent_kernel) = self.dir_for(&at)?;
-        let r = self.resolve(&at, path_ptr, path_len)?;
+        let (r, parent) = self.resolve_at(&at, path_ptr, path_len)?;
         let entry = match Self::kind_at(&r) {
             Some(FileType::Directory) => {
                 if create && exclusive {
@@ -142,8 +182,8 @@ impl Sys<'_> {
                 };
                 Entry {
                     object: Object::Dir(Rc::new(dir)),
-                    rights: parent_kernel,
-                    fs: rights::for_dir(parent),
+                    rights: parent.kernel,
+                    fs: rights::for_dir(parent.fs),
                 }
             }
             Some(FileType::Symlink) if create && exclusive => return Err(Errno::EXIST.into()),
@@ -172,7 +212,7 @@ impl Sys<'_> {
                 Entry {
                     object: Object::File(Rc::new(RefCell::new(file))),
                     rights: kernel,
-                    fs: rights::for_file(parent, read, write),
+                    fs: rights::for_file(parent.fs, read, write),
                 }
             }
         };
@@ -183,12 +223,7 @@ impl Sys<'_> {
     }
 
     pub(crate) fn path_create_directory(&mut self, fd: u32, ptr: u32, len: u32) -> SysOut {
-        let at = At {
-            fd,
-            right: rights::PATH_CREATE_DIRECTORY,
-            writes: true,
-            follow: false,
-        };
+        let at = At::change(fd, rights::PATH_CREATE_DIRECTORY);
         let r = self.resolve(&at, ptr, len)?;
         self.k.vfs.mkdir(&mut *self.k.platform, &r.path)?;
         Ok(())
@@ -203,12 +238,7 @@ impl Sys<'_> {
         out: u32,
     ) -> SysOut {
         self.mem.check(out, 64)?;
-        let at = At {
-            fd,
-            right: rights::PATH_FILESTAT_GET,
-            writes: false,
-            follow: flags & LOOKUPFLAGS_SYMLINK_FOLLOW != 0,
-        };
+        let at = At::look(fd, rights::PATH_FILESTAT_GET, flags);
         let r = self.resolve(&at, ptr, len)?;
         let st = r.stat.ok_or(Errno::NOENT)?;
         if r.dir && st.kind != Some(FileType::Directory) {
@@ -230,12 +260,7 @@ impl Sys<'_> {
         fst: u32,
     ) -> SysOut {
         let (atime, mtime) = times(fst, atim, mtim, self.k.platform.wall_clock_ns())?;
-        let at = At {
-            fd,
-            right: rights::PATH_FILESTAT_SET_TIMES,
-            writes: false,
-            follow: flags & LOOKUPFLAGS_SYMLINK_FOLLOW != 0,
-        };
+        let at = At::look(fd, rights::PATH_FILESTAT_SET_TIMES, flags);
         let r = self.resolve(&at, ptr, len)?;
         self.k
             .vfs
@@ -254,18 +279,8 @@ impl Sys<'_> {
         p2: u32,
         l2: u32,
     ) -> SysOut {
-        let from_at = At {
-            fd,
-            right: rights::PATH_LINK_SOURCE,
-            writes: false,
-            follow: flags & LOOKUPFLAGS_SYMLINK_FOLLOW != 0,
-        };
-        let to_at = At {
-            fd: fd2,
-            right: rights::PATH_LINK_TARGET,
-            writes: true,
-            follow: false,
-        };
+        let from_at = At::look(fd, rights::PATH_LINK_SOURCE, flags);
+        let to_at = At::change(fd2, rights::PATH_LINK_TARGET);
         let from = self.resolve(&from_at, p, l)?;
         let to = self.resolve(&to_at, p2, l2)?;
         match Self::kind_at(&from) {
@@ -295,12 +310,7 @@ impl Sys<'_> {
     ) -> SysOut {
         self.mem.check(buf, buf_len)?;
         self.mem.check(out, 4)?;
-        let at = At {
-            fd,
-            right: rights::PATH_READLINK,
-            writes: false,
-            follow: false,
-        };
+        let at = At::look(fd, rights::PATH_READLINK, 0);
         let r = self.resolve(&at, ptr, len)?;
         let target = self.k.vfs.readlink(&mut *self.k.platform, &r.path)?;
         // A buffer too small gets the start of the target, as POSIX readlink.
@@ -311,24 +321,14 @@ impl Sys<'_> {
     }
 
     pub(crate) fn path_remove_directory(&mut self, fd: u32, ptr: u32, len: u32) -> SysOut {
-        let at = At {
-            fd,
-            right: rights::PATH_REMOVE_DIRECTORY,
-            writes: true,
-            follow: false,
-        };
+        let at = At::change(fd, rights::PATH_REMOVE_DIRECTORY);
         let r = self.resolve(&at, ptr, len)?;
         self.k.vfs.rmdir(&mut *self.k.platform, &r.path)?;
         Ok(())
     }
 
     pub(crate) fn path_unlink_file(&mut self, fd: u32, ptr: u32, len: u32) -> SysOut {
-        let at = At {
-            fd,
-            right: rights::PATH_UNLINK_FILE,
-            writes: true,
-            follow: false,
-        };
+        let at = At::change(fd, rights::PATH_UNLINK_FILE);
         let r = self.resolve(&at, ptr, len)?;
         if r.dir {
             // Only directories are named with a trailing `/`, and this removes none.
@@ -352,28 +352,17 @@ impl Sys<'_> {
         p2: u32,
         l2: u32,
     ) -> SysOut {
-        let from_at = At {
-            fd,
-            right: rights::PATH_RENAME_SOURCE,
-            writes: true,
-            follow: false,
-        };
-        let to_at = At {
-            fd: fd2,
-            right: rights::PATH_RENAME_TARGET,
-            writes: true,
-            follow: false,
-        };
+        let from_at = At::change(fd, rights::PATH_RENAME_SOURCE);
+        let to_at = At::change(fd2, rights::PATH_RENAME_TARGET);
         let from = self.resolve(&from_at, p, l)?;
         let to = self.resolve(&to_at, p2, l2)?;
-        if (from.dir || to.dir) && Self::kind_at(&from) != Some(FileType::Directory) {
+        if from.dir || to.dir {
             // A trailing `/` on either name: only a directory may move.
-            return Err(if Self::kind_at(&from).is_none() {
-                Errno::NOENT
-            } else {
-                Errno::NOTDIR
+            match Self::kind_at(&from) {
+                Some(FileType::Directory) => {}
+                Some(_) => return Err(Errno::NOTDIR.into()),
+                None => return Err(Errno::NOENT.into()),
             }
-            .into());
         }
         self.k
             .vfs
@@ -382,23 +371,19 @@ impl Sys<'_> {
     }
 
     pub(crate) fn path_symlink(&mut self, p: u32, l: u32, fd: u32, p2: u32, l2: u32) -> SysOut {
-        let target: Vec<u8> = self.mem.str(p, l)?.as_bytes().to_vec();
-        let at = At {
-            fd,
-            right: rights::PATH_SYMLINK,
-            writes: true,
-            follow: false,
-        };
+        let target = String::from(self.mem.str(p, l)?);
+        let at = At::change(fd, rights::PATH_SYMLINK);
         let r = self.resolve(&at, p2, l2)?;
-        let target = core::str::from_utf8(&target).map_err(|_| Errno::ILSEQ)?;
-        crate::vfs::path::check_guest(target).map_err(|e| match e {
+        crate::vfs::path::check_guest(&target).map_err(|e| match e {
             // An absolute link could only ever lead out of the directory it is followed
             // from: refused when made, as wasmtime does.
             Errno::NOTCAPABLE => Errno::PERM,
             e => e,
         })?;
         self.new_name(&r)?;
-        self.k.vfs.symlink(&mut *self.k.platform, target, &r.path)?;
+        self.k
+            .vfs
+            .symlink(&mut *self.k.platform, &target, &r.path)?;
         Ok(())
     }
 }
