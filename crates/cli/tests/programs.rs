@@ -115,6 +115,10 @@ fn build_c_programs() -> Result<PathBuf, String> {
         return Err(format!("no C programs in {}", source_dir.display()));
     }
 
+    // Every program is linked with weft's start-up file for C, as docs/wasi.md tells C
+    // programmers to: it changes into `PWD` before `main`.
+    let start_in_pwd = repo_root().join("user/c/pwd.c");
+
     // Compile them all at once: each is one small file.
     let mut jobs = Vec::new();
     for source in &sources {
@@ -128,7 +132,8 @@ fn build_c_programs() -> Result<PathBuf, String> {
         }
         cmd.args(["-O2", "-Wall", "-Wextra", "-o"])
             .arg(&output)
-            .arg(source);
+            .arg(source)
+            .arg(&start_in_pwd);
         cmd.stdout(Stdio::null()).stderr(Stdio::piped());
         let child = cmd
             .spawn()
@@ -715,12 +720,10 @@ fn c_links_and_times_in_a_host_directory() {
     );
 }
 
-#[test]
-fn c_links_and_times_in_tmpfs() {
-    // The booted system's /tmp is tmpfs; the program comes from a mapped directory.
-    let progs = temp_dir();
-    fs::copy(c_program("links"), progs.path().join("links.wasm")).expect("copy links");
-    let mut spec = progs.path().as_os_str().to_owned();
+/// Boots weft with `progs` mapped at `/progs`, types `script` into its shell and returns
+/// what the session printed on stdout.
+fn boot_session(progs: &Path, script: &str) -> String {
+    let mut spec = progs.as_os_str().to_owned();
     spec.push("::/progs");
     let out = Command::new(env!("CARGO_BIN_EXE_weft"))
         .arg("boot")
@@ -735,16 +738,80 @@ fn c_links_and_times_in_tmpfs() {
                 .stdin
                 .take()
                 .expect("piped stdin")
-                .write_all(b"mkdir /tmp/t\n/progs/links.wasm /tmp/t\necho status $?\nexit\n")?;
+                .write_all(script.as_bytes())?;
             child.wait_with_output()
         })
         .expect("run weft boot");
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(
-        stdout.contains(&format!("{LINKS_OUTPUT}status 0\n")),
-        "stdout:\n{stdout}\nstderr:\n{}",
+        out.status.success(),
+        "weft boot failed ({}):\nstdout:\n{stdout}\nstderr:\n{}",
+        out.status,
         String::from_utf8_lossy(&out.stderr)
     );
+    stdout
+}
+
+#[test]
+fn c_links_and_times_in_tmpfs() {
+    // The booted system's /tmp is tmpfs; the program comes from a mapped directory.
+    let progs = temp_dir();
+    fs::copy(c_program("links"), progs.path().join("links.wasm")).expect("copy links");
+    let stdout = boot_session(
+        progs.path(),
+        "mkdir /tmp/t\n/progs/links.wasm /tmp/t\necho status $?\nexit\n",
+    );
+    assert!(
+        stdout.contains(&format!("{LINKS_OUTPUT}status 0\n")),
+        "stdout:\n{stdout}"
+    );
+}
+
+#[test]
+fn c_program_started_by_sh_runs_in_its_directory() {
+    let progs = temp_dir();
+    fs::copy(c_program("cwd"), progs.path().join("cwd.wasm")).expect("copy cwd");
+    let stdout = boot_session(
+        progs.path(),
+        "mkdir /tmp/d\ncd /tmp/d\necho here > f\n/progs/cwd.wasm f ../d/f\n\
+         cd /\n/progs/cwd.wasm tmp/d/f\nexit\n",
+    );
+    assert!(
+        stdout.contains("cwd /tmp/d\nf: here\n../d/f: here\ncwd /\ntmp/d/f: here\n"),
+        "stdout:\n{stdout}"
+    );
+}
+
+#[test]
+fn c_program_follows_pwd_under_run() {
+    let root = temp_dir();
+    fs::create_dir(root.path().join("sub")).expect("mkdir sub");
+    fs::write(root.path().join("sub/f"), "in sub\n").expect("write f");
+    weft()
+        .dir(root.path(), "/sandbox")
+        .args(["--env", "PWD=/sandbox/sub"])
+        .arg(c_program("cwd"))
+        .arg("f")
+        .run()
+        .expect(0, "cwd /sandbox/sub\nf: in sub\n", "");
+    // Without PWD a program starts in `/`, as under wasmtime.
+    weft()
+        .dir(root.path(), "/sandbox")
+        .arg(c_program("cwd"))
+        .arg("sandbox/sub/f")
+        .run()
+        .expect(0, "cwd /\nsandbox/sub/f: in sub\n", "");
+    // A PWD it cannot enter leaves it in `/`, with a warning.
+    weft()
+        .dir(root.path(), "/sandbox")
+        .args(["--env", "PWD=/nowhere"])
+        .arg(c_program("cwd"))
+        .run()
+        .expect(
+            0,
+            "cwd /\n",
+            "warning: cannot change to PWD=/nowhere: No such file or directory\n",
+        );
 }
 
 #[test]
