@@ -66,6 +66,25 @@ fn redirection_to_tmp_and_back() {
 }
 
 #[test]
+fn sort_orders_lines_and_yes_ends_with_its_reader() {
+    let script = "echo pear > /tmp/f\necho apple >> /tmp/f\necho pear >> /tmp/f\n\
+                  echo fig >> /tmp/f\nsort /tmp/f\nsort -r -u < /tmp/f\n\
+                  sort /tmp/nope\necho $?\nyes | true\necho $?\n";
+    let out = boot(&[], script);
+    assert_eq!(
+        lines(&out),
+        ["apple", "fig", "pear", "pear", "pear", "fig", "apple", "2", "0"],
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        stderr(&out).contains("sort: /tmp/nope: no such file or directory (ENOENT)"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
 fn exit_status_in_dollar_question_and_from_boot() {
     let out = boot(
         &[],

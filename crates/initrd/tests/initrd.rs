@@ -11,7 +11,7 @@ use weft_initrd::{BIN_DIR, INITRD, LIBRARIES, PROGRAMS};
 /// The programs the userland must provide.
 const EXPECTED_PROGRAMS: &[&str] = &[
     "cat", "echo", "false", "hello", "init", "libdemo", "ls", "mkdir", "ps", "rm", "sh", "sleep",
-    "spin", "true", "wc",
+    "sort", "spin", "true", "wc", "yes",
 ];
 
 struct Entry {

@@ -293,6 +293,24 @@ fn the_heap_is_all_of_ram() {
     }
 }
 
+#[test]
+fn a_process_that_wants_more_than_ram_fails_and_the_kernel_goes_on() {
+    // sort holds all of its input; yes never ends, so sort asks for memory until none is
+    // left: its memory.grow fails, it says so and exits 2, and the kernel, which keeps a
+    // reserve that no process may take, runs the next command.
+    let mut s = boot_with(kernel_image(), "128M");
+    let line = "0123456789".repeat(10);
+    let out = run(&mut s, &format!("yes {line} | sort; echo status $?"));
+    assert!(
+        out.iter()
+            .any(|l| l.contains("sort: not enough memory to hold the input")),
+        "{out:?}"
+    );
+    assert_eq!(out.last().map(String::as_str), Some("status 2"), "{out:?}");
+    assert_eq!(run(&mut s, "echo one two | wc -w"), ["2"]);
+    assert_eq!(exit(s, 0), Some(0));
+}
+
 /// The CPU time (user + system, in clock ticks) process `pid` has used.
 fn cpu_ticks(pid: u32) -> u64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("QEMU's stat");
