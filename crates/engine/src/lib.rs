@@ -27,34 +27,26 @@ extern crate alloc;
 #[cfg(feature = "std")]
 extern crate std;
 
-mod engine;
+mod api;
 mod error;
-mod exec;
-mod func;
-mod instance;
-mod ir;
-mod linker;
-mod module;
-mod objects;
+mod interp;
 mod ops;
-mod store;
-mod translate;
+mod runtime;
 mod types;
 mod value;
-mod zeroed;
 
-pub use engine::{Config, Engine, Features};
-pub use error::{Error, ErrorKind, FrameInfo, Result, TrapCode, WasmBacktrace};
-pub use func::{
+pub use api::engine::{Config, Engine, Features};
+pub use api::func::{
     Func, HostFuncDef, IntoFunc, ResumableCall, ResumableInvocation, TypedFunc, WasmRet, WasmTy,
     WasmTyList, WasmTyList as WasmParams, WasmTyList as WasmResults,
 };
-pub use instance::{Export, Instance};
-pub use linker::Linker;
-pub use module::{ExportType, ImportType, Module};
-pub use objects::{Extern, Global, Memory, Table};
-pub use store::{
+pub use api::instance::{Export, Instance};
+pub use api::linker::Linker;
+pub use api::module::{ExportType, ImportType, Module};
+pub use api::objects::{Extern, Global, Memory, Table};
+pub use api::store::{
     AsContext, AsContextMut, Caller, Store, StoreContext, StoreContextMut, StoreId, StoreLimits,
 };
+pub use error::{Error, ErrorKind, FrameInfo, Result, TrapCode, WasmBacktrace};
 pub use types::{ExternType, FuncType, GlobalType, MemoryType, Mutability, TableType, ValType};
 pub use value::{ExternRef, Val};

@@ -8,8 +8,8 @@ use alloc::boxed::Box;
 use core::any::Any;
 
 use crate::Func;
+use crate::api::store::{AsContext, AsContextMut, StoreId};
 use crate::error::{Error, Result};
-use crate::store::{AsContext, AsContextMut, StoreId};
 use crate::types::ValType;
 
 /// A WebAssembly value.

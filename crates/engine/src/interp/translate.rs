@@ -1,4 +1,4 @@
-//! Translation of validated Wasm function bodies into the internal code of [`crate::ir`].
+//! Translation of validated Wasm function bodies into the internal code of [`crate::interp::ir`].
 //!
 //! The translator runs in one pass over each body, interleaved with `wasmparser`'s function
 //! validator: every operator is validated first, then translated. It keeps a compile-time
@@ -34,8 +34,8 @@ use wasmparser::{
 };
 
 use crate::error::{Error, Result};
-use crate::exec::Op;
-use crate::ir::{AccUse, CompiledFunc, Instr, Slot, for_each_op};
+use crate::interp::exec::Op;
+use crate::interp::ir::{AccUse, CompiledFunc, Instr, Slot, for_each_op};
 use crate::types::FuncType;
 
 /// What the translator needs to know about the module around a function.

@@ -394,7 +394,7 @@ pub(crate) struct AccUse {
 #[derive(Debug)]
 pub(crate) struct CompiledFunc {
     /// The code as the executor runs it: each instruction with its handler.
-    pub code: alloc::boxed::Box<[crate::exec::Op]>,
+    pub code: alloc::boxed::Box<[crate::interp::exec::Op]>,
     pub num_params: u32,
     /// What a new frame holds after its parameters: zeros for the declared locals, then
     /// the function's constants, so instructions read constants like any other slot;

@@ -14,13 +14,13 @@ use core::any::Any;
 use core::sync::atomic::{AtomicU64, Ordering};
 
 use crate::Instance;
-use crate::engine::Engine;
+use crate::api::engine::Engine;
+use crate::api::func::HostFunc;
+use crate::api::module::Module;
 use crate::error::{Error, Result};
-use crate::exec::Stack;
-use crate::func::HostFunc;
-use crate::module::Module;
+use crate::interp::exec::Stack;
+use crate::runtime::memory::ZeroedBytes;
 use crate::types::{FuncType, GlobalType, MemoryType, TableType};
-use crate::zeroed::ZeroedBytes;
 
 /// Identifies a store; carried by every handle.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -2,11 +2,11 @@
 
 use alloc::vec;
 
-use crate::error::{Error, Result};
-use crate::func::Func;
-use crate::store::{
+use crate::api::func::Func;
+use crate::api::store::{
     AsContext, AsContextMut, GlobalEntity, MemoryEntity, Store, StoreId, TableEntity,
 };
+use crate::error::{Error, Result};
 use crate::types::{ExternType, GlobalType, MemoryType, Mutability, TableType};
 use crate::value::Val;
 
@@ -39,7 +39,7 @@ impl Memory {
     }
 
     pub(crate) fn alloc<T>(
-        store: &mut crate::store::StoreInner<T>,
+        store: &mut crate::api::store::StoreInner<T>,
         ty: MemoryType,
     ) -> Result<Memory> {
         store.check_object_limit()?;
@@ -54,7 +54,7 @@ impl Memory {
             )));
         }
         let len = ty.minimum() as usize * MemoryEntity::PAGE;
-        let data = crate::zeroed::ZeroedBytes::new(len)
+        let data = crate::runtime::memory::ZeroedBytes::new(len)
             .ok_or_else(|| Error::instantiation("out of host memory for a linear memory"))?;
         let index = store.memories.len() as u32;
         store.memories.push(MemoryEntity { ty, data });
@@ -129,7 +129,7 @@ impl Memory {
     /// If the memory belongs to another store.
     pub fn data_and_store_mut<'a, T: 'a>(
         &self,
-        store: impl Into<crate::store::StoreContextMut<'a, T>>,
+        store: impl Into<crate::api::store::StoreContextMut<'a, T>>,
     ) -> Result<(&'a mut [u8], &'a mut T)> {
         let store = checked_mut(store.into().0, self.store)?;
         let (inner, data) = store.split_mut();
@@ -189,7 +189,7 @@ impl Table {
     }
 
     pub(crate) fn alloc<T>(
-        store: &mut crate::store::StoreInner<T>,
+        store: &mut crate::api::store::StoreInner<T>,
         ty: TableType,
         init: u64,
     ) -> Result<Table> {
@@ -312,7 +312,7 @@ impl Global {
     }
 
     pub(crate) fn alloc<T>(
-        store: &mut crate::store::StoreInner<T>,
+        store: &mut crate::api::store::StoreInner<T>,
         ty: GlobalType,
         value: u64,
     ) -> Result<Global> {

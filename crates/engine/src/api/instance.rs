@@ -9,11 +9,11 @@ use alloc::sync::Arc;
 use alloc::vec::Vec;
 
 use crate::TrapCode;
+use crate::api::func::{Func, TypedFunc, WasmTyList};
+use crate::api::module::{ConstExpr, ElemMode, ExportKind, Module};
+use crate::api::objects::{Extern, Global, Memory, Table};
+use crate::api::store::{AsContext, AsContextMut, FuncEntity, InstanceEntity, Store, StoreId};
 use crate::error::{Error, Result};
-use crate::func::{Func, TypedFunc, WasmTyList};
-use crate::module::{ConstExpr, ElemMode, ExportKind, Module};
-use crate::objects::{Extern, Global, Memory, Table};
-use crate::store::{AsContext, AsContextMut, FuncEntity, InstanceEntity, Store, StoreId};
 use crate::types::{ExternType, limits_match};
 
 /// An instance of a module, owned by a store.
@@ -247,7 +247,7 @@ pub(crate) fn instantiate<T>(
     }
 
     // Constant expressions see the globals defined so far and every function.
-    let eval = |inner: &crate::store::StoreInner<T>, globals: &[u32], e| {
+    let eval = |inner: &crate::api::store::StoreInner<T>, globals: &[u32], e| {
         eval_const(inner, globals, &funcs, e)
     };
     for (ty, &init) in m.tables[m.num_imported_tables as usize..]
@@ -338,7 +338,7 @@ pub(crate) fn instantiate<T>(
 
 /// Evaluates a constant expression given the instance's globals and functions so far.
 fn eval_const<T>(
-    inner: &crate::store::StoreInner<T>,
+    inner: &crate::api::store::StoreInner<T>,
     globals: &[u32],
     funcs: &[u32],
     e: ConstExpr,

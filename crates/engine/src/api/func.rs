@@ -6,9 +6,9 @@ use alloc::vec;
 use alloc::vec::Vec;
 use core::marker::PhantomData;
 
+use crate::api::store::{AsContext, AsContextMut, Caller, FuncEntity, Store, StoreId, StoreInner};
 use crate::error::{Error, Result};
-use crate::exec::{self, Outcome, Stack};
-use crate::store::{AsContext, AsContextMut, Caller, FuncEntity, Store, StoreId, StoreInner};
+use crate::interp::exec::{self, Outcome, Stack};
 use crate::types::{FuncType, ValType};
 use crate::value::{ExternRef, Val};
 

@@ -38,11 +38,13 @@ use alloc::vec::Vec;
 use core::hint::unreachable_unchecked;
 
 use crate::Instance;
+use crate::api::func::{HostFnKind, HostFunc};
+use crate::api::store::{
+    Caller, FuncEntity, FuncRef, GlobalEntity, Store, StoreInner, TableEntity,
+};
 use crate::error::{Error, ErrorKind, FrameInfo, Result, TrapCode};
-use crate::func::{HostFnKind, HostFunc};
-use crate::ir::{AccUse, CompiledFunc, Instr, Slot, for_each_op};
+use crate::interp::ir::{AccUse, CompiledFunc, Instr, Slot, for_each_op};
 use crate::ops;
-use crate::store::{Caller, FuncEntity, FuncRef, GlobalEntity, Store, StoreInner, TableEntity};
 use crate::value::{Val, raw_ref_index};
 
 #[derive(Debug, Clone, Copy)]
@@ -147,7 +149,12 @@ impl Stack {
     }
 
     /// The results of a finished call.
-    pub fn results(&self, types: &[crate::ValType], store: crate::store::StoreId, out: &mut [Val]) {
+    pub fn results(
+        &self,
+        types: &[crate::ValType],
+        store: crate::api::store::StoreId,
+        out: &mut [Val],
+    ) {
         for ((o, &ty), &raw) in out.iter_mut().zip(types).zip(&self.slots) {
             *o = Val::from_raw(raw, ty, store);
         }
@@ -156,7 +163,7 @@ impl Stack {
     /// Writes a yielded host function's results, checking their types.
     pub fn supply_host_results(
         &mut self,
-        store: crate::store::StoreId,
+        store: crate::api::store::StoreId,
         types: &[crate::ValType],
         at: usize,
         results: &[Val],
@@ -660,7 +667,7 @@ macro_rules! handler {
             unused_mut,
             unused_assignments
         )]
-        pub(in crate::exec) unsafe fn $name(
+        pub(in crate::interp::exec) unsafe fn $name(
             $ip: *const Op,
             $fp: *mut u64,
             $mem: *mut u8,

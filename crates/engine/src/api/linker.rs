@@ -6,13 +6,13 @@ use alloc::string::{String, ToString};
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 
-use crate::engine::Engine;
+use crate::api::engine::Engine;
+use crate::api::func::{Func, HostFnKind, HostFunc, IntoFunc};
+use crate::api::instance::{Instance, instantiate};
+use crate::api::module::Module;
+use crate::api::objects::Extern;
+use crate::api::store::{AsContext, AsContextMut, Caller, StoreId};
 use crate::error::{Error, Result};
-use crate::func::{Func, HostFnKind, HostFunc, IntoFunc};
-use crate::instance::{Instance, instantiate};
-use crate::module::Module;
-use crate::objects::Extern;
-use crate::store::{AsContext, AsContextMut, Caller, StoreId};
 use crate::types::FuncType;
 use crate::value::Val;
 

@@ -15,10 +15,10 @@ use wasmparser::{
     TypeRef, ValidPayload, Validator,
 };
 
-use crate::engine::Engine;
+use crate::api::engine::Engine;
 use crate::error::{Error, Result};
-use crate::ir::CompiledFunc;
-use crate::translate::{ModuleEnv, Scratch, translate};
+use crate::interp::ir::CompiledFunc;
+use crate::interp::translate::{ModuleEnv, Scratch, translate};
 use crate::types::{ExternType, FuncType, GlobalType, MemoryType, TableType, ValType};
 
 /// A compiled WebAssembly module. Cheap to clone; clones share the compiled code.
