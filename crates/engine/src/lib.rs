@@ -30,6 +30,7 @@ extern crate std;
 mod api;
 mod error;
 mod interp;
+mod module;
 mod ops;
 mod runtime;
 mod types;

@@ -10,10 +10,11 @@ use alloc::vec::Vec;
 
 use crate::TrapCode;
 use crate::api::func::{Func, TypedFunc, WasmTyList};
-use crate::api::module::{ConstExpr, ElemMode, ExportKind, Module};
+use crate::api::module::Module;
 use crate::api::objects::{Extern, Global, Memory, Table};
 use crate::api::store::{AsContext, AsContextMut, FuncEntity, InstanceEntity, Store, StoreId};
 use crate::error::{Error, Result};
+use crate::module::{ConstExpr, ElemMode, ExportKind};
 use crate::types::{ExternType, limits_match};
 
 /// An instance of a module, owned by a store.
@@ -66,7 +67,7 @@ impl Instance {
         let store = store.as_context().0;
         store.inner.id.check(self.store).ok()?;
         let inst = &store.inner.instances[self.index as usize];
-        let export = &inst.module.inner.exports[*inst.module.inner.export_index.get(name)?];
+        let export = &inst.module.info().exports[*inst.module.info().export_index.get(name)?];
         Some(self.resolve(inst, export.kind, export.index))
     }
 
@@ -105,7 +106,7 @@ impl Instance {
             .check(self.store)
             .ok()
             .map(|()| &store.inner.instances[self.index as usize]);
-        let exports = inst.map_or(&[][..], |i| &i.module.inner.exports[..]);
+        let exports = inst.map_or(&[][..], |i| &i.module.info().exports[..]);
         exports.iter().map(move |e| Export {
             name: &e.name,
             ext: this.resolve(
@@ -164,7 +165,7 @@ impl Instance {
 }
 
 fn link_error(module: &Module, i: usize, why: &str) -> Error {
-    let import = &module.inner.imports[i];
+    let import = &module.info().imports[i];
     Error::link(alloc::format!(
         "import `{}::{}`: {why}",
         import.module,
@@ -177,7 +178,7 @@ fn check_import<T>(store: &Store<T>, module: &Module, i: usize, ext: &Extern) ->
     if ext.store() != store.inner.id {
         return Err(link_error(module, i, "the value belongs to another store"));
     }
-    let want = module.inner.import_type(&module.inner.imports[i]);
+    let want = module.info().import_type(&module.info().imports[i]);
     let actual = ext.ty(store)?;
     let ok = match (&want, &actual) {
         (ExternType::Func(w), ExternType::Func(a)) => w == a,
@@ -207,7 +208,7 @@ pub(crate) fn instantiate<T>(
     module: &Module,
     imports: &[Extern],
 ) -> Result<Instance> {
-    let m = &module.inner;
+    let m = module.info();
     if imports.len() != m.imports.len() {
         return Err(Error::link(alloc::format!(
             "module has {} imports but {} were given",

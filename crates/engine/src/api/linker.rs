@@ -183,8 +183,8 @@ impl<T> Linker<T> {
             return Err(Error::usage("linker and store belong to different engines"));
         }
         let id: StoreId = store.inner.id;
-        let mut imports = Vec::with_capacity(module.inner.imports.len());
-        for import in &module.inner.imports {
+        let mut imports = Vec::with_capacity(module.info().imports.len());
+        for import in &module.info().imports {
             let key = (import.module.clone(), import.name.clone());
             let ext = match self.defs.get(&key) {
                 None => {

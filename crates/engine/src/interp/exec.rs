@@ -43,7 +43,7 @@ use crate::api::store::{
     Caller, FuncEntity, FuncRef, GlobalEntity, Store, StoreInner, TableEntity,
 };
 use crate::error::{Error, ErrorKind, FrameInfo, Result, TrapCode};
-use crate::interp::ir::{AccUse, CompiledFunc, Instr, Slot, for_each_op};
+use crate::interp::ir::{AccUse, Encode, FuncCode, Instr, Slot, for_each_op};
 use crate::ops;
 use crate::value::{Val, raw_ref_index};
 
@@ -126,7 +126,7 @@ impl Stack {
         self.slots.clear();
         self.frames.clear();
         let module = &store.instances[instance as usize].module;
-        let func = &module.inner.code[def as usize];
+        let func = &module.interp_code().func(def);
         let need = (func.frame_size as usize).max(num_results);
         let max_slots = store.engine.config().max_stack_slots;
         if need > max_slots {
@@ -304,11 +304,12 @@ pub(crate) struct Op {
     pub(crate) instr: Instr,
 }
 
-impl Op {
+/// The translator encodes each instruction by asking for its handler (`handler_of`).
+impl Encode for Op {
     /// `instr` with the handler that executes it, taking the values `acc` says through
     /// the accumulator; `None` if the instruction cannot.
     #[inline(always)]
-    pub(crate) fn new(instr: Instr, acc: AccUse) -> Option<Op> {
+    fn encode(instr: Instr, acc: AccUse) -> Option<Op> {
         Some(Op {
             handler: handler_of(&instr, acc)?,
             instr,
@@ -316,11 +317,14 @@ impl Op {
     }
 
     /// Switches to the handler for accumulator uses `acc`; `None` if there is none.
-    pub(crate) fn set_acc(&mut self, acc: AccUse) -> Option<()> {
+    fn set_acc(&mut self, acc: AccUse) -> Option<()> {
         self.handler = handler_of(&self.instr, acc)?;
         Some(())
     }
 }
+
+/// A translated function as the executor runs it.
+pub(crate) type CompiledFunc = FuncCode<Op>;
 
 const _: () = assert!(core::mem::size_of::<Op>() == 32);
 
@@ -1323,7 +1327,7 @@ fn backtrace<T>(store: &StoreInner<T>, frames: &[Frame]) -> Vec<FrameInfo> {
             continue;
         };
         let module = &instance.module;
-        let code = &module.inner.code;
+        let code = module.interp_code().funcs();
         let contains = |def: u32| {
             code.get(def as usize)
                 .is_some_and(|f| f.code.as_ptr_range().contains(&frame.ip.0))
@@ -1334,7 +1338,7 @@ fn backtrace<T>(store: &StoreInner<T>, frames: &[Frame]) -> Vec<FrameInfo> {
         };
         let Some(def) = def else { continue };
         last = Some((frame.instance, def));
-        let index = module.inner.num_imported_funcs + def;
+        let index = module.info().num_imported_funcs + def;
         out.push(FrameInfo::new(module.clone(), index));
     }
     out
@@ -1413,7 +1417,7 @@ impl<T> Executor<'_, T> {
         if f.instance != self.cx.instance {
             self.cx.instance = f.instance;
             let module = &self.store.inner.instances[f.instance as usize].module;
-            self.cx.funcs = module.inner.code.as_ptr();
+            self.cx.funcs = module.interp_code().funcs().as_ptr();
             self.cx.mem = first_memory(&self.store.inner, f.instance);
         }
         self.refresh_views();
@@ -1431,8 +1435,8 @@ impl<T> Executor<'_, T> {
             &FuncEntity::Wasm { instance, def, .. } => {
                 let f = &self.store.inner.instances[instance as usize]
                     .module
-                    .inner
-                    .code[def as usize];
+                    .interp_code()
+                    .func(def);
                 let cx = &mut *self.cx;
                 enter(
                     &mut cx.frames,
@@ -1511,7 +1515,7 @@ impl<T> Executor<'_, T> {
 
     fn call_indirect(&mut self, ty: u32, table: u32, at: Slot) -> Result<Next> {
         let module = &self.store.inner.instances[self.cx.instance as usize].module;
-        let np = module.inner.types[ty as usize].params().len();
+        let np = module.info().types[ty as usize].params().len();
         let index = self.get(at + np as u32) as u32;
         let inner = &self.store.inner;
         let inst = &inner.instances[self.cx.instance as usize];
