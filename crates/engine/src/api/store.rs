@@ -1,281 +1,68 @@
 //! The store: owner of every runtime object and of the host data `T`.
 //!
 //! Runtime objects (functions, memories, tables, globals, instances, extern objects) live in
-//! arenas inside [`Store`]; the handles the API gives out ([`crate::Func`], [`crate::Memory`],
-//! ...) are an arena index plus the id of the store that made them. Every API entry point
-//! checks that id, so using a handle with another store is an [`Error`], never undefined
-//! behaviour or a panic.
+//! the arenas of the store's core ([`StoreCore`], which knows nothing of `T`); [`Store`] adds
+//! the host data and the host functions, which are generic over it. The handles the API
+//! gives out ([`crate::Func`], [`crate::Memory`], ...) are an arena index plus the id of the
+//! store that made them. Every API entry point checks that id, so using a handle with
+//! another store is an [`Error`], never undefined behaviour or a panic.
 
 use alloc::boxed::Box;
-use alloc::collections::BTreeMap;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
-use core::any::Any;
-use core::sync::atomic::{AtomicU64, Ordering};
 
 use crate::Instance;
 use crate::api::engine::Engine;
-use crate::api::func::HostFunc;
-use crate::api::module::Module;
+use crate::api::func::{HostFnKind, HostFunc};
 use crate::error::{Error, Result};
 use crate::interp::exec::Stack;
-use crate::runtime::memory::ZeroedBytes;
-use crate::types::{FuncType, GlobalType, MemoryType, TableType};
-
-/// Identifies a store; carried by every handle.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct StoreId(u64);
-
-impl StoreId {
-    fn fresh() -> StoreId {
-        static NEXT: AtomicU64 = AtomicU64::new(1);
-        StoreId(NEXT.fetch_add(1, Ordering::Relaxed))
-    }
-
-    /// Fails unless `other` is this store.
-    pub(crate) fn check(self, other: StoreId) -> Result<()> {
-        if self == other {
-            Ok(())
-        } else {
-            Err(Error::usage(
-                "object used with a store other than the one that owns it",
-            ))
-        }
-    }
-}
-
-/// Limits on what one store may allocate. A `memory.grow` or `table.grow` past a limit
-/// returns -1 (as the spec allows); instantiation past a limit fails with an error.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct StoreLimits {
-    /// Maximum size of any one linear memory, in 64 KiB pages (default 65536, i.e. 4 GiB).
-    pub memory_pages: u32,
-    /// Maximum number of elements in any one table (default 10,000,000).
-    pub table_elements: u32,
-    /// Maximum number of instances (default 10,000).
-    pub instances: usize,
-    /// Maximum number of memories, tables and globals together (default 100,000).
-    pub objects: usize,
-    /// Maximum Wasm call depth; the smaller of this and the engine's
-    /// [`crate::Config::max_call_depth`] applies.
-    pub call_depth: u32,
-}
-
-impl Default for StoreLimits {
-    fn default() -> Self {
-        StoreLimits {
-            memory_pages: 65536,
-            table_elements: 10_000_000,
-            instances: 10_000,
-            objects: 100_000,
-            call_depth: u32::MAX,
-        }
-    }
-}
-
-pub(crate) struct MemoryEntity {
-    pub ty: MemoryType,
-    /// The bytes; new pages are zero without being written (see [`ZeroedBytes`]).
-    pub data: ZeroedBytes,
-}
-
-impl MemoryEntity {
-    pub const PAGE: usize = 65536;
-
-    pub fn pages(&self) -> u32 {
-        (self.data.len() / Self::PAGE) as u32
-    }
-
-    /// Grows by `delta` pages; returns the old size in pages, or `None` when the type's
-    /// maximum, the store limit or the host's allocator says no. The new pages cost
-    /// nothing until they are touched, and room up to the maximum is reserved as the
-    /// memory grows, so growing page by page does not copy it each time.
-    pub fn grow(&mut self, delta: u32, limit: u32) -> Option<u32> {
-        let old = self.pages();
-        let new = old.checked_add(delta)?;
-        let max = self.ty.maximum().unwrap_or(65536).min(65536).min(limit);
-        if new > max {
-            return None;
-        }
-        let new_len = (new as usize).checked_mul(Self::PAGE)?;
-        let max_len = (max as usize).saturating_mul(Self::PAGE);
-        self.data.grow(new_len, max_len)?;
-        Some(old)
-    }
-}
-
-pub(crate) struct TableEntity {
-    pub ty: TableType,
-    pub elements: Vec<u64>,
-}
-
-impl TableEntity {
-    /// Grows by `delta` elements set to `init`; returns the old size or `None`.
-    pub fn grow(&mut self, delta: u32, init: u64, limit: u32) -> Option<u32> {
-        let old = self.elements.len() as u32;
-        let new = old.checked_add(delta)?;
-        let max = self.ty.maximum().unwrap_or(u32::MAX).min(limit);
-        if new > max {
-            return None;
-        }
-        self.elements.try_reserve_exact(delta as usize).ok()?;
-        self.elements.resize(new as usize, init);
-        Some(old)
-    }
-}
-
-pub(crate) struct GlobalEntity {
-    pub ty: GlobalType,
-    pub value: u64,
-}
-
-/// What the executor needs of a function to call it indirectly without the generic
-/// [`FuncEntity`]: its interned type, and for a function defined by a module its instance
-/// and index among the module's defined functions (`instance` is `u32::MAX` for a host
-/// function).
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct FuncRef {
-    pub ty: u32,
-    pub instance: u32,
-    pub def: u32,
-}
-
-pub(crate) enum FuncEntity<T> {
-    /// A function defined by a module: `def` indexes the module's defined functions.
-    Wasm { instance: u32, def: u32, ty: u32 },
-    /// A host function.
-    Host { ty: u32, func: Arc<HostFunc<T>> },
-}
-
-impl<T> FuncEntity<T> {
-    pub fn ty(&self) -> u32 {
-        match self {
-            FuncEntity::Wasm { ty, .. } | FuncEntity::Host { ty, .. } => *ty,
-        }
-    }
-}
-
-pub(crate) struct InstanceEntity {
-    pub module: Module,
-    /// Store indices of the instance's functions, tables, ... in module index order.
-    pub funcs: Vec<u32>,
-    pub tables: Vec<u32>,
-    pub memories: Vec<u32>,
-    pub globals: Vec<u32>,
-    /// Element segments: resolved references; emptied by `elem.drop`.
-    pub elems: Vec<Arc<[u64]>>,
-    /// Data segments: bytes; emptied by `data.drop`.
-    pub datas: Vec<Arc<[u8]>>,
-    /// Store-wide type ids of the module's types, for `call_indirect` checks.
-    pub types: Vec<u32>,
-}
-
-/// Everything a store owns except the host data.
-pub(crate) struct StoreInner<T> {
-    pub id: StoreId,
-    pub engine: Engine,
-    pub funcs: Vec<FuncEntity<T>>,
-    /// One per function, in the same order (see [`StoreInner::push_func`]).
-    pub func_refs: Vec<FuncRef>,
-    pub memories: Vec<MemoryEntity>,
-    pub tables: Vec<TableEntity>,
-    pub globals: Vec<GlobalEntity>,
-    pub instances: Vec<InstanceEntity>,
-    pub externs: Vec<Box<dyn Any + Send + Sync>>,
-    /// Function types interned store-wide, so `call_indirect` compares two integers.
-    pub types: Vec<FuncType>,
-    type_ids: BTreeMap<FuncType, u32>,
-    /// Remaining fuel; may go below zero by at most one block's cost.
-    pub fuel: i64,
-    pub limits: StoreLimits,
-    /// An execution stack kept between calls so a call allocates nothing.
-    pub stack_cache: Option<Box<Stack>>,
-}
-
-impl<T> StoreInner<T> {
-    /// Adds a function and returns its store index.
-    pub fn push_func(&mut self, func: FuncEntity<T>) -> u32 {
-        let index = self.funcs.len() as u32;
-        self.func_refs.push(match func {
-            FuncEntity::Wasm { instance, def, ty } => FuncRef { ty, instance, def },
-            FuncEntity::Host { ty, .. } => FuncRef {
-                ty,
-                instance: u32::MAX,
-                def: u32::MAX,
-            },
-        });
-        self.funcs.push(func);
-        index
-    }
-
-    pub fn intern_type(&mut self, ty: &FuncType) -> u32 {
-        if let Some(&id) = self.type_ids.get(ty) {
-            return id;
-        }
-        let id = self.types.len() as u32;
-        self.types.push(ty.clone());
-        self.type_ids.insert(ty.clone(), id);
-        id
-    }
-
-    pub fn func_type(&self, func: u32) -> &FuncType {
-        &self.types[self.funcs[func as usize].ty() as usize]
-    }
-
-    pub fn objects(&self) -> usize {
-        self.memories.len() + self.tables.len() + self.globals.len()
-    }
-
-    /// Fails if allocating one more memory, table or global would exceed the store limit.
-    pub fn check_object_limit(&self) -> Result<()> {
-        if self.objects() >= self.limits.objects {
-            return Err(Error::instantiation("store object limit reached"));
-        }
-        Ok(())
-    }
-
-    pub fn max_call_depth(&self) -> u32 {
-        self.engine
-            .config()
-            .max_call_depth
-            .min(self.limits.call_depth)
-    }
-}
+use crate::runtime::{HostVals, StoreCore, StoreOps};
+pub use crate::runtime::{StoreId, StoreLimits};
+use crate::value::Val;
 
 /// Owns all runtime objects and the host data `T`. Handles are only valid with the store
 /// that created them.
 pub struct Store<T> {
-    pub(crate) inner: StoreInner<T>,
+    pub(crate) core: StoreCore,
+    engine: Engine,
+    /// The host functions of the store's functions, by [`crate::runtime::FuncKind::Host`]
+    /// index.
+    hosts: Vec<Arc<HostFunc<T>>>,
+    /// An interpreter stack kept between calls so a call allocates nothing.
+    pub(crate) stack_cache: Option<Box<Stack>>,
     data: T,
 }
 
 impl<T> Store<T> {
     /// An empty store for `engine` holding host data `data`.
     pub fn new(engine: &Engine, data: T) -> Self {
+        let config = engine.config();
         Store {
-            inner: StoreInner {
-                id: StoreId::fresh(),
-                engine: engine.clone(),
-                funcs: Vec::new(),
-                func_refs: Vec::new(),
-                memories: Vec::new(),
-                tables: Vec::new(),
-                globals: Vec::new(),
-                instances: Vec::new(),
-                externs: Vec::new(),
-                types: Vec::new(),
-                type_ids: BTreeMap::new(),
-                fuel: 0,
-                limits: StoreLimits::default(),
-                stack_cache: None,
-            },
+            core: StoreCore::new(config.max_call_depth, config.max_stack_slots),
+            engine: engine.clone(),
+            hosts: Vec::new(),
+            stack_cache: None,
             data,
         }
     }
 
+    /// Adds a store function for host function `host` and returns its store index.
+    pub(crate) fn push_host_func(&mut self, host: Arc<HostFunc<T>>) -> u32 {
+        let ty = self.core.intern_type(&host.ty);
+        let index = self.hosts.len() as u32;
+        self.hosts.push(host);
+        self.core
+            .push_func(ty, crate::runtime::FuncKind::Host(index))
+    }
+
+    /// Host function `index`.
+    pub(crate) fn host_func(&self, index: u32) -> &Arc<HostFunc<T>> {
+        &self.hosts[index as usize]
+    }
+
     /// The engine this store belongs to.
     pub fn engine(&self) -> &Engine {
-        &self.inner.engine
+        &self.engine
     }
 
     /// The host data.
@@ -289,8 +76,8 @@ impl<T> Store<T> {
     }
 
     /// The runtime objects and the host data, borrowed apart.
-    pub(crate) fn split_mut(&mut self) -> (&mut StoreInner<T>, &mut T) {
-        (&mut self.inner, &mut self.data)
+    pub(crate) fn split_mut(&mut self) -> (&mut StoreCore, &mut T) {
+        (&mut self.core, &mut self.data)
     }
 
     /// Consumes the store, returning the host data.
@@ -300,12 +87,12 @@ impl<T> Store<T> {
 
     /// Sets the store's limits.
     pub fn limiter(&mut self, limits: StoreLimits) {
-        self.inner.limits = limits;
+        self.core.set_limits(limits);
     }
 
     /// The store's limits.
     pub fn limits(&self) -> &StoreLimits {
-        &self.inner.limits
+        self.core.limits()
     }
 
     /// Sets the fuel remaining to `fuel` (forgiving any overdraft of the last block).
@@ -314,7 +101,7 @@ impl<T> Store<T> {
     /// If the engine was not configured with [`crate::Config::consume_fuel`].
     pub fn set_fuel(&mut self, fuel: u64) -> Result<()> {
         self.fuel_enabled()?;
-        self.inner.fuel = fuel.min(i64::MAX as u64) as i64;
+        self.core.set_fuel(fuel.min(i64::MAX as u64) as i64);
         Ok(())
     }
 
@@ -324,11 +111,11 @@ impl<T> Store<T> {
     /// If the engine was not configured with [`crate::Config::consume_fuel`].
     pub fn get_fuel(&self) -> Result<u64> {
         self.fuel_enabled()?;
-        Ok(self.inner.fuel.max(0) as u64)
+        Ok(self.core.fuel().max(0) as u64)
     }
 
     fn fuel_enabled(&self) -> Result<()> {
-        if self.inner.engine.config().consume_fuel {
+        if self.engine.config().consume_fuel {
             Ok(())
         } else {
             Err(Error::usage("fuel is not enabled in this engine's Config"))
@@ -339,8 +126,8 @@ impl<T> Store<T> {
 impl<T: core::fmt::Debug> core::fmt::Debug for Store<T> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("Store")
-            .field("id", &self.inner.id)
-            .field("instances", &self.inner.instances.len())
+            .field("id", &self.core.id())
+            .field("instances", &self.core.num_instances())
             .field("data", &self.data)
             .finish()
     }
@@ -478,5 +265,56 @@ impl<T> AsContext for Caller<'_, T> {
 impl<T> AsContextMut for Caller<'_, T> {
     fn as_context_mut(&mut self) -> StoreContextMut<'_, T> {
         StoreContextMut(self.store)
+    }
+}
+
+/// The one place generic over `T` that the executor calls: a host function.
+impl<T> StoreOps for Store<T> {
+    fn core(&self) -> &StoreCore {
+        &self.core
+    }
+
+    fn core_mut(&mut self) -> &mut StoreCore {
+        &mut self.core
+    }
+
+    fn call_host(
+        &mut self,
+        host: u32,
+        caller: u32,
+        slots: &mut [u64],
+        vals: &mut HostVals,
+    ) -> Result<()> {
+        let host = Arc::clone(&self.hosts[host as usize]);
+        let store_id = self.core.id();
+        let instance = Some(Instance::new_handle(store_id, caller));
+        match &host.func {
+            HostFnKind::Raw(f) => f(
+                Caller {
+                    store: self,
+                    instance,
+                },
+                slots,
+            ),
+            HostFnKind::Vals(_) => {
+                let ty = &host.ty;
+                vals.args.clear();
+                for (&raw, &t) in slots.iter().zip(ty.params()) {
+                    vals.args.push(Val::from_raw(raw, t, store_id));
+                }
+                vals.results.clear();
+                vals.results
+                    .extend(ty.results().iter().map(|&t| Val::default_for(t)));
+                let caller = Caller {
+                    store: self,
+                    instance,
+                };
+                host.call_vals(caller, &vals.args, &mut vals.results)?;
+                for (slot, r) in slots.iter_mut().zip(&vals.results) {
+                    *slot = r.to_raw(store_id)?;
+                }
+                Ok(())
+            }
+        }
     }
 }

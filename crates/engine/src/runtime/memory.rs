@@ -1,4 +1,15 @@
-//! Zero-filled, fallibly allocated bytes for linear memories.
+//! Linear memories: the [`LinearMemory`] abstraction, the store's [`MemoryEntity`], and the
+//! default implementation on zero-filled heap bytes.
+//!
+//! A linear memory is a base address and a length (a `u64`, for memory64 later), growth,
+//! and optionally a guard region: bytes reserved past the length that fault when touched,
+//! which lets a JIT drop bounds checks. The store keeps a [`VMMemoryDefinition`] per memory
+//! at a stable address and rewrites it on growth, so the interpreter and generated code
+//! read the same base and length. Implementations: [`HeapMemory`] (below; no guard region)
+//! today; a reserved virtual-memory region with guard pages (the JIT, on hosts that can map
+//! pages) or page-table-backed memory (bare metal) implement the same trait.
+//!
+//! # Heap memory
 //!
 //! A linear memory is zero-filled when it is created and wherever it grows. Writing those
 //! zeros would commit every page at once (4 GiB for a memory grown to its full size), so
@@ -14,9 +25,181 @@
 //! by page costs amortized constant time) and copies only the old pages that are not all
 //! zero, so untouched pages stay untouched. It derefs to `[u8]`, never to the `Vec`, so no
 //! other code can reallocate it or write its spare capacity.
+//!
+//! # Safety
+//! Invariants this module's `unsafe` relies on (cited as "memory invariant N"):
+//! 1. [`ZeroedBytes`]: every byte of the buffer's spare capacity is zero;
+//! 2. a [`LinearMemory`] implementation's `base()` is valid for reads and writes of
+//!    `len()` bytes until it is grown or dropped, and it alone owns those bytes (the
+//!    contract of the `unsafe trait`);
+//! 3. a [`MemoryEntity`]'s definition holds its memory's current `base()` and `len()`
+//!    (rewritten by `grow`, the only way its size changes).
 #![allow(unsafe_code)]
 
+use alloc::boxed::Box;
+
+use crate::runtime::vm::{VMMemoryDefinition, VmCell};
+use crate::types::MemoryType;
+
+/// The bytes of a linear memory.
+///
+/// # Safety
+/// `base()` must be valid for reads and writes of `len()` bytes, owned by this memory
+/// alone, from when the memory is made or last grown until it is grown again or dropped;
+/// `grow_to` must leave the old bytes in place (at the possibly new base) and the new ones
+/// zero; `base()` is never null (dangling if `len()` is 0).
+pub(crate) unsafe trait LinearMemory: Send + Sync {
+    /// The address of byte 0.
+    fn base(&self) -> *mut u8;
+    /// The size in bytes.
+    fn len(&self) -> u64;
+    /// Grows to `new_len` bytes (not below the current length), the new bytes zero,
+    /// reserving up to `max_len` for later growth if the implementation wants; `None`
+    /// (and nothing changed) if it cannot.
+    fn grow_to(&mut self, new_len: u64, max_len: u64) -> Option<()>;
+    /// Bytes past the length, up to the maximum size, that are reserved and fault on
+    /// access, so that a check of an access's offset against them can be left out; 0 for
+    /// none.
+    fn guard_bytes(&self) -> u64 {
+        0
+    }
+}
+
+/// A memory on the heap: zero-filled bytes that grow lazily (see the module docs). No
+/// guard region: every access is bounds-checked.
+pub(crate) struct HeapMemory {
+    bytes: ZeroedBytes,
+    /// `bytes.0.as_mut_ptr()`, taken whenever the buffer may have moved, so that every
+    /// access derives from a pointer with write permission.
+    base: *mut u8,
+}
+
+impl HeapMemory {
+    /// `len` zero bytes, or `None` if the host cannot provide them.
+    pub fn new(len: usize) -> Option<HeapMemory> {
+        let mut bytes = ZeroedBytes::new(len)?;
+        let base = bytes.0.as_mut_ptr();
+        Some(HeapMemory { bytes, base })
+    }
+}
+
+// SAFETY: `HeapMemory` owns its buffer like the `Vec<u8>` it is; `base` only points into
+// it, and is used only through `&self`/`&mut self` of the memory, as a `Vec` would be.
+unsafe impl Send for HeapMemory {}
+// SAFETY: see above.
+unsafe impl Sync for HeapMemory {}
+
+// SAFETY: the bytes are the `Vec`'s initialized buffer, which `HeapMemory` owns and moves
+// only in `grow_to`, after which `base` is taken again (memory invariant 2); the growth
+// keeps the old bytes and zeroes the new (memory invariant 1); `as_mut_ptr` of an empty
+// `Vec` is dangling, not null.
+unsafe impl LinearMemory for HeapMemory {
+    fn base(&self) -> *mut u8 {
+        self.base
+    }
+
+    fn len(&self) -> u64 {
+        self.bytes.len() as u64
+    }
+
+    fn grow_to(&mut self, new_len: u64, max_len: u64) -> Option<()> {
+        let new_len = usize::try_from(new_len).ok()?;
+        let max_len = usize::try_from(max_len).unwrap_or(usize::MAX);
+        let grown = self.bytes.grow(new_len, max_len);
+        self.base = self.bytes.0.as_mut_ptr();
+        grown
+    }
+}
+
+/// A linear memory of a store: its type, its bytes and their definition at a stable
+/// address (memory invariant 3).
+pub(crate) struct MemoryEntity {
+    ty: MemoryType,
+    memory: Box<dyn LinearMemory>,
+    definition: VmCell<VMMemoryDefinition>,
+}
+
+impl MemoryEntity {
+    pub const PAGE: usize = 65536;
+
+    /// A memory of type `ty` in `memory`.
+    pub fn new(ty: MemoryType, memory: Box<dyn LinearMemory>) -> MemoryEntity {
+        let definition = VmCell::new(VMMemoryDefinition {
+            base: memory.base(),
+            length: memory.len(),
+        });
+        MemoryEntity {
+            ty,
+            memory,
+            definition,
+        }
+    }
+
+    pub fn ty(&self) -> MemoryType {
+        self.ty
+    }
+
+    /// The definition, at an address that stays the same for the memory's life.
+    pub fn definition(&self) -> *mut VMMemoryDefinition {
+        self.definition.ptr()
+    }
+
+    /// Bytes reserved past the length that fault when touched (see
+    /// [`LinearMemory::guard_bytes`]).
+    #[cfg_attr(
+        not(test),
+        expect(dead_code, reason = "for a JIT that elides bounds checks")
+    )]
+    pub fn guard_bytes(&self) -> u64 {
+        self.memory.guard_bytes()
+    }
+
+    /// The size in bytes.
+    pub fn len(&self) -> usize {
+        self.memory.len() as usize
+    }
+
+    pub fn pages(&self) -> u32 {
+        (self.len() / Self::PAGE) as u32
+    }
+
+    /// The bytes.
+    pub fn data(&self) -> &[u8] {
+        // SAFETY: `base()` is valid for `len()` bytes while the memory is not grown, which
+        // `&self` rules out (memory invariant 2), and the bytes are initialized.
+        unsafe { core::slice::from_raw_parts(self.memory.base(), self.len()) }
+    }
+
+    /// The bytes, mutably.
+    pub fn data_mut(&mut self) -> &mut [u8] {
+        // SAFETY: as in `data`, and `&mut self` makes this the only access.
+        unsafe { core::slice::from_raw_parts_mut(self.memory.base(), self.len()) }
+    }
+
+    /// Grows by `delta` pages; returns the old size in pages, or `None` when the type's
+    /// maximum, the store limit or the host's allocator says no. The new pages cost
+    /// nothing until they are touched, and room up to the maximum is reserved as the
+    /// memory grows, so growing page by page does not copy it each time.
+    pub fn grow(&mut self, delta: u32, limit: u32) -> Option<u32> {
+        let old = self.pages();
+        let new = old.checked_add(delta)?;
+        let max = self.ty.maximum().unwrap_or(65536).min(65536).min(limit);
+        if new > max {
+            return None;
+        }
+        let new_len = (new as usize).checked_mul(Self::PAGE)?;
+        let max_len = (max as usize).saturating_mul(Self::PAGE);
+        self.memory.grow_to(new_len as u64, max_len as u64)?;
+        self.definition.set(VMMemoryDefinition {
+            base: self.memory.base(),
+            length: self.memory.len(),
+        });
+        Some(old)
+    }
+}
+
 use alloc::alloc::{Layout, alloc_zeroed};
+
 use alloc::vec::Vec;
 
 /// Zero-filled bytes whose spare capacity is zero too (see the module docs).
@@ -43,7 +226,7 @@ impl ZeroedBytes {
         if new_len <= self.0.capacity() {
             // SAFETY: `new_len` is within the capacity, and the bytes between the length
             // and it are initialized, to zero: the allocation came from `alloc_zeroed` and
-            // nothing writes past the length (the invariant of the module docs).
+            // nothing writes past the length (memory invariant 1).
             unsafe { self.0.set_len(new_len) };
             return Some(());
         }
