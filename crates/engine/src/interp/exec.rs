@@ -23,14 +23,25 @@
 //! next handler: the same handlers, only the last step differs (`dispatch!`).
 //!
 //! A handler leaves the threaded code by returning an [`Exit`]: the call finished, a trap,
-//! fuel ran out, or an instruction that needs the generic [`Store`] (host calls, indirect
-//! calls to a host function or another instance, tables, `memory.grow`, ...). Those run
-//! out of line in [`Executor::slow`], and execution re-enters the threaded code after
-//! them.
+//! fuel ran out, or an instruction that needs the store (host calls, indirect calls to a
+//! host function or another instance, tables, `memory.grow`, ...). Those run out of line
+//! in [`Executor::slow`], and execution re-enters the threaded code after them. The
+//! executor sees the store as `&mut dyn StoreOps` (`crate::runtime`): nothing here is
+//! generic over the host data, and the one call that needs it, a host function's, goes
+//! through `StoreOps::call_host`.
 //!
-//! This module and `zeroed` are the engine's only places with `unsafe` code: the
-//! interpreter reads frame slots, code, linear memory and globals through raw pointers.
-//! The invariants it relies on are listed on [`Cx`] and cited by each `// SAFETY:`.
+//! The executor reads the runtime's state where the runtime keeps it for every tier
+//! (`crate::runtime::vm`): a memory's base and length from its `VMMemoryDefinition`, a
+//! global's value from its cell, a table's elements through its `VMTableDefinition`,
+//! callees of `call_indirect` from the store's `VMFuncRef` array, and the fuel from the
+//! store's `VMStoreContext` (copied into [`Cx`] while the threaded code runs and written
+//! back on every exit).
+//!
+//! # Safety
+//! This module, `runtime::memory` and `runtime::vm` are the engine's only places with
+//! `unsafe` code: the interpreter reads frame slots, code, linear memory and globals
+//! through raw pointers. The invariants it relies on are listed on [`Cx`] and cited by
+//! each `// SAFETY:` ("invariant N"; "vm invariant N" are those of `runtime::vm`).
 #![allow(unsafe_code)]
 
 use alloc::vec::Vec;
