@@ -1,5 +1,5 @@
 //! Sets `weft_tail_calls` when handlers of the threaded interpreter can dispatch by tail
-//! calls (see `src/exec.rs`): the build optimizes (LLVM turns calls in tail position into
+//! calls (see `src/interp/exec.rs`): the build optimizes (LLVM turns calls in tail position into
 //! jumps only then) and the target architecture is one whose LLVM backend does so for
 //! these handlers' signature. Otherwise the interpreter runs its handlers from a loop.
 

@@ -6,11 +6,24 @@
 //!
 //! # Pipeline
 //! 1. **Parse and validate** with `wasmparser` (`module`): nothing else reads the binary.
-//! 2. **Translate** each function, while it is validated, into a compact register-style
-//!    internal code (`ir`, `translate`): branch targets resolved, every local and
-//!    operand addressed by a fixed frame slot.
-//! 3. **Execute** on an explicit heap stack (`exec`): guest calls never recurse on the
-//!    host stack, and execution can suspend (fuel exhausted, host yield) and resume.
+//!    The result, `ModuleInfo`, is everything about the module apart from any tier's code,
+//!    including each function body's bytes, so a tier can compile a function at any time.
+//! 2. **Translate** each function, while it is validated, into the interpreter's compact
+//!    register-style code (`interp::ir`, `interp::translate`): branch targets resolved,
+//!    every local and operand addressed by a fixed frame slot.
+//! 3. **Execute** on an explicit heap stack (`interp::exec`): guest calls never recurse on
+//!    the host stack, and execution can suspend (fuel exhausted, host yield) and resume.
+//!
+//! # Layout
+//! - `api/`: what embedders see ([`Engine`], [`Module`], [`Store`], [`Linker`], [`Func`],
+//!   [`Instance`], the handles); `error`, `types`, `value` and `ops` (numeric semantics)
+//!   are shared by every layer.
+//! - `module/`: module information and the parser; it names no tier.
+//! - `runtime/`: the store core without the host data's type (`StoreCore`), linear
+//!   memories (`LinearMemory`), and the `#[repr(C)]` definitions at stable addresses that
+//!   a tier reads directly (`runtime::vm`); it names no tier.
+//! - `interp/`: the interpreter tier, which owns its code (`InterpCode`, hung off the
+//!   [`Module`]) and its suspended state (inside a [`ResumableInvocation`]).
 //!
 //! # Design principles
 //! - Guest input is hostile. Any malformed, invalid or malicious module is an [`Error`];
@@ -19,6 +32,8 @@
 //!   store is an error.
 //! - The executor is behind the [`Store`]/[`Instance`] API, so another tier can be added
 //!   without changing callers.
+//! - `unsafe` code lives in three modules, each with its invariants written down:
+//!   `interp::exec`, `runtime::memory` and `runtime::vm`; the rest of the crate denies it.
 #![no_std]
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
@@ -27,34 +42,27 @@ extern crate alloc;
 #[cfg(feature = "std")]
 extern crate std;
 
-mod engine;
+mod api;
 mod error;
-mod exec;
-mod func;
-mod instance;
-mod ir;
-mod linker;
+mod interp;
 mod module;
-mod objects;
 mod ops;
-mod store;
-mod translate;
+mod runtime;
 mod types;
 mod value;
-mod zeroed;
 
-pub use engine::{Config, Engine, Features};
-pub use error::{Error, ErrorKind, FrameInfo, Result, TrapCode, WasmBacktrace};
-pub use func::{
+pub use api::engine::{Config, Engine, Features};
+pub use api::func::{
     Func, HostFuncDef, IntoFunc, ResumableCall, ResumableInvocation, TypedFunc, WasmRet, WasmTy,
     WasmTyList, WasmTyList as WasmParams, WasmTyList as WasmResults,
 };
-pub use instance::{Export, Instance};
-pub use linker::Linker;
-pub use module::{ExportType, ImportType, Module};
-pub use objects::{Extern, Global, Memory, Table};
-pub use store::{
+pub use api::instance::{Export, Instance};
+pub use api::linker::Linker;
+pub use api::module::{ExportType, ImportType, Module};
+pub use api::objects::{Extern, Global, Memory, Table};
+pub use api::store::{
     AsContext, AsContextMut, Caller, Store, StoreContext, StoreContextMut, StoreId, StoreLimits,
 };
+pub use error::{Error, ErrorKind, FrameInfo, Result, TrapCode, WasmBacktrace};
 pub use types::{ExternType, FuncType, GlobalType, MemoryType, Mutability, TableType, ValType};
 pub use value::{ExternRef, Val};

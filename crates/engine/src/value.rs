@@ -8,8 +8,8 @@ use alloc::boxed::Box;
 use core::any::Any;
 
 use crate::Func;
+use crate::api::store::{AsContext, AsContextMut, StoreId};
 use crate::error::{Error, Result};
-use crate::store::{AsContext, AsContextMut, StoreId};
 use crate::types::ValType;
 
 /// A WebAssembly value.
@@ -193,10 +193,9 @@ impl ExternRef {
     /// as the store.
     pub fn new(mut store: impl AsContextMut, data: impl Any + Send + Sync) -> ExternRef {
         let store = store.as_context_mut().0;
-        let index = store.inner.externs.len() as u32;
-        store.inner.externs.push(Box::new(data));
+        let index = store.core.push_extern(Box::new(data));
         ExternRef {
-            store: store.inner.id,
+            store: store.core.id(),
             index,
         }
     }
@@ -210,12 +209,10 @@ impl ExternRef {
         store: &'a S,
     ) -> Result<&'a (dyn Any + Send + Sync)> {
         let store = store.as_context().0;
-        store.inner.id.check(self.store)?;
+        store.core.id().check(self.store)?;
         store
-            .inner
-            .externs
-            .get(self.index as usize)
-            .map(|b| &**b)
+            .core
+            .extern_object(self.index)
             .ok_or_else(|| Error::usage("dangling extern reference"))
     }
 }

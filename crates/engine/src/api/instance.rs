@@ -9,11 +9,14 @@ use alloc::sync::Arc;
 use alloc::vec::Vec;
 
 use crate::TrapCode;
+use crate::api::func::{Func, TypedFunc, WasmTyList};
+use crate::api::module::Module;
+use crate::api::objects::{Extern, Global, Memory, Table};
+use crate::api::store::{AsContext, AsContextMut, Store, StoreId};
 use crate::error::{Error, Result};
-use crate::func::{Func, TypedFunc, WasmTyList};
-use crate::module::{ConstExpr, ElemMode, ExportKind, Module};
-use crate::objects::{Extern, Global, Memory, Table};
-use crate::store::{AsContext, AsContextMut, FuncEntity, InstanceEntity, Store, StoreId};
+use crate::module::{ConstExpr, ElemMode, ExportKind};
+use crate::runtime::store::InstanceEntity;
+use crate::runtime::{FuncKind, InstanceParts, StoreCore};
 use crate::types::{ExternType, limits_match};
 
 /// An instance of a module, owned by a store.
@@ -64,9 +67,9 @@ impl Instance {
     /// The export `name`.
     pub fn get_export(&self, store: impl AsContext, name: &str) -> Option<Extern> {
         let store = store.as_context().0;
-        store.inner.id.check(self.store).ok()?;
-        let inst = &store.inner.instances[self.index as usize];
-        let export = &inst.module.inner.exports[*inst.module.inner.export_index.get(name)?];
+        store.core.id().check(self.store).ok()?;
+        let inst = store.core.instance(self.index);
+        let export = &inst.module().info().exports[*inst.module().info().export_index.get(name)?];
         Some(self.resolve(inst, export.kind, export.index))
     }
 
@@ -75,19 +78,19 @@ impl Instance {
         match kind {
             ExportKind::Func => Extern::Func(Func {
                 store,
-                index: inst.funcs[i],
+                index: inst.funcs()[i],
             }),
             ExportKind::Table => Extern::Table(Table {
                 store,
-                index: inst.tables[i],
+                index: inst.tables()[i],
             }),
             ExportKind::Memory => Extern::Memory(Memory {
                 store,
-                index: inst.memories[i],
+                index: inst.memories()[i],
             }),
             ExportKind::Global => Extern::Global(Global {
                 store,
-                index: inst.globals[i],
+                index: inst.globals()[i],
             }),
         }
     }
@@ -100,12 +103,12 @@ impl Instance {
         let store = store.as_context().0;
         let this = *self;
         let inst = store
-            .inner
-            .id
+            .core
+            .id()
             .check(self.store)
             .ok()
-            .map(|()| &store.inner.instances[self.index as usize]);
-        let exports = inst.map_or(&[][..], |i| &i.module.inner.exports[..]);
+            .map(|()| store.core.instance(self.index));
+        let exports = inst.map_or(&[][..], |i| &i.module().info().exports[..]);
         exports.iter().map(move |e| Export {
             name: &e.name,
             ext: this.resolve(
@@ -158,13 +161,13 @@ impl Instance {
     /// If the instance belongs to another store.
     pub fn module(&self, store: impl AsContext) -> Result<Module> {
         let store = store.as_context().0;
-        store.inner.id.check(self.store)?;
-        Ok(store.inner.instances[self.index as usize].module.clone())
+        store.core.id().check(self.store)?;
+        Ok(store.core.instance(self.index).module().clone())
     }
 }
 
 fn link_error(module: &Module, i: usize, why: &str) -> Error {
-    let import = &module.inner.imports[i];
+    let import = &module.info().imports[i];
     Error::link(alloc::format!(
         "import `{}::{}`: {why}",
         import.module,
@@ -174,10 +177,10 @@ fn link_error(module: &Module, i: usize, why: &str) -> Error {
 
 /// Checks that `ext` may satisfy import `i` of `module`.
 fn check_import<T>(store: &Store<T>, module: &Module, i: usize, ext: &Extern) -> Result<()> {
-    if ext.store() != store.inner.id {
+    if ext.store() != store.core.id() {
         return Err(link_error(module, i, "the value belongs to another store"));
     }
-    let want = module.inner.import_type(&module.inner.imports[i]);
+    let want = module.info().import_type(&module.info().imports[i]);
     let actual = ext.ty(store)?;
     let ok = match (&want, &actual) {
         (ExternType::Func(w), ExternType::Func(a)) => w == a,
@@ -207,7 +210,7 @@ pub(crate) fn instantiate<T>(
     module: &Module,
     imports: &[Extern],
 ) -> Result<Instance> {
-    let m = &module.inner;
+    let m = module.info();
     if imports.len() != m.imports.len() {
         return Err(Error::link(alloc::format!(
             "module has {} imports but {} were given",
@@ -218,13 +221,11 @@ pub(crate) fn instantiate<T>(
     for (i, ext) in imports.iter().enumerate() {
         check_import(store, module, i, ext)?;
     }
-    if store.inner.instances.len() >= store.inner.limits.instances {
-        return Err(Error::instantiation("store instance limit reached"));
-    }
-    let inner = &mut store.inner;
-    let id = inner.id;
-    let index = inner.instances.len() as u32;
-    let types: Vec<u32> = m.types.iter().map(|t| inner.intern_type(t)).collect();
+    store.core.check_instance_limit()?;
+    let core = &mut store.core;
+    let id = core.id();
+    let index = core.num_instances() as u32;
+    let types: Vec<u32> = m.types.iter().map(|t| core.intern_type(t)).collect();
 
     let mut funcs = Vec::with_capacity(m.funcs.len());
     let mut tables = Vec::with_capacity(m.tables.len());
@@ -239,47 +240,40 @@ pub(crate) fn instantiate<T>(
         }
     }
     for (def, &ty) in m.funcs[m.num_imported_funcs as usize..].iter().enumerate() {
-        funcs.push(inner.push_func(FuncEntity::Wasm {
+        let kind = FuncKind::Wasm {
             instance: index,
             def: def as u32,
-            ty: types[ty as usize],
-        }));
+        };
+        funcs.push(core.push_func(types[ty as usize], kind));
     }
 
     // Constant expressions see the globals defined so far and every function.
-    let eval = |inner: &crate::store::StoreInner<T>, globals: &[u32], e| {
-        eval_const(inner, globals, &funcs, e)
-    };
+    let eval = |core: &StoreCore, globals: &[u32], e| eval_const(core, globals, &funcs, e);
     for (ty, &init) in m.tables[m.num_imported_tables as usize..]
         .iter()
         .zip(&m.table_inits)
     {
-        let init = eval(inner, &globals, init);
-        tables.push(Table::alloc(inner, *ty, init)?.index);
+        let init = eval(core, &globals, init);
+        tables.push(Table::alloc(core, *ty, init)?.index);
     }
     for ty in &m.memories[m.num_imported_memories as usize..] {
-        memories.push(Memory::alloc(inner, *ty)?.index);
+        memories.push(Memory::alloc(core, *ty)?.index);
     }
     for (ty, &init) in m.globals[m.num_imported_globals as usize..]
         .iter()
         .zip(&m.global_inits)
     {
-        let value = eval(inner, &globals, init);
-        globals.push(Global::alloc(inner, *ty, value)?.index);
+        let value = eval(core, &globals, init);
+        globals.push(Global::alloc(core, *ty, value)?.index);
     }
     let elems: Vec<Arc<[u64]>> = m
         .elems
         .iter()
-        .map(|seg| {
-            seg.items
-                .iter()
-                .map(|&e| eval(inner, &globals, e))
-                .collect()
-        })
+        .map(|seg| seg.items.iter().map(|&e| eval(core, &globals, e)).collect())
         .collect();
     let datas: Vec<Arc<[u8]>> = m.datas.iter().map(|d| d.bytes.clone()).collect();
 
-    inner.instances.push(InstanceEntity {
+    core.push_instance(InstanceParts {
         module: module.clone(),
         funcs,
         tables,
@@ -293,43 +287,46 @@ pub(crate) fn instantiate<T>(
 
     // Active and declarative element segments: copy, then drop.
     for (i, seg) in m.elems.iter().enumerate() {
+        let i = i as u32;
         match seg.mode {
             ElemMode::Active { table, offset } => {
-                let inst = &inner.instances[index as usize];
-                let offset = eval_const(inner, &inst.globals, &inst.funcs, offset) as u32;
-                let items = inst.elems[i].clone();
-                let t = &mut inner.tables[inst.tables[table as usize] as usize];
+                let inst = core.instance(index);
+                let offset = eval_const(core, inst.globals(), inst.funcs(), offset) as u32;
+                let items = inst.elem(i).clone();
+                let t = inst.tables()[table as usize];
+                let elements = core.table_mut(t).elements_mut();
                 let dst = (offset as usize)
                     .checked_add(items.len())
-                    .filter(|&end| end <= t.elements.len())
+                    .filter(|&end| end <= elements.len())
                     .map(|end| offset as usize..end)
                     .ok_or_else(|| Error::trap(TrapCode::TableOutOfBounds))?;
-                t.elements[dst].copy_from_slice(&items);
-                inner.instances[index as usize].elems[i] = Arc::from([]);
+                elements[dst].copy_from_slice(&items);
+                core.instance_mut(index).drop_elem(i);
             }
-            ElemMode::Declared => inner.instances[index as usize].elems[i] = Arc::from([]),
+            ElemMode::Declared => core.instance_mut(index).drop_elem(i),
             ElemMode::Passive => {}
         }
     }
     for (i, seg) in m.datas.iter().enumerate() {
         if let Some((mem, offset)) = seg.active {
-            let inst = &inner.instances[index as usize];
-            let offset = eval_const(inner, &inst.globals, &inst.funcs, offset) as u32;
-            let memory = &mut inner.memories[inst.memories[mem as usize] as usize].data;
+            let inst = core.instance(index);
+            let offset = eval_const(core, inst.globals(), inst.funcs(), offset) as u32;
+            let mem = inst.memories()[mem as usize];
+            let memory = core.memory_mut(mem).data_mut();
             let dst = (offset as usize)
                 .checked_add(seg.bytes.len())
                 .filter(|&end| end <= memory.len())
                 .map(|end| offset as usize..end)
                 .ok_or_else(|| Error::trap(TrapCode::MemoryOutOfBounds))?;
             memory[dst].copy_from_slice(&seg.bytes);
-            inner.instances[index as usize].datas[i] = Arc::from([]);
+            core.instance_mut(index).drop_data(i as u32);
         }
     }
 
     if let Some(start) = m.start {
         let f = Func {
             store: id,
-            index: store.inner.instances[index as usize].funcs[start as usize],
+            index: store.core.instance(index).funcs()[start as usize],
         };
         f.call(&mut *store, &[], &mut [])?;
     }
@@ -337,15 +334,10 @@ pub(crate) fn instantiate<T>(
 }
 
 /// Evaluates a constant expression given the instance's globals and functions so far.
-fn eval_const<T>(
-    inner: &crate::store::StoreInner<T>,
-    globals: &[u32],
-    funcs: &[u32],
-    e: ConstExpr,
-) -> u64 {
+fn eval_const(core: &StoreCore, globals: &[u32], funcs: &[u32], e: ConstExpr) -> u64 {
     match e {
         ConstExpr::Value(v) => v,
-        ConstExpr::GlobalGet(g) => inner.globals[globals[g as usize] as usize].value,
+        ConstExpr::GlobalGet(g) => core.global(globals[g as usize]).value(),
         ConstExpr::RefFunc(f) => u64::from(funcs[f as usize]) + 1,
     }
 }

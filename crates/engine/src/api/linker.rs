@@ -6,13 +6,13 @@ use alloc::string::{String, ToString};
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 
-use crate::engine::Engine;
+use crate::api::engine::Engine;
+use crate::api::func::{Func, HostFnKind, HostFunc, IntoFunc};
+use crate::api::instance::{Instance, instantiate};
+use crate::api::module::Module;
+use crate::api::objects::Extern;
+use crate::api::store::{AsContext, AsContextMut, Caller, StoreId};
 use crate::error::{Error, Result};
-use crate::func::{Func, HostFnKind, HostFunc, IntoFunc};
-use crate::instance::{Instance, instantiate};
-use crate::module::Module;
-use crate::objects::Extern;
-use crate::store::{AsContext, AsContextMut, Caller, StoreId};
 use crate::types::FuncType;
 use crate::value::Val;
 
@@ -94,7 +94,7 @@ impl<T> Linker<T> {
         item: impl Into<Extern>,
     ) -> Result<&mut Self> {
         let item = item.into();
-        store.as_context().0.inner.id.check(item.store())?;
+        store.as_context().0.core.id().check(item.store())?;
         self.insert(module, name, Definition::Extern(item))
     }
 
@@ -141,7 +141,7 @@ impl<T> Linker<T> {
         instance: Instance,
     ) -> Result<&mut Self> {
         let store = store.as_context_mut();
-        store.0.inner.id.check(instance.store)?;
+        store.0.core.id().check(instance.store)?;
         let exports: Vec<(String, Extern)> = instance
             .exports(&store)
             .map(|e| (e.name().to_string(), e.into_extern()))
@@ -164,7 +164,7 @@ impl<T> Linker<T> {
         let store = store.as_context_mut().0;
         Some(match def {
             Definition::Extern(e) => *e,
-            Definition::HostFunc(f) => Extern::Func(Func::from_host(&mut store.inner, f.clone())),
+            Definition::HostFunc(f) => Extern::Func(Func::from_host(store, f.clone())),
         })
     }
 
@@ -182,9 +182,9 @@ impl<T> Linker<T> {
         if !Engine::same(&self.engine, store.engine()) {
             return Err(Error::usage("linker and store belong to different engines"));
         }
-        let id: StoreId = store.inner.id;
-        let mut imports = Vec::with_capacity(module.inner.imports.len());
-        for import in &module.inner.imports {
+        let id: StoreId = store.core.id();
+        let mut imports = Vec::with_capacity(module.info().imports.len());
+        for import in &module.info().imports {
             let key = (import.module.clone(), import.name.clone());
             let ext = match self.defs.get(&key) {
                 None => {
@@ -198,9 +198,7 @@ impl<T> Linker<T> {
                     id.check(e.store())?;
                     *e
                 }
-                Some(Definition::HostFunc(f)) => {
-                    Extern::Func(Func::from_host(&mut store.inner, f.clone()))
-                }
+                Some(Definition::HostFunc(f)) => Extern::Func(Func::from_host(store, f.clone())),
             };
             imports.push(ext);
         }

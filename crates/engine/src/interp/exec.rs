@@ -23,26 +23,35 @@
 //! next handler: the same handlers, only the last step differs (`dispatch!`).
 //!
 //! A handler leaves the threaded code by returning an [`Exit`]: the call finished, a trap,
-//! fuel ran out, or an instruction that needs the generic [`Store`] (host calls, indirect
-//! calls to a host function or another instance, tables, `memory.grow`, ...). Those run
-//! out of line in [`Executor::slow`], and execution re-enters the threaded code after
-//! them.
+//! fuel ran out, or an instruction that needs the store (host calls, indirect calls to a
+//! host function or another instance, tables, `memory.grow`, ...). Those run out of line
+//! in [`Executor::slow`], and execution re-enters the threaded code after them. The
+//! executor sees the store as `&mut dyn StoreOps` (`crate::runtime`): nothing here is
+//! generic over the host data, and the one call that needs it, a host function's, goes
+//! through `StoreOps::call_host`.
 //!
-//! This module and `zeroed` are the engine's only places with `unsafe` code: the
-//! interpreter reads frame slots, code, linear memory and globals through raw pointers.
-//! The invariants it relies on are listed on [`Cx`] and cited by each `// SAFETY:`.
+//! The executor reads the runtime's state where the runtime keeps it for every tier
+//! (`crate::runtime::vm`): a memory's base and length from its `VMMemoryDefinition`, a
+//! global's value from its cell, a table's elements through its `VMTableDefinition`,
+//! callees of `call_indirect` from the store's `VMFuncRef` array, and the fuel from the
+//! store's `VMStoreContext` (copied into [`Cx`] while the threaded code runs and written
+//! back on every exit).
+//!
+//! # Safety
+//! This module, `runtime::memory` and `runtime::vm` are the engine's only places with
+//! `unsafe` code: the interpreter reads frame slots, code, linear memory and globals
+//! through raw pointers. The invariants it relies on are listed on [`Cx`] and cited by
+//! each `// SAFETY:` ("invariant N"; "vm invariant N" are those of `runtime::vm`).
 #![allow(unsafe_code)]
 
-use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::hint::unreachable_unchecked;
 
-use crate::Instance;
 use crate::error::{Error, ErrorKind, FrameInfo, Result, TrapCode};
-use crate::func::{HostFnKind, HostFunc};
-use crate::ir::{AccUse, CompiledFunc, Instr, Slot, for_each_op};
+use crate::interp::ir::{AccUse, Encode, FuncCode, Instr, Slot, for_each_op};
 use crate::ops;
-use crate::store::{Caller, FuncEntity, FuncRef, GlobalEntity, Store, StoreInner, TableEntity};
+use crate::runtime::vm::{VMFuncRef, VMMemoryDefinition, VMStoreContext, VMTableDefinition, VmPtr};
+use crate::runtime::{FuncKind, HostVals, StoreCore, StoreId, StoreOps};
 use crate::value::{Val, raw_ref_index};
 
 #[derive(Debug, Clone, Copy)]
@@ -73,8 +82,7 @@ unsafe impl Sync for CodePtr {}
 pub(crate) struct Stack {
     slots: Vec<u64>,
     frames: Vec<Frame>,
-    host_args: Vec<Val>,
-    host_results: Vec<Val>,
+    host_vals: HostVals,
 }
 
 /// Why [`run`] returned without a trap.
@@ -95,9 +103,9 @@ pub(crate) enum Outcome {
 
 impl Stack {
     /// Prepares a call of Wasm function `def` of `instance` with `params`.
-    pub fn start<T>(
+    pub fn start(
         &mut self,
-        store: &StoreInner<T>,
+        store: &StoreCore,
         instance: u32,
         def: u32,
         params: &[Val],
@@ -105,7 +113,7 @@ impl Stack {
     ) -> Result<()> {
         self.start_raw(store, instance, def, num_results, |slots| {
             for (slot, p) in slots.iter_mut().zip(params) {
-                *slot = p.to_raw(store.id)?;
+                *slot = p.to_raw(store.id())?;
             }
             Ok(())
         })
@@ -113,9 +121,9 @@ impl Stack {
 
     /// Prepares a call of Wasm function `def` of `instance` whose arguments `write_params`
     /// writes as raw slots.
-    pub fn start_raw<T>(
+    pub fn start_raw(
         &mut self,
-        store: &StoreInner<T>,
+        store: &StoreCore,
         instance: u32,
         def: u32,
         num_results: usize,
@@ -123,10 +131,10 @@ impl Stack {
     ) -> Result<()> {
         self.slots.clear();
         self.frames.clear();
-        let module = &store.instances[instance as usize].module;
-        let func = &module.inner.code[def as usize];
+        let module = store.instance(instance).module();
+        let func = module.interp_code().func(def);
         let need = (func.frame_size as usize).max(num_results);
-        let max_slots = store.engine.config().max_stack_slots;
+        let max_slots = store.max_stack_slots();
         if need > max_slots {
             return Err(TrapCode::StackOverflow.into());
         }
@@ -147,7 +155,7 @@ impl Stack {
     }
 
     /// The results of a finished call.
-    pub fn results(&self, types: &[crate::ValType], store: crate::store::StoreId, out: &mut [Val]) {
+    pub fn results(&self, types: &[crate::ValType], store: StoreId, out: &mut [Val]) {
         for ((o, &ty), &raw) in out.iter_mut().zip(types).zip(&self.slots) {
             *o = Val::from_raw(raw, ty, store);
         }
@@ -156,7 +164,7 @@ impl Stack {
     /// Writes a yielded host function's results, checking their types.
     pub fn supply_host_results(
         &mut self,
-        store: crate::store::StoreId,
+        store: StoreId,
         types: &[crate::ValType],
         at: usize,
         results: &[Val],
@@ -268,19 +276,28 @@ fn bulk_range(len: usize, start: u64, n: u64) -> Option<core::ops::Range<usize>>
     (end <= len as u64).then_some(start as usize..end as usize)
 }
 
-fn first_memory<T>(store: &StoreInner<T>, instance: u32) -> usize {
-    store.instances[instance as usize]
-        .memories
-        .first()
-        .map_or(usize::MAX, |&m| m as usize)
+/// The store index of `instance`'s first memory and its definition; `u32::MAX` and null
+/// if it has none.
+fn first_memory(store: &StoreCore, instance: u32) -> (u32, *const VMMemoryDefinition) {
+    match store.instance(instance).memories().first() {
+        Some(&m) => (m, store.memory(m).definition()),
+        None => (u32::MAX, core::ptr::null()),
+    }
 }
 
-/// A raw view of memory `mem` (`usize::MAX`: none) for the executor's loads and stores.
-fn memory_view<T>(store: &mut StoreInner<T>, mem: usize) -> (*mut u8, usize) {
-    match store.memories.get_mut(mem) {
-        Some(m) => (m.data.as_mut_ptr(), m.data.len()),
-        None => (core::ptr::NonNull::dangling().as_ptr(), 0),
+/// A raw view of the memory `definition` describes (null: no memory) for the executor's
+/// loads and stores.
+///
+/// # Safety
+/// `definition` must be null or a memory definition of the store (vm invariant 3).
+unsafe fn memory_view(definition: *const VMMemoryDefinition) -> (*mut u8, usize) {
+    if definition.is_null() {
+        return (core::ptr::NonNull::dangling().as_ptr(), 0);
     }
+    // SAFETY: the caller's obligation; the definition is current (vm invariant 2) and a
+    // memory's length fits in `usize`, since its bytes are in this address space.
+    let VMMemoryDefinition { base, length } = unsafe { definition.read() };
+    (base, length as usize)
 }
 
 /// A handler: executes the instruction at `ip` with the frame at `fp` and the memory
@@ -297,11 +314,12 @@ pub(crate) struct Op {
     pub(crate) instr: Instr,
 }
 
-impl Op {
+/// The translator encodes each instruction by asking for its handler (`handler_of`).
+impl Encode for Op {
     /// `instr` with the handler that executes it, taking the values `acc` says through
     /// the accumulator; `None` if the instruction cannot.
     #[inline(always)]
-    pub(crate) fn new(instr: Instr, acc: AccUse) -> Option<Op> {
+    fn encode(instr: Instr, acc: AccUse) -> Option<Op> {
         Some(Op {
             handler: handler_of(&instr, acc)?,
             instr,
@@ -309,11 +327,14 @@ impl Op {
     }
 
     /// Switches to the handler for accumulator uses `acc`; `None` if there is none.
-    pub(crate) fn set_acc(&mut self, acc: AccUse) -> Option<()> {
+    fn set_acc(&mut self, acc: AccUse) -> Option<()> {
         self.handler = handler_of(&self.instr, acc)?;
         Some(())
     }
 }
+
+/// A translated function as the executor runs it.
+pub(crate) type CompiledFunc = FuncCode<Op>;
 
 const _: () = assert!(core::mem::size_of::<Op>() == 32);
 
@@ -354,14 +375,17 @@ enum Exit {
 ///    store's instances keep alive; all are re-derived whenever `slots` may have been
 ///    reallocated or the frame changed;
 /// 3. the memory view (`mem_ptr`/`mem_len` and the handlers' `mem`/`len`) describes the
-///    current instance's memory, `globals`/`instance_globals` the store's global cells
-///    and the instance's indices into them, and `tables`, `func_refs`/`func_refs_len`,
-///    `instance_tables` and `instance_types` the store's tables and functions and the
-///    instance's indices of its tables and types; all are re-read after anything that
-///    can resize, move or otherwise borrow them: `memory.grow`, bulk memory operations run
-///    out of line, host calls (which may create functions, tables and instances) and
-///    switching instances. A table's elements are read through `tables` each time, so a
-///    table growing does not stale them.
+///    current instance's memory as its definition `mem_def` says (one truth for every
+///    tier: `crate::runtime::vm`); `context` is the store's context; `instance_globals`
+///    and `instance_tables` list the current instance's global cells and table
+///    definitions, one per module global and table; `func_refs`/`func_refs_len` are the
+///    store's function array as the context names it, and `instance_types` the
+///    instance's interned types. The cells and definitions live as long as the store (vm
+///    invariant 3); the memory view, the function array and the instance's lists are
+///    re-read after anything that can resize, move or otherwise borrow them:
+///    `memory.grow`, bulk memory operations run out of line, host calls (which may create
+///    functions, tables and instances) and switching instances. A table's definition is
+///    read each time, so a table growing does not stale it.
 struct Cx {
     slots: Vec<u64>,
     frames: Vec<Frame>,
@@ -375,16 +399,19 @@ struct Cx {
     funcs: *const CompiledFunc,
     /// The current frame's base in `slots`.
     base: usize,
-    mem: usize,
-    /// The store's global cells and the current instance's indices into them.
-    globals: *mut GlobalEntity,
-    instance_globals: *const u32,
-    /// For indirect calls: the store's tables and functions (`func_refs_len` of them), and
-    /// the current instance's indices of its tables and of its interned types.
-    tables: *const TableEntity,
-    func_refs: *const FuncRef,
+    /// The store index of the current instance's memory (`u32::MAX`: none) and its
+    /// definition (null: none), from which `mem_ptr`/`mem_len` are read.
+    mem: u32,
+    mem_def: *const VMMemoryDefinition,
+    /// The store's context: fuel (written back on every exit) and the function array.
+    context: *mut VMStoreContext,
+    /// The current instance's global cells, in module index order.
+    instance_globals: *const VmPtr<u64>,
+    /// For indirect calls: the store's functions (`func_refs_len` of them), and the
+    /// current instance's table definitions and interned types.
+    func_refs: *const VMFuncRef,
     func_refs_len: usize,
-    instance_tables: *const u32,
+    instance_tables: *const VmPtr<VMTableDefinition>,
     instance_types: *const u32,
     /// The registers, saved when the threaded code exits and loaded when it is entered.
     ip: *const Op,
@@ -660,7 +687,7 @@ macro_rules! handler {
             unused_mut,
             unused_assignments
         )]
-        pub(in crate::exec) unsafe fn $name(
+        pub(in crate::interp::exec) unsafe fn $name(
             $ip: *const Op,
             $fp: *mut u64,
             $mem: *mut u8,
@@ -906,7 +933,7 @@ macro_rules! add_shl_variants {
 macro_rules! global_get_variants {
     ($([$name:ident: $d:ident])*) => {$(
         handler!($name(ip, fp, mem, len, cx, acc) Instr::GlobalGet { dst, global } => {
-            put!($d, fp, acc, dst, (*cx.global(global)).value);
+            put!($d, fp, acc, dst, *cx.global(global));
             dispatch!(ip.add(1), fp, mem, len, cx, acc)
         });
     )*};
@@ -916,7 +943,7 @@ macro_rules! global_get_variants {
 macro_rules! global_set_variants {
     ($([$name:ident: $s:ident])*) => {$(
         handler!($name(ip, fp, mem, len, cx, acc) Instr::GlobalSet { src, global } => {
-            (*cx.global(global)).value = val!($s, fp, acc, src);
+            *cx.global(global) = val!($s, fp, acc, src);
             dispatch!(ip.add(1), fp, mem, len, cx, acc)
         });
     )*};
@@ -1084,12 +1111,16 @@ mod h {
     });
     handler!(CallIndirect(ip, fp, mem, len, cx, acc) Instr::CallIndirect { ty, table, base: at, index } => {
         // The validator checked `table` and `ty` against the module's tables and types, and
-        // the instance lists one store index per module table and type (invariant 3).
-        let t = *cx.instance_tables.add(table as usize);
-        let elements = &(*cx.tables.add(t as usize)).elements;
-        let Some(&element) = elements.get(get(fp, index) as u32 as usize) else {
+        // the instance lists one table definition and type per module table and type
+        // (invariant 3).
+        let table = (*cx.instance_tables.add(table as usize)).0.as_ptr().read();
+        let i = get(fp, index) as u32;
+        if u64::from(i) >= table.length {
             return trap(cx, TrapCode::TableOutOfBounds);
-        };
+        }
+        // In bounds of the table's elements, which its definition describes (vm
+        // invariant 2), checked just above.
+        let element = table.base.add(i as usize).read();
         let Some(f) = raw_ref_index(element) else {
             return trap(cx, TrapCode::UninitializedElement);
         };
@@ -1105,7 +1136,7 @@ mod h {
             // A host function or another instance's: the store's generic path.
             exit!(Exit::Slow, ip, fp, mem, len, cx, acc)
         }
-        call_defined(ip, fp, mem, len, cx, acc, callee.def, at)
+        call_defined(ip, fp, mem, len, cx, acc, callee.index, at)
     });
     handler!(Return(ip, fp, mem, len, cx, acc) Instr::Return { src, n } => {
         if src != 0 {
@@ -1230,14 +1261,10 @@ for_each_op!(define_handlers);
 impl Cx {
     /// The cell of global `global` of the current instance.
     #[inline(always)]
-    fn global(&self, global: u32) -> *mut GlobalEntity {
+    fn global(&self, global: u32) -> *mut u64 {
         // SAFETY: the validator checked `global` against the module's globals, and the
-        // instance lists one store index per module global; store indices are in bounds of
-        // the store's globals, and both pointers are current (invariant 3).
-        unsafe {
-            let index = *self.instance_globals.add(global as usize);
-            self.globals.add(index as usize)
-        }
+        // instance lists one cell per module global (invariant 3).
+        unsafe { (*self.instance_globals.add(global as usize)).0.as_ptr() }
     }
 
     /// Records `ip` as where the current frame continues.
@@ -1259,23 +1286,22 @@ enum Next {
 
 /// Runs the top frame of `stack` until the entry function returns, a trap, fuel running
 /// out, or a host yield. See [`Cx`] for the invariants behind the raw pointers.
-pub(crate) fn run<T>(store: &mut Store<T>, stack: &mut Stack) -> Result<Outcome> {
+pub(crate) fn run(store: &mut dyn StoreOps, stack: &mut Stack) -> Result<Outcome> {
+    let core = store.core();
+    let context = core.context();
     let mut cx = Cx {
         slots: core::mem::take(&mut stack.slots),
         frames: core::mem::take(&mut stack.frames),
-        limits: (
-            store.inner.max_call_depth() as usize,
-            store.inner.engine.config().max_stack_slots,
-        ),
-        fuel: store.inner.fuel,
+        limits: (core.max_call_depth() as usize, core.max_stack_slots()),
+        fuel: core.fuel(),
         // Differs from the top frame's, so `resume_top` loads everything.
         instance: u32::MAX,
         funcs: core::ptr::null(),
         base: 0,
-        mem: usize::MAX,
-        globals: core::ptr::null_mut(),
+        mem: u32::MAX,
+        mem_def: core::ptr::null(),
+        context,
         instance_globals: core::ptr::null(),
-        tables: core::ptr::null(),
         func_refs: core::ptr::null(),
         func_refs_len: 0,
         instance_tables: core::ptr::null(),
@@ -1288,16 +1314,15 @@ pub(crate) fn run<T>(store: &mut Store<T>, stack: &mut Stack) -> Result<Outcome>
         trap: TrapCode::Unreachable,
     };
     let mut ex = Executor {
-        store,
+        store: &mut *store,
         cx: &mut cx,
-        host_args: &mut stack.host_args,
-        host_results: &mut stack.host_results,
+        host_vals: &mut stack.host_vals,
     };
     let mut outcome = ex.drive();
     if let Err(e) = &mut outcome
         && e.is_trap()
     {
-        e.add_frames(backtrace(&store.inner, &cx.frames));
+        e.add_frames(backtrace(store.core(), &cx.frames));
     }
     stack.slots = core::mem::take(&mut cx.slots);
     stack.frames = core::mem::take(&mut cx.frames);
@@ -1308,15 +1333,15 @@ pub(crate) fn run<T>(store: &mut Store<T>, stack: &mut Stack) -> Result<Outcome>
 /// record's `ip` points into its function's code (invariant 2), which identifies the
 /// function; a frame of the same function as the one before it (recursion) is found
 /// without a search.
-fn backtrace<T>(store: &StoreInner<T>, frames: &[Frame]) -> Vec<FrameInfo> {
+fn backtrace(store: &StoreCore, frames: &[Frame]) -> Vec<FrameInfo> {
     let mut out: Vec<FrameInfo> = Vec::with_capacity(frames.len());
     let mut last: Option<(u32, u32)> = None;
     for frame in frames.iter().rev() {
-        let Some(instance) = store.instances.get(frame.instance as usize) else {
+        if frame.instance as usize >= store.num_instances() {
             continue;
-        };
-        let module = &instance.module;
-        let code = &module.inner.code;
+        }
+        let module = store.instance(frame.instance).module();
+        let code = module.interp_code().funcs();
         let contains = |def: u32| {
             code.get(def as usize)
                 .is_some_and(|f| f.code.as_ptr_range().contains(&frame.ip.0))
@@ -1327,27 +1352,29 @@ fn backtrace<T>(store: &StoreInner<T>, frames: &[Frame]) -> Vec<FrameInfo> {
         };
         let Some(def) = def else { continue };
         last = Some((frame.instance, def));
-        let index = module.inner.num_imported_funcs + def;
+        let index = module.info().num_imported_funcs + def;
         out.push(FrameInfo::new(module.clone(), index));
     }
     out
 }
 
 /// The generic side of the interpreter: enters the threaded code and runs what it leaves
-/// to the store (see the module docs).
-struct Executor<'a, T> {
-    store: &'a mut Store<T>,
+/// to the store (see the module docs). It sees the store as `dyn StoreOps`, so nothing of
+/// the interpreter is generic over the host data; only `StoreOps::call_host` is.
+struct Executor<'a> {
+    store: &'a mut dyn StoreOps,
     cx: &'a mut Cx,
-    host_args: &'a mut Vec<Val>,
-    host_results: &'a mut Vec<Val>,
+    host_vals: &'a mut HostVals,
 }
 
-impl<T> Executor<'_, T> {
+impl Executor<'_> {
     fn drive(&mut self) -> Result<Outcome> {
         self.resume_top();
         loop {
             let exit = execute(self.cx);
-            self.store.inner.fuel = self.cx.fuel;
+            // SAFETY: the context is the store's and lives as long as it (vm invariants 1
+            // and 3); nothing else accesses it while the executor holds the store.
+            unsafe { (*self.cx.context).fuel = self.cx.fuel };
             match exit {
                 Exit::Continue => {}
                 Exit::Done => return Ok(Outcome::Done),
@@ -1362,7 +1389,8 @@ impl<T> Executor<'_, T> {
                     self.cx.ip = unsafe { self.cx.ip.add(1) };
                     let next = self.slow(instr);
                     // Host functions may have changed the fuel.
-                    self.cx.fuel = self.store.inner.fuel;
+                    // SAFETY: as above.
+                    self.cx.fuel = unsafe { (*self.cx.context).fuel };
                     if let Next::Exit(outcome) = next? {
                         return Ok(outcome);
                     }
@@ -1388,16 +1416,18 @@ impl<T> Executor<'_, T> {
     /// (invariant 3).
     fn refresh_views(&mut self) {
         let cx = &mut *self.cx;
-        let inner = &mut self.store.inner;
-        (cx.mem_ptr, cx.mem_len) = memory_view(inner, cx.mem);
-        cx.globals = inner.globals.as_mut_ptr();
-        cx.tables = inner.tables.as_ptr();
-        cx.func_refs = inner.func_refs.as_ptr();
-        cx.func_refs_len = inner.func_refs.len();
-        let instance = &inner.instances[cx.instance as usize];
-        cx.instance_globals = instance.globals.as_ptr();
-        cx.instance_tables = instance.tables.as_ptr();
-        cx.instance_types = instance.types.as_ptr();
+        let core = self.store.core();
+        // SAFETY: `mem_def` is null or the current instance's memory's definition
+        // (invariant 3).
+        (cx.mem_ptr, cx.mem_len) = unsafe { memory_view(cx.mem_def) };
+        // SAFETY: the store's context (invariant 3; vm invariants 1 and 3).
+        let context = unsafe { cx.context.read() };
+        cx.func_refs = context.funcs;
+        cx.func_refs_len = context.funcs_len as usize;
+        let instance = core.instance(cx.instance);
+        cx.instance_globals = instance.global_cells().as_ptr();
+        cx.instance_tables = instance.table_definitions().as_ptr();
+        cx.instance_types = instance.types().as_ptr();
     }
 
     /// Continues in the frame now on top of the frame stack.
@@ -1405,9 +1435,10 @@ impl<T> Executor<'_, T> {
         let f = *self.cx.frames.last().expect("a frame");
         if f.instance != self.cx.instance {
             self.cx.instance = f.instance;
-            let module = &self.store.inner.instances[f.instance as usize].module;
-            self.cx.funcs = module.inner.code.as_ptr();
-            self.cx.mem = first_memory(&self.store.inner, f.instance);
+            let core = self.store.core();
+            let module = core.instance(f.instance).module();
+            self.cx.funcs = module.interp_code().funcs().as_ptr();
+            (self.cx.mem, self.cx.mem_def) = first_memory(core, f.instance);
         }
         self.refresh_views();
         self.cx.ip = f.ip.0;
@@ -1419,13 +1450,10 @@ impl<T> Executor<'_, T> {
     fn call_store_func(&mut self, func_index: u32, at: Slot) -> Result<Next> {
         self.cx.save_ip(self.cx.ip);
         let new_base = self.cx.base + at as usize;
-        let store_id = self.store.inner.id;
-        match &self.store.inner.funcs[func_index as usize] {
-            &FuncEntity::Wasm { instance, def, .. } => {
-                let f = &self.store.inner.instances[instance as usize]
-                    .module
-                    .inner
-                    .code[def as usize];
+        let core = self.store.core();
+        match core.func(func_index).kind() {
+            FuncKind::Wasm { instance, def } => {
+                let f = core.instance(instance).module().interp_code().func(def);
                 let cx = &mut *self.cx;
                 enter(
                     &mut cx.frames,
@@ -1437,55 +1465,18 @@ impl<T> Executor<'_, T> {
                 )?;
                 self.resume_top();
             }
-            FuncEntity::Host { func, .. } => {
-                // No reference counting on this path: the store owns an `Arc` of every
-                // host function for its whole life (function entities are never removed)
-                // and the host function only gets `&mut Store` through a `Caller`, which
-                // cannot move or drop the store, so the pointee outlives the call.
-                let host: *const HostFunc<T> = Arc::as_ptr(func);
-                // SAFETY: `host` points into an `Arc` the store keeps alive (see above).
-                let host = unsafe { &*host };
-                let caller_instance = Some(Instance::new_handle(store_id, self.cx.instance));
-                let outcome = match &host.func {
-                    HostFnKind::Raw(f) => {
-                        let width = host.ty.params().len().max(host.ty.results().len());
-                        // SAFETY: the verifier proved the call's `[at, at + width)` inside
-                        // the frame (invariant 1). While the host function runs, this slice
-                        // is the only use of the frame: the threaded code waits, and the
-                        // host function reaches only the store, never this stack.
-                        let slots = unsafe {
-                            core::slice::from_raw_parts_mut(self.cx.fp.add(at as usize), width)
-                        };
-                        let caller = Caller {
-                            store: &mut *self.store,
-                            instance: caller_instance,
-                        };
-                        f(caller, slots)
-                    }
-                    HostFnKind::Vals(_) => {
-                        let ty = &host.ty;
-                        self.host_args.clear();
-                        for (i, &t) in ty.params().iter().enumerate() {
-                            let raw = self.get(at + i as u32);
-                            self.host_args.push(Val::from_raw(raw, t, store_id));
-                        }
-                        self.host_results.clear();
-                        self.host_results
-                            .extend(ty.results().iter().map(|&t| Val::default_for(t)));
-                        let caller = Caller {
-                            store: &mut *self.store,
-                            instance: caller_instance,
-                        };
-                        let outcome = host.call_vals(caller, self.host_args, self.host_results);
-                        if outcome.is_ok() {
-                            for i in 0..self.host_results.len() {
-                                let raw = self.host_results[i].to_raw(store_id)?;
-                                self.set(at + i as u32, raw);
-                            }
-                        }
-                        outcome
-                    }
-                };
+            FuncKind::Host(host) => {
+                let ty = core.func_type(func_index);
+                let width = ty.params().len().max(ty.results().len());
+                // SAFETY: the verifier proved the call's `[at, at + width)` inside the
+                // frame (invariant 1). While the host function runs, this slice is the only
+                // use of the frame: the threaded code waits, and the host function reaches
+                // only the store, never this stack.
+                let slots =
+                    unsafe { core::slice::from_raw_parts_mut(self.cx.fp.add(at as usize), width) };
+                let outcome = self
+                    .store
+                    .call_host(host, self.cx.instance, slots, self.host_vals);
                 self.refresh_views();
                 if let Err(e) = outcome {
                     if let ErrorKind::Yield(tag) = e.kind() {
@@ -1503,76 +1494,77 @@ impl<T> Executor<'_, T> {
     }
 
     fn call_indirect(&mut self, ty: u32, table: u32, at: Slot) -> Result<Next> {
-        let module = &self.store.inner.instances[self.cx.instance as usize].module;
-        let np = module.inner.types[ty as usize].params().len();
+        let core = self.store.core();
+        let inst = core.instance(self.cx.instance);
+        let np = inst.module().info().types[ty as usize].params().len();
         let index = self.get(at + np as u32) as u32;
-        let inner = &self.store.inner;
-        let inst = &inner.instances[self.cx.instance as usize];
-        let raw = *inner.tables[inst.tables[table as usize] as usize]
-            .elements
+        let raw = *core
+            .table(inst.tables()[table as usize])
+            .elements()
             .get(index as usize)
             .ok_or(Error::trap(TrapCode::TableOutOfBounds))?;
         let f = raw_ref_index(raw).ok_or(Error::trap(TrapCode::UninitializedElement))?;
-        if inner.funcs[f as usize].ty() != inst.types[ty as usize] {
+        if core.func(f).ty != inst.types()[ty as usize] {
             return Err(TrapCode::IndirectCallTypeMismatch.into());
         }
         self.call_store_func(f, at)
     }
 
-    fn table_index(&self, table: u32) -> usize {
-        self.store.inner.instances[self.cx.instance as usize].tables[table as usize] as usize
+    fn table_index(&self, table: u32) -> u32 {
+        self.store.core().instance(self.cx.instance).tables()[table as usize]
     }
 
     /// Runs an instruction the threaded code leaves to the store (see `handler_of`); the
     /// instruction pointer is already past it.
     #[inline(never)]
     fn slow(&mut self, instr: Instr) -> Result<Next> {
-        let instance = self.cx.instance as usize;
+        let instance = self.cx.instance;
         let mem = self.cx.mem;
-        let inner = &mut self.store.inner;
         let oob = || Error::trap(TrapCode::MemoryOutOfBounds);
         let table_oob = || Error::trap(TrapCode::TableOutOfBounds);
         match instr {
             Instr::CallImported { func, base } => {
-                let f = inner.instances[instance].funcs[func as usize];
+                let f = self.store.core().instance(instance).funcs()[func as usize];
                 return self.call_store_func(f, base);
             }
             Instr::CallIndirect {
                 ty, table, base, ..
             } => return self.call_indirect(ty, table, base),
             Instr::RefFunc { dst, func } => {
-                let f = inner.instances[instance].funcs[func as usize];
+                let f = self.store.core().instance(instance).funcs()[func as usize];
                 self.set(dst, u64::from(f) + 1);
             }
             Instr::MemorySize { dst } => {
-                let pages = inner.memories[mem].pages();
+                let pages = self.store.core().memory(mem).pages();
                 self.set(dst, u64::from(pages));
             }
             Instr::MemoryGrow { dst } => {
-                let limit = inner.limits.memory_pages;
                 let delta = self.get(dst) as u32;
-                let old = self.store.inner.memories[mem].grow(delta, limit);
+                let old = self.store.core_mut().grow_memory(mem, delta);
                 self.set(dst, u64::from(old.unwrap_or(u32::MAX)));
                 self.refresh_views();
             }
             Instr::MemoryInit { base: at, data } => {
                 let (d, s, n) = (self.get(at), self.get(at + 1), self.get(at + 2));
-                let inner = &mut self.store.inner;
-                let seg = &inner.instances[instance].datas[data as usize];
+                let core = self.store.core_mut();
+                let seg = core.instance(instance).data(data).clone();
                 let src = bulk_range(seg.len(), s, n).ok_or_else(oob)?;
-                let m = &mut inner.memories[mem].data;
+                let m = core.memory_mut(mem).data_mut();
                 let dst = bulk_range(m.len(), d, n).ok_or_else(oob)?;
                 m[dst].copy_from_slice(&seg[src]);
                 self.refresh_views();
             }
             Instr::DataDrop { data } => {
-                inner.instances[instance].datas[data as usize] = Arc::from([]);
+                self.store.core_mut().instance_mut(instance).drop_data(data);
             }
             Instr::TableGet { dst, table } => {
                 let t = self.table_index(table);
                 let index = self.get(dst) as u32 as usize;
-                let value = *self.store.inner.tables[t]
-                    .elements
+                let value = *self
+                    .store
+                    .core()
+                    .table(t)
+                    .elements()
                     .get(index)
                     .ok_or_else(table_oob)?;
                 self.set(dst, value);
@@ -1580,28 +1572,30 @@ impl<T> Executor<'_, T> {
             Instr::TableSet { base: at, table } => {
                 let t = self.table_index(table);
                 let (index, value) = (self.get(at) as u32 as usize, self.get(at + 1));
-                let e = self.store.inner.tables[t]
-                    .elements
+                let e = self
+                    .store
+                    .core_mut()
+                    .table_mut(t)
+                    .elements_mut()
                     .get_mut(index)
                     .ok_or_else(table_oob)?;
                 *e = value;
             }
             Instr::TableSize { dst, table } => {
                 let t = self.table_index(table);
-                let len = self.store.inner.tables[t].elements.len();
+                let len = self.store.core().table(t).elements().len();
                 self.set(dst, len as u64);
             }
             Instr::TableGrow { base: at, table } => {
                 let t = self.table_index(table);
-                let limit = self.store.inner.limits.table_elements;
                 let (init, delta) = (self.get(at), self.get(at + 1) as u32);
-                let old = self.store.inner.tables[t].grow(delta, init, limit);
+                let old = self.store.core_mut().grow_table(t, delta, init);
                 self.set(at, u64::from(old.unwrap_or(u32::MAX)));
             }
             Instr::TableFill { base: at, table } => {
                 let t = self.table_index(table);
                 let (start, value, n) = (self.get(at), self.get(at + 1), self.get(at + 2));
-                let elements = &mut self.store.inner.tables[t].elements;
+                let elements = self.store.core_mut().table_mut(t).elements_mut();
                 let r = bulk_range(elements.len(), start, n).ok_or_else(table_oob)?;
                 elements[r].fill(value);
             }
@@ -1612,14 +1606,16 @@ impl<T> Executor<'_, T> {
             } => {
                 let (d, s) = (self.table_index(dst_table), self.table_index(src_table));
                 let (d_start, s_start, n) = (self.get(at), self.get(at + 1), self.get(at + 2));
-                let tables = &mut self.store.inner.tables;
-                let dr = bulk_range(tables[d].elements.len(), d_start, n).ok_or_else(table_oob)?;
-                let sr = bulk_range(tables[s].elements.len(), s_start, n).ok_or_else(table_oob)?;
+                let core = self.store.core_mut();
+                let d_len = core.table(d).elements().len();
+                let s_len = core.table(s).elements().len();
+                let dr = bulk_range(d_len, d_start, n).ok_or_else(table_oob)?;
+                let sr = bulk_range(s_len, s_start, n).ok_or_else(table_oob)?;
                 if d == s {
-                    tables[d].elements.copy_within(sr, dr.start);
+                    core.table_mut(d).elements_mut().copy_within(sr, dr.start);
                 } else {
-                    let (dt, st) = two_mut(tables, d, s);
-                    dt.elements[dr].copy_from_slice(&st.elements[sr]);
+                    let (dt, st) = core.two_tables_mut(d, s);
+                    dt.elements_mut()[dr].copy_from_slice(&st.elements()[sr]);
                 }
             }
             Instr::TableInit {
@@ -1629,29 +1625,18 @@ impl<T> Executor<'_, T> {
             } => {
                 let t = self.table_index(table);
                 let (d_start, s_start, n) = (self.get(at), self.get(at + 1), self.get(at + 2));
-                let inner = &mut self.store.inner;
-                let seg = &inner.instances[instance].elems[elem as usize];
-                let elements = &mut inner.tables[t].elements;
+                let core = self.store.core_mut();
+                let seg = core.instance(instance).elem(elem).clone();
+                let elements = core.table_mut(t).elements_mut();
                 let src = bulk_range(seg.len(), s_start, n).ok_or_else(table_oob)?;
                 let dst = bulk_range(elements.len(), d_start, n).ok_or_else(table_oob)?;
                 elements[dst].copy_from_slice(&seg[src]);
             }
             Instr::ElemDrop { elem } => {
-                inner.instances[instance].elems[elem as usize] = Arc::from([]);
+                self.store.core_mut().instance_mut(instance).drop_elem(elem);
             }
             other => unreachable!("{other:?} runs in the threaded code"),
         }
         Ok(Next::Continue)
-    }
-}
-
-/// Two distinct elements of a slice, mutably.
-fn two_mut<E>(v: &mut [E], a: usize, b: usize) -> (&mut E, &E) {
-    if a < b {
-        let (lo, hi) = v.split_at_mut(b);
-        (&mut lo[a], &hi[0])
-    } else {
-        let (lo, hi) = v.split_at_mut(a);
-        (&mut hi[0], &lo[b])
     }
 }

@@ -1,4 +1,4 @@
-//! Translation of validated Wasm function bodies into the internal code of [`crate::ir`].
+//! Translation of validated Wasm function bodies into the interpreter's code ([`super::ir`]).
 //!
 //! The translator runs in one pass over each body, interleaved with `wasmparser`'s function
 //! validator: every operator is validated first, then translated. It keeps a compile-time
@@ -34,8 +34,7 @@ use wasmparser::{
 };
 
 use crate::error::{Error, Result};
-use crate::exec::Op;
-use crate::ir::{AccUse, CompiledFunc, Instr, Slot, for_each_op};
+use crate::interp::ir::{AccUse, Encode, FuncCode, Instr, Slot, for_each_op};
 use crate::types::FuncType;
 
 /// What the translator needs to know about the module around a function.
@@ -179,14 +178,14 @@ impl Scratch {
     }
 }
 
-/// Validates and translates one function body.
-pub(crate) fn translate(
+/// Validates and translates one function body into code encoded as `O`s.
+pub(crate) fn translate<O: Encode>(
     env: &ModuleEnv<'_>,
     func_index: u32,
     body: &FunctionBody<'_>,
     validator: &mut FuncValidator<ValidatorResources>,
     scratch: &mut Scratch,
-) -> Result<CompiledFunc> {
+) -> Result<FuncCode<O>> {
     let ty = &env.types[env.funcs[func_index as usize] as usize];
     let num_params = ty.params().len() as u32;
     let mut num_locals = num_params;
@@ -1379,11 +1378,11 @@ impl Translator<'_> {
     /// Lays out the frame, relocates constant slots behind the operand stack, and verifies
     /// the code: every slot operand inside the frame, every jump inside the code, and no
     /// way to run off its end. The executor's unchecked accesses rely on this.
-    fn finish(
+    fn finish<O: Encode>(
         self,
         num_params: u32,
         scratch: &mut Scratch,
-    ) -> core::result::Result<CompiledFunc, &'static str> {
+    ) -> core::result::Result<FuncCode<O>, &'static str> {
         let (num_locals, num_consts) = (self.num_locals, self.consts.len() as u32);
         let frame_size_unpadded = num_locals
             .checked_add(num_consts)
@@ -1420,7 +1419,7 @@ impl Translator<'_> {
             frame_size: frame_size_unpadded,
         };
         let code = layout_and_encode(self.env, &self.code, layout, targets, &self.consts)?;
-        let func = CompiledFunc {
+        let func = FuncCode {
             code,
             num_params,
             frame_init,
@@ -1454,7 +1453,7 @@ struct Layout {
 }
 
 /// Finishes the code in one pass: lays it out, checks the invariants the executor relies
-/// on, and encodes it as the executor's [`Op`]s.
+/// on, and encodes it for the executor ([`Encode`]).
 /// - Constants go between the locals and the operand stack (a callee's frame starts at its
 ///   arguments on the caller's operand stack and must not cover the caller's constants),
 ///   so constant placeholders and temps are relocated.
@@ -1472,7 +1471,7 @@ struct Layout {
 ///   an immediate where it fits (see [`Instr::imm_operand`]).
 ///
 /// With [`ModuleEnv::fuse`] off, neither the accumulator nor immediates are used.
-fn layout_and_encode(
+fn layout_and_encode<O: Encode>(
     env: &ModuleEnv<'_>,
     code: &[Instr],
     Layout {
@@ -1482,7 +1481,7 @@ fn layout_and_encode(
     }: Layout,
     targets: &mut [bool],
     consts: &[u64],
-) -> core::result::Result<Box<[Op]>, &'static str> {
+) -> core::result::Result<Box<[O]>, &'static str> {
     let len = code.len();
     match code.last() {
         Some(Instr::Return { .. } | Instr::Br(_) | Instr::Unreachable) => {}
@@ -1496,7 +1495,7 @@ fn layout_and_encode(
         })
     };
     let temps_from = num_locals + num_consts;
-    let mut ops: Vec<Op> = Vec::new();
+    let mut ops: Vec<O> = Vec::new();
     ops.try_reserve_exact(len).map_err(|_| OUT_OF_MEMORY)?;
     // The accumulator uses of the previous instruction (already in `ops`) and the temp it
     // writes, if it can write one to the accumulator.
@@ -1580,7 +1579,7 @@ fn layout_and_encode(
                 acc.imm = true;
             }
         }
-        ops.push(Op::new(instr, acc).ok_or(NO_HANDLER)?);
+        ops.push(O::encode(instr, acc).ok_or(NO_HANDLER)?);
         (prev_acc, prev_dst) = (acc, shape.0);
     }
     Ok(ops.into_boxed_slice())

@@ -220,7 +220,7 @@ macro_rules! define_instr {
 }
 for_each_op!(define_instr);
 
-// Four slot operands and the tag; `exec::Op` adds the handler within 32 bytes.
+// Four slot operands and the tag; the executor's `Op` adds the handler within 32 bytes.
 const _: () = assert!(core::mem::size_of::<Instr>() <= 24);
 
 macro_rules! define_slots {
@@ -390,11 +390,22 @@ pub(crate) struct AccUse {
     pub imm: bool,
 }
 
-/// A translated function.
+/// The executor's encoding of an instruction, which the translator's last pass produces:
+/// the translator asks the executor for it instruction by instruction, and needs to know
+/// nothing more of the executor (`exec::Op` implements it).
+pub(crate) trait Encode: Sized {
+    /// `instr`, taking the values `acc` says through the accumulator; `None` if the
+    /// executor has no handler for that.
+    fn encode(instr: Instr, acc: AccUse) -> Option<Self>;
+    /// Switches to the accumulator uses `acc`; `None` if there is no handler for them.
+    fn set_acc(&mut self, acc: AccUse) -> Option<()>;
+}
+
+/// A translated function, its code encoded as `O`s (the executor's `Op`s).
 #[derive(Debug)]
-pub(crate) struct CompiledFunc {
-    /// The code as the executor runs it: each instruction with its handler.
-    pub code: alloc::boxed::Box<[crate::exec::Op]>,
+pub(crate) struct FuncCode<O> {
+    /// The code as the executor runs it.
+    pub code: alloc::boxed::Box<[O]>,
     pub num_params: u32,
     /// What a new frame holds after its parameters: zeros for the declared locals, then
     /// the function's constants, so instructions read constants like any other slot;

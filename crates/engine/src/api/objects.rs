@@ -1,23 +1,22 @@
 //! Memories, tables, globals and the [`Extern`] sum of all importable things.
 
-use alloc::vec;
-
+use crate::api::func::Func;
+use crate::api::store::{AsContext, AsContextMut, Store, StoreId};
 use crate::error::{Error, Result};
-use crate::func::Func;
-use crate::store::{
-    AsContext, AsContextMut, GlobalEntity, MemoryEntity, Store, StoreId, TableEntity,
-};
+use crate::runtime::StoreCore;
+use crate::runtime::memory::MemoryEntity;
+use crate::runtime::store::TableEntity;
 use crate::types::{ExternType, GlobalType, MemoryType, Mutability, TableType};
 use crate::value::Val;
 
 /// The store, after checking that `handle` belongs to it.
 fn checked<T>(store: &Store<T>, handle: StoreId) -> Result<&Store<T>> {
-    store.inner.id.check(handle)?;
+    store.core.id().check(handle)?;
     Ok(store)
 }
 
 fn checked_mut<T>(store: &mut Store<T>, handle: StoreId) -> Result<&mut Store<T>> {
-    store.inner.id.check(handle)?;
+    store.core.id().check(handle)?;
     Ok(store)
 }
 
@@ -35,37 +34,18 @@ impl Memory {
     /// If the minimum size exceeds the store's limit or the maximum is below the minimum.
     pub fn new(mut store: impl AsContextMut, ty: MemoryType) -> Result<Memory> {
         let store = store.as_context_mut().0;
-        Self::alloc(&mut store.inner, ty)
+        Self::alloc(&mut store.core, ty)
     }
 
-    pub(crate) fn alloc<T>(
-        store: &mut crate::store::StoreInner<T>,
-        ty: MemoryType,
-    ) -> Result<Memory> {
-        store.check_object_limit()?;
-        if ty.minimum() > 65536 || ty.maximum().is_some_and(|m| m < ty.minimum() || m > 65536) {
-            return Err(Error::instantiation("invalid memory limits"));
-        }
-        if ty.minimum() > store.limits.memory_pages {
-            return Err(Error::instantiation(alloc::format!(
-                "memory of {} pages exceeds the store limit of {} pages",
-                ty.minimum(),
-                store.limits.memory_pages
-            )));
-        }
-        let len = ty.minimum() as usize * MemoryEntity::PAGE;
-        let data = crate::zeroed::ZeroedBytes::new(len)
-            .ok_or_else(|| Error::instantiation("out of host memory for a linear memory"))?;
-        let index = store.memories.len() as u32;
-        store.memories.push(MemoryEntity { ty, data });
+    pub(crate) fn alloc(store: &mut StoreCore, ty: MemoryType) -> Result<Memory> {
         Ok(Memory {
-            store: store.id,
-            index,
+            store: store.id(),
+            index: store.alloc_memory(ty)?,
         })
     }
 
     fn entity<'a, T>(&self, store: &'a Store<T>) -> Result<&'a MemoryEntity> {
-        Ok(&checked(store, self.store)?.inner.memories[self.index as usize])
+        Ok(checked(store, self.store)?.core.memory(self.index))
     }
 
     /// The memory's type, with its current size as the minimum.
@@ -74,7 +54,7 @@ impl Memory {
     /// If the memory belongs to another store.
     pub fn ty(&self, store: impl AsContext) -> Result<MemoryType> {
         let m = self.entity(store.as_context().0)?;
-        Ok(MemoryType::new(m.pages(), m.ty.maximum()))
+        Ok(MemoryType::new(m.pages(), m.ty().maximum()))
     }
 
     /// The size in pages.
@@ -90,7 +70,7 @@ impl Memory {
     /// # Errors
     /// If the memory belongs to another store.
     pub fn data_size(&self, store: impl AsContext) -> Result<usize> {
-        Ok(self.entity(store.as_context().0)?.data.len())
+        Ok(self.entity(store.as_context().0)?.len())
     }
 
     /// Grows the memory by `delta` pages and returns the old size in pages.
@@ -99,9 +79,9 @@ impl Memory {
     /// If the new size exceeds the memory's maximum or the store limit, or another store.
     pub fn grow(&self, mut store: impl AsContextMut, delta: u32) -> Result<u32> {
         let store = checked_mut(store.as_context_mut().0, self.store)?;
-        let limit = store.inner.limits.memory_pages;
-        store.inner.memories[self.index as usize]
-            .grow(delta, limit)
+        store
+            .core
+            .grow_memory(self.index, delta)
             .ok_or_else(|| Error::usage("memory cannot grow by that much"))
     }
 
@@ -110,7 +90,7 @@ impl Memory {
     /// # Errors
     /// If the memory belongs to another store.
     pub fn data<'a, S: AsContext + ?Sized>(&self, store: &'a S) -> Result<&'a [u8]> {
-        Ok(&self.entity(store.as_context().0)?.data)
+        Ok(self.entity(store.as_context().0)?.data())
     }
 
     /// The memory's bytes, mutably.
@@ -119,7 +99,7 @@ impl Memory {
     /// If the memory belongs to another store.
     pub fn data_mut<'a, S: AsContextMut + ?Sized>(&self, store: &'a mut S) -> Result<&'a mut [u8]> {
         let store = checked_mut(store.as_context_mut().0, self.store)?;
-        Ok(&mut store.inner.memories[self.index as usize].data)
+        Ok(store.core.memory_mut(self.index).data_mut())
     }
 
     /// The memory's bytes and the store's host data, both mutably: what a host function
@@ -129,11 +109,11 @@ impl Memory {
     /// If the memory belongs to another store.
     pub fn data_and_store_mut<'a, T: 'a>(
         &self,
-        store: impl Into<crate::store::StoreContextMut<'a, T>>,
+        store: impl Into<crate::api::store::StoreContextMut<'a, T>>,
     ) -> Result<(&'a mut [u8], &'a mut T)> {
         let store = checked_mut(store.into().0, self.store)?;
         let (inner, data) = store.split_mut();
-        Ok((&mut inner.memories[self.index as usize].data, data))
+        Ok((inner.memory_mut(self.index).data_mut(), data))
     }
 
     /// Copies `buf.len()` bytes at `offset` into `buf`.
@@ -141,7 +121,7 @@ impl Memory {
     /// # Errors
     /// If the range is out of bounds, or another store.
     pub fn read(&self, store: impl AsContext, offset: usize, buf: &mut [u8]) -> Result<()> {
-        let data = &self.entity(store.as_context().0)?.data;
+        let data = self.entity(store.as_context().0)?.data();
         let src = offset
             .checked_add(buf.len())
             .and_then(|end| data.get(offset..end))
@@ -156,7 +136,7 @@ impl Memory {
     /// If the range is out of bounds, or another store.
     pub fn write(&self, mut store: impl AsContextMut, offset: usize, buf: &[u8]) -> Result<()> {
         let store = checked_mut(store.as_context_mut().0, self.store)?;
-        let data = &mut store.inner.memories[self.index as usize].data;
+        let data = store.core.memory_mut(self.index).data_mut();
         let dst = offset
             .checked_add(buf.len())
             .and_then(|end| data.get_mut(offset..end))
@@ -184,41 +164,19 @@ impl Table {
         if init.ty() != ty.element() {
             return Err(Error::usage("table initializer has the wrong type"));
         }
-        let raw = init.to_raw(store.inner.id)?;
-        Self::alloc(&mut store.inner, ty, raw)
+        let raw = init.to_raw(store.core.id())?;
+        Self::alloc(&mut store.core, ty, raw)
     }
 
-    pub(crate) fn alloc<T>(
-        store: &mut crate::store::StoreInner<T>,
-        ty: TableType,
-        init: u64,
-    ) -> Result<Table> {
-        store.check_object_limit()?;
-        if !ty.element().is_ref() || ty.maximum().is_some_and(|m| m < ty.minimum()) {
-            return Err(Error::instantiation("invalid table type"));
-        }
-        if ty.minimum() > store.limits.table_elements {
-            return Err(Error::instantiation(alloc::format!(
-                "table of {} elements exceeds the store limit of {}",
-                ty.minimum(),
-                store.limits.table_elements
-            )));
-        }
-        let mut elements = vec::Vec::new();
-        elements
-            .try_reserve_exact(ty.minimum() as usize)
-            .map_err(|_| Error::instantiation("out of host memory for a table"))?;
-        elements.resize(ty.minimum() as usize, init);
-        let index = store.tables.len() as u32;
-        store.tables.push(TableEntity { ty, elements });
+    pub(crate) fn alloc(store: &mut StoreCore, ty: TableType, init: u64) -> Result<Table> {
         Ok(Table {
-            store: store.id,
-            index,
+            store: store.id(),
+            index: store.alloc_table(ty, init)?,
         })
     }
 
     fn entity<'a, T>(&self, store: &'a Store<T>) -> Result<&'a TableEntity> {
-        Ok(&checked(store, self.store)?.inner.tables[self.index as usize])
+        Ok(checked(store, self.store)?.core.table(self.index))
     }
 
     /// The table's type, with its current size as the minimum.
@@ -228,9 +186,9 @@ impl Table {
     pub fn ty(&self, store: impl AsContext) -> Result<TableType> {
         let t = self.entity(store.as_context().0)?;
         Ok(TableType::new(
-            t.ty.element(),
-            t.elements.len() as u32,
-            t.ty.maximum(),
+            t.ty().element(),
+            t.elements().len() as u32,
+            t.ty().maximum(),
         ))
     }
 
@@ -239,7 +197,7 @@ impl Table {
     /// # Errors
     /// If the table belongs to another store.
     pub fn size(&self, store: impl AsContext) -> Result<u32> {
-        Ok(self.entity(store.as_context().0)?.elements.len() as u32)
+        Ok(self.entity(store.as_context().0)?.elements().len() as u32)
     }
 
     /// Element `index`, or `None` if out of bounds.
@@ -249,9 +207,9 @@ impl Table {
     pub fn get(&self, store: impl AsContext, index: u32) -> Result<Option<Val>> {
         let store = store.as_context().0;
         let t = self.entity(store)?;
-        Ok(t.elements
+        Ok(t.elements()
             .get(index as usize)
-            .map(|&raw| Val::from_raw(raw, t.ty.element(), store.inner.id)))
+            .map(|&raw| Val::from_raw(raw, t.ty().element(), store.core.id())))
     }
 
     /// Sets element `index`.
@@ -260,13 +218,13 @@ impl Table {
     /// Out of bounds, a value of the wrong type or store.
     pub fn set(&self, mut store: impl AsContextMut, index: u32, val: Val) -> Result<()> {
         let store = checked_mut(store.as_context_mut().0, self.store)?;
-        let raw = val.to_raw(store.inner.id)?;
-        let t = &mut store.inner.tables[self.index as usize];
-        if val.ty() != t.ty.element() {
+        let raw = val.to_raw(store.core.id())?;
+        let t = store.core.table_mut(self.index);
+        if val.ty() != t.ty().element() {
             return Err(Error::usage("table element has the wrong type"));
         }
         let e = t
-            .elements
+            .elements_mut()
             .get_mut(index as usize)
             .ok_or_else(|| Error::trap(crate::TrapCode::TableOutOfBounds))?;
         *e = raw;
@@ -279,13 +237,13 @@ impl Table {
     /// Past the maximum or the store limit, a wrong type or store.
     pub fn grow(&self, mut store: impl AsContextMut, delta: u32, init: Val) -> Result<u32> {
         let store = checked_mut(store.as_context_mut().0, self.store)?;
-        let raw = init.to_raw(store.inner.id)?;
-        let limit = store.inner.limits.table_elements;
-        let t = &mut store.inner.tables[self.index as usize];
-        if init.ty() != t.ty.element() {
+        let raw = init.to_raw(store.core.id())?;
+        if init.ty() != store.core.table(self.index).ty().element() {
             return Err(Error::usage("table element has the wrong type"));
         }
-        t.grow(delta, raw, limit)
+        store
+            .core
+            .grow_table(self.index, delta, raw)
             .ok_or_else(|| Error::usage("table cannot grow by that much"))
     }
 }
@@ -307,21 +265,14 @@ impl Global {
         if val.ty() != ty.content() {
             return Err(Error::usage("global initializer has the wrong type"));
         }
-        let raw = val.to_raw(store.inner.id)?;
-        Self::alloc(&mut store.inner, ty, raw)
+        let raw = val.to_raw(store.core.id())?;
+        Self::alloc(&mut store.core, ty, raw)
     }
 
-    pub(crate) fn alloc<T>(
-        store: &mut crate::store::StoreInner<T>,
-        ty: GlobalType,
-        value: u64,
-    ) -> Result<Global> {
-        store.check_object_limit()?;
-        let index = store.globals.len() as u32;
-        store.globals.push(GlobalEntity { ty, value });
+    pub(crate) fn alloc(store: &mut StoreCore, ty: GlobalType, value: u64) -> Result<Global> {
         Ok(Global {
-            store: store.id,
-            index,
+            store: store.id(),
+            index: store.alloc_global(ty, value)?,
         })
     }
 
@@ -331,7 +282,7 @@ impl Global {
     /// If the global belongs to another store.
     pub fn ty(&self, store: impl AsContext) -> Result<GlobalType> {
         let store = checked(store.as_context().0, self.store)?;
-        Ok(store.inner.globals[self.index as usize].ty)
+        Ok(store.core.global(self.index).ty())
     }
 
     /// The global's value.
@@ -340,8 +291,8 @@ impl Global {
     /// If the global belongs to another store.
     pub fn get(&self, store: impl AsContext) -> Result<Val> {
         let store = checked(store.as_context().0, self.store)?;
-        let g = &store.inner.globals[self.index as usize];
-        Ok(Val::from_raw(g.value, g.ty.content(), store.inner.id))
+        let g = store.core.global(self.index);
+        Ok(Val::from_raw(g.value(), g.ty().content(), store.core.id()))
     }
 
     /// Sets the global's value.
@@ -350,15 +301,15 @@ impl Global {
     /// If the global is immutable, the value has the wrong type, or another store.
     pub fn set(&self, mut store: impl AsContextMut, val: Val) -> Result<()> {
         let store = checked_mut(store.as_context_mut().0, self.store)?;
-        let raw = val.to_raw(store.inner.id)?;
-        let g = &mut store.inner.globals[self.index as usize];
-        if g.ty.mutability() != Mutability::Var {
+        let raw = val.to_raw(store.core.id())?;
+        let g = store.core.global_mut(self.index);
+        if g.ty().mutability() != Mutability::Var {
             return Err(Error::usage("cannot set an immutable global"));
         }
-        if val.ty() != g.ty.content() {
+        if val.ty() != g.ty().content() {
             return Err(Error::usage("global value has the wrong type"));
         }
-        g.value = raw;
+        g.set_value(raw);
         Ok(())
     }
 }

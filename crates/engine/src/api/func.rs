@@ -6,9 +6,10 @@ use alloc::vec;
 use alloc::vec::Vec;
 use core::marker::PhantomData;
 
+use crate::api::store::{AsContext, AsContextMut, Caller, Store, StoreId};
 use crate::error::{Error, Result};
-use crate::exec::{self, Outcome, Stack};
-use crate::store::{AsContext, AsContextMut, Caller, FuncEntity, Store, StoreId, StoreInner};
+use crate::interp::exec::{self, Outcome, Stack};
+use crate::runtime::FuncKind;
 use crate::types::{FuncType, ValType};
 use crate::value::{ExternRef, Val};
 
@@ -53,7 +54,7 @@ impl<T> HostFunc<T> {
                 }
             }
             HostFnKind::Raw(f) => {
-                let store = caller.store.inner.id;
+                let store = caller.store.core.id();
                 let mut slots = vec![0u64; params.len().max(results.len())];
                 for (slot, p) in slots.iter_mut().zip(params) {
                     *slot = p.to_raw(store)?;
@@ -91,12 +92,19 @@ pub enum ResumableCall {
 /// A suspended call. Resuming continues exactly where execution stopped.
 #[derive(Debug)]
 pub struct ResumableInvocation {
-    stack: Box<Stack>,
+    state: Suspended,
     store: StoreId,
     ty: FuncType,
     /// For a host yield: the tag, the yielding host function's type and where its
     /// results go.
     yielded: Option<(u64, FuncType, usize)>,
+}
+
+/// The suspended state of a call, as the tier that ran it keeps it.
+#[derive(Debug)]
+enum Suspended {
+    /// The interpreter's stack: value slots and frames, the pc saved in the top frame.
+    Interp(Box<Stack>),
 }
 
 impl ResumableInvocation {
@@ -122,12 +130,12 @@ impl ResumableInvocation {
         results: &mut [Val],
     ) -> Result<ResumableCall> {
         let store = store.as_context_mut().0;
-        store.inner.id.check(self.store)?;
+        store.core.id().check(self.store)?;
         check_results_len(&self.ty, results)?;
+        let Suspended::Interp(stack) = &mut self.state;
         match &self.yielded {
             Some((_, ty, at)) => {
-                self.stack
-                    .supply_host_results(store.inner.id, ty.results(), *at, host_results)?
+                stack.supply_host_results(store.core.id(), ty.results(), *at, host_results)?
             }
             None if !host_results.is_empty() => {
                 return Err(Error::usage(
@@ -136,7 +144,8 @@ impl ResumableInvocation {
             }
             None => {}
         }
-        finish(store, self.stack, self.ty, results, true)
+        let Suspended::Interp(stack) = self.state;
+        finish(store, stack, self.ty, results, true)
     }
 }
 
@@ -170,25 +179,25 @@ fn finish<T>(
     resumable: bool,
 ) -> Result<ResumableCall> {
     let outcome = exec::run(store, &mut stack);
-    let id = store.inner.id;
+    let id = store.core.id();
     let yielded = match outcome {
         Ok(Outcome::OutOfFuel) if resumable => None,
         Ok(Outcome::Yield {
             tag,
             func,
             results_at,
-        }) if resumable => Some((tag, store.inner.func_type(func).clone(), results_at)),
+        }) if resumable => Some((tag, store.core.func_type(func).clone(), results_at)),
         other => {
             let result = finished(other).map(|()| {
                 stack.results(ty.results(), id, results);
                 ResumableCall::Finished
             });
-            store.inner.stack_cache = Some(stack);
+            store.stack_cache = Some(stack);
             return result;
         }
     };
     let suspended = ResumableInvocation {
-        stack,
+        state: Suspended::Interp(stack),
         store: id,
         ty,
         yielded,
@@ -212,7 +221,7 @@ impl Func {
             ty,
             func: HostFnKind::Vals(Box::new(func)),
         };
-        Func::from_host(&mut store.as_context_mut().0.inner, Arc::new(host))
+        Func::from_host(store.as_context_mut().0, Arc::new(host))
     }
 
     /// A host function from a Rust closure whose parameter and result types give the Wasm
@@ -222,14 +231,13 @@ impl Func {
         func: impl IntoFunc<T, Params, Results>,
     ) -> Func {
         let host = func.into_host_func().into_inner();
-        Func::from_host(&mut store.as_context_mut().0.inner, Arc::new(host))
+        Func::from_host(store.as_context_mut().0, Arc::new(host))
     }
 
-    pub(crate) fn from_host<T>(store: &mut StoreInner<T>, host: Arc<HostFunc<T>>) -> Func {
-        let ty = store.intern_type(&host.ty);
-        let index = store.push_func(FuncEntity::Host { ty, func: host });
+    pub(crate) fn from_host<T>(store: &mut Store<T>, host: Arc<HostFunc<T>>) -> Func {
+        let index = store.push_host_func(host);
         Func {
-            store: store.id,
+            store: store.core.id(),
             index,
         }
     }
@@ -240,8 +248,8 @@ impl Func {
     /// If the function belongs to another store.
     pub fn ty(&self, store: impl AsContext) -> Result<FuncType> {
         let store = store.as_context().0;
-        store.inner.id.check(self.store)?;
-        Ok(store.inner.func_type(self.index).clone())
+        store.core.id().check(self.store)?;
+        Ok(store.core.func_type(self.index).clone())
     }
 
     /// Calls the function with `params`, writing its results to `results`.
@@ -281,8 +289,8 @@ impl Func {
         results: &mut [Val],
         resumable: bool,
     ) -> Result<ResumableCall> {
-        store.inner.id.check(self.store)?;
-        let ty = store.inner.func_type(self.index).clone();
+        store.core.id().check(self.store)?;
+        let ty = store.core.func_type(self.index).clone();
         if params.len() != ty.params().len() {
             return Err(Error::usage(alloc::format!(
                 "function expects {} arguments, got {}",
@@ -299,11 +307,11 @@ impl Func {
             }
         }
         check_results_len(&ty, results)?;
-        match &store.inner.funcs[self.index as usize] {
-            FuncEntity::Host { func, .. } => {
-                let func = Arc::clone(func);
+        match store.core.func(self.index).kind() {
+            FuncKind::Host(host) => {
+                let func = Arc::clone(store.host_func(host));
                 for p in params {
-                    p.to_raw(store.inner.id)?;
+                    p.to_raw(store.core.id())?;
                 }
                 for (r, &t) in results.iter_mut().zip(ty.results()) {
                     *r = Val::default_for(t);
@@ -315,10 +323,10 @@ impl Func {
                 func.call_vals(caller, params, results)?;
                 Ok(ResumableCall::Finished)
             }
-            &FuncEntity::Wasm { instance, def, .. } => {
-                let mut stack = store.inner.stack_cache.take().unwrap_or_default();
-                if let Err(e) = stack.start(&store.inner, instance, def, params, results.len()) {
-                    store.inner.stack_cache = Some(stack);
+            FuncKind::Wasm { instance, def } => {
+                let mut stack = store.stack_cache.take().unwrap_or_default();
+                if let Err(e) = stack.start(&store.core, instance, def, params, results.len()) {
+                    store.stack_cache = Some(stack);
                     return Err(e);
                 }
                 finish(store, stack, ty, results, resumable)
@@ -379,20 +387,18 @@ impl<Params: WasmTyList, Results: WasmTyList> TypedFunc<Params, Results> {
     /// As [`Func::call`].
     pub fn call(&self, mut store: impl AsContextMut, params: Params) -> Result<Results> {
         let store = store.as_context_mut().0;
-        store.inner.id.check(self.func.store)?;
+        store.core.id().check(self.func.store)?;
         // A Wasm function runs from raw slots: `typed` checked the types once, so neither
         // the arguments nor the results go through `Val`s.
-        if let &FuncEntity::Wasm { instance, def, .. } =
-            &store.inner.funcs[self.func.index as usize]
-        {
-            let id = store.inner.id;
-            let mut stack = store.inner.stack_cache.take().unwrap_or_default();
-            let started = stack.start_raw(&store.inner, instance, def, Results::LEN, |slots| {
+        if let FuncKind::Wasm { instance, def } = store.core.func(self.func.index).kind() {
+            let id = store.core.id();
+            let mut stack = store.stack_cache.take().unwrap_or_default();
+            let started = stack.start_raw(&store.core, instance, def, Results::LEN, |slots| {
                 params.into_raws(slots, id)
             });
             let outcome = started.and_then(|()| exec::run(store, &mut stack));
             let results = finished(outcome).map(|()| Results::from_raws(stack.raw_results(), id));
-            store.inner.stack_cache = Some(stack);
+            store.stack_cache = Some(stack);
             return results;
         }
         // Arguments and results live on the host stack unless there are many.
@@ -634,7 +640,7 @@ macro_rules! into_func {
                 HostFuncDef(HostFunc {
                     ty,
                     func: HostFnKind::Raw(Box::new(move |caller: Caller<'_, T>, slots: &mut [u64]| {
-                        let store = caller.store.inner.id;
+                        let store = caller.store.core.id();
                         let ($($a,)*) = <($($a,)*) as WasmTyList>::from_raws(slots, store);
                         (self)($($a),*).into_raw_results(slots, store)
                     })),
@@ -654,7 +660,7 @@ macro_rules! into_func {
                 HostFuncDef(HostFunc {
                     ty,
                     func: HostFnKind::Raw(Box::new(move |caller: Caller<'_, T>, slots: &mut [u64]| {
-                        let store = caller.store.inner.id;
+                        let store = caller.store.core.id();
                         let ($($a,)*) = <($($a,)*) as WasmTyList>::from_raws(slots, store);
                         (self)(caller, $($a),*).into_raw_results(slots, store)
                     })),

@@ -1,0 +1,169 @@
+//! [`Module`]: a validated, compiled WebAssembly module.
+//!
+//! `Module::new` runs the whole front of the pipeline once: `wasmparser` parses and validates
+//! the binary (`crate::module`), and the interpreter translates each function body as it is
+//! validated. The result is immutable and shared behind an `Arc`, so cloning a module is
+//! cheap and one module can be instantiated any number of times, in any number of stores.
+
+use alloc::string::String;
+use alloc::sync::Arc;
+
+use wasmparser::Validator;
+
+use crate::api::engine::Engine;
+use crate::error::Result;
+use crate::interp::{InterpCode, InterpCompiler};
+use crate::module::{ModuleInfo, parse};
+use crate::types::ExternType;
+
+/// A compiled WebAssembly module. Cheap to clone; clones share the compiled code.
+#[derive(Clone)]
+pub struct Module {
+    inner: Arc<ModuleInner>,
+}
+
+/// A module's information and its tiers' code: the one place where a tier's code hangs off
+/// the module. Today that is the interpreter's; a second tier adds its slot here.
+struct ModuleInner {
+    info: ModuleInfo,
+    code: InterpCode,
+}
+
+impl Module {
+    /// Parses, validates and translates a binary module.
+    ///
+    /// # Errors
+    /// If the binary is malformed or invalid, or uses a feature the engine's
+    /// [`crate::Config`] does not enable. The error carries the validator's message and
+    /// the byte offset.
+    pub fn new(engine: &Engine, bytes: impl AsRef<[u8]>) -> Result<Module> {
+        let config = engine.config();
+        let bytes = bytes.as_ref();
+        let mut compiler =
+            InterpCompiler::new(bytes.len(), config.consume_fuel, config.fuse_instructions);
+        let info = parse(
+            config.features.to_wasmparser(),
+            bytes,
+            &mut |info, index, body, validator| compiler.compile(info, index, body, validator),
+        )?;
+        Ok(Module {
+            inner: Arc::new(ModuleInner {
+                info,
+                code: compiler.finish(),
+            }),
+        })
+    }
+
+    /// Checks that `bytes` is a valid module for `engine` without translating it.
+    ///
+    /// # Errors
+    /// As [`Module::new`].
+    pub fn validate(engine: &Engine, bytes: impl AsRef<[u8]>) -> Result<()> {
+        let mut validator = Validator::new_with_features(engine.config().features.to_wasmparser());
+        validator.validate_all(bytes.as_ref())?;
+        Ok(())
+    }
+
+    /// The module's imports, in order.
+    pub fn imports(&self) -> impl ExactSizeIterator<Item = ImportType<'_>> + '_ {
+        self.inner.info.imports.iter().map(|i| ImportType {
+            module: &i.module,
+            name: &i.name,
+            ty: self.inner.info.import_type(i),
+        })
+    }
+
+    /// The module's exports, in order.
+    pub fn exports(&self) -> impl ExactSizeIterator<Item = ExportType<'_>> + '_ {
+        self.inner.info.exports.iter().map(|e| ExportType {
+            name: &e.name,
+            ty: self.inner.info.extern_type(e.kind, e.index),
+        })
+    }
+
+    /// The type of export `name`, if there is one.
+    pub fn get_export(&self, name: &str) -> Option<ExternType> {
+        let e = &self.inner.info.exports[*self.inner.info.export_index.get(name)?];
+        Some(self.inner.info.extern_type(e.kind, e.index))
+    }
+
+    /// The module's name from its name section, if it has one.
+    pub fn name(&self) -> Option<&str> {
+        self.inner.info.name.as_deref()
+    }
+
+    /// The name of function `index` (imports first) from the module's name section, if it
+    /// has one.
+    pub fn func_name(&self, index: u32) -> Option<&str> {
+        self.inner.info.func_names.get(&index).map(String::as_str)
+    }
+
+    /// The module's information (types, imports, exports, segments, bodies).
+    pub(crate) fn info(&self) -> &ModuleInfo {
+        &self.inner.info
+    }
+
+    /// The interpreter's code of the module's defined functions.
+    pub(crate) fn interp_code(&self) -> &InterpCode {
+        &self.inner.code
+    }
+
+    /// Whether two handles name the same compiled module.
+    pub fn same(a: &Module, b: &Module) -> bool {
+        Arc::ptr_eq(&a.inner, &b.inner)
+    }
+}
+
+impl core::fmt::Debug for Module {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Module")
+            .field("imports", &self.inner.info.imports.len())
+            .field("exports", &self.inner.info.exports.len())
+            .field("functions", &self.inner.info.funcs.len())
+            .finish()
+    }
+}
+
+/// An import of a module: where it comes from and what type it must have.
+#[derive(Debug, Clone)]
+pub struct ImportType<'a> {
+    module: &'a str,
+    name: &'a str,
+    ty: ExternType,
+}
+
+impl<'a> ImportType<'a> {
+    /// The module name.
+    pub fn module(&self) -> &'a str {
+        self.module
+    }
+
+    /// The item name.
+    pub fn name(&self) -> &'a str {
+        self.name
+    }
+
+    /// The expected type.
+    pub fn ty(&self) -> ExternType {
+        self.ty.clone()
+    }
+}
+
+/// An export of a module: its name and type.
+#[derive(Debug, Clone)]
+pub struct ExportType<'a> {
+    name: &'a str,
+    ty: ExternType,
+}
+
+impl<'a> ExportType<'a> {
+    /// The export name.
+    pub fn name(&self) -> &'a str {
+        self.name
+    }
+
+    /// The exported item's type.
+    pub fn ty(&self) -> ExternType {
+        self.ty.clone()
+    }
+}

@@ -1,0 +1,320 @@
+//! The store: owner of every runtime object and of the host data `T`.
+//!
+//! Runtime objects (functions, memories, tables, globals, instances, extern objects) live in
+//! the arenas of the store's core ([`StoreCore`], which knows nothing of `T`); [`Store`] adds
+//! the host data and the host functions, which are generic over it. The handles the API
+//! gives out ([`crate::Func`], [`crate::Memory`], ...) are an arena index plus the id of the
+//! store that made them. Every API entry point checks that id, so using a handle with
+//! another store is an [`Error`], never undefined behaviour or a panic.
+
+use alloc::boxed::Box;
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+
+use crate::Instance;
+use crate::api::engine::Engine;
+use crate::api::func::{HostFnKind, HostFunc};
+use crate::error::{Error, Result};
+use crate::interp::exec::Stack;
+use crate::runtime::{HostVals, StoreCore, StoreOps};
+pub use crate::runtime::{StoreId, StoreLimits};
+use crate::value::Val;
+
+/// Owns all runtime objects and the host data `T`. Handles are only valid with the store
+/// that created them.
+pub struct Store<T> {
+    pub(crate) core: StoreCore,
+    engine: Engine,
+    /// The host functions of the store's functions, by [`crate::runtime::FuncKind::Host`]
+    /// index.
+    hosts: Vec<Arc<HostFunc<T>>>,
+    /// An interpreter stack kept between calls so a call allocates nothing.
+    pub(crate) stack_cache: Option<Box<Stack>>,
+    data: T,
+}
+
+impl<T> Store<T> {
+    /// An empty store for `engine` holding host data `data`.
+    pub fn new(engine: &Engine, data: T) -> Self {
+        let config = engine.config();
+        Store {
+            core: StoreCore::new(config.max_call_depth, config.max_stack_slots),
+            engine: engine.clone(),
+            hosts: Vec::new(),
+            stack_cache: None,
+            data,
+        }
+    }
+
+    /// Adds a store function for host function `host` and returns its store index.
+    pub(crate) fn push_host_func(&mut self, host: Arc<HostFunc<T>>) -> u32 {
+        let ty = self.core.intern_type(&host.ty);
+        let index = self.hosts.len() as u32;
+        self.hosts.push(host);
+        self.core
+            .push_func(ty, crate::runtime::FuncKind::Host(index))
+    }
+
+    /// Host function `index`.
+    pub(crate) fn host_func(&self, index: u32) -> &Arc<HostFunc<T>> {
+        &self.hosts[index as usize]
+    }
+
+    /// The engine this store belongs to.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// The host data.
+    pub fn data(&self) -> &T {
+        &self.data
+    }
+
+    /// The host data, mutably.
+    pub fn data_mut(&mut self) -> &mut T {
+        &mut self.data
+    }
+
+    /// The runtime objects and the host data, borrowed apart.
+    pub(crate) fn split_mut(&mut self) -> (&mut StoreCore, &mut T) {
+        (&mut self.core, &mut self.data)
+    }
+
+    /// Consumes the store, returning the host data.
+    pub fn into_data(self) -> T {
+        self.data
+    }
+
+    /// Sets the store's limits.
+    pub fn limiter(&mut self, limits: StoreLimits) {
+        self.core.set_limits(limits);
+    }
+
+    /// The store's limits.
+    pub fn limits(&self) -> &StoreLimits {
+        self.core.limits()
+    }
+
+    /// Sets the fuel remaining to `fuel` (forgiving any overdraft of the last block).
+    ///
+    /// # Errors
+    /// If the engine was not configured with [`crate::Config::consume_fuel`].
+    pub fn set_fuel(&mut self, fuel: u64) -> Result<()> {
+        self.fuel_enabled()?;
+        self.core.set_fuel(fuel.min(i64::MAX as u64) as i64);
+        Ok(())
+    }
+
+    /// The fuel remaining.
+    ///
+    /// # Errors
+    /// If the engine was not configured with [`crate::Config::consume_fuel`].
+    pub fn get_fuel(&self) -> Result<u64> {
+        self.fuel_enabled()?;
+        Ok(self.core.fuel().max(0) as u64)
+    }
+
+    fn fuel_enabled(&self) -> Result<()> {
+        if self.engine.config().consume_fuel {
+            Ok(())
+        } else {
+            Err(Error::usage("fuel is not enabled in this engine's Config"))
+        }
+    }
+}
+
+impl<T: core::fmt::Debug> core::fmt::Debug for Store<T> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Store")
+            .field("id", &self.core.id())
+            .field("instances", &self.core.num_instances())
+            .field("data", &self.data)
+            .finish()
+    }
+}
+
+/// A shared borrow of a store, from anything that holds one.
+pub struct StoreContext<'a, T>(pub(crate) &'a Store<T>);
+
+/// An exclusive borrow of a store, from anything that holds one.
+pub struct StoreContextMut<'a, T>(pub(crate) &'a mut Store<T>);
+
+/// Things that can lend a shared borrow of a store: the store itself, a [`Caller`], and
+/// references to them.
+pub trait AsContext {
+    /// The store's host data type.
+    type Data;
+    /// Borrows the store.
+    fn as_context(&self) -> StoreContext<'_, Self::Data>;
+}
+
+/// Things that can lend an exclusive borrow of a store.
+pub trait AsContextMut: AsContext {
+    /// Borrows the store mutably.
+    fn as_context_mut(&mut self) -> StoreContextMut<'_, Self::Data>;
+}
+
+impl<T> AsContext for Store<T> {
+    type Data = T;
+    fn as_context(&self) -> StoreContext<'_, T> {
+        StoreContext(self)
+    }
+}
+
+impl<T> AsContextMut for Store<T> {
+    fn as_context_mut(&mut self) -> StoreContextMut<'_, T> {
+        StoreContextMut(self)
+    }
+}
+
+impl<T> AsContext for StoreContext<'_, T> {
+    type Data = T;
+    fn as_context(&self) -> StoreContext<'_, T> {
+        StoreContext(self.0)
+    }
+}
+
+impl<T> AsContext for StoreContextMut<'_, T> {
+    type Data = T;
+    fn as_context(&self) -> StoreContext<'_, T> {
+        StoreContext(self.0)
+    }
+}
+
+impl<T> AsContextMut for StoreContextMut<'_, T> {
+    fn as_context_mut(&mut self) -> StoreContextMut<'_, T> {
+        StoreContextMut(self.0)
+    }
+}
+
+impl<C: AsContext + ?Sized> AsContext for &C {
+    type Data = C::Data;
+    fn as_context(&self) -> StoreContext<'_, C::Data> {
+        (**self).as_context()
+    }
+}
+
+impl<C: AsContext + ?Sized> AsContext for &mut C {
+    type Data = C::Data;
+    fn as_context(&self) -> StoreContext<'_, C::Data> {
+        (**self).as_context()
+    }
+}
+
+impl<C: AsContextMut + ?Sized> AsContextMut for &mut C {
+    fn as_context_mut(&mut self) -> StoreContextMut<'_, C::Data> {
+        (**self).as_context_mut()
+    }
+}
+
+/// What a host function receives: the calling instance and exclusive access to the store.
+pub struct Caller<'a, T> {
+    pub(crate) store: &'a mut Store<T>,
+    pub(crate) instance: Option<Instance>,
+}
+
+impl<T> Caller<'_, T> {
+    /// The host data.
+    pub fn data(&self) -> &T {
+        self.store.data()
+    }
+
+    /// The host data, mutably.
+    pub fn data_mut(&mut self) -> &mut T {
+        self.store.data_mut()
+    }
+
+    /// The instance whose code called this host function, if the call came from Wasm.
+    pub fn instance(&self) -> Option<Instance> {
+        self.instance
+    }
+
+    /// An export of the calling instance, typically its `memory`.
+    pub fn get_export(&self, name: &str) -> Option<crate::Extern> {
+        self.instance?.get_export(&*self.store, name)
+    }
+
+    /// The store's remaining fuel (see [`Store::get_fuel`]).
+    ///
+    /// # Errors
+    /// If fuel is not enabled.
+    pub fn get_fuel(&self) -> Result<u64> {
+        self.store.get_fuel()
+    }
+}
+
+impl<'a, T> From<&'a mut Store<T>> for StoreContextMut<'a, T> {
+    fn from(store: &'a mut Store<T>) -> Self {
+        StoreContextMut(store)
+    }
+}
+
+impl<'a, 'b, T> From<&'a mut Caller<'b, T>> for StoreContextMut<'a, T> {
+    fn from(caller: &'a mut Caller<'b, T>) -> Self {
+        StoreContextMut(caller.store)
+    }
+}
+
+impl<T> AsContext for Caller<'_, T> {
+    type Data = T;
+    fn as_context(&self) -> StoreContext<'_, T> {
+        StoreContext(self.store)
+    }
+}
+
+impl<T> AsContextMut for Caller<'_, T> {
+    fn as_context_mut(&mut self) -> StoreContextMut<'_, T> {
+        StoreContextMut(self.store)
+    }
+}
+
+/// The one place generic over `T` that the executor calls: a host function.
+impl<T> StoreOps for Store<T> {
+    fn core(&self) -> &StoreCore {
+        &self.core
+    }
+
+    fn core_mut(&mut self) -> &mut StoreCore {
+        &mut self.core
+    }
+
+    fn call_host(
+        &mut self,
+        host: u32,
+        caller: u32,
+        slots: &mut [u64],
+        vals: &mut HostVals,
+    ) -> Result<()> {
+        let host = Arc::clone(&self.hosts[host as usize]);
+        let store_id = self.core.id();
+        let instance = Some(Instance::new_handle(store_id, caller));
+        match &host.func {
+            HostFnKind::Raw(f) => f(
+                Caller {
+                    store: self,
+                    instance,
+                },
+                slots,
+            ),
+            HostFnKind::Vals(_) => {
+                let ty = &host.ty;
+                vals.args.clear();
+                for (&raw, &t) in slots.iter().zip(ty.params()) {
+                    vals.args.push(Val::from_raw(raw, t, store_id));
+                }
+                vals.results.clear();
+                vals.results
+                    .extend(ty.results().iter().map(|&t| Val::default_for(t)));
+                let caller = Caller {
+                    store: self,
+                    instance,
+                };
+                host.call_vals(caller, &vals.args, &mut vals.results)?;
+                for (slot, r) in slots.iter_mut().zip(&vals.results) {
+                    *slot = r.to_raw(store_id)?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
