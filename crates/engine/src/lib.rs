@@ -33,6 +33,8 @@ mod exec;
 mod func;
 mod instance;
 mod ir;
+#[cfg(feature = "jit")]
+mod jit;
 mod linker;
 mod module;
 mod objects;
