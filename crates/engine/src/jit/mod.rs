@@ -1,8 +1,15 @@
 //! The Cranelift JIT tier (feature `jit`).
 //!
-//! This module holds the tier's runtime support: executable memory and the registry of
-//! published code (`code`). Each module states its invariants at its top; `unsafe` is
-//! allowed here and only here among the tier's files, each block with a `// SAFETY:` comment.
+//! This part holds the tier's runtime support:
+//! - `code`: executable memory (write, then publish read+execute; never both) and the
+//!   process-wide registry of published code with trap tables, readable from a signal handler;
+//! - `fiber`: a native stack per running call (corosensei), so a call can suspend (fuel, host
+//!   yield) and resume, or be dropped while suspended;
+//! - `traps`: the fault handler that turns a fault in JIT code into a trap of its fiber and
+//!   lets every other fault crash as it would have.
+//!
+//! Each module states its invariants at its top; `unsafe` is allowed in the tier's files, each
+//! block with a `// SAFETY:` comment.
 #![allow(unsafe_code)]
 #![allow(
     dead_code,
@@ -10,3 +17,8 @@
 )]
 
 pub mod code;
+pub mod fiber;
+pub mod traps;
+
+#[cfg(test)]
+mod tests;
