@@ -115,9 +115,8 @@ impl ModuleInfo {
     /// # Errors
     /// The binary is malformed or uses a type the tier does not support.
     pub fn from_wasm(wasm: &[u8]) -> Result<(ModuleInfo, Vec<FunctionBody<'_>>)> {
-        let err = |e: wasmparser::BinaryReaderError| {
-            Error::compile(e.message().to_string(), e.offset() as u64)
-        };
+        let err =
+            |e: wasmparser::BinaryReaderError| Error::compile(e.message().to_string(), e.offset());
         let mut info = ModuleInfo::default();
         let mut bodies = Vec::new();
         for payload in Parser::new(0).parse_all(wasm) {

@@ -178,12 +178,12 @@ pub(crate) fn translate_function(
 
     let mut reader = body
         .get_operators_reader()
-        .map_err(|e| Error::compile(alloc::format!("{e}"), e.offset() as u64))?;
+        .map_err(|e| Error::compile(alloc::format!("{e}"), e.offset()))?;
     while !reader.eof() {
         let offset = reader.original_position();
         let op = reader
             .read()
-            .map_err(|e| Error::compile(alloc::format!("{e}"), e.offset() as u64))?;
+            .map_err(|e| Error::compile(alloc::format!("{e}"), e.offset()))?;
         t.op(&op, offset as usize)?;
         if t.ctrl.is_empty() {
             break;
@@ -259,11 +259,11 @@ impl Translator<'_, '_> {
         }
         let mut reader = body
             .get_locals_reader()
-            .map_err(|e| Error::compile(alloc::format!("{e}"), e.offset() as u64))?;
+            .map_err(|e| Error::compile(alloc::format!("{e}"), e.offset()))?;
         for _ in 0..reader.get_count() {
             let (count, vt) = reader
                 .read()
-                .map_err(|e| Error::compile(alloc::format!("{e}"), e.offset() as u64))?;
+                .map_err(|e| Error::compile(alloc::format!("{e}"), e.offset()))?;
             let vt = val_type(vt, reader.original_position() as usize)?;
             let cty = clif_type(vt);
             let zero = self.zero(cty);
@@ -757,7 +757,7 @@ impl Translator<'_, '_> {
         }
         self.stack.extend(results);
         self.reachable = true;
-        if frame.exit_branched {
+        if frame.exit_branched || frame.kind == FrameKind::Loop {
             self.fuel_block(false);
         }
     }
