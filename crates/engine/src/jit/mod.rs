@@ -33,4 +33,6 @@ pub mod vmctx;
 #[cfg(test)]
 mod codegen_tests;
 #[cfg(test)]
+mod spec_tests;
+#[cfg(test)]
 mod tests;
