@@ -789,7 +789,19 @@ const CONTROL: &str = r#"
   (func $deep (export "deep") (param i32) (result i32)
     (if (result i32) (i32.eqz (local.get 0)) (then (i32.const 0))
       (else (i32.add (i32.const 1) (call $deep (i32.sub (local.get 0) (i32.const 1)))))))
-  (func $inf (export "infinite") (call $inf))
+    (func $inf (export "infinite") (call $inf))
+  (table 1 funcref)
+  (elem (i32.const 0) $many)
+  ;; More results than the convention returns in registers: a return area.
+  (func $many (param i32) (result i32 i64 f32 f64 i32)
+    (local.get 0) (i64.const -2) (f32.const 1.5) (f64.const -0.25)
+    (i32.add (local.get 0) (i32.const 1)))
+  (func (export "many") (param i32) (result i32 i64 f32 f64 i32) (call $many (local.get 0)))
+  (func (export "many_indirect") (param i32) (result i32 i64 f32 f64 i32)
+    (call_indirect (param i32) (result i32 i64 f32 f64 i32) (local.get 0) (i32.const 0)))
+  (func (export "many_sum") (param i32) (result i32)
+    (call $many (local.get 0))
+    (drop) (drop) (drop) (drop))
 )
 "#;
 
@@ -814,6 +826,10 @@ fn control_flow() {
     assert_eq!(m.i32("dead_code", &[i(0)]), Ok(9));
     assert_eq!(m.i32("deep", &[i(1000)]), Ok(1000));
     assert_eq!(m.call("infinite", &[]), Err(TrapCode::StackOverflow));
+    let many = vec![3, -2i64 as u64, f(1.5), d(-0.25), 4];
+    assert_eq!(m.call("many", &[i(3)]), Ok(many.clone()));
+    assert_eq!(m.call("many_indirect", &[i(3)]), Ok(many));
+    assert_eq!(m.i32("many_sum", &[i(3)]), Ok(3));
     // The instance stays usable after traps.
     assert_eq!(m.i32("fib", &[i(10)]), Ok(55));
 }
@@ -1308,7 +1324,8 @@ fn tables_and_call_indirect() {
 const GLOBALS_AND_HOST: &str = r#"
 (module
   (import "host" "add" (func $add (param i64 i64 i64) (result i64)))
-  (import "host" "fail" (func $fail))
+    (import "host" "fail" (func $fail))
+  (import "host" "add" (func $add3 (param i64 i64 i64) (result i64 i64 i64)))
   (global $g (mut i32) (i32.const 10))
   (global $h i64 (i64.const -5))
   (global $f (mut f64) (f64.const 1.5))
@@ -1322,7 +1339,9 @@ const GLOBALS_AND_HOST: &str = r#"
     (global.set $f (f64.add (global.get $f) (local.get 0))) (global.get $f))
   (func (export "add") (param i64) (result i64)
     (call $add (local.get 0) (global.get $h) (i64.const 100)))
-  (func (export "fail") (call $fail))
+    (func (export "fail") (call $fail))
+  (func (export "add3") (param i64) (result i64 i64 i64)
+    (call $add3 (local.get 0) (i64.const 10) (i64.const 100)))
   (func (export "ref") (result i32)
     (global.set $r (ref.func $add))
     (ref.is_null (global.get $r)))
@@ -1341,6 +1360,7 @@ fn globals_and_host_calls() {
     assert_eq!(m.i64("add", &[l(1)]), Ok(96));
     assert_eq!(m.inst.rt.host_calls.get(), 1);
     assert_eq!(m.call("fail", &[]), Err(TrapCode::Host));
+    assert_eq!(m.call("add3", &[l(1)]), Ok(vec![111, 10, 100]));
     assert_eq!(m.i32("ref", &[]), Ok(0));
 }
 
@@ -1454,4 +1474,40 @@ fn compile_speed() {
         "total: {total_ms:.0} ms for {mib:.3} MiB: {:.0} ms/MiB",
         total_ms / mib
     );
+}
+
+/// The fuzz corpus's modules built to make translation slow (many branches carrying many
+/// values, deep `br_table`s, calls with 1000 arguments and results) compile in bounded time.
+#[test]
+fn hostile_corpus_compiles() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../fuzz/corpus/compile_run");
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let compiler = Compiler::new(CompileOptions {
+        verify: false,
+        ..CompileOptions::default()
+    })
+    .unwrap();
+    for entry in entries {
+        let path = entry.unwrap().path();
+        let wasm = std::fs::read(&path).unwrap();
+        if wasmparser::Validator::new().validate_all(&wasm).is_err() {
+            continue;
+        }
+        let start = std::time::Instant::now();
+        let result = ModuleInfo::from_wasm(&wasm)
+            .and_then(|(info, bodies)| compiler.compile_module(&info, &bodies));
+        let ms = start.elapsed().as_millis();
+        std::println!(
+            "{}: {} in {ms} ms",
+            path.display(),
+            match &result {
+                Ok(_) => alloc::string::String::from("compiled"),
+                Err(e) => alloc::format!("error {e}"),
+            }
+        );
+        assert!(result.is_ok(), "{}", path.display());
+        assert!(ms < 60_000, "{} took {ms} ms", path.display());
+    }
 }

@@ -39,7 +39,10 @@ use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
 use wasmparser::{FunctionBody, Parser, Payload, TypeRef};
 
 use super::libcalls::Libcall;
-use super::translate::{FUNC_NAMESPACE, clif_type, translate_function, wasm_signature};
+use super::translate::{
+    FUNC_NAMESPACE, clif_type, translate_function, uses_ret_area, wasm_call, wasm_return,
+    wasm_signature,
+};
 use super::vmctx::offsets::VMCTX_LIBCALLS;
 use crate::{Error, FuncType, TrapCode, ValType};
 
@@ -547,7 +550,7 @@ impl Compiler {
         b.seal_block(entry);
         let (vmctx, values) = (b.block_params(entry)[0], b.block_params(entry)[1]);
         let flags = MemFlagsData::trusted();
-        let mut args = alloc::vec![vmctx, vmctx];
+        let mut args = Vec::with_capacity(ty.params().len());
         for (i, &p) in ty.params().iter().enumerate() {
             args.push(b.ins().load(clif_type(p), flags, values, (i * 8) as i32));
         }
@@ -561,18 +564,11 @@ impl Compiler {
             colocated: true,
             patchable: false,
         });
-        let call = b.ins().call(callee, &args);
-        let results = b.inst_results(call).to_vec();
+        let results = wasm_call(&mut b, ty, vmctx, vmctx, &args, |b, all| {
+            b.ins().call(callee, all)
+        });
         for (i, r) in results.into_iter().enumerate() {
-            let ty = b.func.dfg.value_type(r);
-            let wide = match ty {
-                I32 => b.ins().uextend(I64, r),
-                F32 => {
-                    let bits = b.ins().bitcast(I32, MemFlagsData::new(), r);
-                    b.ins().uextend(I64, bits)
-                }
-                _ => r,
-            };
+            let wide = widen(&mut b, r);
             b.ins().store(flags, wide, values, (i * 8) as i32);
         }
         b.ins().return_(&[]);
@@ -600,6 +596,12 @@ impl Compiler {
         b.seal_block(entry);
         let params = b.block_params(entry).to_vec();
         let (callee, vmctx) = (params[0], params[1]);
+        let ret_area = if uses_ret_area(ty) {
+            Some(params[2])
+        } else {
+            None
+        };
+        let wasm_params = &params[2 + usize::from(ret_area.is_some())..];
         let slots = ty.params().len().max(ty.results().len()).max(1);
         let slot = b.create_sized_stack_slot(StackSlotData::new(
             StackSlotKind::ExplicitSlot,
@@ -608,8 +610,9 @@ impl Compiler {
         ));
         let buf = b.ins().stack_addr(I64, slot, 0);
         let flags = MemFlagsData::trusted();
-        for (i, &v) in params[2..].iter().enumerate() {
-            b.ins().store(flags, v, buf, (i * 8) as i32);
+        for (i, &v) in wasm_params.iter().enumerate() {
+            let wide = widen(&mut b, v);
+            b.ins().store(flags, wide, buf, (i * 8) as i32);
         }
         let table = b.ins().load(
             I64,
@@ -632,9 +635,21 @@ impl Compiler {
         for (i, &r) in ty.results().iter().enumerate() {
             results.push(b.ins().load(clif_type(r), flags, buf, (i * 8) as i32));
         }
-        b.ins().return_(&results);
+        wasm_return(&mut b, ret_area, &results);
         b.finalize(self.isa.frontend_config());
         Ok(func)
+    }
+}
+
+/// A value as an 8-byte slot holds it: i32 and f32 bits zero-extended.
+fn widen(b: &mut FunctionBuilder<'_>, v: ir::Value) -> ir::Value {
+    match b.func.dfg.value_type(v) {
+        I32 => b.ins().uextend(I64, v),
+        F32 => {
+            let bits = b.ins().bitcast(I32, MemFlagsData::new(), v);
+            b.ins().uextend(I64, bits)
+        }
+        _ => v,
     }
 }
 

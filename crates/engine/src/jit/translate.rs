@@ -52,11 +52,81 @@ pub(crate) fn wasm_signature(ty: &FuncType) -> Signature {
     sig.params
         .push(AbiParam::special(I64, ArgumentPurpose::VMContext));
     sig.params.push(AbiParam::new(I64));
+    if uses_ret_area(ty) {
+        sig.params.push(AbiParam::new(I64));
+    } else {
+        sig.returns
+            .extend(ty.results().iter().map(|&t| AbiParam::new(clif_type(t))));
+    }
     sig.params
         .extend(ty.params().iter().map(|&t| AbiParam::new(clif_type(t))));
-    sig.returns
-        .extend(ty.results().iter().map(|&t| AbiParam::new(clif_type(t))));
     sig
+}
+
+/// The most results a Wasm-convention function returns in registers. A function with more
+/// (Wasm allows up to 1000; Cranelift's `tail` convention returns only what fits in
+/// registers) takes a third argument, a return area of one 8-byte slot per result (values
+/// in the low bytes, as in VM2), stores its results there and returns nothing.
+pub(crate) const MAX_REGISTER_RESULTS: usize = 2;
+
+/// Whether functions of type `ty` return their results through a return area.
+pub(crate) fn uses_ret_area(ty: &FuncType) -> bool {
+    ty.results().len() > MAX_REGISTER_RESULTS
+}
+
+/// Calls with the Wasm convention: builds the arguments (contexts, a return area for
+/// callees of [`uses_ret_area`] types, `args`), emits the call with `emit`, and returns the
+/// results.
+pub(crate) fn wasm_call(
+    b: &mut FunctionBuilder<'_>,
+    ty: &FuncType,
+    callee_ctx: Value,
+    caller_vmctx: Value,
+    args: &[Value],
+    emit: impl FnOnce(&mut FunctionBuilder<'_>, &[Value]) -> Inst,
+) -> Vec<Value> {
+    let mut all = Vec::with_capacity(args.len() + 3);
+    all.push(callee_ctx);
+    all.push(caller_vmctx);
+    let area = uses_ret_area(ty).then(|| {
+        let slot = b.create_sized_stack_slot(ir::StackSlotData::new(
+            ir::StackSlotKind::ExplicitSlot,
+            (ty.results().len() * 8) as u32,
+            3,
+        ));
+        b.ins().stack_addr(I64, slot, 0)
+    });
+    all.extend(area);
+    all.extend_from_slice(args);
+    let call = emit(b, &all);
+    match area {
+        None => b.inst_results(call).to_vec(),
+        Some(area) => ty
+            .results()
+            .iter()
+            .enumerate()
+            .map(|(i, &t)| {
+                b.ins()
+                    .load(clif_type(t), MemFlagsData::trusted(), area, (i * 8) as i32)
+            })
+            .collect(),
+    }
+}
+
+/// Returns `results` with the Wasm convention: in registers, or through `ret_area`.
+pub(crate) fn wasm_return(b: &mut FunctionBuilder<'_>, ret_area: Option<Value>, results: &[Value]) {
+    match ret_area {
+        None => {
+            b.ins().return_(results);
+        }
+        Some(area) => {
+            for (i, &r) in results.iter().enumerate() {
+                b.ins()
+                    .store(MemFlagsData::trusted(), r, area, (i * 8) as i32);
+            }
+            b.ins().return_(&[]);
+        }
+    }
 }
 
 /// The name a defined function's code is referred to by in relocations.
@@ -140,6 +210,7 @@ pub(crate) fn translate_function(
     b.switch_to_block(entry);
     b.seal_block(entry);
     let vmctx = b.block_params(entry)[0];
+    let ret_area = uses_ret_area(ty).then(|| b.block_params(entry)[2]);
 
     let mut t = Translator {
         b,
@@ -147,6 +218,7 @@ pub(crate) fn translate_function(
         options,
         host_call_conv,
         vmctx,
+        ret_area,
         locals: Vec::new(),
         stack: Vec::new(),
         ctrl: Vec::new(),
@@ -229,6 +301,8 @@ struct Translator<'a, 'f> {
     options: &'a CompileOptions,
     host_call_conv: CallConv,
     vmctx: Value,
+    /// The return area (see [`uses_ret_area`]).
+    ret_area: Option<Value>,
     locals: Vec<Variable>,
     stack: Vec<Value>,
     ctrl: Vec<Frame>,
@@ -253,7 +327,8 @@ impl Translator<'_, '_> {
     ) -> Result<()> {
         for (i, &p) in ty.params().iter().enumerate() {
             let var = self.b.declare_var(clif_type(p));
-            let v = self.b.block_params(entry)[i + 2];
+            let first = 2 + usize::from(self.ret_area.is_some());
+            let v = self.b.block_params(entry)[first + i];
             self.b.def_var(var, v);
             self.locals.push(var);
         }
@@ -527,13 +602,12 @@ impl Translator<'_, '_> {
         let ty = self.module.func_type(function_index)?.clone();
         let args = self.pop_n(ty.params().len());
         let defined = function_index >= self.module.num_imported_funcs;
-        let call = if defined && self.options.direct_calls {
+        let results = if defined && self.options.direct_calls {
             let callee = self.direct_ref(function_index)?;
-            let mut all = Vec::with_capacity(args.len() + 2);
-            all.push(self.vmctx);
-            all.push(self.vmctx);
-            all.extend_from_slice(&args);
-            self.b.ins().call(callee, &all)
+            let vmctx = self.vmctx;
+            wasm_call(&mut self.b, &ty, vmctx, vmctx, &args, |b, all| {
+                b.ins().call(callee, all)
+            })
         } else {
             // Through the function's VMFuncRef (VM4): imports, and lazily compiled code whose
             // callees may not be laid out yet.
@@ -541,7 +615,6 @@ impl Translator<'_, '_> {
             let type_index = self.module.funcs[function_index as usize];
             self.call_funcref(funcref, type_index, &args)?
         };
-        let results = self.b.inst_results(call).to_vec();
         self.stack.extend(results);
         Ok(())
     }
@@ -566,15 +639,24 @@ impl Translator<'_, '_> {
         Ok(f)
     }
 
-    fn call_funcref(&mut self, funcref: Value, type_index: u32, args: &[Value]) -> Result<Inst> {
+    fn call_funcref(
+        &mut self,
+        funcref: Value,
+        type_index: u32,
+        args: &[Value],
+    ) -> Result<Vec<Value>> {
         let sig = self.type_sig(type_index)?;
+        let ty = self.module.type_at(type_index)?;
         let code = self.b.ins().load(I64, rw(), funcref, FUNCREF_WASM_CALL);
         let callee_vmctx = self.b.ins().load(I64, rw(), funcref, FUNCREF_VMCTX);
-        let mut all = Vec::with_capacity(args.len() + 2);
-        all.push(callee_vmctx);
-        all.push(self.vmctx);
-        all.extend_from_slice(args);
-        Ok(self.b.ins().call_indirect(sig, code, &all))
+        Ok(wasm_call(
+            &mut self.b,
+            ty,
+            callee_vmctx,
+            self.vmctx,
+            args,
+            |b, all| b.ins().call_indirect(sig, code, all),
+        ))
     }
 
     fn call_indirect(&mut self, type_index: u32, table: u32) -> Result<()> {
@@ -596,8 +678,7 @@ impl Translator<'_, '_> {
         self.b
             .ins()
             .trapnz(mismatch, clif_trap(TrapCode::IndirectCallTypeMismatch));
-        let call = self.call_funcref(funcref, type_index, &args)?;
-        let results = self.b.inst_results(call).to_vec();
+        let results = self.call_funcref(funcref, type_index, &args)?;
         self.stack.extend(results);
         Ok(())
     }
@@ -751,7 +832,7 @@ impl Translator<'_, '_> {
         self.b.seal_block(frame.exit);
         let results = self.b.block_params(frame.exit).to_vec();
         if frame.kind == FrameKind::Func {
-            self.b.ins().return_(&results);
+            wasm_return(&mut self.b, self.ret_area, &results);
             self.reachable = false;
             return;
         }
@@ -884,7 +965,7 @@ impl Translator<'_, '_> {
             O::Return => {
                 let n = self.ctrl[0].results;
                 let results = self.pop_n(n);
-                self.b.ins().return_(&results);
+                wasm_return(&mut self.b, self.ret_area, &results);
                 self.reachable = false;
             }
             O::Call { function_index } => self.call(*function_index)?,
