@@ -292,6 +292,7 @@ pub(super) fn compile_options(bounds: BoundsChecks, fuel: bool) -> CompileOption
         fuel,
         direct_calls: true,
         verify: true,
+        threads: 0,
     }
 }
 
@@ -1444,13 +1445,14 @@ fn trap_table_and_ranges() {
 
 /// Compile speed over one or more modules (paths separated by `:`):
 /// `WEFT_JIT_BENCH_WASM=a.wasm:b.wasm cargo test -p weft-engine --features jit --lib
-/// -- --ignored --nocapture compile_speed`.
+/// -- --ignored --nocapture compile_speed` (`WEFT_JIT_THREADS=n` to set the threads).
 #[test]
 #[ignore = "a measurement, run by hand"]
 fn compile_speed() {
     let paths = std::env::var("WEFT_JIT_BENCH_WASM").expect("WEFT_JIT_BENCH_WASM");
     let mut options = compile_options(BoundsChecks::Guard { guard_size: GUARD }, false);
     options.verify = false;
+    options.threads = std::env::var("WEFT_JIT_THREADS").map_or(0, |t| t.parse().expect("threads"));
     let compiler = Compiler::new(options).unwrap();
     let (mut total_ms, mut total_bytes) = (0.0, 0u64);
     for path in paths.split(':') {

@@ -21,9 +21,12 @@
 //! the runtime can point a funcref at new code without patching the callers.
 //!
 //! [`ArrayCallFn`]: super::vmctx::ArrayCallFn
+extern crate std;
+
 use alloc::format;
 use alloc::string::ToString;
 use alloc::vec::Vec;
+use core::sync::atomic::{AtomicUsize, Ordering};
 
 use cranelift_codegen::binemit::Reloc;
 use cranelift_codegen::control::ControlPlane;
@@ -74,6 +77,8 @@ pub struct CompileOptions {
     pub direct_calls: bool,
     /// Run Cranelift's IR verifier on every function (slow; for tests).
     pub verify: bool,
+    /// Threads a module compile uses; 0 for the machine's available parallelism.
+    pub threads: usize,
 }
 
 impl Default for CompileOptions {
@@ -83,6 +88,7 @@ impl Default for CompileOptions {
             fuel: false,
             direct_calls: true,
             verify: cfg!(debug_assertions),
+            threads: 0,
         }
     }
 }
@@ -396,32 +402,75 @@ impl Compiler {
         module: &ModuleInfo,
         bodies: &[FunctionBody<'_>],
     ) -> Result<CompiledModule> {
-        let mut units = Vec::with_capacity(bodies.len() * 2 + module.types.len());
-        let mut ctx = Context::new();
-        let mut fctx = FunctionBuilderContext::new();
-        for (i, body) in bodies.iter().enumerate() {
-            let index = module.num_imported_funcs + i as u32;
-            let func = translate_function(
-                module,
-                &self.options,
-                self.host_cc(),
-                index,
-                body,
-                &mut fctx,
-                self.isa.frontend_config(),
-            )?;
-            units.push(self.compile_unit(&mut ctx, func, UnitKind::Func(index))?);
+        let n = module.num_imported_funcs;
+        let jobs: Vec<UnitKind> = (0..bodies.len() as u32)
+            .map(|i| UnitKind::Func(n + i))
+            .chain((0..bodies.len() as u32).map(|i| UnitKind::ArrayCall(n + i)))
+            .chain((0..module.types.len() as u32).map(UnitKind::HostTrampoline))
+            .collect();
+        let threads = match self.options.threads {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            t => t,
         }
-        for i in 0..bodies.len() {
-            let index = module.num_imported_funcs + i as u32;
-            let func = self.array_trampoline(module, index, &mut fctx)?;
-            units.push(self.compile_unit(&mut ctx, func, UnitKind::ArrayCall(index))?);
-        }
-        for t in 0..module.types.len() as u32 {
-            let func = self.host_trampoline(module, t, &mut fctx)?;
-            units.push(self.compile_unit(&mut ctx, func, UnitKind::HostTrampoline(t))?);
-        }
-        link(units)
+        .clamp(1, jobs.len().max(1));
+        // Functions are independent: each thread takes the next job until none is left, and
+        // the units are laid out in job order, so the blob does not depend on the schedule.
+        let next = AtomicUsize::new(0);
+        let work = || -> Result<Vec<(usize, Unit)>> {
+            let mut ctx = Context::new();
+            let mut fctx = FunctionBuilderContext::new();
+            let mut done = Vec::new();
+            loop {
+                let j = next.fetch_add(1, Ordering::Relaxed);
+                let Some(&kind) = jobs.get(j) else {
+                    return Ok(done);
+                };
+                let func = match kind {
+                    UnitKind::Func(index) => translate_function(
+                        module,
+                        &self.options,
+                        self.host_cc(),
+                        index,
+                        &bodies[(index - n) as usize],
+                        &mut fctx,
+                        self.isa.frontend_config(),
+                    ),
+                    UnitKind::ArrayCall(index) => self.array_trampoline(module, index, &mut fctx),
+                    UnitKind::HostTrampoline(t) => self.host_trampoline(module, t, &mut fctx),
+                };
+                let unit = func.and_then(|f| self.compile_unit(&mut ctx, f, kind));
+                match unit {
+                    Ok(u) => done.push((j, u)),
+                    Err(e) => {
+                        // Stop the other threads early.
+                        next.store(jobs.len(), Ordering::Relaxed);
+                        return Err(e);
+                    }
+                }
+            }
+        };
+        let mut units: Vec<(usize, Unit)> = if threads == 1 {
+            work()?
+        } else {
+            let results: Vec<Result<Vec<(usize, Unit)>>> = std::thread::scope(|scope| {
+                let handles: Vec<_> = (0..threads).map(|_| scope.spawn(work)).collect();
+                handles
+                    .into_iter()
+                    .map(|h| {
+                        h.join().unwrap_or_else(|_| {
+                            Err(Error::compile("a compiler thread panicked", 0))
+                        })
+                    })
+                    .collect()
+            });
+            let mut all = Vec::with_capacity(jobs.len());
+            for r in results {
+                all.extend(r?);
+            }
+            all
+        };
+        units.sort_by_key(|(j, _)| *j);
+        link(units.into_iter().map(|(_, u)| u).collect())
     }
 
     /// Compiles one defined function on its own (for compiling hot functions after

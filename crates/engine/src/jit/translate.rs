@@ -12,6 +12,26 @@
 //!
 //! What the generated code reads from the runtime is described in [`super::vmctx`], whose
 //! invariants (VM1..VM6) the comments below cite.
+//!
+//! # Fuel
+//! The units are the interpreter's (`crate::translate`): one per reachable operator
+//! (`block`, `end`, `br` ... included), charged per *fuel block*, and fuel blocks start where
+//! the interpreter's do: at function entry, at a loop header, at `else`, at an `end` that a
+//! branch reaches and after a loop's `end`. A block's whole count is subtracted when it is
+//! entered (a placeholder constant, patched when the block's operator count is known), so
+//! both tiers charge the same for the same path. The difference is where fuel is *checked*:
+//! the interpreter checks at every fuel block (run it if fuel is positive, else stop); the
+//! JIT checks only at function entry and loop headers (`fuel <= 0` calls `out_of_fuel`,
+//! which adds fuel, possibly after suspending the fiber, or makes the call trap
+//! `OutOfFuel`). Between two check points the JIT runs on, so the counter can go below zero
+//! by at most the fuel of the straight-line and forward-branching code between them (no
+//! loop, no call without a check), and a suspension happens at a check point a little later
+//! than the interpreter's would. Totals over a whole run are the same.
+//!
+//! # Stack
+//! Every function checks its frame against `VMStoreContext::stack_limit` in its prologue
+//! (Cranelift's `stack_limit`), so deep recursion traps `StackOverflow` above the fiber's
+//! guard page, with the fiber's host reserve left for libcalls.
 use alloc::vec::Vec;
 
 use cranelift_codegen::ir::condcodes::{FloatCC, IntCC};
