@@ -1424,9 +1424,19 @@ fn lazily_compiled_function_calls_through_funcrefs() {
 
 #[test]
 fn unsupported_features_are_errors() {
-    let wat = r#"(module (func (param v128) (result v128) (local.get 0)))"#;
-    let wasm = wat::parse_str(wat).unwrap();
-    assert!(ModuleInfo::from_wasm(&wasm).is_err());
+    for wat in [
+        r#"(module (func (param v128) (result v128) (local.get 0)))"#,
+        r#"(module (memory 1) (memory 1))"#,
+        r#"(module (memory i64 1))"#,
+    ] {
+        let wasm = wat::parse_str(wat).unwrap();
+        assert!(ModuleInfo::from_wasm(&wasm).is_err(), "{wat}");
+    }
+    // A tail call is an error at translation.
+    let wasm = wat::parse_str(r#"(module (func $f (return_call $f)))"#).unwrap();
+    let (info, bodies) = ModuleInfo::from_wasm(&wasm).unwrap();
+    let compiler = Compiler::new(CompileOptions::default()).unwrap();
+    assert!(compiler.compile_module(&info, &bodies).is_err());
 }
 
 #[test]
@@ -1511,5 +1521,67 @@ fn hostile_corpus_compiles() {
         );
         assert!(result.is_ok(), "{}", path.display());
         assert!(ms < 60_000, "{} took {ms} ms", path.display());
+    }
+}
+
+/// A first look at run speed: `fib(30)` and a memory loop on the JIT (both bounds-check
+/// modes, with and without fuel) against the interpreter, in one process. Run with an
+/// optimised engine: `cargo test --config 'profile.dev.package.weft-engine.opt-level=3' -p
+/// weft-engine --features jit --lib -- --ignored --nocapture run_speed`.
+#[test]
+#[ignore = "a measurement, run by hand"]
+fn run_speed() {
+    const WAT: &str = r#"
+    (module
+      (memory 1)
+      (func $fib (export "fib") (param i32) (result i32)
+        (if (result i32) (i32.lt_u (local.get 0) (i32.const 2))
+          (then (local.get 0))
+          (else (i32.add (call $fib (i32.sub (local.get 0) (i32.const 1)))
+                         (call $fib (i32.sub (local.get 0) (i32.const 2)))))))
+      (func (export "mem") (param i32) (result i32) (local i32 i32)
+        (loop $outer
+          (local.set 1 (i32.const 0))
+          (loop $inner
+            (i32.store (local.get 1)
+              (i32.add (i32.load (local.get 1)) (local.get 1)))
+            (local.set 2 (i32.add (local.get 2) (i32.load offset=4 (local.get 1))))
+            (br_if $inner (i32.lt_u (local.tee 1 (i32.add (local.get 1) (i32.const 4)))
+                                    (i32.const 65528))))
+          (br_if $outer (local.tee 0 (i32.sub (local.get 0) (i32.const 1)))))
+        (local.get 2)))
+    "#;
+    let time = |f: &mut dyn FnMut() -> u64| {
+        let start = std::time::Instant::now();
+        let r = f();
+        (start.elapsed().as_secs_f64() * 1000.0, r)
+    };
+    let wasm = wat::parse_str(WAT).unwrap();
+    let engine = crate::Engine::default();
+    let module = crate::Module::new(&engine, &wasm).unwrap();
+    let mut store = crate::Store::new(&engine, ());
+    let instance = crate::Instance::new(&mut store, &module, &[]).unwrap();
+    let fib = instance.get_typed_func::<i32, i32>(&store, "fib").unwrap();
+    let mem = instance.get_typed_func::<i32, i32>(&store, "mem").unwrap();
+    let (ms, r) = time(&mut || fib.call(&mut store, 30).unwrap() as u32 as u64);
+    std::println!("interpreter fib(30) = {r}: {ms:.1} ms");
+    let (ms, r) = time(&mut || mem.call(&mut store, 200).unwrap() as u32 as u64);
+    std::println!("interpreter mem(200) = {r}: {ms:.1} ms");
+    for (name, bounds, fuel) in [
+        ("explicit", BoundsChecks::Explicit, false),
+        ("guard", BoundsChecks::Guard { guard_size: GUARD }, false),
+        (
+            "guard+fuel",
+            BoundsChecks::Guard { guard_size: GUARD },
+            true,
+        ),
+    ] {
+        let mut options = compile_options(bounds, fuel);
+        options.verify = false;
+        let mut m = Module::with(WAT, options);
+        let (ms, r) = time(&mut || m.call("fib", &[i(30)]).unwrap()[0]);
+        std::println!("jit {name} fib(30) = {r}: {ms:.1} ms");
+        let (ms, r) = time(&mut || m.call("mem", &[i(200)]).unwrap()[0]);
+        std::println!("jit {name} mem(200) = {r}: {ms:.1} ms");
     }
 }

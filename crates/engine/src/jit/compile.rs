@@ -128,6 +128,7 @@ impl ModuleInfo {
             |e: wasmparser::BinaryReaderError| Error::compile(e.message().to_string(), e.offset());
         let mut info = ModuleInfo::default();
         let mut bodies = Vec::new();
+        let mut memories = Vec::new();
         for payload in Parser::new(0).parse_all(wasm) {
             match payload.map_err(err)? {
                 Payload::TypeSection(r) => {
@@ -148,6 +149,7 @@ impl ModuleInfo {
                                 mutable: g.mutable,
                             }),
                             TypeRef::Table(t) => info.tables.push(ref_type(t.element_type)?),
+                            TypeRef::Memory(m) => memories.push(m),
                             _ => {}
                         }
                     }
@@ -171,9 +173,27 @@ impl ModuleInfo {
                         });
                     }
                 }
+                Payload::MemorySection(r) => {
+                    for m in r {
+                        memories.push(m.map_err(err)?);
+                    }
+                }
                 Payload::CodeSectionEntry(body) => bodies.push(body),
                 _ => {}
             }
+        }
+        // Generated code knows one 32-bit memory (VM1).
+        if memories.len() > 1 {
+            return Err(Error::compile(
+                "the JIT does not support several memories",
+                0,
+            ));
+        }
+        if memories.iter().any(|m| m.memory64 || m.shared) {
+            return Err(Error::compile(
+                "the JIT does not support 64-bit or shared memories",
+                0,
+            ));
         }
         Ok((info, bodies))
     }

@@ -28,6 +28,11 @@
 //! loop, no call without a check), and a suspension happens at a check point a little later
 //! than the interpreter's would. Totals over a whole run are the same.
 //!
+//! Within a function the count lives in a variable (a register); it is written back to
+//! `VMStoreContext::fuel` before every call, libcall and return and read again after calls,
+//! so loops pay one subtraction per fuel block. After a trap the store holds the fuel as of
+//! the last write-back, which can be a little more than what the interpreter would report.
+//!
 //! # Stack
 //! Every function checks its frame against `VMStoreContext::stack_limit` in its prologue
 //! (Cranelift's `stack_limit`), so deep recursion traps `StackOverflow` above the fiber's
@@ -248,6 +253,7 @@ pub(crate) fn translate_function(
         direct: Vec::new(),
         libcall_sigs: [None; Libcall::ALL.len()],
         fuel: None,
+        fuel_var: None,
     };
     t.declare_locals(ty, entry, body)?;
     let exit = t.b.create_block();
@@ -266,6 +272,7 @@ pub(crate) fn translate_function(
         exit_branched: false,
         exit_reachable: false,
     });
+    t.fuel_init();
     t.fuel_block(true);
 
     let mut reader = body
@@ -336,6 +343,8 @@ struct Translator<'a, 'f> {
     libcall_sigs: [Option<SigRef>; Libcall::ALL.len()],
     /// The placeholder constant charging the current fuel block, and its operator count.
     fuel: Option<(Inst, i64)>,
+    /// With fuel on: the variable counting it, and the `VMStoreContext` pointer.
+    fuel_var: Option<(Variable, Value)>,
 }
 
 impl Translator<'_, '_> {
@@ -422,16 +431,45 @@ impl Translator<'_, '_> {
 
     // ---- fuel ----
 
-    /// Starts a fuel block: charges its operator count (patched in when the block ends) and,
-    /// at a check point, calls `out_of_fuel` first if the fuel is not positive.
-    fn fuel_block(&mut self, check: bool) {
+    /// Loads the store's fuel into a variable at function entry: the code counts in a
+    /// register and writes the count back to `VMStoreContext::fuel` only around calls,
+    /// libcalls and returns ([`Self::fuel_flush`]).
+    fn fuel_init(&mut self) {
         if !self.options.fuel {
             return;
         }
-        self.finish_fuel_block();
         let store = self.b.ins().load(I64, ro(), self.vmctx, VMCTX_STORE);
-        let mut fuel = self.b.ins().load(I64, rw(), store, STORE_FUEL);
+        let var = self.b.declare_var(I64);
+        let fuel = self.b.ins().load(I64, rw(), store, STORE_FUEL);
+        self.b.def_var(var, fuel);
+        self.fuel_var = Some((var, store));
+    }
+
+    /// Writes the fuel variable back to the store (before code that may read or change it).
+    fn fuel_flush(&mut self) {
+        if let Some((var, store)) = self.fuel_var {
+            let fuel = self.b.use_var(var);
+            self.b.ins().store(rw(), fuel, store, STORE_FUEL);
+        }
+    }
+
+    /// Reads the fuel back from the store (after code that may have changed it).
+    fn fuel_reload(&mut self) {
+        if let Some((var, store)) = self.fuel_var {
+            let fuel = self.b.ins().load(I64, rw(), store, STORE_FUEL);
+            self.b.def_var(var, fuel);
+        }
+    }
+
+    /// Starts a fuel block: charges its operator count (patched in when the block ends) and,
+    /// at a check point, calls `out_of_fuel` first if the fuel is not positive.
+    fn fuel_block(&mut self, check: bool) {
+        let Some((var, _)) = self.fuel_var else {
+            return;
+        };
+        self.finish_fuel_block();
         if check {
+            let fuel = self.b.use_var(var);
             let empty = self
                 .b
                 .ins()
@@ -442,18 +480,18 @@ impl Translator<'_, '_> {
             self.b.switch_to_block(refill);
             self.b.seal_block(refill);
             self.b.set_cold_block(refill);
+            // `libcall` flushes the fuel first and reloads it after (it may have been added).
             let status = self.libcall(Libcall::OutOfFuel, &[]);
             self.trap_on_status(Libcall::OutOfFuel, status);
             self.b.ins().jump(cont, &[]);
             self.b.switch_to_block(cont);
             self.b.seal_block(cont);
-            // The libcall may have added fuel.
-            fuel = self.b.ins().load(I64, rw(), store, STORE_FUEL);
         }
+        let fuel = self.b.use_var(var);
         let cost = self.b.ins().iconst(I64, 0);
         let inst = self.b.func.dfg.value_def(cost).unwrap_inst();
         let left = self.b.ins().isub(fuel, cost);
-        self.b.ins().store(rw(), left, store, STORE_FUEL);
+        self.b.def_var(var, left);
         self.fuel = Some((inst, 0));
     }
 
@@ -503,8 +541,11 @@ impl Translator<'_, '_> {
         let mut all = Vec::with_capacity(args.len() + 1);
         all.push(self.vmctx);
         all.extend_from_slice(args);
+        self.fuel_flush();
         let call = self.b.ins().call_indirect(sig, f, &all);
-        self.b.inst_results(call).first().copied()
+        let result = self.b.inst_results(call).first().copied();
+        self.fuel_reload();
+        result
     }
 
     fn trap_on_status(&mut self, which: Libcall, status: Option<Value>) {
@@ -622,6 +663,7 @@ impl Translator<'_, '_> {
         let ty = self.module.func_type(function_index)?.clone();
         let args = self.pop_n(ty.params().len());
         let defined = function_index >= self.module.num_imported_funcs;
+        self.fuel_flush();
         let results = if defined && self.options.direct_calls {
             let callee = self.direct_ref(function_index)?;
             let vmctx = self.vmctx;
@@ -635,6 +677,7 @@ impl Translator<'_, '_> {
             let type_index = self.module.funcs[function_index as usize];
             self.call_funcref(funcref, type_index, &args)?
         };
+        self.fuel_reload();
         self.stack.extend(results);
         Ok(())
     }
@@ -698,7 +741,9 @@ impl Translator<'_, '_> {
         self.b
             .ins()
             .trapnz(mismatch, clif_trap(TrapCode::IndirectCallTypeMismatch));
+        self.fuel_flush();
         let results = self.call_funcref(funcref, type_index, &args)?;
+        self.fuel_reload();
         self.stack.extend(results);
         Ok(())
     }
@@ -852,6 +897,7 @@ impl Translator<'_, '_> {
         self.b.seal_block(frame.exit);
         let results = self.b.block_params(frame.exit).to_vec();
         if frame.kind == FrameKind::Func {
+            self.fuel_flush();
             wasm_return(&mut self.b, self.ret_area, &results);
             self.reachable = false;
             return;
@@ -985,6 +1031,7 @@ impl Translator<'_, '_> {
             O::Return => {
                 let n = self.ctrl[0].results;
                 let results = self.pop_n(n);
+                self.fuel_flush();
                 wasm_return(&mut self.b, self.ret_area, &results);
                 self.reachable = false;
             }
