@@ -69,6 +69,8 @@ pub(super) struct Instance {
     code: PublishedCode,
     pub(super) info: ModuleInfo,
     exports: Vec<(alloc::string::String, u32)>,
+    /// Code compiled later for single functions (`retarget`).
+    extra_code: Vec<PublishedCode>,
 }
 
 fn rt(vmctx: *mut VMContext) -> &'static mut Runtime {
@@ -508,8 +510,11 @@ impl Instance {
             };
             funcrefs.push(fr);
         }
-        let func_ptrs: Vec<*const VMFuncRef> =
-            funcrefs.iter().map(|f| f as *const VMFuncRef).collect();
+        // Derived from a mutable pointer: `retarget` writes through them.
+        let funcrefs_base = funcrefs.as_mut_ptr();
+        let func_ptrs: Vec<*const VMFuncRef> = (0..funcrefs.len())
+            .map(|i| funcrefs_base.wrapping_add(i).cast_const())
+            .collect();
 
         // Globals (the test modules import none).
         for e in &globals_init {
@@ -630,11 +635,69 @@ impl Instance {
             code,
             info,
             exports,
+            extra_code: Vec::new(),
         };
         if let Some(f) = start.filter(|&f| f >= inst.info.num_imported_funcs) {
             inst.call(f, &[]).map_err(crate::Error::trap)?;
         }
         Ok(inst)
+    }
+
+    /// Points function `index`'s funcref at code compiled on its own (as a lazy tier-up
+    /// would), keeping that code alive in the instance; returns its array-call entry.
+    fn retarget(&mut self, index: u32, compiled: &CompiledModule) -> fiber::ArrayCallFn {
+        let traps = compiled
+            .traps
+            .iter()
+            .map(|t| TrapEntry {
+                offset: t.offset,
+                code: t.code,
+            })
+            .collect();
+        let mut b = CodeBuilder::new(&HOSTED_CODE_MEMORY, compiled.code.len()).expect("map");
+        b.as_mut_slice()[..compiled.code.len()].copy_from_slice(&compiled.code);
+        let code = b.publish(traps, 0).expect("publish");
+        let f = compiled.funcs[0];
+        let fr = self._func_ptrs[index as usize].cast_mut();
+        // SAFETY: the funcref lives in `_funcrefs`, which is never resized, and `fr` derives
+        // from its mutable base pointer; no call runs while it changes.
+        unsafe { (*fr).wasm_call = code.base().wrapping_add(f.offset as usize) };
+        // SAFETY: `array_call` is an `ArrayCallFn` in the published code.
+        let entry = unsafe {
+            core::mem::transmute::<*const u8, fiber::ArrayCallFn>(
+                code.base().wrapping_add(f.array_call as usize),
+            )
+        };
+        self.extra_code.push(code);
+        entry
+    }
+
+    /// Calls an array-call entry with `args` on a fiber.
+    fn call_entry(
+        &mut self,
+        entry: fiber::ArrayCallFn,
+        args: &[u64],
+        results: usize,
+    ) -> Result<Vec<u64>, TrapCode> {
+        let mut values = vec![0u64; args.len().max(results).max(1)];
+        values[..args.len()].copy_from_slice(args);
+        let vmctx: *mut VMContext = &mut *self.vmctx;
+        // SAFETY: as in `call`.
+        let mut fib = unsafe {
+            Fiber::new(
+                &FiberConfig::default(),
+                entry,
+                vmctx.cast(),
+                values.as_mut_ptr(),
+            )
+        }
+        .expect("fiber");
+        self.store.stack_limit = fib.stack_limit();
+        match fib.resume(ResumeValue(0)) {
+            FiberOutcome::Finished => Ok(values[..results].to_vec()),
+            FiberOutcome::Trapped { code, .. } => Err(code),
+            FiberOutcome::Suspended(r) => panic!("unexpected suspension {r:?}"),
+        }
     }
 
     /// The function index of export `name`.
@@ -1420,6 +1483,32 @@ fn lazily_compiled_function_calls_through_funcrefs() {
         clif.contains("call fn"),
         "whole-module compiles call directly: {clif}"
     );
+    // Run it: `fib`'s funcref now points at the new code, whose recursive calls go through
+    // the funcref, so they run the new code too; the rest of the module is unchanged.
+    let mut inst = Instance::new(CONTROL);
+    let entry = inst.retarget(0, &one);
+    assert_eq!(inst.call_entry(entry, &[i(20)], 1), Ok(vec![6765]));
+    let many = inst.export_index("many").unwrap();
+    let alone = compiler
+        .compile_function(&info, many, &bodies[many as usize])
+        .unwrap();
+    let entry = inst.retarget(many, &alone);
+    assert_eq!(
+        inst.call_entry(entry, &[i(3)], 5),
+        Ok(vec![3, -2i64 as u64, f(1.5), d(-0.25), 4])
+    );
+    let deep = inst.export_index("deep").unwrap();
+    let alone = compiler
+        .compile_function(&info, deep, &bodies[deep as usize])
+        .unwrap();
+    let entry = inst.retarget(deep, &alone);
+    assert_eq!(inst.call_entry(entry, &[i(100)], 1), Ok(vec![100]));
+    let inf = inst.export_index("infinite").unwrap();
+    let alone = compiler
+        .compile_function(&info, inf, &bodies[inf as usize])
+        .unwrap();
+    let entry = inst.retarget(inf, &alone);
+    assert_eq!(inst.call_entry(entry, &[], 0), Err(TrapCode::StackOverflow));
 }
 
 #[test]
