@@ -314,10 +314,14 @@ impl Fiber {
     ///
     /// # Safety
     /// Calling `entry(vmctx, values)` on a fiber stack of `config.stack_size` bytes must be
-    /// sound, and `vmctx` and `values` must stay valid until the fiber has finished, trapped or
-    /// been dropped. Generated code in `entry` checks its stack pointer against
-    /// [`Fiber::stack_limit`] (set it in the vmctx before the first resume). Every libcall it
-    /// makes keeps the contract of [`suspend`].
+    /// sound, and `vmctx`, `values` and the code `entry` runs (every [`PublishedCode`] it may
+    /// execute) must stay valid until the fiber has finished, trapped or been dropped: a
+    /// suspended fiber still has return addresses into that code. Generated code in `entry`
+    /// checks its stack pointer against [`Fiber::stack_limit`] (set it in the vmctx before the
+    /// first resume). Every libcall it makes keeps the contract of [`suspend`]. Nothing that
+    /// runs on the fiber resumes or drops this same `Fiber`.
+    ///
+    /// [`PublishedCode`]: super::code::PublishedCode
     pub unsafe fn new(
         config: &FiberConfig,
         entry: ArrayCallFn,
