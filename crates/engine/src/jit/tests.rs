@@ -305,13 +305,23 @@ fn dropping_suspended_or_unstarted_fibers_frees_their_stacks() {
 #[test]
 fn unbounded_recursion_in_jit_code_hits_the_guard_as_stack_overflow() {
     let code = publish(RECURSE, vec![]);
+    // Twice: the second run reuses the pooled (and released) stack, guard intact.
+    for _ in 0..2 {
+        assert_eq!(
+            run(&code, ptr::null_mut(), &mut [0]),
+            FiberOutcome::Trapped {
+                code: TrapCode::StackOverflow,
+                pc: code.base() as usize
+            }
+        );
+    }
+    let ok = publish(STORE_42, vec![]);
+    let mut values = [0u64; 1];
     assert_eq!(
-        run(&code, ptr::null_mut(), &mut [0]),
-        FiberOutcome::Trapped {
-            code: TrapCode::StackOverflow,
-            pc: code.base() as usize
-        }
+        run(&ok, ptr::null_mut(), &mut values),
+        FiberOutcome::Finished
     );
+    assert_eq!(values[0], 42);
 }
 
 #[test]
@@ -468,6 +478,42 @@ fn threads_trap_independently() {
     for h in handles {
         h.join().unwrap();
     }
+}
+
+#[test]
+fn traps_are_found_while_other_threads_publish_and_free_code() {
+    let stop = std::sync::Arc::new(core::sync::atomic::AtomicBool::new(false));
+    let churn = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let mut n = 0u32;
+            while !stop.load(core::sync::atomic::Ordering::Relaxed) || n < 100 {
+                let a = publish(STORE_42, vec![]);
+                let b = publish(UD2_AT_1, vec![]);
+                drop(a);
+                drop(b);
+                n += 1;
+            }
+        })
+    };
+    let code = publish(
+        UD2_AT_1,
+        vec![TrapEntry {
+            offset: 1,
+            code: TrapCode::Unreachable,
+        }],
+    );
+    for _ in 0..2000 {
+        assert!(matches!(
+            run(&code, ptr::null_mut(), &mut [0]),
+            FiberOutcome::Trapped {
+                code: TrapCode::Unreachable,
+                ..
+            }
+        ));
+    }
+    stop.store(true, core::sync::atomic::Ordering::Relaxed);
+    churn.join().unwrap();
 }
 
 // ---------------------------------------------------------------------------------------------
