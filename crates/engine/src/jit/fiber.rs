@@ -314,7 +314,9 @@ pub(crate) struct FiberState {
 pub struct Fiber {
     /// `None` once the call has finished or trapped (its stack went back to the pool).
     co: Option<Co>,
-    state: Box<FiberState>,
+    /// From `Box::into_raw`, freed in `drop` after the coroutine is gone. A raw pointer (not a
+    /// `Box`) because the coroutine and CURRENT alias it while the fiber moves around.
+    state: NonNull<FiberState>,
     stack_limit: usize,
 }
 
@@ -349,26 +351,29 @@ impl Fiber {
         let low = stack.usable_low();
         let high = low + stack.usable;
         let stack_limit = low + config.host_reserve.min(stack.usable / 2);
-        let state = Box::new(FiberState {
+        let state = NonNull::from(Box::leak(Box::new(FiberState {
             yielder: Cell::new(ptr::null()),
             trap_handler: Cell::new(None),
             guard,
             usable: (low, high),
             panic: RefCell::new(None),
-        });
-        let state_ptr: *const FiberState = &*state;
+        })));
+        let state_ptr: *const FiberState = state.as_ptr();
         // The closure captures only `Copy` values and creates no locals with drop glue
         // (`fiber.1`).
         let co = Co::with_stack(stack, move |y: &FiberYielder, _first: ResumeValue| {
-            // SAFETY: `state_ptr` points into the fiber's box, which outlives every run of
-            // this coroutine (the box is dropped after the coroutine in `Fiber::drop`).
+            // SAFETY: `state_ptr` points at the fiber's state, which outlives every run of
+            // this coroutine (it is freed after the coroutine in `Fiber::drop`).
             unsafe { (*state_ptr).yielder.set(y) };
             // SAFETY: the caller of `Fiber::new` promised that this call is sound on this
             // stack and that `vmctx` and `values` stay valid while the fiber lives.
             unsafe { entry(vmctx, values) };
             Exit::Finished
         });
-        state.trap_handler.set(Some(co.trap_handler()));
+        // SAFETY: just allocated above and not freed before the fiber is dropped.
+        unsafe { state.as_ref() }
+            .trap_handler
+            .set(Some(co.trap_handler()));
         Ok(Self {
             co: Some(co),
             state,
@@ -396,7 +401,7 @@ impl Fiber {
     /// re-raised here (the call has trapped by then and the fiber is done).
     pub fn resume(&mut self, value: ResumeValue) -> FiberOutcome {
         let co = self.co.as_mut().expect("resume of a finished fiber");
-        let prev = CURRENT.with(|c| c.replace(&*self.state));
+        let prev = CURRENT.with(|c| c.replace(self.state.as_ptr()));
         let r = co.resume(value);
         CURRENT.with(|c| c.set(prev));
         let outcome = match r {
@@ -420,7 +425,9 @@ impl Fiber {
                 ..
             }
         ));
-        if let Some(p) = self.state.panic.borrow_mut().take() {
+        // SAFETY: the state lives until `drop`; the fiber's code is not running now.
+        let panic = unsafe { self.state.as_ref() }.panic.borrow_mut().take();
+        if let Some(p) = panic {
             std::panic::resume_unwind(p);
         }
         outcome
@@ -445,6 +452,9 @@ impl Fiber {
 impl Drop for Fiber {
     fn drop(&mut self) {
         self.retire(false);
+        // SAFETY: from `Box::leak` in `new`; the coroutine that pointed at it is gone and
+        // CURRENT points at it only during `resume`, which has returned.
+        drop(unsafe { Box::from_raw(self.state.as_ptr()) });
     }
 }
 
