@@ -542,22 +542,24 @@ fn find(addr: usize, kind: Kind) -> Option<Range> {
         .find(|r| r.kind == kind && r.start <= addr && addr < r.end)
 }
 
-/// Looks `pc` up among published code. Allocates nothing and takes no lock, so a signal
-/// handler may call it.
+/// Looks `pc` up among published code, with its trap-table entry. Allocates nothing and takes
+/// no lock, so a signal handler may call it. [`lookup_pc_range`] is the safe variant without
+/// the trap table.
 ///
-/// A trap table is read only when `pc` is inside its region; callers that pass a PC of code
-/// that may be freed concurrently (not the PC of the thread they interrupted, `code.3`) get
-/// `trap: None` from [`lookup_pc_range`] instead.
-pub fn lookup_pc(pc: usize) -> Option<CodeHit> {
+/// # Safety
+/// If `pc` is inside published code, that code is not freed during this call: it is the PC
+/// that the calling signal handler interrupted on its own thread (`code.3`), or the caller
+/// holds the [`PublishedCode`].
+pub unsafe fn lookup_pc(pc: usize) -> Option<CodeHit> {
     let r = find(pc, Kind::Code)?;
     let offset = u32::try_from(pc - r.start).ok()?;
     let trap = if r.traps.is_null() || r.traps_len == 0 {
         None
     } else {
         // SAFETY: `r` was read consistently from a registered slot, so `traps`/`traps_len` are
-        // the boxed trap table of a live `PublishedCode`; `pc` lies in that code and, by
-        // `code.3`, the code (and its table, freed only after unregistering) stays alive
-        // while the thread executing it is interrupted or is the caller.
+        // the boxed trap table of a `PublishedCode` that was live at that moment; `pc` lies in
+        // that code and the caller guarantees it is not freed during this call (its table is
+        // freed only after it is unregistered).
         let table = unsafe { core::slice::from_raw_parts(r.traps, r.traps_len) };
         table
             .binary_search_by_key(&offset, |t| t.offset)
@@ -652,16 +654,17 @@ mod tests {
         let base = code.base() as usize;
         // SAFETY: the region is readable (read+execute).
         assert_eq!(unsafe { *code.base().add(2) }, 0xc3);
-        let hit = lookup_pc(base + 2).unwrap();
+        // SAFETY: `code` is alive.
+        let hit = unsafe { lookup_pc(base + 2) }.unwrap();
         assert_eq!(hit.trap, Some(TrapCode::Unreachable));
         assert_eq!(hit.owner, 77);
-        assert_eq!(lookup_pc(base + 3).unwrap().trap, None);
-        assert_eq!(
-            lookup_pc(base + 1).unwrap().trap,
-            Some(TrapCode::IntegerOverflow)
-        );
+        // SAFETY: as above.
+        assert_eq!(unsafe { lookup_pc(base + 3) }.unwrap().trap, None);
+        // SAFETY: as above.
+        let hit = unsafe { lookup_pc(base + 1) }.unwrap();
+        assert_eq!(hit.trap, Some(TrapCode::IntegerOverflow));
         drop(code);
-        assert_eq!(lookup_pc(base + 2), None);
+        assert_eq!(lookup_pc_range(base + 2), None);
     }
 
     #[test]
@@ -672,7 +675,7 @@ mod tests {
             v.push(b.publish(Vec::new(), 1_000_000 + i).unwrap());
         }
         for (i, c) in v.iter().enumerate() {
-            assert_eq!(lookup_pc(c.base() as usize).unwrap().owner, 1_000_000 + i);
+            assert_eq!(lookup_pc_range(c.base() as usize).unwrap().1, 1_000_000 + i);
         }
         let bases: Vec<usize> = v.iter().map(|c| c.base() as usize).collect();
         v.clear();
@@ -722,7 +725,7 @@ mod tests {
         let g = register_guard(0x1000_0000, 0x1000, 5).unwrap();
         assert_eq!(lookup_guard(0x1000_0fff), Some(5));
         assert_eq!(lookup_guard(0x1000_1000), None);
-        assert_eq!(lookup_pc(0x1000_0000), None);
+        assert_eq!(lookup_pc_range(0x1000_0000), None);
         drop(g);
         assert_eq!(lookup_guard(0x1000_0000), None);
         assert!(register_guard(usize::MAX, 2, 0).is_err());

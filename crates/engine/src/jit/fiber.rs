@@ -242,8 +242,22 @@ fn take_stack(config: &FiberConfig) -> Result<FiberStack, CodeError> {
     Ok(stack)
 }
 
-fn give_back_stack(stack: FiberStack) {
+/// Returns a stack to the pool. After a stack overflow its pages are given back to the OS
+/// first, so a pooled stack does not keep megabytes resident.
+fn give_back_stack(stack: FiberStack, overflowed: bool) {
     IN_USE.with(|n| n.set(n.get() - 1));
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    if overflowed {
+        // SAFETY: the usable part of a stack that no code runs on any more (`fiber.3`);
+        // MADV_DONTNEED makes its pages read back as zeros, which nothing relies on.
+        let _ = unsafe {
+            rustix::mm::madvise(
+                (stack.usable_low() as *mut u8).cast(),
+                stack.usable,
+                rustix::mm::Advice::LinuxDontNeed,
+            )
+        };
+    }
     // `try_with`: during thread exit the pool may be gone; then the stack is just unmapped.
     let rest = POOL
         .try_with(|p| {
@@ -300,7 +314,9 @@ pub(crate) struct FiberState {
 pub struct Fiber {
     /// `None` once the call has finished or trapped (its stack went back to the pool).
     co: Option<Co>,
-    state: Box<FiberState>,
+    /// From `Box::into_raw`, freed in `drop` after the coroutine is gone. A raw pointer (not a
+    /// `Box`) because the coroutine and CURRENT alias it while the fiber moves around.
+    state: NonNull<FiberState>,
     stack_limit: usize,
 }
 
@@ -314,10 +330,14 @@ impl Fiber {
     ///
     /// # Safety
     /// Calling `entry(vmctx, values)` on a fiber stack of `config.stack_size` bytes must be
-    /// sound, and `vmctx` and `values` must stay valid until the fiber has finished, trapped or
-    /// been dropped. Generated code in `entry` checks its stack pointer against
-    /// [`Fiber::stack_limit`] (set it in the vmctx before the first resume). Every libcall it
-    /// makes keeps the contract of [`suspend`].
+    /// sound, and `vmctx`, `values` and the code `entry` runs (every [`PublishedCode`] it may
+    /// execute) must stay valid until the fiber has finished, trapped or been dropped: a
+    /// suspended fiber still has return addresses into that code. Generated code in `entry`
+    /// checks its stack pointer against [`Fiber::stack_limit`] (set it in the vmctx before the
+    /// first resume). Every libcall it makes keeps the contract of [`suspend`]. Nothing that
+    /// runs on the fiber resumes or drops this same `Fiber`.
+    ///
+    /// [`PublishedCode`]: super::code::PublishedCode
     pub unsafe fn new(
         config: &FiberConfig,
         entry: ArrayCallFn,
@@ -331,26 +351,29 @@ impl Fiber {
         let low = stack.usable_low();
         let high = low + stack.usable;
         let stack_limit = low + config.host_reserve.min(stack.usable / 2);
-        let state = Box::new(FiberState {
+        let state = NonNull::from(Box::leak(Box::new(FiberState {
             yielder: Cell::new(ptr::null()),
             trap_handler: Cell::new(None),
             guard,
             usable: (low, high),
             panic: RefCell::new(None),
-        });
-        let state_ptr: *const FiberState = &*state;
+        })));
+        let state_ptr: *const FiberState = state.as_ptr();
         // The closure captures only `Copy` values and creates no locals with drop glue
         // (`fiber.1`).
         let co = Co::with_stack(stack, move |y: &FiberYielder, _first: ResumeValue| {
-            // SAFETY: `state_ptr` points into the fiber's box, which outlives every run of
-            // this coroutine (the box is dropped after the coroutine in `Fiber::drop`).
+            // SAFETY: `state_ptr` points at the fiber's state, which outlives every run of
+            // this coroutine (it is freed after the coroutine in `Fiber::drop`).
             unsafe { (*state_ptr).yielder.set(y) };
             // SAFETY: the caller of `Fiber::new` promised that this call is sound on this
             // stack and that `vmctx` and `values` stay valid while the fiber lives.
             unsafe { entry(vmctx, values) };
             Exit::Finished
         });
-        state.trap_handler.set(Some(co.trap_handler()));
+        // SAFETY: just allocated above and not freed before the fiber is dropped.
+        unsafe { state.as_ref() }
+            .trap_handler
+            .set(Some(co.trap_handler()));
         Ok(Self {
             co: Some(co),
             state,
@@ -378,7 +401,7 @@ impl Fiber {
     /// re-raised here (the call has trapped by then and the fiber is done).
     pub fn resume(&mut self, value: ResumeValue) -> FiberOutcome {
         let co = self.co.as_mut().expect("resume of a finished fiber");
-        let prev = CURRENT.with(|c| c.replace(&*self.state));
+        let prev = CURRENT.with(|c| c.replace(self.state.as_ptr()));
         let r = co.resume(value);
         CURRENT.with(|c| c.set(prev));
         let outcome = match r {
@@ -395,15 +418,23 @@ impl Fiber {
                 FiberOutcome::Trapped { code, pc }
             }
         };
-        self.retire();
-        if let Some(p) = self.state.panic.borrow_mut().take() {
+        self.retire(matches!(
+            outcome,
+            FiberOutcome::Trapped {
+                code: TrapCode::StackOverflow,
+                ..
+            }
+        ));
+        // SAFETY: the state lives until `drop`; the fiber's code is not running now.
+        let panic = unsafe { self.state.as_ref() }.panic.borrow_mut().take();
+        if let Some(p) = panic {
             std::panic::resume_unwind(p);
         }
         outcome
     }
 
     /// Ends the coroutine without running code on it and gives its stack back.
-    fn retire(&mut self) {
+    fn retire(&mut self, overflowed: bool) {
         let Some(mut co) = self.co.take() else { return };
         if !co.started() {
             // Drops the initial closure (all `Copy`): no code runs on the stack.
@@ -414,13 +445,16 @@ impl Fiber {
             // so discarding the stack is equivalent to a return that leaks nothing.
             unsafe { co.force_reset() };
         }
-        give_back_stack(co.into_stack());
+        give_back_stack(co.into_stack(), overflowed);
     }
 }
 
 impl Drop for Fiber {
     fn drop(&mut self) {
-        self.retire();
+        self.retire(false);
+        // SAFETY: from `Box::leak` in `new`; the coroutine that pointed at it is gone and
+        // CURRENT points at it only during `resume`, which has returned.
+        drop(unsafe { Box::from_raw(self.state.as_ptr()) });
     }
 }
 

@@ -41,6 +41,9 @@ const CHECKED_RECURSE: &[u8] = &[
     0x48, 0x3b, 0x27, 0x72, 0x06, 0xe8, 0xf6, 0xff, 0xff, 0xff, 0xc3, 0x0f, 0x0b,
 ];
 
+/// `xor ecx, ecx; mov eax, 1; cdq; idiv ecx; ret` (the idiv at offset 8)
+const DIV_BY_ZERO: &[u8] = &[0x31, 0xc9, 0xb8, 1, 0, 0, 0, 0x99, 0xf7, 0xf9, 0xc3];
+
 fn publish(bytes: &[u8], traps: Vec<TrapEntry>) -> PublishedCode {
     let mut b = CodeBuilder::new(&HOSTED_CODE_MEMORY, bytes.len()).unwrap();
     b.as_mut_slice()[..bytes.len()].copy_from_slice(bytes);
@@ -105,6 +108,61 @@ fn ud2_at_a_registered_offset_is_its_trap_code() {
         FiberOutcome::Finished
     );
     assert_eq!(values[0], 42);
+}
+
+#[test]
+fn a_hardware_division_by_zero_is_its_trap_code() {
+    let code = publish(
+        DIV_BY_ZERO,
+        vec![TrapEntry {
+            offset: 8,
+            code: TrapCode::IntegerDivisionByZero,
+        }],
+    );
+    assert_eq!(
+        run(&code, ptr::null_mut(), &mut [0]),
+        FiberOutcome::Trapped {
+            code: TrapCode::IntegerDivisionByZero,
+            pc: code.base() as usize + 8
+        }
+    );
+}
+
+#[test]
+fn a_trap_leaves_a_suspended_fiber_usable() {
+    let looping = publish(SUSPEND_LOOP, vec![]);
+    let trapping = publish(
+        UD2_AT_1,
+        vec![TrapEntry {
+            offset: 1,
+            code: TrapCode::Unreachable,
+        }],
+    );
+    let mut values = [0u64; 2];
+    let mut a = suspend_loop_fiber(&looping, &mut values, 3);
+    assert_eq!(
+        a.resume(ResumeValue(0)),
+        FiberOutcome::Suspended(SuspendReason::HostYield(0))
+    );
+    assert!(matches!(
+        run(&trapping, ptr::null_mut(), &mut [0]),
+        FiberOutcome::Trapped { .. }
+    ));
+    assert_eq!(
+        a.resume(ResumeValue(1)),
+        FiberOutcome::Suspended(SuspendReason::HostYield(1))
+    );
+    assert!(matches!(
+        run(&trapping, ptr::null_mut(), &mut [0]),
+        FiberOutcome::Trapped { .. }
+    ));
+    assert_eq!(
+        a.resume(ResumeValue(1)),
+        FiberOutcome::Suspended(SuspendReason::HostYield(2))
+    );
+    assert_eq!(a.resume(ResumeValue(1)), FiberOutcome::Finished);
+    drop(a);
+    assert_eq!(values[0], 3);
 }
 
 /// An inaccessible region standing for a linear memory's guard.
@@ -247,13 +305,23 @@ fn dropping_suspended_or_unstarted_fibers_frees_their_stacks() {
 #[test]
 fn unbounded_recursion_in_jit_code_hits_the_guard_as_stack_overflow() {
     let code = publish(RECURSE, vec![]);
+    // Twice: the second run reuses the pooled (and released) stack, guard intact.
+    for _ in 0..2 {
+        assert_eq!(
+            run(&code, ptr::null_mut(), &mut [0]),
+            FiberOutcome::Trapped {
+                code: TrapCode::StackOverflow,
+                pc: code.base() as usize
+            }
+        );
+    }
+    let ok = publish(STORE_42, vec![]);
+    let mut values = [0u64; 1];
     assert_eq!(
-        run(&code, ptr::null_mut(), &mut [0]),
-        FiberOutcome::Trapped {
-            code: TrapCode::StackOverflow,
-            pc: code.base() as usize
-        }
+        run(&ok, ptr::null_mut(), &mut values),
+        FiberOutcome::Finished
     );
+    assert_eq!(values[0], 42);
 }
 
 #[test]
@@ -410,6 +478,42 @@ fn threads_trap_independently() {
     for h in handles {
         h.join().unwrap();
     }
+}
+
+#[test]
+fn traps_are_found_while_other_threads_publish_and_free_code() {
+    let stop = std::sync::Arc::new(core::sync::atomic::AtomicBool::new(false));
+    let churn = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let mut n = 0u32;
+            while !stop.load(core::sync::atomic::Ordering::Relaxed) || n < 100 {
+                let a = publish(STORE_42, vec![]);
+                let b = publish(UD2_AT_1, vec![]);
+                drop(a);
+                drop(b);
+                n += 1;
+            }
+        })
+    };
+    let code = publish(
+        UD2_AT_1,
+        vec![TrapEntry {
+            offset: 1,
+            code: TrapCode::Unreachable,
+        }],
+    );
+    for _ in 0..2000 {
+        assert!(matches!(
+            run(&code, ptr::null_mut(), &mut [0]),
+            FiberOutcome::Trapped {
+                code: TrapCode::Unreachable,
+                ..
+            }
+        ));
+    }
+    stop.store(true, core::sync::atomic::Ordering::Relaxed);
+    churn.join().unwrap();
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -308,7 +308,9 @@ unsafe fn handle_jit_fault(sig: c_int, info: *mut libc::siginfo_t, uctx: *mut c_
         return false;
     }
     let in_stack_guard = state.guard.0 <= addr && addr < state.guard.1;
-    let Some(hit) = code::lookup_pc(pc) else {
+    // SAFETY: `pc` is the PC this handler interrupted on its own thread: if it is in
+    // published code, that code is being executed and so not freed (`code.3`).
+    let Some(hit) = (unsafe { code::lookup_pc(pc) }) else {
         if in_stack_guard && (sig == libc::SIGSEGV || sig == libc::SIGBUS) {
             write_stderr(
                 "weft: a JIT fiber's stack overflowed in host (Rust) code, not in generated code; \
