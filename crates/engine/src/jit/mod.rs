@@ -36,6 +36,12 @@
 //!    these three, a libcall drops everything it owns (see `fiber`'s invariant 1): a suspended
 //!    fiber may be dropped instead of resumed, and then its stack is discarded.
 //!
+//! 5. On the code generator's side (`compile`, `vmctx`): the stack limit goes into
+//!    `VMStoreContext::stack_limit` (the vmctx's `store`); the trap table is
+//!    `CompiledModule::traps`; a fallible libcall of `VMLibcalls` may also just return a
+//!    nonzero status, and the generated code then traps with that operation's code (its
+//!    trap instruction is in the table), which needs no `raise_trap`.
+//!
 //! Each module states its invariants at its top; `unsafe` is allowed in the tier's files, each
 //! block with a `// SAFETY:` comment.
 #![allow(unsafe_code)]
