@@ -319,6 +319,24 @@ impl Instance {
         wasm: &[u8],
         options: CompileOptions,
     ) -> Result<Instance, crate::Error> {
+        Self::linked(wasm, options, &[])
+    }
+
+    /// As [`Instance::from_wasm`], with function import `i` resolved to `imports[i]` where
+    /// that is `Some` (another instance's funcref).
+    fn linked(
+        wasm: &[u8],
+        options: CompileOptions,
+        imports: &[Option<&VMFuncRef>],
+    ) -> Result<Instance, crate::Error> {
+        Self::build(wasm, options, imports)
+    }
+
+    fn build(
+        wasm: &[u8],
+        options: CompileOptions,
+        imports: &[Option<&VMFuncRef>],
+    ) -> Result<Instance, crate::Error> {
         let (info, bodies) = ModuleInfo::from_wasm(wasm)?;
         let compiler = Compiler::new(options)?;
         let compiled = compiler.compile_module(&info, &bodies)?;
@@ -335,11 +353,7 @@ impl Instance {
         let code = b.publish(traps, 0).expect("publish");
 
         // Canonical type ids: the first structurally equal type's index.
-        let type_ids: Vec<u32> = info
-            .types
-            .iter()
-            .map(|t| info.types.iter().position(|u| u == t).unwrap_or(0) as u32)
-            .collect();
+        let type_ids: Vec<u32> = info.types.iter().map(canonical_type_id).collect();
 
         let mut rt = Box::new(Runtime {
             mem: None,
@@ -517,7 +531,15 @@ impl Instance {
             .collect();
         let mut funcrefs: Vec<VMFuncRef> = Vec::with_capacity(info.funcs.len());
         for (i, &t) in info.funcs.iter().enumerate() {
-            let fr = if (i as u32) < info.num_imported_funcs {
+            let fr = if let Some(Some(linked)) = imports.get(i) {
+                // A function of another instance: its own code and vmctx.
+                VMFuncRef {
+                    wasm_call: linked.wasm_call,
+                    vmctx: linked.vmctx,
+                    array_call: linked.array_call,
+                    type_id: linked.type_id,
+                }
+            } else if (i as u32) < info.num_imported_funcs {
                 VMFuncRef {
                     wasm_call: code
                         .base()
@@ -764,6 +786,20 @@ impl Instance {
                 FiberOutcome::Suspended(other) => panic!("unexpected suspension {other:?}"),
                 FiberOutcome::Trapped { code, .. } => return Err(code),
             }
+        }
+    }
+}
+
+/// Engine-wide canonical type ids (VM5) for the test runtime: the index of the first
+/// structurally equal type seen by any instance in this process.
+fn canonical_type_id(ty: &crate::FuncType) -> u32 {
+    static TYPES: std::sync::Mutex<Vec<crate::FuncType>> = std::sync::Mutex::new(Vec::new());
+    let mut types = TYPES.lock().unwrap_or_else(|e| e.into_inner());
+    match types.iter().position(|t| t == ty) {
+        Some(i) => i as u32,
+        None => {
+            types.push(ty.clone());
+            (types.len() - 1) as u32
         }
     }
 }
@@ -1700,4 +1736,67 @@ fn run_speed() {
         let (ms, r) = time(&mut || m.call("mem", &[i(200)]).unwrap()[0]);
         std::println!("jit {name} mem(200) = {r}: {ms:.1} ms");
     }
+}
+
+/// Calls between instances: each callee runs with its own vmctx (memory, globals, table),
+/// directly and through a table of the caller, and traps cross the boundary.
+#[test]
+fn calls_between_instances() {
+    let a_wat = r#"
+    (module
+      (memory 1)
+      (global $count (mut i32) (i32.const 0))
+      (func (export "bump") (param i32) (result i32)
+        (global.set $count (i32.add (global.get $count) (local.get 0)))
+        (i32.store (i32.const 0) (global.get $count))
+        (global.get $count))
+      (func (export "trap") (result i32) (unreachable))
+      (func (export "many") (result i32 i32 i32) (i32.const 1) (i32.const 2) (i32.const 3)))
+    "#;
+    let b_wat = r#"
+    (module
+      (import "a" "bump" (func $bump (param i32) (result i32)))
+      (import "a" "trap" (func $trap (result i32)))
+      (import "a" "many" (func $many (result i32 i32 i32)))
+      (type $t (func (param i32) (result i32)))
+      (memory 1)
+      (global $count (mut i32) (i32.const 100))
+      (table funcref (elem $bump))
+      (func (export "direct") (param i32) (result i32)
+        (i32.store (i32.const 0) (i32.const 7))
+        (i32.add (call $bump (local.get 0)) (i32.load (i32.const 0))))
+      (func (export "indirect") (param i32) (result i32)
+        (call_indirect (type $t) (local.get 0) (i32.const 0)))
+      (func (export "trap") (result i32) (call $trap))
+      (func (export "many") (result i32)
+        (call $many) (i32.add) (i32.add))
+      (func (export "mine") (result i32) (global.get $count)))
+    "#;
+    let options = compile_options(BoundsChecks::Explicit, false);
+    let a_wasm = wat::parse_str(a_wat).unwrap();
+    let mut a = Instance::from_wasm(&a_wasm, options).unwrap();
+    let funcref = |a: &Instance, name: &str| {
+        let i = a.export_index(name).unwrap() as usize;
+        // SAFETY: the funcrefs of `a` live as long as `a`.
+        unsafe { &*a._func_ptrs[i] }
+    };
+    let imports = [
+        Some(funcref(&a, "bump")),
+        Some(funcref(&a, "trap")),
+        Some(funcref(&a, "many")),
+    ];
+    let b_wasm = wat::parse_str(b_wat).unwrap();
+    let mut b = Instance::linked(&b_wasm, options, &imports).unwrap();
+    let call = |inst: &mut Instance, name: &str, args: &[u64]| {
+        let i = inst.export_index(name).unwrap();
+        inst.call(i, args)
+    };
+    // `bump` updates a's global and memory, not b's; b's store of 7 is b's memory.
+    assert_eq!(call(&mut b, "direct", &[i(5)]), Ok(vec![12]));
+    assert_eq!(call(&mut b, "indirect", &[i(3)]), Ok(vec![8]));
+    assert_eq!(call(&mut b, "mine", &[]), Ok(vec![100]));
+    assert_eq!(call(&mut a, "bump", &[i(0)]), Ok(vec![8]));
+    assert_eq!(call(&mut b, "trap", &[]), Err(TrapCode::Unreachable));
+    assert_eq!(call(&mut b, "many", &[]), Ok(vec![6]));
+    assert_eq!(call(&mut b, "direct", &[i(1)]), Ok(vec![16]));
 }
