@@ -1800,3 +1800,69 @@ fn calls_between_instances() {
     assert_eq!(call(&mut b, "many", &[]), Ok(vec![6]));
     assert_eq!(call(&mut b, "direct", &[i(1)]), Ok(vec![16]));
 }
+
+/// Generated extremes compile or fail with an error, never a panic: deep nesting, many
+/// locals live across a loop, a wide `br_table`, many results.
+#[test]
+fn extremes_compile() {
+    use alloc::string::String;
+    use core::fmt::Write;
+    let mut nested = String::from("(module (func (param i32) (result i32) (local.get 0)");
+    for _ in 0..5000 {
+        nested.push_str(" (block (param i32) (result i32)");
+    }
+    nested.push_str(" (br_if 0 (local.get 0)) (i32.const 1) (i32.add)");
+    for _ in 0..5000 {
+        nested.push(')');
+    }
+    nested.push_str("))");
+    let mut locals = String::from("(module (func (param i32) (result i64) (local");
+    for _ in 0..2000 {
+        locals.push_str(" i64");
+    }
+    locals.push_str(") (loop $l");
+    for l in 1..2000 {
+        let _ = write!(
+            locals,
+            " (local.set {l} (i64.add (local.get {l}) (i64.const {l})))"
+        );
+    }
+    locals.push_str(
+        " (br_if $l (local.tee 0 (i32.sub (local.get 0) (i32.const 1))))) (local.get 1999)))",
+    );
+    let mut table = String::from("(module (func (param i32) (result i32) (block $d");
+    for _ in 0..1000 {
+        table.push_str(" (block");
+    }
+    table.push_str(" (br_table");
+    for d in 0..=1000 {
+        let _ = write!(table, " {d}");
+    }
+    table.push_str(" (local.get 0))");
+    for i in 0..1000 {
+        let _ = write!(table, ") (return (i32.const {i}))");
+    }
+    table.push_str(") (i32.const -1)))");
+    let compiler = Compiler::new(CompileOptions {
+        verify: false,
+        ..CompileOptions::default()
+    })
+    .unwrap();
+    for (name, wat) in [
+        ("nested", &nested),
+        ("locals", &locals),
+        ("br_table", &table),
+    ] {
+        let wasm = wat::parse_str(wat).unwrap();
+        wasmparser::Validator::new().validate_all(&wasm).unwrap();
+        let start = std::time::Instant::now();
+        let (info, bodies) = ModuleInfo::from_wasm(&wasm).unwrap();
+        let r = compiler.compile_module(&info, &bodies);
+        assert!(r.is_ok(), "{name}: {:?}", r.as_ref().err());
+        std::println!(
+            "{name}: {:?} in {} ms",
+            r.as_ref().map(|c| c.code.len()),
+            start.elapsed().as_millis()
+        );
+    }
+}
