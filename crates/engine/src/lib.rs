@@ -45,6 +45,8 @@ extern crate std;
 mod api;
 mod error;
 mod interp;
+#[cfg(feature = "jit")]
+mod jit;
 mod module;
 mod ops;
 mod runtime;

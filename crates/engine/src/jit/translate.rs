@@ -1,0 +1,1363 @@
+//! Translation of one validated Wasm function body into CLIF.
+//!
+//! The translator walks the operator stream once, keeping the Wasm operand stack as CLIF
+//! values and one frame per open block. Wasm locals are frontend variables (SSA built by
+//! `cranelift-frontend`); block params and results are CLIF block params, so multi-value
+//! blocks cost nothing special. Code after an unconditional transfer is skipped, counting
+//! only the nesting of the blocks it opens.
+//!
+//! The body has been validated before it gets here, so operand types and counts are those
+//! the validator checked; what is left to fail (a construct the tier does not support) is an
+//! [`Error`], never a panic.
+//!
+//! What the generated code reads from the runtime is described in [`super::vmctx`], whose
+//! invariants (VM1..VM6) the comments below cite.
+//!
+//! # Fuel
+//! The units are the interpreter's (`crate::translate`): one per reachable operator
+//! (`block`, `end`, `br` ... included), charged per *fuel block*, and fuel blocks start where
+//! the interpreter's do: at function entry, at a loop header, at `else`, at an `end` that a
+//! branch reaches and after a loop's `end`. A block's whole count is subtracted when it is
+//! entered (a placeholder constant, patched when the block's operator count is known), so
+//! both tiers charge the same for the same path. The difference is where fuel is *checked*:
+//! the interpreter checks at every fuel block (run it if fuel is positive, else stop); the
+//! JIT checks only at function entry and loop headers (`fuel <= 0` calls `out_of_fuel`,
+//! which adds fuel, possibly after suspending the fiber, or makes the call trap
+//! `OutOfFuel`). Between two check points the JIT runs on, so the counter can go below zero
+//! by at most the fuel of the straight-line and forward-branching code between them (no
+//! loop, no call without a check), and a suspension happens at a check point a little later
+//! than the interpreter's would. Totals over a whole run are the same.
+//!
+//! Within a function the count lives in a variable (a register); it is written back to
+//! `VMStoreContext::fuel` before every call, libcall and return and read again after calls,
+//! so loops pay one subtraction per fuel block. After a trap the store holds the fuel as of
+//! the last write-back, which can be a little more than what the interpreter would report.
+//!
+//! # Stack
+//! Every function checks its frame against `VMStoreContext::stack_limit` in its prologue
+//! (Cranelift's `stack_limit`), so deep recursion traps `StackOverflow` above the fiber's
+//! guard page, with the fiber's host reserve left for libcalls.
+use alloc::vec::Vec;
+
+use cranelift_codegen::ir::condcodes::{FloatCC, IntCC};
+use cranelift_codegen::ir::immediates::{Ieee32, Ieee64, Offset32};
+use cranelift_codegen::ir::types::{F32, F64, I8, I16, I32, I64};
+use cranelift_codegen::ir::{
+    self, AbiParam, ArgumentPurpose, Block, BlockArg, Endianness, ExtFuncData, ExternalName,
+    GlobalValueData, Inst, InstBuilder, JumpTableData, MemFlagsData, SigRef, Signature, Type,
+    UserExternalName, UserFuncName, Value,
+};
+use cranelift_codegen::isa::{CallConv, TargetFrontendConfig};
+use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext, Variable};
+use wasmparser::{BlockType, FunctionBody, MemArg, Operator};
+
+use super::compile::{BoundsChecks, CompileOptions, ModuleInfo, clif_trap};
+use super::libcalls::Libcall;
+use super::vmctx::offsets::*;
+use crate::{Error, FuncType, TrapCode, ValType};
+
+type Result<T> = core::result::Result<T, Error>;
+
+/// The CLIF type holding a Wasm value (references are 64-bit: a `VMFuncRef` pointer or the
+/// runtime's externref handle, 0 for null).
+pub(crate) fn clif_type(ty: ValType) -> Type {
+    match ty {
+        ValType::I32 => I32,
+        ValType::I64 => I64,
+        ValType::F32 => F32,
+        ValType::F64 => F64,
+        ValType::FuncRef | ValType::ExternRef => I64,
+    }
+}
+
+/// The signature of a function with the Wasm calling convention: the callee's context, the
+/// caller's `VMContext`, then the Wasm params; the Wasm results.
+pub(crate) fn wasm_signature(ty: &FuncType) -> Signature {
+    let mut sig = Signature::new(CallConv::Tail);
+    sig.params
+        .push(AbiParam::special(I64, ArgumentPurpose::VMContext));
+    sig.params.push(AbiParam::new(I64));
+    if uses_ret_area(ty) {
+        sig.params.push(AbiParam::new(I64));
+    } else {
+        sig.returns
+            .extend(ty.results().iter().map(|&t| AbiParam::new(clif_type(t))));
+    }
+    sig.params
+        .extend(ty.params().iter().map(|&t| AbiParam::new(clif_type(t))));
+    sig
+}
+
+/// The most results a Wasm-convention function returns in registers. A function with more
+/// (Wasm allows up to 1000; Cranelift's `tail` convention returns only what fits in
+/// registers) takes a third argument, a return area of one 8-byte slot per result (values
+/// in the low bytes, as in VM2), stores its results there and returns nothing.
+pub(crate) const MAX_REGISTER_RESULTS: usize = 2;
+
+/// Whether functions of type `ty` return their results through a return area.
+pub(crate) fn uses_ret_area(ty: &FuncType) -> bool {
+    ty.results().len() > MAX_REGISTER_RESULTS
+}
+
+/// Calls with the Wasm convention: builds the arguments (contexts, a return area for
+/// callees of [`uses_ret_area`] types, `args`), emits the call with `emit`, and returns the
+/// results.
+pub(crate) fn wasm_call(
+    b: &mut FunctionBuilder<'_>,
+    ty: &FuncType,
+    callee_ctx: Value,
+    caller_vmctx: Value,
+    args: &[Value],
+    emit: impl FnOnce(&mut FunctionBuilder<'_>, &[Value]) -> Inst,
+) -> Vec<Value> {
+    let mut all = Vec::with_capacity(args.len() + 3);
+    all.push(callee_ctx);
+    all.push(caller_vmctx);
+    let area = uses_ret_area(ty).then(|| {
+        let slot = b.create_sized_stack_slot(ir::StackSlotData::new(
+            ir::StackSlotKind::ExplicitSlot,
+            (ty.results().len() * 8) as u32,
+            3,
+        ));
+        b.ins().stack_addr(I64, slot, 0)
+    });
+    all.extend(area);
+    all.extend_from_slice(args);
+    let call = emit(b, &all);
+    match area {
+        None => b.inst_results(call).to_vec(),
+        Some(area) => ty
+            .results()
+            .iter()
+            .enumerate()
+            .map(|(i, &t)| {
+                b.ins()
+                    .load(clif_type(t), MemFlagsData::trusted(), area, (i * 8) as i32)
+            })
+            .collect(),
+    }
+}
+
+/// Returns `results` with the Wasm convention: in registers, or through `ret_area`.
+pub(crate) fn wasm_return(b: &mut FunctionBuilder<'_>, ret_area: Option<Value>, results: &[Value]) {
+    match ret_area {
+        None => {
+            b.ins().return_(results);
+        }
+        Some(area) => {
+            for (i, &r) in results.iter().enumerate() {
+                b.ins()
+                    .store(MemFlagsData::trusted(), r, area, (i * 8) as i32);
+            }
+            b.ins().return_(&[]);
+        }
+    }
+}
+
+/// The name a defined function's code is referred to by in relocations.
+pub(crate) const FUNC_NAMESPACE: u32 = 0;
+
+fn unsupported(what: &str, offset: usize) -> Error {
+    Error::compile(
+        alloc::format!("the JIT does not support {what}"),
+        offset as u64,
+    )
+}
+
+/// Flags of loads from the vmctx and the records it points to that never change while code
+/// runs (VM1..VM6): they may be merged and hoisted.
+fn ro() -> MemFlagsData {
+    MemFlagsData::trusted().with_readonly().with_can_move()
+}
+
+/// Flags of loads and stores of runtime records that may change (memory base and length,
+/// table definitions, global slots, fuel).
+fn rw() -> MemFlagsData {
+    MemFlagsData::trusted()
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum FrameKind {
+    Func,
+    Block,
+    Loop,
+    If,
+}
+
+struct Frame {
+    kind: FrameKind,
+    /// Where a branch to this frame goes: the loop header for a loop, else `exit`.
+    label: Block,
+    /// The block after `end`; its params are the frame's results.
+    exit: Block,
+    /// For an `if` whose `else` has not been seen: the else block.
+    else_block: Option<Block>,
+    /// For an `if`: the params it was entered with (the else branch starts from them).
+    if_params: Vec<Value>,
+    /// The operand stack height below the frame's params.
+    height: usize,
+    params: usize,
+    results: usize,
+    /// Whether a branch (not fall-through) reaches `exit`.
+    exit_branched: bool,
+    /// Whether anything reaches `exit`.
+    exit_reachable: bool,
+}
+
+impl Frame {
+    fn label_arity(&self) -> usize {
+        if self.kind == FrameKind::Loop {
+            self.params
+        } else {
+            self.results
+        }
+    }
+}
+
+/// Translates function `index` (a defined one) of `module` into `func`.
+pub(crate) fn translate_function(
+    module: &ModuleInfo,
+    options: &CompileOptions,
+    host_call_conv: CallConv,
+    index: u32,
+    body: &FunctionBody<'_>,
+    fctx: &mut FunctionBuilderContext,
+    frontend: TargetFrontendConfig,
+) -> Result<ir::Function> {
+    let ty = module.func_type(index)?;
+    let sig = wasm_signature(ty);
+    let mut func =
+        ir::Function::with_name_signature(UserFuncName::user(FUNC_NAMESPACE, index), sig);
+    set_stack_limit(&mut func)?;
+    let mut b = FunctionBuilder::new(&mut func, fctx);
+    let entry = b.create_block();
+    b.append_block_params_for_function_params(entry);
+    b.switch_to_block(entry);
+    b.seal_block(entry);
+    let vmctx = b.block_params(entry)[0];
+    let ret_area = uses_ret_area(ty).then(|| b.block_params(entry)[2]);
+
+    let mut t = Translator {
+        b,
+        module,
+        options,
+        host_call_conv,
+        vmctx,
+        ret_area,
+        locals: Vec::new(),
+        stack: Vec::new(),
+        ctrl: Vec::new(),
+        reachable: true,
+        unreachable_depth: 0,
+        sigs: Vec::new(),
+        direct: Vec::new(),
+        libcall_sigs: [None; Libcall::ALL.len()],
+        fuel: None,
+        fuel_var: None,
+    };
+    t.declare_locals(ty, entry, body)?;
+    let exit = t.b.create_block();
+    for &r in ty.results() {
+        t.b.append_block_param(exit, clif_type(r));
+    }
+    t.ctrl.push(Frame {
+        kind: FrameKind::Func,
+        label: exit,
+        exit,
+        else_block: None,
+        if_params: Vec::new(),
+        height: 0,
+        params: 0,
+        results: ty.results().len(),
+        exit_branched: false,
+        exit_reachable: false,
+    });
+    t.fuel_init();
+    t.fuel_block(true);
+
+    let mut reader = body
+        .get_operators_reader()
+        .map_err(|e| Error::compile(alloc::format!("{e}"), e.offset()))?;
+    while !reader.eof() {
+        let offset = reader.original_position();
+        let op = reader
+            .read()
+            .map_err(|e| Error::compile(alloc::format!("{e}"), e.offset()))?;
+        t.op(&op, offset as usize)?;
+        if t.ctrl.is_empty() {
+            break;
+        }
+    }
+    t.finish_fuel_block();
+    t.b.finalize(frontend);
+    Ok(func)
+}
+
+/// Makes `func` check its frame against `VMStoreContext::stack_limit` (VM6) in its prologue.
+fn set_stack_limit(func: &mut ir::Function) -> Result<()> {
+    let trusted = func
+        .dfg
+        .mem_flags
+        .insert(ro())
+        .map_err(|_| Error::compile("too many memory flags", 0))?;
+    let vmctx = func.create_global_value(GlobalValueData::VMContext);
+    let store = func.create_global_value(GlobalValueData::Load {
+        base: vmctx,
+        offset: Offset32::new(VMCTX_STORE),
+        global_type: I64,
+        flags: trusted,
+    });
+    let limit_flags = func
+        .dfg
+        .mem_flags
+        .insert(MemFlagsData::trusted())
+        .map_err(|_| Error::compile("too many memory flags", 0))?;
+    let limit = func.create_global_value(GlobalValueData::Load {
+        base: store,
+        offset: Offset32::new(STORE_STACK_LIMIT),
+        global_type: I64,
+        flags: limit_flags,
+    });
+    func.stack_limit = Some(limit);
+    Ok(())
+}
+
+struct Translator<'a, 'f> {
+    b: FunctionBuilder<'f>,
+    module: &'a ModuleInfo,
+    options: &'a CompileOptions,
+    host_call_conv: CallConv,
+    vmctx: Value,
+    /// The return area (see [`uses_ret_area`]).
+    ret_area: Option<Value>,
+    locals: Vec<Variable>,
+    stack: Vec<Value>,
+    ctrl: Vec<Frame>,
+    reachable: bool,
+    /// Blocks opened in unreachable code and not yet closed.
+    unreachable_depth: u32,
+    /// Imported signatures by module type index.
+    sigs: Vec<(u32, SigRef)>,
+    /// Direct callees by function index.
+    direct: Vec<(u32, ir::FuncRef)>,
+    libcall_sigs: [Option<SigRef>; Libcall::ALL.len()],
+    /// The placeholder constant charging the current fuel block, and its operator count.
+    fuel: Option<(Inst, i64)>,
+    /// With fuel on: the variable counting it, and the `VMStoreContext` pointer.
+    fuel_var: Option<(Variable, Value)>,
+}
+
+impl Translator<'_, '_> {
+    fn declare_locals(
+        &mut self,
+        ty: &FuncType,
+        entry: Block,
+        body: &FunctionBody<'_>,
+    ) -> Result<()> {
+        for (i, &p) in ty.params().iter().enumerate() {
+            let var = self.b.declare_var(clif_type(p));
+            let first = 2 + usize::from(self.ret_area.is_some());
+            let v = self.b.block_params(entry)[first + i];
+            self.b.def_var(var, v);
+            self.locals.push(var);
+        }
+        let mut reader = body
+            .get_locals_reader()
+            .map_err(|e| Error::compile(alloc::format!("{e}"), e.offset()))?;
+        for _ in 0..reader.get_count() {
+            let (count, vt) = reader
+                .read()
+                .map_err(|e| Error::compile(alloc::format!("{e}"), e.offset()))?;
+            let vt = val_type(vt, reader.original_position() as usize)?;
+            let cty = clif_type(vt);
+            let zero = self.zero(cty);
+            for _ in 0..count {
+                let var = self.b.declare_var(cty);
+                self.b.def_var(var, zero);
+                self.locals.push(var);
+            }
+        }
+        Ok(())
+    }
+
+    fn zero(&mut self, ty: Type) -> Value {
+        match ty {
+            F32 => self.b.ins().f32const(Ieee32::with_bits(0)),
+            F64 => self.b.ins().f64const(Ieee64::with_bits(0)),
+            _ => self.b.ins().iconst(ty, 0),
+        }
+    }
+
+    fn pop(&mut self) -> Value {
+        // Validation guarantees the operand; an empty stack here is a translator bug.
+        self.stack.pop().expect("validated operand stack")
+    }
+
+    fn pop2(&mut self) -> (Value, Value) {
+        let b = self.pop();
+        let a = self.pop();
+        (a, b)
+    }
+
+    fn pop_n(&mut self, n: usize) -> Vec<Value> {
+        let at = self.stack.len() - n;
+        self.stack.split_off(at)
+    }
+
+    fn top_n(&self, n: usize) -> Vec<BlockArg> {
+        self.stack[self.stack.len() - n..]
+            .iter()
+            .map(|&v| BlockArg::Value(v))
+            .collect()
+    }
+
+    fn push(&mut self, v: Value) {
+        self.stack.push(v);
+    }
+
+    fn block_types(&self, ty: BlockType, offset: usize) -> Result<(Vec<Type>, Vec<Type>)> {
+        Ok(match ty {
+            BlockType::Empty => (Vec::new(), Vec::new()),
+            BlockType::Type(t) => (Vec::new(), alloc::vec![clif_type(val_type(t, offset)?)]),
+            BlockType::FuncType(i) => {
+                let ft = self.module.type_at(i)?;
+                (
+                    ft.params().iter().map(|&t| clif_type(t)).collect(),
+                    ft.results().iter().map(|&t| clif_type(t)).collect(),
+                )
+            }
+        })
+    }
+
+    // ---- fuel ----
+
+    /// Loads the store's fuel into a variable at function entry: the code counts in a
+    /// register and writes the count back to `VMStoreContext::fuel` only around calls,
+    /// libcalls and returns ([`Self::fuel_flush`]).
+    fn fuel_init(&mut self) {
+        if !self.options.fuel {
+            return;
+        }
+        let store = self.b.ins().load(I64, ro(), self.vmctx, VMCTX_STORE);
+        let var = self.b.declare_var(I64);
+        let fuel = self.b.ins().load(I64, rw(), store, STORE_FUEL);
+        self.b.def_var(var, fuel);
+        self.fuel_var = Some((var, store));
+    }
+
+    /// Writes the fuel variable back to the store (before code that may read or change it).
+    fn fuel_flush(&mut self) {
+        if let Some((var, store)) = self.fuel_var {
+            let fuel = self.b.use_var(var);
+            self.b.ins().store(rw(), fuel, store, STORE_FUEL);
+        }
+    }
+
+    /// Reads the fuel back from the store (after code that may have changed it).
+    fn fuel_reload(&mut self) {
+        if let Some((var, store)) = self.fuel_var {
+            let fuel = self.b.ins().load(I64, rw(), store, STORE_FUEL);
+            self.b.def_var(var, fuel);
+        }
+    }
+
+    /// Starts a fuel block: charges its operator count (patched in when the block ends) and,
+    /// at a check point, calls `out_of_fuel` first if the fuel is not positive.
+    fn fuel_block(&mut self, check: bool) {
+        let Some((var, _)) = self.fuel_var else {
+            return;
+        };
+        self.finish_fuel_block();
+        if check {
+            let fuel = self.b.use_var(var);
+            let empty = self
+                .b
+                .ins()
+                .icmp_imm_s(IntCC::SignedLessThanOrEqual, fuel, 0);
+            let refill = self.b.create_block();
+            let cont = self.b.create_block();
+            self.b.ins().brif(empty, refill, &[], cont, &[]);
+            self.b.switch_to_block(refill);
+            self.b.seal_block(refill);
+            self.b.set_cold_block(refill);
+            // `libcall` flushes the fuel first and reloads it after (it may have been added).
+            let status = self.libcall(Libcall::OutOfFuel, &[]);
+            self.trap_on_status(Libcall::OutOfFuel, status);
+            self.b.ins().jump(cont, &[]);
+            self.b.switch_to_block(cont);
+            self.b.seal_block(cont);
+        }
+        let fuel = self.b.use_var(var);
+        let cost = self.b.ins().iconst(I64, 0);
+        let inst = self.b.func.dfg.value_def(cost).unwrap_inst();
+        let left = self.b.ins().isub(fuel, cost);
+        self.b.def_var(var, left);
+        self.fuel = Some((inst, 0));
+    }
+
+    fn finish_fuel_block(&mut self) {
+        if let Some((inst, count)) = self.fuel.take() {
+            self.b.func.replace(inst).iconst(I64, count);
+        }
+    }
+
+    fn charge(&mut self) {
+        if let Some((_, count)) = &mut self.fuel {
+            *count += 1;
+        }
+    }
+
+    // ---- runtime access ----
+
+    fn vmctx_array(&mut self, field: i32, index: u32, scale: i32) -> Value {
+        let array = self.b.ins().load(I64, ro(), self.vmctx, field);
+        let at = i64::from(index) * i64::from(scale);
+        match i32::try_from(at) {
+            Ok(off) => self.b.ins().load(I64, ro(), array, off),
+            Err(_) => {
+                let addr = self.b.ins().iadd_imm_s(array, at);
+                self.b.ins().load(I64, ro(), addr, 0)
+            }
+        }
+    }
+
+    fn libcall_sig(&mut self, which: Libcall) -> SigRef {
+        let i = Libcall::ALL.iter().position(|&l| l == which).unwrap_or(0);
+        if let Some(s) = self.libcall_sigs[i] {
+            return s;
+        }
+        let s = self
+            .b
+            .import_signature(which.signature(self.host_call_conv));
+        self.libcall_sigs[i] = Some(s);
+        s
+    }
+
+    /// Calls a libcall (VM6) with the caller's vmctx first; its result, if any.
+    fn libcall(&mut self, which: Libcall, args: &[Value]) -> Option<Value> {
+        let sig = self.libcall_sig(which);
+        let table = self.b.ins().load(I64, ro(), self.vmctx, VMCTX_LIBCALLS);
+        let f = self.b.ins().load(I64, ro(), table, which.offset());
+        let mut all = Vec::with_capacity(args.len() + 1);
+        all.push(self.vmctx);
+        all.extend_from_slice(args);
+        self.fuel_flush();
+        let call = self.b.ins().call_indirect(sig, f, &all);
+        let result = self.b.inst_results(call).first().copied();
+        self.fuel_reload();
+        result
+    }
+
+    fn trap_on_status(&mut self, which: Libcall, status: Option<Value>) {
+        if let Some(s) = status {
+            self.b.ins().trapnz(s, clif_trap(which.trap()));
+        }
+    }
+
+    fn type_sig(&mut self, type_index: u32) -> Result<SigRef> {
+        if let Some(&(_, s)) = self.sigs.iter().find(|(t, _)| *t == type_index) {
+            return Ok(s);
+        }
+        let sig = wasm_signature(self.module.type_at(type_index)?);
+        let s = self.b.import_signature(sig);
+        self.sigs.push((type_index, s));
+        Ok(s)
+    }
+
+    fn memory(&mut self) -> Value {
+        self.b.ins().load(I64, ro(), self.vmctx, VMCTX_MEMORY0)
+    }
+
+    /// The native address of an access of `size` bytes at the popped index plus
+    /// `memarg.offset`, bounds-checked as the options say; and the flags for the access.
+    fn mem_addr(&mut self, memarg: &MemArg, size: u32) -> (Value, i32, MemFlagsData) {
+        let index = self.pop();
+        let idx = self.b.ins().uextend(I64, index);
+        let def = self.memory();
+        let base = self.b.ins().load(I64, rw(), def, MEMORY_BASE);
+        let offset = memarg.offset;
+        let end = offset.saturating_add(u64::from(size));
+        let guarded = match self.options.bounds_checks {
+            BoundsChecks::Guard { guard_size } => end <= guard_size,
+            BoundsChecks::Explicit => false,
+        };
+        let flags = if guarded {
+            // An index below 4 GiB plus at most `guard_size` lands in the reservation (VM1):
+            // an access beyond `length` faults, and the fault handler finds this access in the
+            // trap table as `MemoryOutOfBounds`.
+            MemFlagsData::new()
+                .with_endianness(Endianness::Little)
+                .with_trap_code(Some(clif_trap(TrapCode::MemoryOutOfBounds)))
+        } else {
+            let len = self.b.ins().load(I64, rw(), def, MEMORY_LENGTH);
+            // `idx < 2^32` and `end <= 2^32 + 8` for a 32-bit memory: no overflow.
+            let last = self.b.ins().iadd_imm_s(idx, end as i64);
+            let oob = self.b.ins().icmp(IntCC::UnsignedGreaterThan, last, len);
+            self.b
+                .ins()
+                .trapnz(oob, clif_trap(TrapCode::MemoryOutOfBounds));
+            MemFlagsData::new()
+                .with_endianness(Endianness::Little)
+                .with_notrap()
+        };
+        let addr = self.b.ins().iadd(base, idx);
+        match i32::try_from(offset) {
+            Ok(off) => (addr, off, flags),
+            Err(_) => (self.b.ins().iadd_imm_s(addr, offset as i64), 0, flags),
+        }
+    }
+
+    fn load(&mut self, memarg: &MemArg, size: u32, kind: LoadKind, ty: Type) {
+        let (addr, off, flags) = self.mem_addr(memarg, size);
+        let ins = self.b.ins();
+        let v = match kind {
+            LoadKind::Plain => ins.load(ty, flags, addr, off),
+            LoadKind::S8 => ins.sload8(ty, flags, addr, off),
+            LoadKind::U8 => ins.uload8(ty, flags, addr, off),
+            LoadKind::S16 => ins.sload16(ty, flags, addr, off),
+            LoadKind::U16 => ins.uload16(ty, flags, addr, off),
+            LoadKind::S32 => ins.sload32(flags, addr, off),
+            LoadKind::U32 => ins.uload32(flags, addr, off),
+        };
+        self.push(v);
+    }
+
+    fn store(&mut self, memarg: &MemArg, size: u32) {
+        let value = self.pop();
+        let (addr, off, flags) = self.mem_addr(memarg, size);
+        let ty = self.b.func.dfg.value_type(value);
+        let ins = self.b.ins();
+        match (size, ty.bytes()) {
+            (1, _) => ins.istore8(flags, value, addr, off),
+            (2, _) => ins.istore16(flags, value, addr, off),
+            (4, 8) => ins.istore32(flags, value, addr, off),
+            _ => ins.store(flags, value, addr, off),
+        };
+    }
+
+    /// Table `table`'s definition, its length, and the element address of the popped index
+    /// after checking it against the length.
+    fn table_elem(&mut self, table: u32, index: Value) -> Value {
+        let def = self.vmctx_array(VMCTX_TABLES, table, 8);
+        let len = self.b.ins().load(I64, rw(), def, TABLE_LENGTH);
+        let idx = self.b.ins().uextend(I64, index);
+        let oob = self
+            .b
+            .ins()
+            .icmp(IntCC::UnsignedGreaterThanOrEqual, idx, len);
+        self.b
+            .ins()
+            .trapnz(oob, clif_trap(TrapCode::TableOutOfBounds));
+        let base = self.b.ins().load(I64, rw(), def, TABLE_BASE);
+        let scaled = self.b.ins().ishl_imm_u(idx, 3);
+        self.b.ins().iadd(base, scaled)
+    }
+
+    fn global_slot(&mut self, index: u32) -> Value {
+        self.vmctx_array(VMCTX_GLOBALS, index, 8)
+    }
+
+    // ---- calls ----
+
+    fn call(&mut self, function_index: u32) -> Result<()> {
+        let ty = self.module.func_type(function_index)?.clone();
+        let args = self.pop_n(ty.params().len());
+        let defined = function_index >= self.module.num_imported_funcs;
+        self.fuel_flush();
+        let results = if defined && self.options.direct_calls {
+            let callee = self.direct_ref(function_index)?;
+            let vmctx = self.vmctx;
+            wasm_call(&mut self.b, &ty, vmctx, vmctx, &args, |b, all| {
+                b.ins().call(callee, all)
+            })
+        } else {
+            // Through the function's VMFuncRef (VM4): imports, and lazily compiled code whose
+            // callees may not be laid out yet.
+            let funcref = self.vmctx_array(VMCTX_FUNCS, function_index, 8);
+            let type_index = self.module.funcs[function_index as usize];
+            self.call_funcref(funcref, type_index, &args)?
+        };
+        self.fuel_reload();
+        self.stack.extend(results);
+        Ok(())
+    }
+
+    fn direct_ref(&mut self, function_index: u32) -> Result<ir::FuncRef> {
+        if let Some(&(_, f)) = self.direct.iter().find(|(i, _)| *i == function_index) {
+            return Ok(f);
+        }
+        let sig = wasm_signature(self.module.func_type(function_index)?);
+        let signature = self.b.import_signature(sig);
+        let name = self
+            .b
+            .func
+            .declare_imported_user_function(UserExternalName::new(FUNC_NAMESPACE, function_index));
+        let f = self.b.import_function(ExtFuncData {
+            name: ExternalName::user(name),
+            signature,
+            colocated: true,
+            patchable: false,
+        });
+        self.direct.push((function_index, f));
+        Ok(f)
+    }
+
+    fn call_funcref(
+        &mut self,
+        funcref: Value,
+        type_index: u32,
+        args: &[Value],
+    ) -> Result<Vec<Value>> {
+        let sig = self.type_sig(type_index)?;
+        let ty = self.module.type_at(type_index)?;
+        let code = self.b.ins().load(I64, rw(), funcref, FUNCREF_WASM_CALL);
+        let callee_vmctx = self.b.ins().load(I64, rw(), funcref, FUNCREF_VMCTX);
+        Ok(wasm_call(
+            &mut self.b,
+            ty,
+            callee_vmctx,
+            self.vmctx,
+            args,
+            |b, all| b.ins().call_indirect(sig, code, all),
+        ))
+    }
+
+    fn call_indirect(&mut self, type_index: u32, table: u32) -> Result<()> {
+        let index = self.pop();
+        let nparams = self.module.type_at(type_index)?.params().len();
+        let args = self.pop_n(nparams);
+        let elem = self.table_elem(table, index);
+        let funcref = self.b.ins().load(I64, rw(), elem, 0);
+        self.b
+            .ins()
+            .trapz(funcref, clif_trap(TrapCode::UninitializedElement));
+        let actual = self.b.ins().load(I32, rw(), funcref, FUNCREF_TYPE_ID);
+        let type_ids = self.b.ins().load(I64, ro(), self.vmctx, VMCTX_TYPE_IDS);
+        let expected = self
+            .b
+            .ins()
+            .load(I32, ro(), type_ids, (type_index * 4) as i32);
+        let mismatch = self.b.ins().icmp(IntCC::NotEqual, actual, expected);
+        self.b
+            .ins()
+            .trapnz(mismatch, clif_trap(TrapCode::IndirectCallTypeMismatch));
+        self.fuel_flush();
+        let results = self.call_funcref(funcref, type_index, &args)?;
+        self.fuel_reload();
+        self.stack.extend(results);
+        Ok(())
+    }
+
+    // ---- control ----
+
+    fn jump_to(&mut self, depth: u32) {
+        let i = self.ctrl.len() - 1 - depth as usize;
+        let frame = &mut self.ctrl[i];
+        let (label, arity) = (frame.label, frame.label_arity());
+        if frame.kind != FrameKind::Loop {
+            frame.exit_branched = true;
+            frame.exit_reachable = true;
+        }
+        let args = self.top_n(arity);
+        self.b.ins().jump(label, &args);
+    }
+
+    fn br_table(&mut self, targets: &wasmparser::BrTable<'_>, offset: usize) -> Result<()> {
+        let index = self.pop();
+        let mut depths = Vec::with_capacity(targets.len() as usize + 1);
+        for t in targets.targets() {
+            depths.push(t.map_err(|e| Error::compile(alloc::format!("{e}"), offset as u64))?);
+        }
+        let default = targets.default();
+        // One edge block per distinct depth when the targets take values, so the jump table
+        // itself carries none.
+        let mut edges: Vec<(u32, Block)> = Vec::new();
+        let mut block_for = |t: &mut Self, depth: u32| -> Block {
+            let i = t.ctrl.len() - 1 - depth as usize;
+            let frame = &mut t.ctrl[i];
+            if frame.kind != FrameKind::Loop {
+                frame.exit_branched = true;
+                frame.exit_reachable = true;
+            }
+            if frame.label_arity() == 0 {
+                return frame.label;
+            }
+            if let Some(&(_, b)) = edges.iter().find(|(d, _)| *d == depth) {
+                return b;
+            }
+            let b = t.b.create_block();
+            edges.push((depth, b));
+            b
+        };
+        let default_block = block_for(self, default);
+        let table: Vec<Block> = depths.iter().map(|&d| block_for(self, d)).collect();
+        let def_call = self.b.func.dfg.block_call(default_block, &[]);
+        let calls: Vec<_> = table
+            .iter()
+            .map(|&b| self.b.func.dfg.block_call(b, &[]))
+            .collect();
+        let jt = self
+            .b
+            .create_jump_table(JumpTableData::new(def_call, &calls));
+        self.b.ins().br_table(index, jt);
+        for (depth, block) in edges {
+            self.b.switch_to_block(block);
+            self.b.seal_block(block);
+            let i = self.ctrl.len() - 1 - depth as usize;
+            let (label, arity) = (self.ctrl[i].label, self.ctrl[i].label_arity());
+            let args = self.top_n(arity);
+            self.b.ins().jump(label, &args);
+        }
+        Ok(())
+    }
+
+    fn push_frame(&mut self, kind: FrameKind, params: &[Type], results: &[Type]) -> (Block, Block) {
+        let exit = self.b.create_block();
+        for &r in results {
+            self.b.append_block_param(exit, r);
+        }
+        let label = if kind == FrameKind::Loop {
+            let header = self.b.create_block();
+            for &p in params {
+                self.b.append_block_param(header, p);
+            }
+            header
+        } else {
+            exit
+        };
+        self.ctrl.push(Frame {
+            kind,
+            label,
+            exit,
+            else_block: None,
+            if_params: Vec::new(),
+            height: self.stack.len() - params.len(),
+            params: params.len(),
+            results: results.len(),
+            exit_branched: false,
+            exit_reachable: false,
+        });
+        (label, exit)
+    }
+
+    fn else_(&mut self) {
+        let Some(frame) = self.ctrl.last_mut() else {
+            return;
+        };
+        let Some(else_block) = frame.else_block.take() else {
+            return;
+        };
+        let (exit, results, height) = (frame.exit, frame.results, frame.height);
+        let if_params = core::mem::take(&mut frame.if_params);
+        if self.reachable {
+            frame.exit_reachable = true;
+            frame.exit_branched = true;
+            let args = self.top_n(results);
+            self.b.ins().jump(exit, &args);
+        }
+        self.stack.truncate(height);
+        self.stack.extend(if_params);
+        self.b.switch_to_block(else_block);
+        self.b.seal_block(else_block);
+        self.reachable = true;
+        self.fuel_block(false);
+    }
+
+    fn end(&mut self) {
+        let Some(mut frame) = self.ctrl.pop() else {
+            return;
+        };
+        if self.reachable {
+            let args = self.top_n(frame.results);
+            self.b.ins().jump(frame.exit, &args);
+            frame.exit_reachable = true;
+        }
+        if let Some(else_block) = frame.else_block.take() {
+            // An `if` without `else`: the false edge carries the params on as results.
+            self.b.switch_to_block(else_block);
+            self.b.seal_block(else_block);
+            let args: Vec<BlockArg> = frame
+                .if_params
+                .iter()
+                .map(|&v| BlockArg::Value(v))
+                .collect();
+            self.b.ins().jump(frame.exit, &args);
+            frame.exit_reachable = true;
+            frame.exit_branched = true;
+        }
+        if frame.kind == FrameKind::Loop {
+            self.b.seal_block(frame.label);
+        }
+        self.stack.truncate(frame.height);
+        if !frame.exit_reachable {
+            self.reachable = false;
+            return;
+        }
+        self.b.switch_to_block(frame.exit);
+        self.b.seal_block(frame.exit);
+        let results = self.b.block_params(frame.exit).to_vec();
+        if frame.kind == FrameKind::Func {
+            self.fuel_flush();
+            wasm_return(&mut self.b, self.ret_area, &results);
+            self.reachable = false;
+            return;
+        }
+        self.stack.extend(results);
+        self.reachable = true;
+        if frame.exit_branched || frame.kind == FrameKind::Loop {
+            self.fuel_block(false);
+        }
+    }
+
+    fn skip_unreachable(&mut self, op: &Operator<'_>) {
+        match op {
+            Operator::Block { .. } | Operator::Loop { .. } | Operator::If { .. } => {
+                self.unreachable_depth += 1;
+            }
+            Operator::Else if self.unreachable_depth == 0 => self.else_(),
+            Operator::End => {
+                if self.unreachable_depth > 0 {
+                    self.unreachable_depth -= 1;
+                } else {
+                    self.end();
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn unary(&mut self, f: impl FnOnce(&mut FunctionBuilder<'_>, Value) -> Value) {
+        let a = self.pop();
+        let v = f(&mut self.b, a);
+        self.push(v);
+    }
+
+    fn binary(&mut self, f: impl FnOnce(&mut FunctionBuilder<'_>, Value, Value) -> Value) {
+        let (a, b) = self.pop2();
+        let v = f(&mut self.b, a, b);
+        self.push(v);
+    }
+
+    fn icmp(&mut self, cc: IntCC) {
+        self.binary(|b, x, y| {
+            let c = b.ins().icmp(cc, x, y);
+            b.ins().uextend(I32, c)
+        });
+    }
+
+    fn fcmp(&mut self, cc: FloatCC) {
+        self.binary(|b, x, y| {
+            let c = b.ins().fcmp(cc, x, y);
+            b.ins().uextend(I32, c)
+        });
+    }
+
+    fn eqz(&mut self) {
+        self.unary(|b, x| {
+            let c = b.ins().icmp_imm_s(IntCC::Equal, x, 0);
+            b.ins().uextend(I32, c)
+        });
+    }
+
+    fn op(&mut self, op: &Operator<'_>, offset: usize) -> Result<()> {
+        if !self.reachable {
+            self.skip_unreachable(op);
+            return Ok(());
+        }
+        self.charge();
+        use Operator as O;
+        match op {
+            O::Unreachable => {
+                self.b.ins().trap(clif_trap(TrapCode::Unreachable));
+                self.reachable = false;
+            }
+            O::Nop => {}
+            O::Block { blockty } => {
+                let (params, results) = self.block_types(*blockty, offset)?;
+                self.push_frame(FrameKind::Block, &params, &results);
+            }
+            O::Loop { blockty } => {
+                let (params, results) = self.block_types(*blockty, offset)?;
+                let (header, _) = self.push_frame(FrameKind::Loop, &params, &results);
+                let args = self.top_n(params.len());
+                self.b.ins().jump(header, &args);
+                let height = self.stack.len() - params.len();
+                self.stack.truncate(height);
+                self.b.switch_to_block(header);
+                let header_params = self.b.block_params(header).to_vec();
+                self.stack.extend(header_params);
+                self.fuel_block(true);
+            }
+            O::If { blockty } => {
+                let cond = self.pop();
+                let (params, results) = self.block_types(*blockty, offset)?;
+                self.push_frame(FrameKind::If, &params, &results);
+                let then_block = self.b.create_block();
+                let else_block = self.b.create_block();
+                self.b.ins().brif(cond, then_block, &[], else_block, &[]);
+                let if_params = self.stack[self.stack.len() - params.len()..].to_vec();
+                if let Some(frame) = self.ctrl.last_mut() {
+                    frame.else_block = Some(else_block);
+                    frame.if_params = if_params;
+                }
+                self.b.switch_to_block(then_block);
+                self.b.seal_block(then_block);
+            }
+            O::Else => self.else_(),
+            O::End => self.end(),
+            O::Br { relative_depth } => {
+                self.jump_to(*relative_depth);
+                self.reachable = false;
+            }
+            O::BrIf { relative_depth } => {
+                let cond = self.pop();
+                let i = self.ctrl.len() - 1 - *relative_depth as usize;
+                let frame = &mut self.ctrl[i];
+                let (label, arity) = (frame.label, frame.label_arity());
+                if frame.kind != FrameKind::Loop {
+                    frame.exit_branched = true;
+                    frame.exit_reachable = true;
+                }
+                let args = self.top_n(arity);
+                let cont = self.b.create_block();
+                self.b.ins().brif(cond, label, &args, cont, &[]);
+                self.b.switch_to_block(cont);
+                self.b.seal_block(cont);
+            }
+            O::BrTable { targets } => {
+                self.br_table(targets, offset)?;
+                self.reachable = false;
+            }
+            O::Return => {
+                let n = self.ctrl[0].results;
+                let results = self.pop_n(n);
+                self.fuel_flush();
+                wasm_return(&mut self.b, self.ret_area, &results);
+                self.reachable = false;
+            }
+            O::Call { function_index } => self.call(*function_index)?,
+            O::CallIndirect {
+                type_index,
+                table_index,
+            } => self.call_indirect(*type_index, *table_index)?,
+            O::Drop => {
+                self.pop();
+            }
+            O::Select | O::TypedSelect { .. } => {
+                let cond = self.pop();
+                let (a, b) = self.pop2();
+                let v = self.b.ins().select(cond, a, b);
+                self.push(v);
+            }
+            O::LocalGet { local_index } => {
+                let var = self.local(*local_index, offset)?;
+                let v = self.b.use_var(var);
+                self.push(v);
+            }
+            O::LocalSet { local_index } => {
+                let var = self.local(*local_index, offset)?;
+                let v = self.pop();
+                self.b.def_var(var, v);
+            }
+            O::LocalTee { local_index } => {
+                let var = self.local(*local_index, offset)?;
+                let v = *self.stack.last().expect("validated operand stack");
+                self.b.def_var(var, v);
+            }
+            O::GlobalGet { global_index } => {
+                let g = self.module.global(*global_index)?;
+                let slot = self.global_slot(*global_index);
+                let flags = if g.mutable { rw() } else { ro() };
+                let v = self.b.ins().load(clif_type(g.ty), flags, slot, 0);
+                self.push(v);
+            }
+            O::GlobalSet { global_index } => {
+                let v = self.pop();
+                let slot = self.global_slot(*global_index);
+                self.b.ins().store(rw(), v, slot, 0);
+            }
+
+            O::I32Load { memarg } => self.load(memarg, 4, LoadKind::Plain, I32),
+            O::I64Load { memarg } => self.load(memarg, 8, LoadKind::Plain, I64),
+            O::F32Load { memarg } => self.load(memarg, 4, LoadKind::Plain, F32),
+            O::F64Load { memarg } => self.load(memarg, 8, LoadKind::Plain, F64),
+            O::I32Load8S { memarg } => self.load(memarg, 1, LoadKind::S8, I32),
+            O::I32Load8U { memarg } => self.load(memarg, 1, LoadKind::U8, I32),
+            O::I32Load16S { memarg } => self.load(memarg, 2, LoadKind::S16, I32),
+            O::I32Load16U { memarg } => self.load(memarg, 2, LoadKind::U16, I32),
+            O::I64Load8S { memarg } => self.load(memarg, 1, LoadKind::S8, I64),
+            O::I64Load8U { memarg } => self.load(memarg, 1, LoadKind::U8, I64),
+            O::I64Load16S { memarg } => self.load(memarg, 2, LoadKind::S16, I64),
+            O::I64Load16U { memarg } => self.load(memarg, 2, LoadKind::U16, I64),
+            O::I64Load32S { memarg } => self.load(memarg, 4, LoadKind::S32, I64),
+            O::I64Load32U { memarg } => self.load(memarg, 4, LoadKind::U32, I64),
+            O::I32Store { memarg } | O::F32Store { memarg } => self.store(memarg, 4),
+            O::I64Store { memarg } | O::F64Store { memarg } => self.store(memarg, 8),
+            O::I32Store8 { memarg } | O::I64Store8 { memarg } => self.store(memarg, 1),
+            O::I32Store16 { memarg } | O::I64Store16 { memarg } => self.store(memarg, 2),
+            O::I64Store32 { memarg } => self.store(memarg, 4),
+            O::MemorySize { .. } => {
+                let def = self.memory();
+                let len = self.b.ins().load(I64, rw(), def, MEMORY_LENGTH);
+                let pages = self.b.ins().ushr_imm_u(len, 16);
+                let v = self.b.ins().ireduce(I32, pages);
+                self.push(v);
+            }
+            O::MemoryGrow { .. } => {
+                let delta = self.pop();
+                let v = self.libcall(Libcall::MemoryGrow, &[delta]);
+                self.push(v.expect("memory_grow returns a value"));
+            }
+            O::MemoryFill { .. } => {
+                let args = self.pop_n(3);
+                let s = self.libcall(Libcall::MemoryFill, &args);
+                self.trap_on_status(Libcall::MemoryFill, s);
+            }
+            O::MemoryCopy { .. } => {
+                let args = self.pop_n(3);
+                let s = self.libcall(Libcall::MemoryCopy, &args);
+                self.trap_on_status(Libcall::MemoryCopy, s);
+            }
+            O::MemoryInit { data_index, .. } => {
+                let mut args = alloc::vec![self.b.ins().iconst(I32, i64::from(*data_index))];
+                args.extend(self.pop_n(3));
+                let s = self.libcall(Libcall::MemoryInit, &args);
+                self.trap_on_status(Libcall::MemoryInit, s);
+            }
+            O::DataDrop { data_index } => {
+                let d = self.b.ins().iconst(I32, i64::from(*data_index));
+                self.libcall(Libcall::DataDrop, &[d]);
+            }
+
+            O::I32Const { value } => {
+                let v = self.b.ins().iconst(I32, i64::from(*value));
+                self.push(v);
+            }
+            O::I64Const { value } => {
+                let v = self.b.ins().iconst(I64, *value);
+                self.push(v);
+            }
+            O::F32Const { value } => {
+                let v = self.b.ins().f32const(Ieee32::with_bits(value.bits()));
+                self.push(v);
+            }
+            O::F64Const { value } => {
+                let v = self.b.ins().f64const(Ieee64::with_bits(value.bits()));
+                self.push(v);
+            }
+
+            O::I32Eqz | O::I64Eqz => self.eqz(),
+            O::I32Eq | O::I64Eq => self.icmp(IntCC::Equal),
+            O::I32Ne | O::I64Ne => self.icmp(IntCC::NotEqual),
+            O::I32LtS | O::I64LtS => self.icmp(IntCC::SignedLessThan),
+            O::I32LtU | O::I64LtU => self.icmp(IntCC::UnsignedLessThan),
+            O::I32GtS | O::I64GtS => self.icmp(IntCC::SignedGreaterThan),
+            O::I32GtU | O::I64GtU => self.icmp(IntCC::UnsignedGreaterThan),
+            O::I32LeS | O::I64LeS => self.icmp(IntCC::SignedLessThanOrEqual),
+            O::I32LeU | O::I64LeU => self.icmp(IntCC::UnsignedLessThanOrEqual),
+            O::I32GeS | O::I64GeS => self.icmp(IntCC::SignedGreaterThanOrEqual),
+            O::I32GeU | O::I64GeU => self.icmp(IntCC::UnsignedGreaterThanOrEqual),
+            O::F32Eq | O::F64Eq => self.fcmp(FloatCC::Equal),
+            O::F32Ne | O::F64Ne => self.fcmp(FloatCC::NotEqual),
+            O::F32Lt | O::F64Lt => self.fcmp(FloatCC::LessThan),
+            O::F32Gt | O::F64Gt => self.fcmp(FloatCC::GreaterThan),
+            O::F32Le | O::F64Le => self.fcmp(FloatCC::LessThanOrEqual),
+            O::F32Ge | O::F64Ge => self.fcmp(FloatCC::GreaterThanOrEqual),
+
+            O::I32Clz | O::I64Clz => self.unary(|b, x| b.ins().clz(x)),
+            O::I32Ctz | O::I64Ctz => self.unary(|b, x| b.ins().ctz(x)),
+            O::I32Popcnt | O::I64Popcnt => self.unary(|b, x| b.ins().popcnt(x)),
+            O::I32Add | O::I64Add => self.binary(|b, x, y| b.ins().iadd(x, y)),
+            O::I32Sub | O::I64Sub => self.binary(|b, x, y| b.ins().isub(x, y)),
+            O::I32Mul | O::I64Mul => self.binary(|b, x, y| b.ins().imul(x, y)),
+            // Cranelift's division traps on a zero divisor (and `sdiv` on MIN / -1) with the
+            // codes `clif_trap` maps to the Wasm ones; `srem` gives 0 for MIN % -1.
+            O::I32DivS | O::I64DivS => self.binary(|b, x, y| b.ins().sdiv(x, y)),
+            O::I32DivU | O::I64DivU => self.binary(|b, x, y| b.ins().udiv(x, y)),
+            O::I32RemS | O::I64RemS => self.binary(|b, x, y| b.ins().srem(x, y)),
+            O::I32RemU | O::I64RemU => self.binary(|b, x, y| b.ins().urem(x, y)),
+            O::I32And | O::I64And => self.binary(|b, x, y| b.ins().band(x, y)),
+            O::I32Or | O::I64Or => self.binary(|b, x, y| b.ins().bor(x, y)),
+            O::I32Xor | O::I64Xor => self.binary(|b, x, y| b.ins().bxor(x, y)),
+            // CLIF shifts and rotates take the amount modulo the width, as Wasm does.
+            O::I32Shl | O::I64Shl => self.binary(|b, x, y| b.ins().ishl(x, y)),
+            O::I32ShrS | O::I64ShrS => self.binary(|b, x, y| b.ins().sshr(x, y)),
+            O::I32ShrU | O::I64ShrU => self.binary(|b, x, y| b.ins().ushr(x, y)),
+            O::I32Rotl | O::I64Rotl => self.binary(|b, x, y| b.ins().rotl(x, y)),
+            O::I32Rotr | O::I64Rotr => self.binary(|b, x, y| b.ins().rotr(x, y)),
+
+            O::F32Abs | O::F64Abs => self.unary(|b, x| b.ins().fabs(x)),
+            O::F32Neg | O::F64Neg => self.unary(|b, x| b.ins().fneg(x)),
+            O::F32Ceil | O::F64Ceil => self.unary(|b, x| b.ins().ceil(x)),
+            O::F32Floor | O::F64Floor => self.unary(|b, x| b.ins().floor(x)),
+            O::F32Trunc | O::F64Trunc => self.unary(|b, x| b.ins().trunc(x)),
+            O::F32Nearest | O::F64Nearest => self.unary(|b, x| b.ins().nearest(x)),
+            O::F32Sqrt | O::F64Sqrt => self.unary(|b, x| b.ins().sqrt(x)),
+            O::F32Add | O::F64Add => self.binary(|b, x, y| b.ins().fadd(x, y)),
+            O::F32Sub | O::F64Sub => self.binary(|b, x, y| b.ins().fsub(x, y)),
+            O::F32Mul | O::F64Mul => self.binary(|b, x, y| b.ins().fmul(x, y)),
+            O::F32Div | O::F64Div => self.binary(|b, x, y| b.ins().fdiv(x, y)),
+            // CLIF's fmin/fmax are Wasm's: NaN if either is NaN, -0 below +0.
+            O::F32Min | O::F64Min => self.binary(|b, x, y| b.ins().fmin(x, y)),
+            O::F32Max | O::F64Max => self.binary(|b, x, y| b.ins().fmax(x, y)),
+            O::F32Copysign | O::F64Copysign => self.binary(|b, x, y| b.ins().fcopysign(x, y)),
+
+            O::I32WrapI64 => self.unary(|b, x| b.ins().ireduce(I32, x)),
+            O::I64ExtendI32S => self.unary(|b, x| b.ins().sextend(I64, x)),
+            O::I64ExtendI32U => self.unary(|b, x| b.ins().uextend(I64, x)),
+            O::I32Extend8S => self.extend_in_place(I32, I8),
+            O::I32Extend16S => self.extend_in_place(I32, I16),
+            O::I64Extend8S => self.extend_in_place(I64, I8),
+            O::I64Extend16S => self.extend_in_place(I64, I16),
+            O::I64Extend32S => self.extend_in_place(I64, I32),
+            O::I32TruncF32S | O::I32TruncF64S => self.unary(|b, x| b.ins().fcvt_to_sint(I32, x)),
+            O::I32TruncF32U | O::I32TruncF64U => self.unary(|b, x| b.ins().fcvt_to_uint(I32, x)),
+            O::I64TruncF32S | O::I64TruncF64S => self.unary(|b, x| b.ins().fcvt_to_sint(I64, x)),
+            O::I64TruncF32U | O::I64TruncF64U => self.unary(|b, x| b.ins().fcvt_to_uint(I64, x)),
+            O::I32TruncSatF32S | O::I32TruncSatF64S => {
+                self.unary(|b, x| b.ins().fcvt_to_sint_sat(I32, x))
+            }
+            O::I32TruncSatF32U | O::I32TruncSatF64U => {
+                self.unary(|b, x| b.ins().fcvt_to_uint_sat(I32, x))
+            }
+            O::I64TruncSatF32S | O::I64TruncSatF64S => {
+                self.unary(|b, x| b.ins().fcvt_to_sint_sat(I64, x))
+            }
+            O::I64TruncSatF32U | O::I64TruncSatF64U => {
+                self.unary(|b, x| b.ins().fcvt_to_uint_sat(I64, x))
+            }
+            O::F32ConvertI32S | O::F32ConvertI64S => {
+                self.unary(|b, x| b.ins().fcvt_from_sint(F32, x))
+            }
+            O::F32ConvertI32U | O::F32ConvertI64U => {
+                self.unary(|b, x| b.ins().fcvt_from_uint(F32, x))
+            }
+            O::F64ConvertI32S | O::F64ConvertI64S => {
+                self.unary(|b, x| b.ins().fcvt_from_sint(F64, x))
+            }
+            O::F64ConvertI32U | O::F64ConvertI64U => {
+                self.unary(|b, x| b.ins().fcvt_from_uint(F64, x))
+            }
+            O::F32DemoteF64 => self.unary(|b, x| b.ins().fdemote(F32, x)),
+            O::F64PromoteF32 => self.unary(|b, x| b.ins().fpromote(F64, x)),
+            O::I32ReinterpretF32 => self.bitcast(I32),
+            O::I64ReinterpretF64 => self.bitcast(I64),
+            O::F32ReinterpretI32 => self.bitcast(F32),
+            O::F64ReinterpretI64 => self.bitcast(F64),
+
+            O::RefNull { .. } => {
+                let v = self.b.ins().iconst(I64, 0);
+                self.push(v);
+            }
+            O::RefIsNull => self.eqz(),
+            O::RefFunc { function_index } => {
+                let v = self.vmctx_array(VMCTX_FUNCS, *function_index, 8);
+                self.push(v);
+            }
+            O::TableGet { table } => {
+                let index = self.pop();
+                let elem = self.table_elem(*table, index);
+                let v = self.b.ins().load(I64, rw(), elem, 0);
+                self.push(v);
+            }
+            O::TableSet { table } => {
+                let value = self.pop();
+                let index = self.pop();
+                let elem = self.table_elem(*table, index);
+                self.b.ins().store(rw(), value, elem, 0);
+            }
+            O::TableSize { table } => {
+                let def = self.vmctx_array(VMCTX_TABLES, *table, 8);
+                let len = self.b.ins().load(I64, rw(), def, TABLE_LENGTH);
+                let v = self.b.ins().ireduce(I32, len);
+                self.push(v);
+            }
+            O::TableGrow { table } => {
+                let (init, delta) = self.pop2();
+                let t = self.b.ins().iconst(I32, i64::from(*table));
+                let v = self.libcall(Libcall::TableGrow, &[t, init, delta]);
+                self.push(v.expect("table_grow returns a value"));
+            }
+            O::TableFill { table } => {
+                let t = self.b.ins().iconst(I32, i64::from(*table));
+                let mut args = alloc::vec![t];
+                args.extend(self.pop_n(3));
+                let s = self.libcall(Libcall::TableFill, &args);
+                self.trap_on_status(Libcall::TableFill, s);
+            }
+            O::TableCopy {
+                dst_table,
+                src_table,
+            } => {
+                let d = self.b.ins().iconst(I32, i64::from(*dst_table));
+                let s = self.b.ins().iconst(I32, i64::from(*src_table));
+                let mut args = alloc::vec![d, s];
+                args.extend(self.pop_n(3));
+                let st = self.libcall(Libcall::TableCopy, &args);
+                self.trap_on_status(Libcall::TableCopy, st);
+            }
+            O::TableInit { elem_index, table } => {
+                let t = self.b.ins().iconst(I32, i64::from(*table));
+                let e = self.b.ins().iconst(I32, i64::from(*elem_index));
+                let mut args = alloc::vec![t, e];
+                args.extend(self.pop_n(3));
+                let st = self.libcall(Libcall::TableInit, &args);
+                self.trap_on_status(Libcall::TableInit, st);
+            }
+            O::ElemDrop { elem_index } => {
+                let e = self.b.ins().iconst(I32, i64::from(*elem_index));
+                self.libcall(Libcall::ElemDrop, &[e]);
+            }
+            other => {
+                return Err(unsupported(
+                    &alloc::format!("the operator {other:?}"),
+                    offset,
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn local(&self, index: u32, offset: usize) -> Result<Variable> {
+        self.locals
+            .get(index as usize)
+            .copied()
+            .ok_or_else(|| Error::compile("local index out of range", offset as u64))
+    }
+
+    fn extend_in_place(&mut self, ty: Type, from: Type) {
+        self.unary(|b, x| {
+            let narrow = b.ins().ireduce(from, x);
+            b.ins().sextend(ty, narrow)
+        });
+    }
+
+    fn bitcast(&mut self, to: Type) {
+        self.unary(|b, x| b.ins().bitcast(to, MemFlagsData::new(), x));
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+enum LoadKind {
+    Plain,
+    S8,
+    U8,
+    S16,
+    U16,
+    S32,
+    U32,
+}
+
+fn val_type(ty: wasmparser::ValType, offset: usize) -> Result<ValType> {
+    use wasmparser::ValType as W;
+    Ok(match ty {
+        W::I32 => ValType::I32,
+        W::I64 => ValType::I64,
+        W::F32 => ValType::F32,
+        W::F64 => ValType::F64,
+        W::Ref(r) if r == wasmparser::RefType::FUNCREF => ValType::FuncRef,
+        W::Ref(r) if r == wasmparser::RefType::EXTERNREF => ValType::ExternRef,
+        W::Ref(_) => return Err(unsupported("this reference type", offset)),
+        W::V128 => return Err(unsupported("SIMD (v128)", offset)),
+    })
+}

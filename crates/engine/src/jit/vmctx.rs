@@ -1,0 +1,244 @@
+//! The layout that generated code reads: `VMContext` and the records it points to.
+//!
+//! Generated code knows these structs only by the byte offsets in [`offsets`], computed here
+//! with `offset_of!` and nowhere else, and asserted in the tests below. The runtime builds one
+//! [`VMContext`] per instance and keeps it, and everything it points to, at a stable address
+//! for as long as code of that instance can run.
+//!
+//! # Invariants the runtime keeps (cited as VM1..VM6 by the code generator)
+//! - VM1: `memory0` points to the definition of memory 0 (the instance's own or an imported
+//!   one) if the module has a memory; `base..base+length` is accessible. In guard-region mode
+//!   the runtime also reserves `base..base + 4 GiB + guard_size`, inaccessible beyond `length`.
+//! - VM2: `globals[i]` points to an 8-byte-aligned 8-byte slot holding global `i` (imported
+//!   globals first) in the low bytes, little-endian: i32/f32 in 4 bytes, i64/f64 and
+//!   references in 8.
+//! - VM3: `tables[i]` points to table `i`'s definition; `base` holds `length` 8-byte elements.
+//!   A funcref element is a `*const VMFuncRef` (0 = null); an externref element is the
+//!   runtime's 64-bit handle (0 = null).
+//! - VM4: `funcs[i]` is the `VMFuncRef` of function `i` (imported first), never null.
+//! - VM5: `type_ids[t]` is the engine-wide canonical id of module type `t`: two structurally
+//!   equal function types have the same id, in every module of the engine.
+//! - VM6: `store` points to the store's [`VMStoreContext`]; `libcalls` to a [`VMLibcalls`].
+use core::ffi::c_void;
+use core::mem::offset_of;
+
+/// A linear memory as generated code sees it.
+#[repr(C)]
+#[derive(Debug)]
+pub struct VMMemoryDefinition {
+    /// The first byte of the memory.
+    pub base: *mut u8,
+    /// The accessible length in bytes (a multiple of 64 KiB).
+    pub length: u64,
+}
+
+/// A table as generated code sees it.
+#[repr(C)]
+#[derive(Debug)]
+pub struct VMTableDefinition {
+    /// The element array (see VM3).
+    pub base: *mut u64,
+    /// The number of elements.
+    pub length: u64,
+}
+
+/// The record a funcref points to: everything a caller needs to call the function.
+///
+/// It lives at a stable address for as long as a table or global may hold it.
+#[repr(C)]
+#[derive(Debug)]
+pub struct VMFuncRef {
+    /// Code with the Wasm calling convention (see [`crate::jit::compile`]): for a host function,
+    /// the module's wasm-to-host trampoline of its type.
+    pub wasm_call: *const u8,
+    /// The callee's context, passed as its first argument: the callee instance's
+    /// [`VMContext`], or the runtime's host-function context for a host function.
+    pub vmctx: *mut c_void,
+    /// The array-call entry (`ArrayCallFn`), for calling this function from Rust.
+    pub array_call: *const u8,
+    /// The canonical id of the function's type (VM5).
+    pub type_id: u32,
+}
+
+/// Store-wide state that generated code updates.
+#[repr(C)]
+#[derive(Debug)]
+pub struct VMStoreContext {
+    /// Remaining fuel; the code charges per block and calls `out_of_fuel` when it is not
+    /// positive at a check point (function entry, loop header).
+    pub fuel: i64,
+    /// The lowest stack address the code may use; a function whose frame would go below it
+    /// traps `StackOverflow`. The runtime sets it for the fiber the call runs on.
+    pub stack_limit: usize,
+}
+
+/// An entry from Rust: params in `values[..params]`, results written to `values[..results]`
+/// (each an 8-byte slot as in VM2). `vmctx` is the callee instance's context.
+pub type ArrayCallFn = unsafe extern "C" fn(vmctx: *mut VMContext, values: *mut u64);
+
+/// The functions generated code calls for what needs the runtime.
+///
+/// Every function gets the caller instance's `vmctx` first. Those returning a `u32` status
+/// return 0 on success; any other value makes the code trap with the trap code of that
+/// operation (`MemoryOutOfBounds` for memory ops, `TableOutOfBounds` for table ops,
+/// `OutOfFuel` for `out_of_fuel`, `Host` for `call_host`, after the runtime recorded why).
+/// A libcall may also suspend the fiber the call runs on and return when resumed.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct VMLibcalls {
+    /// `memory.grow` of memory 0: the old size in pages, or `u32::MAX` (-1).
+    pub memory_grow: unsafe extern "C" fn(vmctx: *mut VMContext, delta: u32) -> u32,
+    /// `memory.fill` of memory 0.
+    pub memory_fill:
+        unsafe extern "C" fn(vmctx: *mut VMContext, dst: u32, val: u32, len: u32) -> u32,
+    /// `memory.copy` within memory 0.
+    pub memory_copy:
+        unsafe extern "C" fn(vmctx: *mut VMContext, dst: u32, src: u32, len: u32) -> u32,
+    /// `memory.init` of memory 0 from data segment `data`.
+    pub memory_init:
+        unsafe extern "C" fn(vmctx: *mut VMContext, data: u32, dst: u32, src: u32, len: u32) -> u32,
+    /// `data.drop`.
+    pub data_drop: unsafe extern "C" fn(vmctx: *mut VMContext, data: u32),
+    /// `table.grow`: the old size, or `u32::MAX` (-1).
+    pub table_grow:
+        unsafe extern "C" fn(vmctx: *mut VMContext, table: u32, init: u64, delta: u32) -> u32,
+    /// `table.fill`.
+    pub table_fill: unsafe extern "C" fn(
+        vmctx: *mut VMContext,
+        table: u32,
+        dst: u32,
+        val: u64,
+        len: u32,
+    ) -> u32,
+    /// `table.copy`.
+    pub table_copy: unsafe extern "C" fn(
+        vmctx: *mut VMContext,
+        dst_table: u32,
+        src_table: u32,
+        dst: u32,
+        src: u32,
+        len: u32,
+    ) -> u32,
+    /// `table.init` of `table` from element segment `elem`.
+    pub table_init: unsafe extern "C" fn(
+        vmctx: *mut VMContext,
+        table: u32,
+        elem: u32,
+        dst: u32,
+        src: u32,
+        len: u32,
+    ) -> u32,
+    /// `elem.drop`.
+    pub elem_drop: unsafe extern "C" fn(vmctx: *mut VMContext, elem: u32),
+    /// Fuel is not positive at a check point: 0 to go on (fuel was added, possibly after
+    /// suspending the fiber), nonzero to trap `OutOfFuel`.
+    pub out_of_fuel: unsafe extern "C" fn(vmctx: *mut VMContext) -> u32,
+    /// A call of a host function through a wasm-to-host trampoline: `callee` is the
+    /// function's `VMFuncRef::vmctx`, `values` holds the params and receives the results
+    /// (`len` slots, the larger of both counts).
+    pub call_host: unsafe extern "C" fn(
+        vmctx: *mut VMContext,
+        callee: *mut c_void,
+        values: *mut u64,
+        len: u32,
+    ) -> u32,
+}
+
+/// The per-instance context; generated code gets a pointer to it as its first argument.
+#[repr(C)]
+#[derive(Debug)]
+pub struct VMContext {
+    /// Memory 0 (VM1), null if the module has no memory.
+    pub memory0: *mut VMMemoryDefinition,
+    /// The store's context (VM6).
+    pub store: *mut VMStoreContext,
+    /// The libcall table (VM6).
+    pub libcalls: *const VMLibcalls,
+    /// One slot pointer per global (VM2).
+    pub globals: *const *mut u64,
+    /// One definition pointer per table (VM3).
+    pub tables: *const *mut VMTableDefinition,
+    /// One funcref per function (VM4).
+    pub funcs: *const *const VMFuncRef,
+    /// Canonical type ids (VM5).
+    pub type_ids: *const u32,
+    /// The runtime's instance, for the libcalls; generated code never reads it.
+    pub runtime: *mut c_void,
+}
+
+/// Byte offsets of the fields generated code reads.
+pub mod offsets {
+    use super::*;
+
+    /// `VMContext::memory0`.
+    pub const VMCTX_MEMORY0: i32 = offset_of!(VMContext, memory0) as i32;
+    /// `VMContext::store`.
+    pub const VMCTX_STORE: i32 = offset_of!(VMContext, store) as i32;
+    /// `VMContext::libcalls`.
+    pub const VMCTX_LIBCALLS: i32 = offset_of!(VMContext, libcalls) as i32;
+    /// `VMContext::globals`.
+    pub const VMCTX_GLOBALS: i32 = offset_of!(VMContext, globals) as i32;
+    /// `VMContext::tables`.
+    pub const VMCTX_TABLES: i32 = offset_of!(VMContext, tables) as i32;
+    /// `VMContext::funcs`.
+    pub const VMCTX_FUNCS: i32 = offset_of!(VMContext, funcs) as i32;
+    /// `VMContext::type_ids`.
+    pub const VMCTX_TYPE_IDS: i32 = offset_of!(VMContext, type_ids) as i32;
+
+    /// `VMMemoryDefinition::base`.
+    pub const MEMORY_BASE: i32 = offset_of!(VMMemoryDefinition, base) as i32;
+    /// `VMMemoryDefinition::length`.
+    pub const MEMORY_LENGTH: i32 = offset_of!(VMMemoryDefinition, length) as i32;
+    /// `VMTableDefinition::base`.
+    pub const TABLE_BASE: i32 = offset_of!(VMTableDefinition, base) as i32;
+    /// `VMTableDefinition::length`.
+    pub const TABLE_LENGTH: i32 = offset_of!(VMTableDefinition, length) as i32;
+
+    /// `VMFuncRef::wasm_call`.
+    pub const FUNCREF_WASM_CALL: i32 = offset_of!(VMFuncRef, wasm_call) as i32;
+    /// `VMFuncRef::vmctx`.
+    pub const FUNCREF_VMCTX: i32 = offset_of!(VMFuncRef, vmctx) as i32;
+    /// `VMFuncRef::type_id`.
+    pub const FUNCREF_TYPE_ID: i32 = offset_of!(VMFuncRef, type_id) as i32;
+
+    /// `VMStoreContext::fuel`.
+    pub const STORE_FUEL: i32 = offset_of!(VMStoreContext, fuel) as i32;
+    /// `VMStoreContext::stack_limit`.
+    pub const STORE_STACK_LIMIT: i32 = offset_of!(VMStoreContext, stack_limit) as i32;
+
+    /// Offset of a libcall's pointer in [`VMLibcalls`].
+    pub const fn libcall(which: super::super::libcalls::Libcall) -> i32 {
+        which.offset()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::offsets::*;
+    use super::*;
+
+    #[test]
+    fn layout_is_what_generated_code_expects() {
+        // The values the code generator was written against, on a 64-bit host.
+        assert_eq!(size_of::<usize>(), 8);
+        assert_eq!(VMCTX_MEMORY0, 0);
+        assert_eq!(VMCTX_STORE, 8);
+        assert_eq!(VMCTX_LIBCALLS, 16);
+        assert_eq!(VMCTX_GLOBALS, 24);
+        assert_eq!(VMCTX_TABLES, 32);
+        assert_eq!(VMCTX_FUNCS, 40);
+        assert_eq!(VMCTX_TYPE_IDS, 48);
+        assert_eq!(size_of::<VMContext>(), 64);
+        assert_eq!((MEMORY_BASE, MEMORY_LENGTH), (0, 8));
+        assert_eq!(size_of::<VMMemoryDefinition>(), 16);
+        assert_eq!((TABLE_BASE, TABLE_LENGTH), (0, 8));
+        assert_eq!(size_of::<VMTableDefinition>(), 16);
+        assert_eq!(
+            (FUNCREF_WASM_CALL, FUNCREF_VMCTX, FUNCREF_TYPE_ID),
+            (0, 8, 24)
+        );
+        assert_eq!(size_of::<VMFuncRef>(), 32);
+        assert_eq!((STORE_FUEL, STORE_STACK_LIMIT), (0, 8));
+        assert_eq!(size_of::<VMLibcalls>(), 12 * 8);
+    }
+}
