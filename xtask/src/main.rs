@@ -33,8 +33,9 @@ commands:
                        build weft and boot it hosted on this machine
                        (`weft boot [BOOT ARGS]`)
   test [ARGS]          test everything (`cargo test --workspace [ARGS]`, and without ARGS
-                       also the engine's tests and the spec suite optimized, and the
-                       bare-metal tests under QEMU), after making sure the Rust targets
+                       also the engine's tests and the spec suite optimized, the JIT
+                       tier's tests (feature jit), and the bare-metal tests under
+                       QEMU), after making sure the Rust targets
                        wasm32-wasip1 and wasm32-unknown-unknown and the C toolchain for
                        Wasm (Debian packages clang, lld, wasi-libc, libclang-rt-dev-wasm32)
                        are installed, installing what is missing
@@ -196,6 +197,19 @@ fn test(cargo_args: &[OsString]) -> Result<ExitStatus> {
     )?;
     if !release.success() {
         return Ok(release);
+    }
+    // The JIT tier (feature `jit`, Linux hosts): the code generator, its runtime support
+    // and the spec suite on generated code.
+    let jit = status(
+        cargo()
+            .current_dir(&root)
+            .args(["test", "-p", "weft-engine", "--features", "jit"])
+            .arg("--manifest-path")
+            .arg(root.join("Cargo.toml")),
+        "cargo to run the JIT tier's tests",
+    )?;
+    if !jit.success() {
+        return Ok(jit);
     }
     metal::test()
 }

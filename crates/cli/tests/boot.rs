@@ -73,7 +73,9 @@ fn sort_orders_lines_and_yes_ends_with_its_reader() {
     let out = boot(&[], script);
     assert_eq!(
         lines(&out),
-        ["apple", "fig", "pear", "pear", "pear", "fig", "apple", "2", "0"],
+        [
+            "apple", "fig", "pear", "pear", "pear", "fig", "apple", "2", "0"
+        ],
         "{}",
         stderr(&out)
     );
