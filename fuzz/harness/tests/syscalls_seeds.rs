@@ -255,7 +255,7 @@ fn channels() -> Seed {
 
 /// Processes: `cat` reading a channel, a spinner killed, `exit` waited for, `relay`
 /// sending a channel end back, a process handle with fewer rights, and a child left
-/// running when the guest (pid 1) ends.
+/// running when the guest ends.
 fn processes() -> Seed {
     let mut s = Seed::default();
     s.call("channel_create", &[A::N(0), A::N(1)])
