@@ -39,7 +39,7 @@ use wast::token::Id;
 use wast::{QuoteWat, Wast, WastArg, WastDirective, WastExecute, WastInvoke, WastRet, Wat};
 use weft_engine::{
     Config, Engine, Error, ExternRef, Global, GlobalType, Instance, Linker, Memory, MemoryType,
-    Module, Mutability, Store, Table, TableType, TrapCode, Val, ValType,
+    Module, Mutability, Store, StoreLimits, Table, TableType, TrapCode, Val, ValType,
 };
 
 /// Stack size of the thread [`run_script`] runs a script on. Generous, so that deeply nested
@@ -225,6 +225,20 @@ impl WastRunner {
             definitions: HashMap::new(),
             last_definition: None,
         })
+    }
+
+    /// Bounds what scripts run by this runner may use, for scripts nobody vetted (the
+    /// `wast` fuzz target): `fuel` for all their calls together, and the store's `limits`
+    /// on memories, tables, instances and call depth. Without it a runner gives scripts
+    /// all the fuel there is (an infinite loop runs forever, as in other runners) and the
+    /// engine's default limits.
+    ///
+    /// # Errors
+    /// The runner's engine does not meter fuel (see `Config::consume_fuel`).
+    pub fn limit(&mut self, fuel: u64, limits: StoreLimits) -> Result<(), Error> {
+        self.store.set_fuel(fuel)?;
+        self.store.limiter(limits);
+        Ok(())
     }
 
     /// Runs every directive of `source`, naming it `file` in failure messages.
@@ -871,6 +885,44 @@ mod tests {
         let message = result.unwrap_err();
         assert!(message.contains("boom"), "{message}");
         assert!(message.contains("lib.rs"), "{message}");
+    }
+
+    #[test]
+    fn a_limited_runner_ends_loops_and_refuses_big_memories() {
+        let script = r#"
+            (module (func (export "spin") (loop $l (br $l))) (memory (export "m") 1))
+            (invoke "spin")
+            (assert_return (invoke "spin"))
+            (module (memory 2000))
+        "#;
+        let mut config = Config::default();
+        config.consume_fuel(true);
+        let mut runner = WastRunner::new(&config).unwrap();
+        let limits = StoreLimits {
+            memory_pages: 1000,
+            ..StoreLimits::default()
+        };
+        runner.limit(100_000, limits).unwrap();
+        let report = runner.run("limited.wast", script);
+        assert_eq!(
+            (report.passed, report.failed),
+            (1, 3),
+            "{:?}",
+            report.failures
+        );
+        assert!(
+            report.failures[0].contains("fuel"),
+            "{}",
+            report.failures[0]
+        );
+        assert!(
+            report.failures[2].contains("instantiate"),
+            "{}",
+            report.failures[2]
+        );
+        // Without fuel metering there is nothing to bound a loop with.
+        let mut unmetered = WastRunner::new(&Config::default()).unwrap();
+        assert!(unmetered.limit(1, limits).is_err());
     }
 
     #[test]
