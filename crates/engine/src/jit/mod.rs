@@ -54,6 +54,7 @@ pub mod code;
 pub mod compile;
 pub mod fiber;
 pub mod libcalls;
+pub(crate) mod tier;
 mod translate;
 pub mod traps;
 pub mod vmctx;
