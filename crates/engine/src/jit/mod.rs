@@ -65,3 +65,5 @@ mod codegen_tests;
 mod spec_tests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tier_tests;
