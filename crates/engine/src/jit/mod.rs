@@ -42,12 +42,19 @@
 //!    nonzero status, and the generated code then traps with that operation's code (its
 //!    trap instruction is in the table), which needs no `raise_trap`.
 //!
+//! 6. The engine uses all this through `tier` (see its docs): `Module::new` with
+//!    `Strategy::Jit` compiles and publishes a module's code, instantiation builds each
+//!    instance's `VMContext` from the runtime's entities, and calls (plain and resumable) run
+//!    on fibers with the libcalls implemented against the store core. `codegen_tests` keeps
+//!    a small runtime of its own for testing the code generator in isolation.
+//!
 //! Each module states its invariants at its top; `unsafe` is allowed in the tier's files, each
 //! block with a `// SAFETY:` comment.
 #![allow(unsafe_code)]
 #![allow(
     dead_code,
-    reason = "the engine is wired to the tier after the reshape lands"
+    reason = "parts for the next steps of issue 11 (guard regions, lazy compilation, \
+              backtraces by owner) are not used by the engine yet"
 )]
 
 pub mod code;
