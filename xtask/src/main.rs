@@ -212,15 +212,16 @@ fn test(cargo_args: &[OsString]) -> Result<ExitStatus> {
     if !jit.success() {
         return Ok(jit);
     }
-    // The engine's API tests once more, every engine on the JIT.
+    // The engine's API tests and the kernel's tests once more, every engine on the JIT.
     let jit_api = status(
         cargo()
             .current_dir(&root)
             .env("WEFT_STRATEGY", "jit")
-            .args(["test", "-p", "weft-engine", "--features", "jit", "--tests"])
+            .args(["test", "-p", "weft-engine", "-p", "weft-kernel", "--features"])
+            .args(["weft-kernel/jit", "--tests"])
             .arg("--manifest-path")
             .arg(root.join("Cargo.toml")),
-        "cargo to run the engine's API tests on the JIT",
+        "cargo to run the engine's and the kernel's tests on the JIT",
     )?;
     if !jit_api.success() {
         return Ok(jit_api);

@@ -219,6 +219,11 @@ impl Engine {
         &self.inner.config
     }
 
+    /// The tier that runs the engine's modules.
+    pub fn strategy(&self) -> Strategy {
+        self.inner.config.strategy
+    }
+
     /// The JIT of an engine whose strategy is [`Strategy::Jit`].
     ///
     /// # Errors
