@@ -430,12 +430,20 @@ impl Func {
             FuncKind::Wasm { .. } if is_jit_func(&store.core, self.index) => {
                 let id = store.core.id();
                 let width = ty.params().len().max(ty.results().len());
-                let call = JitCall::new(&store.core, self.index, width, resumable, |slots| {
-                    for (s, p) in slots.iter_mut().zip(params) {
-                        *s = p.to_raw(id)?;
-                    }
-                    Ok(())
-                })?;
+                let engine = store.engine().clone();
+                let call = JitCall::new(
+                    &store.core,
+                    &engine,
+                    self.index,
+                    width,
+                    resumable,
+                    |slots| {
+                        for (s, p) in slots.iter_mut().zip(params) {
+                            *s = p.to_raw(id)?;
+                        }
+                        Ok(())
+                    },
+                )?;
                 finish_jit(store, Box::new(call), ty, results)
             }
             FuncKind::Wasm { instance, def } => {
@@ -509,9 +517,15 @@ impl<Params: WasmTyList, Results: WasmTyList> TypedFunc<Params, Results> {
         if is_jit_func(&store.core, self.func.index) {
             let id = store.core.id();
             let width = Params::LEN.max(Results::LEN);
-            let mut call = JitCall::new(&store.core, self.func.index, width, false, |slots| {
-                params.into_raws(slots, id)
-            })?;
+            let engine = store.engine().clone();
+            let mut call = JitCall::new(
+                &store.core,
+                &engine,
+                self.func.index,
+                width,
+                false,
+                |slots| params.into_raws(slots, id),
+            )?;
             return match call.run(store)? {
                 JitOutcome::Done => Ok(Results::from_raws(call.results(), id)),
                 // A call that cannot suspend never does (the libcalls end it instead).

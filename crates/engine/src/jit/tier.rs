@@ -29,7 +29,8 @@
 //!    it points to) is boxed and owned by the store's instance entity, so it lives as long as
 //!    the store; the module's code lives as long as the instance's `Module` handle, the host
 //!    trampolines as long as the engine (held by the store). A suspended call owns its
-//!    fiber, its values buffer (boxed) and its `CallCx` (boxed).
+//!    fiber, its values buffer (boxed) and its `CallCx` (boxed), and holds the module and
+//!    the engine, so the code its fiber's frames return into outlives it.
 //! 3. **Stack limit.** Before a fiber runs, `VMStoreContext::stack_limit` is set to its
 //!    limit; the previous value is restored when it gives control back (nested calls from
 //!    host functions run on fibers of their own).
@@ -337,6 +338,10 @@ pub(crate) struct JitCall {
     fiber: Fiber,
     values: Box<[u64]>,
     cx: Box<CallCx>,
+    /// A suspended fiber has return addresses into its module's code and into the engine's
+    /// host trampolines: both stay published while the call lives, even if the store goes
+    /// first (`code.3`). Declared after `fiber`, so dropped after it.
+    _code: (Module, crate::Engine),
 }
 
 impl core::fmt::Debug for JitCall {
@@ -369,12 +374,14 @@ impl JitCall {
     /// A fiber stack could not be mapped, or `args` failed.
     pub fn new(
         core: &StoreCore,
+        engine: &crate::Engine,
         func: u32,
         width: usize,
         resumable: bool,
         args: impl FnOnce(&mut [u64]) -> Result<()>,
     ) -> Result<JitCall> {
         let record = *core.func(func);
+        let module = core.instance(record.instance).module().clone();
         let mut values = alloc::vec![0u64; width.max(1)].into_boxed_slice();
         args(&mut values)?;
         // SAFETY: `array_call` of a JIT function is its array trampoline (`instantiate`),
@@ -404,6 +411,7 @@ impl JitCall {
                 yielded: None,
                 host_vals: HostVals::default(),
             }),
+            _code: (module, engine.clone()),
         })
     }
 

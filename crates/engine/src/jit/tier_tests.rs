@@ -184,3 +184,22 @@ fn dropping_a_suspended_call_frees_its_fiber_stack() {
     assert_eq!(results[0], Val::I32(2));
     assert_eq!(stacks_in_use(), before);
 }
+
+#[test]
+fn a_suspended_call_outlives_its_store_safely() {
+    let before = stacks_in_use();
+    let (mut store, run) = yielding(Strategy::Jit);
+    let mut results = [Val::I32(0)];
+    let call = run
+        .call_resumable(&mut store, &[Val::I32(1)], &mut results)
+        .unwrap();
+    let ResumableCall::HostYield(inv) = call else {
+        panic!("expected a host yield")
+    };
+    // The store (and with it the last handle to the module and the engine) goes first;
+    // the call keeps the code its fiber returns into until it is dropped.
+    drop(store);
+    assert_eq!(stacks_in_use(), before + 1);
+    drop(inv);
+    assert_eq!(stacks_in_use(), before);
+}
