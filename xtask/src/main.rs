@@ -199,18 +199,33 @@ fn test(cargo_args: &[OsString]) -> Result<ExitStatus> {
     if !release.success() {
         return Ok(release);
     }
-    // The JIT tier (feature `jit`, Linux hosts): the code generator, its runtime support
-    // and the spec suite on generated code.
+    // The JIT tier (feature `jit`, Linux hosts): the code generator, its runtime support,
+    // the resumable-call tests and the spec suite on generated code (the code generator's
+    // own runner, then the engine's `.wast` runner with and without fuel).
     let jit = status(
         cargo()
             .current_dir(&root)
-            .args(["test", "-p", "weft-engine", "--features", "jit"])
+            .args(["test", "-p", "weft-engine", "-p", "weft-wast", "--features", "weft-wast/jit"])
             .arg("--manifest-path")
             .arg(root.join("Cargo.toml")),
         "cargo to run the JIT tier's tests",
     )?;
     if !jit.success() {
         return Ok(jit);
+    }
+    // The engine's API tests and the kernel's tests once more, every engine on the JIT.
+    let jit_api = status(
+        cargo()
+            .current_dir(&root)
+            .env("WEFT_STRATEGY", "jit")
+            .args(["test", "-p", "weft-engine", "-p", "weft-kernel", "--features"])
+            .args(["weft-kernel/jit", "--tests"])
+            .arg("--manifest-path")
+            .arg(root.join("Cargo.toml")),
+        "cargo to run the engine's and the kernel's tests on the JIT",
+    )?;
+    if !jit_api.success() {
+        return Ok(jit_api);
     }
     metal::test()
 }

@@ -26,7 +26,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context as _, Result, bail};
 use clap::{Args, Parser, Subcommand};
-use weft_engine::{Config, Val, ValType};
+use weft_engine::{Config, Strategy, Val, ValType};
 use weft_kernel::vfs::{Vfs, path as vpath};
 use weft_kernel::{Kernel, KernelConfig, Program, SpawnRequest};
 
@@ -58,6 +58,9 @@ enum Command {
 
     /// Run .wast spec test scripts.
     Wast {
+        /// Run the scripts' modules on the Cranelift JIT (a build with feature `jit`).
+        #[arg(long)]
+        jit: bool,
         /// The scripts to run.
         #[arg(required = true, value_name = "FILE")]
         files: Vec<PathBuf>,
@@ -95,6 +98,10 @@ struct RunArgs {
     #[arg(long = "env", value_name = "NAME[=VALUE]")]
     envs: Vec<String>,
 
+    /// Run on the Cranelift JIT instead of the interpreter (a build with feature `jit`).
+    #[arg(long)]
+    jit: bool,
+
     /// The module (WebAssembly binary or text), then the program's arguments (after
     /// argv[0], which is MODULE as given).
     #[arg(
@@ -123,6 +130,25 @@ struct BootArgs {
     /// Map host directory HOST into the file system at GUEST (`--dir DIR` means DIR::DIR).
     #[arg(long = "dir", value_name = "HOST::GUEST")]
     dirs: Vec<String>,
+
+    /// Run on the Cranelift JIT instead of the interpreter (a build with feature `jit`).
+    #[arg(long)]
+    jit: bool,
+}
+
+/// The engine tier for `--jit`: an error, not a fallback, where this build or host has no
+/// JIT.
+fn strategy(jit: bool) -> Result<Strategy> {
+    if !jit {
+        return Ok(Strategy::Interpreter);
+    }
+    if !Strategy::jit_available() {
+        anyhow::bail!(
+            "--jit: this weft has no JIT for this host (build it with `--features jit` on \
+             Linux x86_64 or aarch64)"
+        );
+    }
+    Ok(Strategy::Jit)
 }
 
 fn main() -> ExitCode {
@@ -131,7 +157,7 @@ fn main() -> ExitCode {
         Command::Run(args) => run_program(args),
         Command::Boot(args) => boot(args),
 
-        Command::Wast { files } => Ok(wast(&files)),
+        Command::Wast { jit, files } => strategy(jit).and_then(|s| wast(s, &files)),
     };
     result.unwrap_or_else(|e| {
         eprintln!("error: {e:#}");
@@ -290,6 +316,7 @@ fn run_program(args: RunArgs) -> Result<ExitCode> {
     let fs = run_file_system(&args.dirs)?;
     let mut config = KernelConfig::default();
     config.limits.fuel = args.fuel;
+    config.strategy = strategy(args.jit)?;
     let name = file.display().to_string();
     let invoke = args.invoke.as_deref().map(|func| Invoke {
         func,
@@ -325,7 +352,11 @@ fn run_program(args: RunArgs) -> Result<ExitCode> {
 /// `weft boot`: init from the initrd, with the whole file system preopened as `/`.
 fn boot(args: BootArgs) -> Result<ExitCode> {
     let fs = boot_file_system(&args.dirs)?;
-    let ending = boot_kernel(fs, KernelConfig::default(), None, |mut preopens| {
+    let config = KernelConfig {
+        strategy: strategy(args.jit)?,
+        ..KernelConfig::default()
+    };
+    let ending = boot_kernel(fs, config, None, |mut preopens| {
         preopens.insert(0, ("/".to_string(), "/".to_string()));
         SpawnRequest {
             program: Program::Path("/bin/init".to_string()),
@@ -437,8 +468,9 @@ fn format_val(value: &Val) -> String {
 }
 
 /// `weft wast`: runs each script, prints its counts and failures, then the totals.
-fn wast(files: &[PathBuf]) -> ExitCode {
-    let config = Config::default();
+fn wast(strategy: Strategy, files: &[PathBuf]) -> Result<ExitCode> {
+    let mut config = Config::default();
+    config.strategy(strategy)?;
     let (mut passed, mut failed) = (0, 0);
     for path in files {
         let name = path.display().to_string();
@@ -458,11 +490,11 @@ fn wast(files: &[PathBuf]) -> ExitCode {
         failed += report.failed;
     }
     println!("{passed} passed, {failed} failed");
-    if failed == 0 {
+    Ok(if failed == 0 {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(EXIT_FAILURE)
-    }
+    })
 }
 
 #[cfg(test)]

@@ -53,7 +53,7 @@ mod runtime;
 mod types;
 mod value;
 
-pub use api::engine::{Config, Engine, Features};
+pub use api::engine::{Config, Engine, Features, Strategy};
 pub use api::func::{
     Func, HostFuncDef, IntoFunc, ResumableCall, ResumableInvocation, TypedFunc, WasmRet, WasmTy,
     WasmTyList, WasmTyList as WasmParams, WasmTyList as WasmResults,

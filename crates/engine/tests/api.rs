@@ -3,6 +3,8 @@
 
 use weft_engine::*;
 
+mod common;
+
 fn module(engine: &Engine, wat: &str) -> Module {
     Module::new(engine, wat::parse_str(wat).expect("valid wat")).expect("valid module")
 }
@@ -18,7 +20,7 @@ const LOOP: &str = r#"(module
     (local.get $acc)))"#;
 
 fn fuel_engine() -> Engine {
-    let mut config = Config::new();
+    let mut config = common::config();
     config.consume_fuel(true);
     Engine::new(&config)
 }
@@ -27,7 +29,7 @@ fn fuel_engine() -> Engine {
 fn fuel_slices_resume_to_the_same_result_as_one_run() {
     let n = 100_000i64;
     // One unlimited run (no fuel accounting at all).
-    let engine = Engine::default();
+    let engine = common::engine();
     let m = module(&engine, LOOP);
     let mut store = Store::new(&engine, ());
     let inst = Linker::new(&engine).instantiate(&mut store, &m).unwrap();
@@ -80,14 +82,14 @@ fn running_out_of_fuel_in_a_plain_call_traps_and_the_store_stays_usable() {
 
 #[test]
 fn fuel_is_an_error_when_disabled() {
-    let mut store = Store::new(&Engine::default(), ());
+    let mut store = Store::new(&common::engine(), ());
     assert!(store.set_fuel(1).is_err());
     assert!(store.get_fuel().is_err());
 }
 
 #[test]
 fn host_yield_suspends_and_resume_supplies_the_host_results() {
-    let engine = Engine::default();
+    let engine = common::engine();
     let m = module(
         &engine,
         r#"(module
@@ -139,7 +141,7 @@ fn host_yield_suspends_and_resume_supplies_the_host_results() {
 
 #[test]
 fn resuming_with_wrong_host_results_is_an_error() {
-    let engine = Engine::default();
+    let engine = common::engine();
     let m = module(
         &engine,
         r#"(module (import "h" "f" (func $f (result i64)))
@@ -169,7 +171,7 @@ const RECURSE: &str = r#"(module
 
 #[test]
 fn deep_recursion_ends_in_stack_overflow_at_the_configured_depth() {
-    let mut config = Config::new();
+    let mut config = common::config();
     config.max_call_depth(500);
     let engine = Engine::new(&config);
     let m = module(&engine, RECURSE);
@@ -177,7 +179,9 @@ fn deep_recursion_ends_in_stack_overflow_at_the_configured_depth() {
     let inst = Linker::new(&engine).instantiate(&mut store, &m).unwrap();
     let down = inst.get_typed_func::<i32, i32>(&store, "down").unwrap();
     assert_eq!(down.call(&mut store, 400).unwrap(), 400);
-    let err = down.call(&mut store, 600).unwrap_err();
+    // The JIT bounds recursion by its fiber's stack, not by a frame count.
+    let deep = if common::on_jit() { 10_000_000 } else { 600 };
+    let err = down.call(&mut store, deep).unwrap_err();
     assert_eq!(err.trap_code(), Some(TrapCode::StackOverflow));
     // The store is still usable after the trap.
     assert_eq!(down.call(&mut store, 10).unwrap(), 10);
@@ -190,7 +194,7 @@ fn unbounded_recursion_never_overflows_the_host_stack() {
     let handle = std::thread::Builder::new()
         .stack_size(256 * 1024)
         .spawn(|| {
-            let mut config = Config::new();
+            let mut config = common::config();
             config.max_call_depth(1_000_000).max_stack_slots(16 << 20);
             let engine = Engine::new(&config);
             let m = module(&engine, RECURSE);
@@ -205,7 +209,7 @@ fn unbounded_recursion_never_overflows_the_host_stack() {
 
 #[test]
 fn store_call_depth_limit_applies() {
-    let engine = Engine::default();
+    let engine = common::engine();
     let m = module(&engine, RECURSE);
     let mut store = Store::new(&engine, ());
     store.limiter(StoreLimits {
@@ -215,8 +219,10 @@ fn store_call_depth_limit_applies() {
     let inst = Linker::new(&engine).instantiate(&mut store, &m).unwrap();
     let down = inst.get_typed_func::<i32, i32>(&store, "down").unwrap();
     assert_eq!(down.call(&mut store, 40).unwrap(), 40);
+    // The JIT bounds recursion by its fiber's stack, not by a frame count.
+    let deep = if common::on_jit() { 10_000_000 } else { 60 };
     assert_eq!(
-        down.call(&mut store, 60).unwrap_err().trap_code(),
+        down.call(&mut store, deep).unwrap_err().trap_code(),
         Some(TrapCode::StackOverflow)
     );
 }
@@ -262,7 +268,7 @@ fn spawn(
 
 #[test]
 fn shared_library_writes_are_seen_by_its_process_and_no_other() {
-    let engine = Engine::default();
+    let engine = common::engine();
     let lib = module(&engine, LIBRARY);
     let process = module(
         &engine,
@@ -293,7 +299,7 @@ fn shared_library_writes_are_seen_by_its_process_and_no_other() {
 fn library_instantiated_against_a_process_memory_writes_into_it() {
     // The process defines and exports its memory; a library instance is linked against
     // each process's memory.
-    let engine = Engine::default();
+    let engine = common::engine();
     let process = module(
         &engine,
         r#"(module (memory (export "memory") 1)
@@ -327,7 +333,7 @@ fn library_instantiated_against_a_process_memory_writes_into_it() {
 
 #[test]
 fn handles_from_another_store_are_errors() {
-    let engine = Engine::default();
+    let engine = common::engine();
     let m = module(
         &engine,
         r#"(module (memory (export "m") 1) (global (export "g") (mut i32) (i32.const 1))
@@ -363,7 +369,7 @@ fn handles_from_another_store_are_errors() {
 
 #[test]
 fn memory_grow_past_the_store_limit_returns_minus_one() {
-    let engine = Engine::default();
+    let engine = common::engine();
     let m = module(
         &engine,
         r#"(module (memory 1)
@@ -383,7 +389,7 @@ fn memory_grow_past_the_store_limit_returns_minus_one() {
 
 #[test]
 fn instantiation_past_a_store_limit_is_an_error() {
-    let engine = Engine::default();
+    let engine = common::engine();
     let big = module(&engine, r#"(module (memory 10))"#);
     let mut store = Store::new(&engine, ());
     store.limiter(StoreLimits {
@@ -402,7 +408,7 @@ fn instantiation_past_a_store_limit_is_an_error() {
 
 #[test]
 fn table_grow_past_the_store_limit_returns_minus_one() {
-    let engine = Engine::default();
+    let engine = common::engine();
     let m = module(
         &engine,
         r#"(module (table 1 funcref)
@@ -422,7 +428,7 @@ fn table_grow_past_the_store_limit_returns_minus_one() {
 
 #[test]
 fn host_functions_see_the_callers_memory_and_host_data() {
-    let engine = Engine::default();
+    let engine = common::engine();
     let m = module(
         &engine,
         r#"(module (import "env" "log" (func $log (param i32 i32)))
@@ -458,7 +464,7 @@ fn host_functions_see_the_callers_memory_and_host_data() {
 
 #[test]
 fn host_errors_are_traps_and_the_store_stays_usable() {
-    let engine = Engine::default();
+    let engine = common::engine();
     let m = module(
         &engine,
         r#"(module (import "env" "check" (func $check (param i32) (result i32)))
@@ -485,7 +491,7 @@ fn host_errors_are_traps_and_the_store_stays_usable() {
 
 #[test]
 fn traps_are_values_and_the_next_call_works() {
-    let engine = Engine::default();
+    let engine = common::engine();
     let m = module(
         &engine,
         r#"(module (memory 1)
@@ -517,7 +523,7 @@ fn traps_are_values_and_the_next_call_works() {
 
 #[test]
 fn bad_modules_are_errors_with_messages() {
-    let engine = Engine::default();
+    let engine = common::engine();
     for bytes in [
         &b""[..],
         b"\0asm",
@@ -538,7 +544,7 @@ fn bad_modules_are_errors_with_messages() {
 
 #[test]
 fn wrong_arguments_are_errors() {
-    let engine = Engine::default();
+    let engine = common::engine();
     let m = module(
         &engine,
         r#"(module (func (export "f") (param i32) (result i32) (local.get 0)))"#,
@@ -557,7 +563,7 @@ fn wrong_arguments_are_errors() {
 
 #[test]
 fn module_reports_imports_and_exports_with_types() {
-    let engine = Engine::default();
+    let engine = common::engine();
     let m = module(&engine, LIBRARY);
     let imports: Vec<_> = m
         .imports()
@@ -583,7 +589,7 @@ fn module_reports_imports_and_exports_with_types() {
 
 #[test]
 fn missing_imports_are_link_errors() {
-    let engine = Engine::default();
+    let engine = common::engine();
     let m = module(&engine, LIBRARY);
     let mut store = Store::new(&engine, ());
     let err = Linker::new(&engine)
@@ -595,7 +601,7 @@ fn missing_imports_are_link_errors() {
 
 #[test]
 fn instance_exports_iterate_in_order() {
-    let engine = Engine::default();
+    let engine = common::engine();
     let m = module(
         &engine,
         r#"(module (func (export "a")) (memory (export "b") 1) (global (export "c") i32 (i32.const 3)))"#,
@@ -615,7 +621,7 @@ fn errors_are_one_pointer() {
 
 #[test]
 fn typed_host_functions_with_more_results_than_params() {
-    let engine = Engine::default();
+    let engine = common::engine();
     let m = module(
         &engine,
         r#"(module (import "h" "split" (func $split (param i64) (result i32 i32 f64)))
@@ -649,7 +655,7 @@ fn typed_host_functions_with_more_results_than_params() {
 
 #[test]
 fn a_host_function_returning_another_stores_reference_is_an_error() {
-    let engine = Engine::default();
+    let engine = common::engine();
     let m = module(
         &engine,
         r#"(module (import "h" "f" (func $f (result funcref)))
@@ -672,7 +678,7 @@ fn a_host_function_returning_another_stores_reference_is_an_error() {
 fn globals_stay_correct_when_a_host_call_allocates_many() {
     // The executor keeps raw views of the store's globals; a host function that makes the
     // store reallocate them must not leave the running code with a stale view.
-    let engine = Engine::default();
+    let engine = common::engine();
     let m = module(
         &engine,
         r#"(module (import "h" "alloc" (func $alloc))
@@ -712,6 +718,8 @@ fn engine_objects_cross_threads() {
     send_sync::<Module>();
     send_sync::<Linker<()>>();
     send::<Store<()>>();
+    // A suspended JIT call holds a fiber, which is resumed on the thread that made it.
+    #[cfg(not(feature = "jit"))]
     send::<ResumableInvocation>();
     send_sync::<Func>();
     send_sync::<Error>();

@@ -9,6 +9,9 @@
 //! loaded machine or a debug build does not make them flaky: what they catch is the growth
 //! with branches x values that used to take gigabytes.
 
+//! These bounds are the interpreter translator's, so this file runs on the interpreter whatever
+//! `WEFT_STRATEGY` says (Cranelift's compile costs are measured elsewhere).
+
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::sync::Mutex;

@@ -8,6 +8,8 @@
 
 use weft_engine::*;
 
+mod common;
+
 const LOOP: &str = r#"(module
   (memory 1)
   (global $g (mut i64) (i64.const 0))
@@ -44,7 +46,7 @@ const LOOP: &str = r#"(module
 fn handlers_dispatch_without_growing_the_host_stack() {
     let module = wat::parse_str(LOOP).unwrap();
     let run = move || {
-        let engine = Engine::default();
+        let engine = common::engine();
         let module = Module::new(&engine, &module).unwrap();
         let mut store = Store::new(&engine, ());
         let instance = Linker::new(&engine)

@@ -4,6 +4,8 @@
 
 use weft_engine::*;
 
+mod common;
+
 const MODULE: &str = r#"(module
   (memory (export "mem") 1)
   (func $init (local i32) (loop $l
@@ -90,7 +92,7 @@ const MODULE: &str = r#"(module
     (i32.sub)))"#;
 
 fn setup() -> (Store<()>, Instance) {
-    let engine = Engine::default();
+    let engine = common::engine();
     let module = Module::new(&engine, wat::parse_str(MODULE).unwrap()).unwrap();
     let mut store = Store::new(&engine, ());
     let instance = Linker::new(&engine)
@@ -235,7 +237,7 @@ const ACC_MODULE: &str = r#"(module
 #[test]
 fn values_through_the_accumulator_keep_their_semantics() {
     for fuse in [true, false] {
-        let mut config = Config::default();
+        let mut config = common::config();
         config.fuse_instructions(fuse);
         let engine = Engine::new(&config);
         let module = Module::new(&engine, wat::parse_str(ACC_MODULE).unwrap()).unwrap();
@@ -295,7 +297,7 @@ const IMM_MODULE: &str = r#"(module
 
 #[test]
 fn immediates_keep_their_width_and_sign() {
-    let engine = Engine::default();
+    let engine = common::engine();
     let module = Module::new(&engine, wat::parse_str(IMM_MODULE).unwrap()).unwrap();
     let mut store = Store::new(&engine, ());
     let inst = Linker::new(&engine)

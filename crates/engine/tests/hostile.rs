@@ -6,6 +6,8 @@
 
 use weft_engine::*;
 
+mod common;
+
 const SEEDS: &[&str] = &[
     r#"(module
       (memory (export "m") 1 2)
@@ -113,7 +115,7 @@ fn normalize(v: &Val) -> String {
 }
 
 fn engine(fuse: bool) -> Engine {
-    let mut config = Config::new();
+    let mut config = common::config();
     config
         .consume_fuel(true)
         .max_call_depth(1000)

@@ -18,7 +18,7 @@ use core::cell::RefCell;
 
 use weft_engine::{
     Config, Engine, ExternType, Func, FuncType, Instance, Linker, Memory, Module, ResumableCall,
-    ResumableInvocation, Store, StoreLimits, Val,
+    ResumableInvocation, Store, StoreLimits, Strategy, Val,
 };
 
 use crate::errno::{Errno, SysResult};
@@ -69,6 +69,11 @@ pub struct KernelConfig {
     /// Most channels alive at once (`channel_create` fails with `ENOMEM` beyond): ends in
     /// flight hold no process's handle slot, so this bounds what they can pile up.
     pub max_channels: usize,
+    /// The engine tier processes run on (default the interpreter). [`Strategy::Jit`] needs
+    /// the `jit` feature and a host that supports it ([`Strategy::jit_available`]); where
+    /// the engine refuses it, the kernel runs on the interpreter and [`Kernel::strategy`]
+    /// says so, so a caller that needs the JIT checks availability first (the CLI does).
+    pub strategy: Strategy,
 }
 
 impl Default for KernelConfig {
@@ -78,6 +83,7 @@ impl Default for KernelConfig {
             limits: ProcessLimits::default(),
             max_processes: 4096,
             max_channels: 65536,
+            strategy: Strategy::Interpreter,
         }
     }
 }
@@ -242,11 +248,19 @@ pub struct Kernel {
 }
 
 impl Kernel {
+    /// The engine tier the kernel's processes run on.
+    pub fn strategy(&self) -> Strategy {
+        self.state.borrow().engine.strategy()
+    }
+
     /// A kernel on `platform` with file system `vfs`.
     pub fn new(platform: Box<dyn Platform>, vfs: Vfs, config: KernelConfig) -> Kernel {
         let mut engine_config = Config::new();
         engine_config.consume_fuel(true);
         engine_config.max_call_depth(config.limits.call_depth);
+        // Refused only where the JIT is unavailable; then the interpreter stays (see
+        // `KernelConfig::strategy`).
+        let _ = engine_config.strategy(config.strategy);
         let engine = Engine::new(&engine_config);
         let linker = Rc::new(sys::linker(&engine));
         let state = Rc::new(RefCell::new(State {

@@ -32,6 +32,29 @@ fn wasm_v2_spec_suite_without_fusion() {
     run_suite(&config);
 }
 
+/// The suite on the JIT tier (feature `jit`): every module compiled by Cranelift.
+#[cfg(feature = "jit")]
+#[test]
+fn wasm_v2_spec_suite_on_the_jit() {
+    let mut config = Config::default();
+    config
+        .strategy(weft_engine::Strategy::Jit)
+        .expect("the JIT runs on this host");
+    run_suite(&config);
+}
+
+/// The suite on the JIT with fuel metering compiled in.
+#[cfg(feature = "jit")]
+#[test]
+fn wasm_v2_spec_suite_on_the_jit_with_fuel() {
+    let mut config = Config::default();
+    config
+        .strategy(weft_engine::Strategy::Jit)
+        .expect("the JIT runs on this host");
+    config.consume_fuel(true);
+    run_suite(&config);
+}
+
 fn run_suite(config: &Config) {
     let mut tests: Vec<_> = spec(SpecVersion::V2).collect();
     tests.sort_by(|a, b| a.name().cmp(b.name()));

@@ -60,6 +60,37 @@ impl Default for Features {
     }
 }
 
+/// Which tier runs the modules of an engine.
+///
+/// Every module of an engine is compiled for the engine's tier, so a call from Wasm goes to
+/// Wasm code of the same tier or to a host function, never across tiers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Strategy {
+    /// The threaded-code interpreter: starts at once, runs anywhere, every call resumable.
+    #[default]
+    Interpreter,
+    /// The Cranelift JIT: compiles every function at [`crate::Module::new`]. Available with
+    /// the crate feature `jit` on Unix hosts with an x86_64 or aarch64 CPU
+    /// ([`Strategy::jit_available`]); fuel, resumable calls and host yields work as on the
+    /// interpreter (each call runs on a fiber of its own). With the feature on, suspended
+    /// calls ([`crate::ResumableInvocation`]) are not `Send`.
+    Jit,
+}
+
+impl Strategy {
+    /// Whether this build can run [`Strategy::Jit`] on this host.
+    pub fn jit_available() -> bool {
+        #[cfg(feature = "jit")]
+        {
+            crate::jit::tier::AVAILABLE
+        }
+        #[cfg(not(feature = "jit"))]
+        {
+            false
+        }
+    }
+}
+
 /// Engine-wide settings.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -68,6 +99,7 @@ pub struct Config {
     pub(crate) fuse_instructions: bool,
     pub(crate) max_call_depth: u32,
     pub(crate) max_stack_slots: usize,
+    pub(crate) strategy: Strategy,
 }
 
 impl Default for Config {
@@ -78,6 +110,7 @@ impl Default for Config {
             fuse_instructions: true,
             max_call_depth: 10_000,
             max_stack_slots: 1 << 20,
+            strategy: Strategy::Interpreter,
         }
     }
 }
@@ -112,8 +145,27 @@ impl Config {
         self
     }
 
+    /// Which tier runs the engine's modules (default [`Strategy::Interpreter`]).
+    ///
+    /// # Errors
+    /// [`Strategy::Jit`] where this build or host has no JIT (see
+    /// [`Strategy::jit_available`]): the engine never falls back silently.
+    pub fn strategy(&mut self, strategy: Strategy) -> crate::Result<&mut Self> {
+        if strategy == Strategy::Jit && !Strategy::jit_available() {
+            return Err(crate::Error::usage(if cfg!(feature = "jit") {
+                "the JIT does not support this host (it needs Unix on x86_64 or aarch64)"
+            } else {
+                "the JIT is not built in: enable the `jit` feature of weft-engine"
+            }));
+        }
+        self.strategy = strategy;
+        Ok(self)
+    }
+
     /// The deepest Wasm call nesting before a call traps with
-    /// [`crate::TrapCode::StackOverflow`].
+    /// [`crate::TrapCode::StackOverflow`]. The interpreter counts frames; the JIT bounds
+    /// recursion by the native stack of the fiber a call runs on (2 MiB), so there this
+    /// limit (and [`crate::StoreLimits::call_depth`]) does not apply.
     pub fn max_call_depth(&mut self, depth: u32) -> &mut Self {
         self.max_call_depth = depth.max(1);
         self
@@ -128,22 +180,64 @@ impl Config {
 }
 
 /// Compiles and runs modules according to a [`Config`]. Cheap to clone; clones share it.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Engine {
-    inner: Arc<Config>,
+    inner: Arc<EngineInner>,
+}
+
+#[derive(Debug)]
+struct EngineInner {
+    config: Config,
+    /// The JIT's compiler and trampolines, or why it could not be set up.
+    #[cfg(feature = "jit")]
+    jit: Option<core::result::Result<crate::jit::tier::JitEngine, alloc::string::String>>,
+}
+
+impl Default for Engine {
+    fn default() -> Self {
+        Engine::new(&Config::default())
+    }
 }
 
 impl Engine {
     /// An engine with this configuration.
     pub fn new(config: &Config) -> Self {
         Engine {
-            inner: Arc::new(config.clone()),
+            inner: Arc::new(EngineInner {
+                config: config.clone(),
+                #[cfg(feature = "jit")]
+                jit: (config.strategy == Strategy::Jit).then(|| {
+                    crate::jit::tier::JitEngine::new(config.consume_fuel)
+                        .map_err(|e| alloc::format!("{e}"))
+                }),
+            }),
         }
     }
 
     /// The engine's configuration.
     pub fn config(&self) -> &Config {
-        &self.inner
+        &self.inner.config
+    }
+
+    /// The tier that runs the engine's modules.
+    pub fn strategy(&self) -> Strategy {
+        self.inner.config.strategy
+    }
+
+    /// The JIT of an engine whose strategy is [`Strategy::Jit`].
+    ///
+    /// # Errors
+    /// The strategy is another one, or the compiler could not be set up for the host.
+    #[cfg(feature = "jit")]
+    pub(crate) fn jit(&self) -> crate::Result<&crate::jit::tier::JitEngine> {
+        match &self.inner.jit {
+            Some(Ok(jit)) => Ok(jit),
+            Some(Err(why)) => Err(crate::Error::compile(
+                alloc::format!("the JIT cannot run on this host: {why}"),
+                0,
+            )),
+            None => Err(crate::Error::usage("the engine does not use the JIT")),
+        }
     }
 
     /// Whether two handles name the same engine.

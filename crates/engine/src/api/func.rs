@@ -9,6 +9,8 @@ use core::marker::PhantomData;
 use crate::api::store::{AsContext, AsContextMut, Caller, Store, StoreId};
 use crate::error::{Error, Result};
 use crate::interp::exec::{self, Outcome, Stack};
+#[cfg(feature = "jit")]
+use crate::jit::tier::{JitCall, JitOutcome, is_jit_func};
 use crate::runtime::FuncKind;
 use crate::types::{FuncType, ValType};
 use crate::value::{ExternRef, Val};
@@ -105,6 +107,11 @@ pub struct ResumableInvocation {
 enum Suspended {
     /// The interpreter's stack: value slots and frames, the pc saved in the top frame.
     Interp(Box<Stack>),
+    /// The JIT's fiber (its native stack), values buffer and libcall state. A fiber is
+    /// resumed on the thread that made it, so with the `jit` feature a suspended call is
+    /// not `Send`. Dropping it frees the fiber's stack.
+    #[cfg(feature = "jit")]
+    Jit(Box<JitCall>),
 }
 
 impl ResumableInvocation {
@@ -132,7 +139,34 @@ impl ResumableInvocation {
         let store = store.as_context_mut().0;
         store.core.id().check(self.store)?;
         check_results_len(&self.ty, results)?;
-        let Suspended::Interp(stack) = &mut self.state;
+        #[cfg(feature = "jit")]
+        if let Suspended::Jit(call) = &mut self.state {
+            match &self.yielded {
+                Some((_, ty, _)) => write_host_results(
+                    store.core.id(),
+                    ty.results(),
+                    host_results,
+                    call.host_result_slots(),
+                )?,
+                None if !host_results.is_empty() => {
+                    return Err(Error::usage(
+                        "host results given to resume a call that ran out of fuel",
+                    ));
+                }
+                None => {}
+            }
+            let Suspended::Jit(call) = self.state else {
+                unreachable!("matched above")
+            };
+            return finish_jit(store, call, self.ty, results);
+        }
+        #[cfg_attr(
+            not(feature = "jit"),
+            expect(irrefutable_let_patterns, reason = "one tier without the jit feature")
+        )]
+        let Suspended::Interp(stack) = &mut self.state else {
+            unreachable!("the JIT's state was handled above")
+        };
         match &self.yielded {
             Some((_, ty, at)) => {
                 stack.supply_host_results(store.core.id(), ty.results(), *at, host_results)?
@@ -144,9 +178,78 @@ impl ResumableInvocation {
             }
             None => {}
         }
-        let Suspended::Interp(stack) = self.state;
+        #[cfg_attr(
+            not(feature = "jit"),
+            expect(irrefutable_let_patterns, reason = "one tier without the jit feature")
+        )]
+        let Suspended::Interp(stack) = self.state else {
+            unreachable!("the JIT's state was handled above")
+        };
         finish(store, stack, self.ty, results, true)
     }
+}
+
+/// Checks a yielded host function's results against its result `types` and writes them
+/// raw into `slot(i)`.
+#[cfg(feature = "jit")]
+fn write_host_results(
+    store: StoreId,
+    types: &[ValType],
+    results: &[Val],
+    slots: &mut [u64],
+) -> Result<()> {
+    if results.len() != types.len() {
+        return Err(Error::usage(alloc::format!(
+            "expected {} host results to resume with, got {}",
+            types.len(),
+            results.len()
+        )));
+    }
+    for (i, (v, &ty)) in results.iter().zip(types).enumerate() {
+        if v.ty() != ty {
+            return Err(Error::usage(alloc::format!(
+                "host result {i} has type {}, expected {ty}",
+                v.ty()
+            )));
+        }
+        let raw = v.to_raw(store)?;
+        *slots
+            .get_mut(i)
+            .ok_or_else(|| Error::usage("host results do not fit the call's slots"))? = raw;
+    }
+    Ok(())
+}
+
+/// Runs a JIT call and turns the outcome into a [`ResumableCall`] or an error.
+#[cfg(feature = "jit")]
+fn finish_jit<T>(
+    store: &mut Store<T>,
+    mut call: Box<JitCall>,
+    ty: FuncType,
+    results: &mut [Val],
+) -> Result<ResumableCall> {
+    let id = store.core.id();
+    let yielded = match call.run(store)? {
+        JitOutcome::Done => {
+            for ((r, &raw), &t) in results.iter_mut().zip(call.results()).zip(ty.results()) {
+                *r = Val::from_raw(raw, t, id);
+            }
+            return Ok(ResumableCall::Finished);
+        }
+        JitOutcome::OutOfFuel => None,
+        JitOutcome::Yield { tag, func } => Some((tag, store.core.func_type(func).clone(), 0)),
+    };
+    let suspended = ResumableInvocation {
+        state: Suspended::Jit(call),
+        store: id,
+        ty,
+        yielded,
+    };
+    Ok(if suspended.yielded.is_some() {
+        ResumableCall::HostYield(suspended)
+    } else {
+        ResumableCall::OutOfFuel(suspended)
+    })
 }
 
 fn check_results_len(ty: &FuncType, results: &[Val]) -> Result<()> {
@@ -323,6 +426,26 @@ impl Func {
                 func.call_vals(caller, params, results)?;
                 Ok(ResumableCall::Finished)
             }
+            #[cfg(feature = "jit")]
+            FuncKind::Wasm { .. } if is_jit_func(&store.core, self.index) => {
+                let id = store.core.id();
+                let width = ty.params().len().max(ty.results().len());
+                let engine = store.engine().clone();
+                let call = JitCall::new(
+                    &store.core,
+                    &engine,
+                    self.index,
+                    width,
+                    resumable,
+                    |slots| {
+                        for (s, p) in slots.iter_mut().zip(params) {
+                            *s = p.to_raw(id)?;
+                        }
+                        Ok(())
+                    },
+                )?;
+                finish_jit(store, Box::new(call), ty, results)
+            }
             FuncKind::Wasm { instance, def } => {
                 let mut stack = store.stack_cache.take().unwrap_or_default();
                 if let Err(e) = stack.start(&store.core, instance, def, params, results.len()) {
@@ -390,6 +513,27 @@ impl<Params: WasmTyList, Results: WasmTyList> TypedFunc<Params, Results> {
         store.core.id().check(self.func.store)?;
         // A Wasm function runs from raw slots: `typed` checked the types once, so neither
         // the arguments nor the results go through `Val`s.
+        #[cfg(feature = "jit")]
+        if is_jit_func(&store.core, self.func.index) {
+            let id = store.core.id();
+            let width = Params::LEN.max(Results::LEN);
+            let engine = store.engine().clone();
+            let mut call = JitCall::new(
+                &store.core,
+                &engine,
+                self.func.index,
+                width,
+                false,
+                |slots| params.into_raws(slots, id),
+            )?;
+            return match call.run(store)? {
+                JitOutcome::Done => Ok(Results::from_raws(call.results(), id)),
+                // A call that cannot suspend never does (the libcalls end it instead).
+                JitOutcome::OutOfFuel | JitOutcome::Yield { .. } => {
+                    Err(Error::trap(crate::TrapCode::OutOfFuel))
+                }
+            };
+        }
         if let FuncKind::Wasm { instance, def } = store.core.func(self.func.index).kind() {
             let id = store.core.id();
             let mut stack = store.stack_cache.take().unwrap_or_default();

@@ -284,6 +284,10 @@ pub(crate) fn instantiate<T>(
         types,
     });
     let instance = Instance::new_handle(id, index);
+    #[cfg(feature = "jit")]
+    if let Some(code) = module.jit_code() {
+        crate::jit::tier::instantiate(core, index, code)?;
+    }
 
     // Active and declarative element segments: copy, then drop.
     for (i, seg) in m.elems.iter().enumerate() {

@@ -22,11 +22,18 @@ pub struct Module {
     inner: Arc<ModuleInner>,
 }
 
-/// A module's information and its tiers' code: the one place where a tier's code hangs off
-/// the module. Today that is the interpreter's; a second tier adds its slot here.
+/// A module's information and its tier's code: the one place where a tier's code hangs off
+/// the module. A module is compiled for its engine's tier ([`crate::Strategy`]).
 struct ModuleInner {
     info: ModuleInfo,
-    code: InterpCode,
+    code: TierCode,
+}
+
+/// The code of the engine's tier.
+enum TierCode {
+    Interp(InterpCode),
+    #[cfg(feature = "jit")]
+    Jit(crate::jit::tier::JitCode),
 }
 
 impl Module {
@@ -39,6 +46,23 @@ impl Module {
     pub fn new(engine: &Engine, bytes: impl AsRef<[u8]>) -> Result<Module> {
         let config = engine.config();
         let bytes = bytes.as_ref();
+        #[cfg(feature = "jit")]
+        if config.strategy == crate::Strategy::Jit {
+            let jit = engine.jit()?;
+            // Bodies are validated here and compiled afterwards from `info`.
+            let info = parse(
+                config.features.to_wasmparser(),
+                bytes,
+                &mut |_, _, body, validator| Ok(validator.validate(body)?),
+            )?;
+            let code = crate::jit::tier::compile(jit, &info)?;
+            return Ok(Module {
+                inner: Arc::new(ModuleInner {
+                    info,
+                    code: TierCode::Jit(code),
+                }),
+            });
+        }
         let mut compiler =
             InterpCompiler::new(bytes.len(), config.consume_fuel, config.fuse_instructions);
         let info = parse(
@@ -49,7 +73,7 @@ impl Module {
         Ok(Module {
             inner: Arc::new(ModuleInner {
                 info,
-                code: compiler.finish(),
+                code: TierCode::Interp(compiler.finish()),
             }),
         })
     }
@@ -104,8 +128,25 @@ impl Module {
     }
 
     /// The interpreter's code of the module's defined functions.
+    ///
+    /// # Panics
+    /// If the module was compiled for another tier: the interpreter runs only modules of
+    /// an engine whose strategy is the interpreter.
     pub(crate) fn interp_code(&self) -> &InterpCode {
-        &self.inner.code
+        match &self.inner.code {
+            TierCode::Interp(code) => code,
+            #[cfg(feature = "jit")]
+            TierCode::Jit(_) => unreachable!("the interpreter runs only its own modules"),
+        }
+    }
+
+    /// The JIT's code of the module, if it was compiled for the JIT.
+    #[cfg(feature = "jit")]
+    pub(crate) fn jit_code(&self) -> Option<&crate::jit::tier::JitCode> {
+        match &self.inner.code {
+            TierCode::Jit(code) => Some(code),
+            TierCode::Interp(_) => None,
+        }
     }
 
     /// Whether two handles name the same compiled module.

@@ -50,9 +50,29 @@ impl<T> Store<T> {
     pub(crate) fn push_host_func(&mut self, host: Arc<HostFunc<T>>) -> u32 {
         let ty = self.core.intern_type(&host.ty);
         let index = self.hosts.len() as u32;
+        #[cfg(feature = "jit")]
+        let trampoline = self
+            .engine
+            .jit()
+            .ok()
+            .and_then(|jit| jit.host_trampoline(&host.ty).ok());
         self.hosts.push(host);
-        self.core
-            .push_func(ty, crate::runtime::FuncKind::Host(index))
+        let func = self
+            .core
+            .push_func(ty, crate::runtime::FuncKind::Host(index));
+        // JIT code calls a host function through a wasm-to-host trampoline of its type,
+        // with its store index as the callee's context (see `jit::tier`). Without one (the
+        // trampoline failed to compile), instantiating a module that imports it fails.
+        #[cfg(feature = "jit")]
+        if let Some(trampoline) = trampoline {
+            self.core.set_func_code(
+                func,
+                trampoline,
+                func as usize as *mut core::ffi::c_void,
+                core::ptr::null(),
+            );
+        }
+        func
     }
 
     /// Host function `index`.

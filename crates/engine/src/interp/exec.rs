@@ -50,6 +50,7 @@ use core::hint::unreachable_unchecked;
 use crate::error::{Error, ErrorKind, FrameInfo, Result, TrapCode};
 use crate::interp::ir::{AccUse, Encode, FuncCode, Instr, Slot, for_each_op};
 use crate::ops;
+use crate::runtime::store::bulk_range;
 use crate::runtime::vm::{VMFuncRef, VMMemoryDefinition, VMStoreContext, VMTableDefinition, VmPtr};
 use crate::runtime::{FuncKind, HostVals, StoreCore, StoreId, StoreOps};
 use crate::value::{Val, raw_ref_index};
@@ -266,14 +267,6 @@ unsafe fn push_frame(ip: *const Op, cx: &mut Cx, f: &CompiledFunc, base: usize) 
     cx.base = base;
     // SAFETY: the frame lies inside `slots` (the caller's obligation).
     unsafe { cx.slots.as_mut_ptr().add(base) }
-}
-
-/// The range `[start, start + n)` of a sequence of `len` items, if it lies inside.
-#[inline(always)]
-fn bulk_range(len: usize, start: u64, n: u64) -> Option<core::ops::Range<usize>> {
-    let start = start as u32 as u64;
-    let end = start + (n as u32 as u64);
-    (end <= len as u64).then_some(start as usize..end as usize)
 }
 
 /// The store index of `instance`'s first memory and its definition; `u32::MAX` and null
@@ -1520,7 +1513,6 @@ impl Executor<'_> {
     fn slow(&mut self, instr: Instr) -> Result<Next> {
         let instance = self.cx.instance;
         let mem = self.cx.mem;
-        let oob = || Error::trap(TrapCode::MemoryOutOfBounds);
         let table_oob = || Error::trap(TrapCode::TableOutOfBounds);
         match instr {
             Instr::CallImported { func, base } => {
@@ -1545,14 +1537,10 @@ impl Executor<'_> {
                 self.refresh_views();
             }
             Instr::MemoryInit { base: at, data } => {
-                let (d, s, n) = (self.get(at), self.get(at + 1), self.get(at + 2));
-                let core = self.store.core_mut();
-                let seg = core.instance(instance).data(data).clone();
-                let src = bulk_range(seg.len(), s, n).ok_or_else(oob)?;
-                let m = core.memory_mut(mem).data_mut();
-                let dst = bulk_range(m.len(), d, n).ok_or_else(oob)?;
-                m[dst].copy_from_slice(&seg[src]);
+                let args = (self.get(at), self.get(at + 1), self.get(at + 2));
+                let r = self.store.core_mut().memory_init(instance, mem, data, args);
                 self.refresh_views();
+                r?;
             }
             Instr::DataDrop { data } => {
                 self.store.core_mut().instance_mut(instance).drop_data(data);
@@ -1595,9 +1583,7 @@ impl Executor<'_> {
             Instr::TableFill { base: at, table } => {
                 let t = self.table_index(table);
                 let (start, value, n) = (self.get(at), self.get(at + 1), self.get(at + 2));
-                let elements = self.store.core_mut().table_mut(t).elements_mut();
-                let r = bulk_range(elements.len(), start, n).ok_or_else(table_oob)?;
-                elements[r].fill(value);
+                self.store.core_mut().table_fill(t, start, value, n)?;
             }
             Instr::TableCopy {
                 base: at,
@@ -1605,18 +1591,8 @@ impl Executor<'_> {
                 src_table,
             } => {
                 let (d, s) = (self.table_index(dst_table), self.table_index(src_table));
-                let (d_start, s_start, n) = (self.get(at), self.get(at + 1), self.get(at + 2));
-                let core = self.store.core_mut();
-                let d_len = core.table(d).elements().len();
-                let s_len = core.table(s).elements().len();
-                let dr = bulk_range(d_len, d_start, n).ok_or_else(table_oob)?;
-                let sr = bulk_range(s_len, s_start, n).ok_or_else(table_oob)?;
-                if d == s {
-                    core.table_mut(d).elements_mut().copy_within(sr, dr.start);
-                } else {
-                    let (dt, st) = core.two_tables_mut(d, s);
-                    dt.elements_mut()[dr].copy_from_slice(&st.elements()[sr]);
-                }
+                let args = (self.get(at), self.get(at + 1), self.get(at + 2));
+                self.store.core_mut().table_copy(d, s, args)?;
             }
             Instr::TableInit {
                 base: at,
@@ -1624,13 +1600,8 @@ impl Executor<'_> {
                 elem,
             } => {
                 let t = self.table_index(table);
-                let (d_start, s_start, n) = (self.get(at), self.get(at + 1), self.get(at + 2));
-                let core = self.store.core_mut();
-                let seg = core.instance(instance).elem(elem).clone();
-                let elements = core.table_mut(t).elements_mut();
-                let src = bulk_range(seg.len(), s_start, n).ok_or_else(table_oob)?;
-                let dst = bulk_range(elements.len(), d_start, n).ok_or_else(table_oob)?;
-                elements[dst].copy_from_slice(&seg[src]);
+                let args = (self.get(at), self.get(at + 1), self.get(at + 2));
+                self.store.core_mut().table_init(instance, t, elem, args)?;
             }
             Instr::ElemDrop { elem } => {
                 self.store.core_mut().instance_mut(instance).drop_elem(elem);

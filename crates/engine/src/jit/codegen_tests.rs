@@ -64,6 +64,7 @@ pub(super) struct Instance {
     _funcrefs: Vec<VMFuncRef>,
     _func_ptrs: Vec<*const VMFuncRef>,
     _type_ids: Vec<u32>,
+    _func_refs: Vec<u64>,
     vmctx: Box<VMContext>,
     compiled: CompiledModule,
     code: PublishedCode,
@@ -282,7 +283,12 @@ fn const_value(
         O::F32Const { value } => u64::from(value.bits()),
         O::F64Const { value } => value.bits(),
         O::RefNull { .. } => 0,
-        O::RefFunc { function_index } => funcs[function_index as usize] as u64,
+        // A raw reference: 1 + the index into the instance's funcref array, which is this
+        // test runtime's "store" array (`VMStoreContext::funcs`).
+        O::RefFunc { function_index } => {
+            let _ = funcs;
+            u64::from(function_index) + 1
+        }
         O::GlobalGet { global_index } => globals[global_index as usize],
         other => panic!("unsupported const expr {other:?}"),
     }
@@ -374,6 +380,8 @@ impl Instance {
         let mut store = Box::new(VMStoreContext {
             fuel: 0,
             stack_limit: 0,
+            funcs: ptr::null(),
+            funcs_len: 0,
         });
         let libcalls = Box::new(VMLibcalls {
             memory_grow,
@@ -397,6 +405,7 @@ impl Instance {
             tables: ptr::null(),
             funcs: ptr::null(),
             type_ids: ptr::null(),
+            func_refs: ptr::null(),
             runtime: ptr::null_mut(),
         });
         let vmctx_ptr: *mut VMContext = &mut *vmctx;
@@ -533,12 +542,7 @@ impl Instance {
         for (i, &t) in info.funcs.iter().enumerate() {
             let fr = if let Some(Some(linked)) = imports.get(i) {
                 // A function of another instance: its own code and vmctx.
-                VMFuncRef {
-                    wasm_call: linked.wasm_call,
-                    vmctx: linked.vmctx,
-                    array_call: linked.array_call,
-                    type_id: linked.type_id,
-                }
+                **linked
             } else if (i as u32) < info.num_imported_funcs {
                 VMFuncRef {
                     wasm_call: code
@@ -546,7 +550,9 @@ impl Instance {
                         .wrapping_add(compiled.host_trampolines[t as usize] as usize),
                     vmctx: func_names[i] as *mut c_void,
                     array_call: ptr::null(),
-                    type_id: type_ids[t as usize],
+                    ty: type_ids[t as usize],
+                    instance: VMFuncRef::HOST,
+                    index: i as u32,
                 }
             } else {
                 let f = compiled.funcs[i - info.num_imported_funcs as usize];
@@ -554,7 +560,9 @@ impl Instance {
                     wasm_call: code.base().wrapping_add(f.offset as usize),
                     vmctx: vmctx_ptr.cast(),
                     array_call: code.base().wrapping_add(f.array_call as usize),
-                    type_id: type_ids[t as usize],
+                    ty: type_ids[t as usize],
+                    instance: 0,
+                    index: i as u32,
                 }
             };
             funcrefs.push(fr);
@@ -564,6 +572,8 @@ impl Instance {
         let func_ptrs: Vec<*const VMFuncRef> = (0..funcrefs.len())
             .map(|i| funcrefs_base.wrapping_add(i).cast_const())
             .collect();
+
+        let func_refs: Vec<u64> = (1..=funcrefs.len() as u64).collect();
 
         // Defined globals, after the imported ones.
         for e in &globals_init {
@@ -640,7 +650,7 @@ impl Instance {
             let values: Vec<u64> = items
                 .iter()
                 .map(|it| match it {
-                    ElemItem::Func(f) => func_ptrs[*f as usize] as u64,
+                    ElemItem::Func(f) => u64::from(*f) + 1,
                     ElemItem::Expr(e) => const_value(e, &global_ptrs_init, &func_ptrs),
                 })
                 .collect();
@@ -667,6 +677,9 @@ impl Instance {
         vmctx.tables = table_ptrs.as_ptr();
         vmctx.funcs = func_ptrs.as_ptr();
         vmctx.type_ids = type_ids.as_ptr();
+        vmctx.func_refs = func_refs.as_ptr();
+        store.funcs = funcrefs.as_ptr();
+        store.funcs_len = funcrefs.len() as u64;
         vmctx.runtime = (&mut *rt as *mut Runtime).cast();
         store.fuel = i64::MAX;
         let mut inst = Instance {
@@ -679,6 +692,7 @@ impl Instance {
             _funcrefs: funcrefs,
             _func_ptrs: func_ptrs,
             _type_ids: type_ids,
+            _func_refs: func_refs,
             vmctx,
             compiled,
             code,

@@ -39,7 +39,9 @@ use cranelift_codegen::isa::{CallConv, OwnedTargetIsa};
 use cranelift_codegen::settings::{self, Configurable};
 use cranelift_codegen::{Context, FinalizedRelocTarget};
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
-use wasmparser::{FunctionBody, Parser, Payload, TypeRef};
+use wasmparser::FunctionBody;
+#[cfg(test)]
+use wasmparser::{Parser, Payload, TypeRef};
 
 use super::libcalls::Libcall;
 use super::translate::{
@@ -119,10 +121,12 @@ pub struct ModuleInfo {
 
 impl ModuleInfo {
     /// Reads what the code generator needs from a module binary that has been validated, and
-    /// the bodies of its defined functions.
+    /// the bodies of its defined functions. Only the test runtime uses this: the engine
+    /// builds the description from its own `ModuleInfo` (`tier`), parsing once.
     ///
     /// # Errors
     /// The binary is malformed or uses a type the tier does not support.
+    #[cfg(test)]
     pub fn from_wasm(wasm: &[u8]) -> Result<(ModuleInfo, Vec<FunctionBody<'_>>)> {
         let err =
             |e: wasmparser::BinaryReaderError| Error::compile(e.message().to_string(), e.offset());
@@ -524,6 +528,23 @@ impl Compiler {
         let func = self.array_trampoline(module, index, &mut fctx)?;
         let a = self.compile_unit(&mut ctx, func, UnitKind::ArrayCall(index))?;
         link(alloc::vec![f, a])
+    }
+
+    /// Compiles the wasm-to-host trampoline of one function type on its own: the
+    /// `host_trampolines[0]` of the result.
+    ///
+    /// # Errors
+    /// Cranelift refuses it.
+    pub fn compile_host_trampoline(&self, ty: &FuncType) -> Result<CompiledModule> {
+        let module = ModuleInfo {
+            types: alloc::vec![ty.clone()],
+            ..ModuleInfo::default()
+        };
+        let mut ctx = Context::new();
+        let mut fctx = FunctionBuilderContext::new();
+        let func = self.host_trampoline(&module, 0, &mut fctx)?;
+        let unit = self.compile_unit(&mut ctx, func, UnitKind::HostTrampoline(0))?;
+        link(alloc::vec![unit])
     }
 
     /// Translates a function into CLIF text, for tests and debugging.

@@ -58,8 +58,8 @@ use crate::{Error, FuncType, TrapCode, ValType};
 
 type Result<T> = core::result::Result<T, Error>;
 
-/// The CLIF type holding a Wasm value (references are 64-bit: a `VMFuncRef` pointer or the
-/// runtime's externref handle, 0 for null).
+/// The CLIF type holding a Wasm value (references are the runtime's 64-bit raw references:
+/// 0 for null, else 1 + a store index; VM3).
 pub(crate) fn clif_type(ty: ValType) -> Type {
     match ty {
         ValType::I32 => I32,
@@ -727,10 +727,17 @@ impl Translator<'_, '_> {
         let nparams = self.module.type_at(type_index)?.params().len();
         let args = self.pop_n(nparams);
         let elem = self.table_elem(table, index);
-        let funcref = self.b.ins().load(I64, rw(), elem, 0);
+        // A raw reference (VM3): 0 is null, else 1 + an index into the store's functions.
+        let raw = self.b.ins().load(I64, rw(), elem, 0);
         self.b
             .ins()
-            .trapz(funcref, clif_trap(TrapCode::UninitializedElement));
+            .trapz(raw, clif_trap(TrapCode::UninitializedElement));
+        // The store's array may have moved since the last call (VM6): load it now.
+        let store = self.b.ins().load(I64, ro(), self.vmctx, VMCTX_STORE);
+        let funcs = self.b.ins().load(I64, rw(), store, STORE_FUNCS);
+        let index = self.b.ins().iadd_imm_s(raw, -1);
+        let offset = self.b.ins().imul_imm_s(index, FUNCREF_SIZE);
+        let funcref = self.b.ins().iadd(funcs, offset);
         let actual = self.b.ins().load(I32, rw(), funcref, FUNCREF_TYPE_ID);
         let type_ids = self.b.ins().load(I64, ro(), self.vmctx, VMCTX_TYPE_IDS);
         let expected = self
@@ -1251,7 +1258,7 @@ impl Translator<'_, '_> {
             }
             O::RefIsNull => self.eqz(),
             O::RefFunc { function_index } => {
-                let v = self.vmctx_array(VMCTX_FUNCS, *function_index, 8);
+                let v = self.vmctx_array(VMCTX_FUNC_REFS, *function_index, 8);
                 self.push(v);
             }
             O::TableGet { table } => {

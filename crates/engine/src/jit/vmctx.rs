@@ -13,64 +13,26 @@
 //!   globals first) in the low bytes, little-endian: i32/f32 in 4 bytes, i64/f64 and
 //!   references in 8.
 //! - VM3: `tables[i]` points to table `i`'s definition; `base` holds `length` 8-byte elements.
-//!   A funcref element is a `*const VMFuncRef` (0 = null); an externref element is the
-//!   runtime's 64-bit handle (0 = null).
-//! - VM4: `funcs[i]` is the `VMFuncRef` of function `i` (imported first), never null.
+//!   An element is the runtime's raw reference (`runtime::vm`): 0 for null, else 1 + the
+//!   store index of the function (funcref, an index into `VMStoreContext::funcs`) or of the
+//!   host object (externref). Globals and values hold references the same way.
+//! - VM4: `funcs[i]` is the `VMFuncRef` of function `i` (imported first), never null, at an
+//!   address stable for the instance's life (the store's array moves; these do not);
+//!   `func_refs[i]` is function `i`'s raw reference (1 + its store index), for `ref.func`.
 //! - VM5: `type_ids[t]` is the engine-wide canonical id of module type `t`: two structurally
 //!   equal function types have the same id, in every module of the engine.
 //! - VM6: `store` points to the store's [`VMStoreContext`]; `libcalls` to a [`VMLibcalls`].
+//!   `VMStoreContext::funcs[0..funcs_len]` are the store's functions; the array may move
+//!   when a host function runs (it may add functions), so code loads its address anew for
+//!   each `call_indirect` and never across a call.
 use core::ffi::c_void;
 use core::mem::offset_of;
 
-/// A linear memory as generated code sees it.
-#[repr(C)]
-#[derive(Debug)]
-pub struct VMMemoryDefinition {
-    /// The first byte of the memory.
-    pub base: *mut u8,
-    /// The accessible length in bytes (a multiple of 64 KiB).
-    pub length: u64,
-}
-
-/// A table as generated code sees it.
-#[repr(C)]
-#[derive(Debug)]
-pub struct VMTableDefinition {
-    /// The element array (see VM3).
-    pub base: *mut u64,
-    /// The number of elements.
-    pub length: u64,
-}
-
-/// The record a funcref points to: everything a caller needs to call the function.
-///
-/// It lives at a stable address for as long as a table or global may hold it.
-#[repr(C)]
-#[derive(Debug)]
-pub struct VMFuncRef {
-    /// Code with the Wasm calling convention (see [`crate::jit::compile`]): for a host function,
-    /// the module's wasm-to-host trampoline of its type.
-    pub wasm_call: *const u8,
-    /// The callee's context, passed as its first argument: the callee instance's
-    /// [`VMContext`], or the runtime's host-function context for a host function.
-    pub vmctx: *mut c_void,
-    /// The array-call entry (`ArrayCallFn`), for calling this function from Rust.
-    pub array_call: *const u8,
-    /// The canonical id of the function's type (VM5).
-    pub type_id: u32,
-}
-
-/// Store-wide state that generated code updates.
-#[repr(C)]
-#[derive(Debug)]
-pub struct VMStoreContext {
-    /// Remaining fuel; the code charges per block and calls `out_of_fuel` when it is not
-    /// positive at a check point (function entry, loop header).
-    pub fuel: i64,
-    /// The lowest stack address the code may use; a function whose frame would go below it
-    /// traps `StackOverflow`. The runtime sets it for the fiber the call runs on.
-    pub stack_limit: usize,
-}
+// The records shared with the runtime: one definition of each, in `runtime::vm`, read by
+// the interpreter too.
+pub(crate) use crate::runtime::vm::{
+    VMFuncRef, VMMemoryDefinition, VMStoreContext, VMTableDefinition,
+};
 
 /// An entry from Rust: params in `values[..params]`, results written to `values[..results]`
 /// (each an 8-byte slot as in VM2). `vmctx` is the callee instance's context.
@@ -162,6 +124,8 @@ pub struct VMContext {
     pub funcs: *const *const VMFuncRef,
     /// Canonical type ids (VM5).
     pub type_ids: *const u32,
+    /// Raw references of the functions (VM4).
+    pub func_refs: *const u64,
     /// The runtime's instance, for the libcalls; generated code never reads it.
     pub runtime: *mut c_void,
 }
@@ -184,6 +148,8 @@ pub mod offsets {
     pub const VMCTX_FUNCS: i32 = offset_of!(VMContext, funcs) as i32;
     /// `VMContext::type_ids`.
     pub const VMCTX_TYPE_IDS: i32 = offset_of!(VMContext, type_ids) as i32;
+    /// `VMContext::func_refs`.
+    pub const VMCTX_FUNC_REFS: i32 = offset_of!(VMContext, func_refs) as i32;
 
     /// `VMMemoryDefinition::base`.
     pub const MEMORY_BASE: i32 = offset_of!(VMMemoryDefinition, base) as i32;
@@ -198,8 +164,12 @@ pub mod offsets {
     pub const FUNCREF_WASM_CALL: i32 = offset_of!(VMFuncRef, wasm_call) as i32;
     /// `VMFuncRef::vmctx`.
     pub const FUNCREF_VMCTX: i32 = offset_of!(VMFuncRef, vmctx) as i32;
-    /// `VMFuncRef::type_id`.
-    pub const FUNCREF_TYPE_ID: i32 = offset_of!(VMFuncRef, type_id) as i32;
+    /// `VMFuncRef::ty`: the canonical type id.
+    pub const FUNCREF_TYPE_ID: i32 = offset_of!(VMFuncRef, ty) as i32;
+    /// The size of a [`VMFuncRef`], the stride of `VMStoreContext::funcs`.
+    pub const FUNCREF_SIZE: i64 = size_of::<VMFuncRef>() as i64;
+    /// `VMStoreContext::funcs`.
+    pub const STORE_FUNCS: i32 = offset_of!(VMStoreContext, funcs) as i32;
 
     /// `VMStoreContext::fuel`.
     pub const STORE_FUEL: i32 = offset_of!(VMStoreContext, fuel) as i32;
@@ -228,7 +198,8 @@ mod tests {
         assert_eq!(VMCTX_TABLES, 32);
         assert_eq!(VMCTX_FUNCS, 40);
         assert_eq!(VMCTX_TYPE_IDS, 48);
-        assert_eq!(size_of::<VMContext>(), 64);
+        assert_eq!(VMCTX_FUNC_REFS, 56);
+        assert_eq!(size_of::<VMContext>(), 72);
         assert_eq!((MEMORY_BASE, MEMORY_LENGTH), (0, 8));
         assert_eq!(size_of::<VMMemoryDefinition>(), 16);
         assert_eq!((TABLE_BASE, TABLE_LENGTH), (0, 8));
@@ -237,8 +208,9 @@ mod tests {
             (FUNCREF_WASM_CALL, FUNCREF_VMCTX, FUNCREF_TYPE_ID),
             (0, 8, 24)
         );
-        assert_eq!(size_of::<VMFuncRef>(), 32);
-        assert_eq!((STORE_FUEL, STORE_STACK_LIMIT), (0, 8));
+        assert_eq!(size_of::<VMFuncRef>(), 40);
+        assert_eq!(FUNCREF_SIZE, 40);
+        assert_eq!((STORE_FUEL, STORE_STACK_LIMIT, STORE_FUNCS), (0, 8, 16));
         assert_eq!(size_of::<VMLibcalls>(), 12 * 8);
     }
 }

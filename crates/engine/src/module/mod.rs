@@ -149,7 +149,7 @@ impl ModuleInfo {
 
     /// Number of functions the module defines (not imports).
     #[cfg_attr(
-        not(test),
+        not(any(test, feature = "jit")),
         expect(dead_code, reason = "for a tier compiling functions later")
     )]
     pub fn num_defined_funcs(&self) -> u32 {
@@ -160,7 +160,7 @@ impl ModuleInfo {
     /// validate it again while reading it (`into_validator`). `None` if there is no such
     /// function.
     #[cfg_attr(
-        not(test),
+        not(any(test, feature = "jit")),
         expect(dead_code, reason = "for a tier compiling functions later")
     )]
     pub fn func_body(

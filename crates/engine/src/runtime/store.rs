@@ -14,11 +14,20 @@ use core::any::Any;
 use core::ptr::NonNull;
 use core::sync::atomic::{AtomicU64, Ordering};
 
-use crate::Module;
 use crate::error::{Error, Result};
 use crate::runtime::memory::{HeapMemory, MemoryEntity};
 use crate::runtime::vm::{VMFuncRef, VMStoreContext, VMTableDefinition, VmCell, VmPtr};
 use crate::types::{FuncType, GlobalType, MemoryType, TableType};
+use crate::{Module, TrapCode};
+
+/// The range `[start, start + n)` of a sequence of `len` items, if it lies inside (`start`
+/// and `n` are 32-bit Wasm values in the low bits).
+#[inline(always)]
+pub(crate) fn bulk_range(len: usize, start: u64, n: u64) -> Option<core::ops::Range<usize>> {
+    let start = start as u32 as u64;
+    let end = start + (n as u32 as u64);
+    (end <= len as u64).then_some(start as usize..end as usize)
+}
 
 /// Identifies a store; carried by every handle.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -198,6 +207,9 @@ pub(crate) struct InstanceEntity {
     datas: Vec<Arc<[u8]>>,
     /// Store-wide type ids of the module's types, for `call_indirect` checks.
     types: Vec<u32>,
+    /// What the tier running the instance keeps for it (the JIT's `VMContext` and the
+    /// arrays it points to), opaque to the runtime; boxed, so its address is stable.
+    tier_state: Option<Box<dyn Any + Send + Sync>>,
 }
 
 /// The store indices and segments of a new instance (see [`StoreCore::push_instance`]).
@@ -265,6 +277,15 @@ impl InstanceEntity {
     pub fn drop_data(&mut self, i: u32) {
         self.datas[i as usize] = Arc::from([]);
     }
+
+    /// Hands the instance the tier's state for it, kept as long as the store.
+    #[cfg_attr(
+        not(feature = "jit"),
+        expect(dead_code, reason = "only the JIT keeps state")
+    )]
+    pub fn set_tier_state(&mut self, state: Box<dyn Any + Send + Sync>) {
+        self.tier_state = Some(state);
+    }
 }
 
 /// Everything a store owns except the host data and the host functions (see the module
@@ -296,6 +317,7 @@ impl StoreCore {
             id: StoreId::fresh(),
             context: VmCell::new(VMStoreContext {
                 fuel: 0,
+                stack_limit: 0,
                 funcs: funcs.as_ptr(),
                 funcs_len: 0,
             }),
@@ -361,6 +383,9 @@ impl StoreCore {
             FuncKind::Host(host) => (VMFuncRef::HOST, host),
         };
         self.funcs.push(VMFuncRef {
+            wasm_call: core::ptr::null(),
+            vmctx: core::ptr::null_mut(),
+            array_call: core::ptr::null(),
             ty,
             instance,
             index: def,
@@ -374,6 +399,25 @@ impl StoreCore {
 
     pub fn func(&self, index: u32) -> &FuncEntity {
         &self.funcs[index as usize]
+    }
+
+    /// Sets where a tier that generates code keeps function `index`'s code (see
+    /// [`VMFuncRef`]); the context's array pointer stays current (it is the same array).
+    #[cfg_attr(
+        not(feature = "jit"),
+        expect(dead_code, reason = "used by the JIT tier")
+    )]
+    pub fn set_func_code(
+        &mut self,
+        index: u32,
+        wasm_call: *const u8,
+        vmctx: *mut core::ffi::c_void,
+        array_call: *const u8,
+    ) {
+        let f = &mut self.funcs[index as usize];
+        f.wasm_call = wasm_call;
+        f.vmctx = vmctx;
+        f.array_call = array_call;
     }
 
     pub fn intern_type(&mut self, ty: &FuncType) -> u32 {
@@ -511,6 +555,115 @@ impl StoreCore {
         &mut self.globals[index as usize]
     }
 
+    // --- bulk operations (the semantics both tiers share) ---
+
+    /// `memory.fill` of memory `mem`: `n` bytes at `dst` set to `val`.
+    ///
+    /// # Errors
+    /// `MemoryOutOfBounds` if the range is not inside the memory (nothing is written).
+    #[cfg_attr(
+        not(feature = "jit"),
+        expect(dead_code, reason = "used by the JIT tier")
+    )]
+    pub fn memory_fill(&mut self, mem: u32, dst: u64, val: u8, n: u64) -> Result<(), TrapCode> {
+        let m = self.memory_mut(mem).data_mut();
+        let r = bulk_range(m.len(), dst, n).ok_or(TrapCode::MemoryOutOfBounds)?;
+        m[r].fill(val);
+        Ok(())
+    }
+
+    /// `memory.copy` within memory `mem` (the ranges may overlap).
+    ///
+    /// # Errors
+    /// `MemoryOutOfBounds` if either range is not inside the memory.
+    #[cfg_attr(
+        not(feature = "jit"),
+        expect(dead_code, reason = "used by the JIT tier")
+    )]
+    pub fn memory_copy(&mut self, mem: u32, dst: u64, src: u64, n: u64) -> Result<(), TrapCode> {
+        let m = self.memory_mut(mem).data_mut();
+        let oob = TrapCode::MemoryOutOfBounds;
+        let d = bulk_range(m.len(), dst, n).ok_or(oob)?;
+        let s = bulk_range(m.len(), src, n).ok_or(oob)?;
+        m.copy_within(s, d.start);
+        Ok(())
+    }
+
+    /// `memory.init` of memory `mem` from data segment `data` of `instance`.
+    ///
+    /// # Errors
+    /// `MemoryOutOfBounds` if either range is out of bounds.
+    pub fn memory_init(
+        &mut self,
+        instance: u32,
+        mem: u32,
+        data: u32,
+        (dst, src, n): (u64, u64, u64),
+    ) -> Result<(), TrapCode> {
+        let oob = TrapCode::MemoryOutOfBounds;
+        let seg = self.instance(instance).data(data).clone();
+        let s = bulk_range(seg.len(), src, n).ok_or(oob)?;
+        let m = self.memory_mut(mem).data_mut();
+        let d = bulk_range(m.len(), dst, n).ok_or(oob)?;
+        m[d].copy_from_slice(&seg[s]);
+        Ok(())
+    }
+
+    /// `table.fill` of table `t`.
+    ///
+    /// # Errors
+    /// `TableOutOfBounds` if the range is not inside the table.
+    pub fn table_fill(&mut self, t: u32, start: u64, value: u64, n: u64) -> Result<(), TrapCode> {
+        let elements = self.table_mut(t).elements_mut();
+        let r = bulk_range(elements.len(), start, n).ok_or(TrapCode::TableOutOfBounds)?;
+        elements[r].fill(value);
+        Ok(())
+    }
+
+    /// `table.copy` from table `s` to table `d` (which may be the same).
+    ///
+    /// # Errors
+    /// `TableOutOfBounds` if either range is out of bounds.
+    pub fn table_copy(
+        &mut self,
+        d: u32,
+        s: u32,
+        (d_start, s_start, n): (u64, u64, u64),
+    ) -> Result<(), TrapCode> {
+        let oob = TrapCode::TableOutOfBounds;
+        let d_len = self.table(d).elements().len();
+        let s_len = self.table(s).elements().len();
+        let dr = bulk_range(d_len, d_start, n).ok_or(oob)?;
+        let sr = bulk_range(s_len, s_start, n).ok_or(oob)?;
+        if d == s {
+            self.table_mut(d).elements_mut().copy_within(sr, dr.start);
+        } else {
+            let (dt, st) = self.two_tables_mut(d, s);
+            dt.elements_mut()[dr].copy_from_slice(&st.elements()[sr]);
+        }
+        Ok(())
+    }
+
+    /// `table.init` of table `t` from element segment `elem` of `instance`.
+    ///
+    /// # Errors
+    /// `TableOutOfBounds` if either range is out of bounds.
+    pub fn table_init(
+        &mut self,
+        instance: u32,
+        t: u32,
+        elem: u32,
+        (dst, src, n): (u64, u64, u64),
+    ) -> Result<(), TrapCode> {
+        let oob = TrapCode::TableOutOfBounds;
+        let seg = self.instance(instance).elem(elem).clone();
+        let elements = self.table_mut(t).elements_mut();
+        let s = bulk_range(seg.len(), src, n).ok_or(oob)?;
+        let d = bulk_range(elements.len(), dst, n).ok_or(oob)?;
+        elements[d].copy_from_slice(&seg[s]);
+        Ok(())
+    }
+
     // --- instances and host objects ---
 
     pub fn num_instances(&self) -> usize {
@@ -556,6 +709,7 @@ impl StoreCore {
             elems: parts.elems,
             datas: parts.datas,
             types: parts.types,
+            tier_state: None,
         });
         index
     }

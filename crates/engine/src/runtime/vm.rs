@@ -47,13 +47,22 @@ pub(crate) struct VMTableDefinition {
     pub length: u64,
 }
 
-/// What a call through a table needs of a store function: its interned type id, and for a
-/// function defined by a module its instance and index among the module's defined
-/// functions; for a host function `instance` is [`VMFuncRef::HOST`] and `index` indexes
-/// the typed store's host functions.
+/// What a call through a table needs of a store function: where its code is for a tier
+/// that generates code (`wasm_call`, `vmctx`, `array_call`; null for the interpreter's
+/// functions), its interned type id, and for a function defined by a module its instance
+/// and index among the module's defined functions; for a host function `instance` is
+/// [`VMFuncRef::HOST`] and `index` indexes the typed store's host functions.
+///
+/// The same record is the JIT's funcref (`jit::vmctx`): `wasm_call` is the function's code
+/// in the Wasm calling convention (for a host function, a wasm-to-host trampoline of its
+/// type), `vmctx` the context passed to it (the callee instance's `VMContext`; for a host
+/// function its store index), `array_call` the entry from Rust.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(C)]
 pub(crate) struct VMFuncRef {
+    pub wasm_call: *const u8,
+    pub vmctx: *mut core::ffi::c_void,
+    pub array_call: *const u8,
     pub ty: u32,
     pub instance: u32,
     pub index: u32,
@@ -70,7 +79,11 @@ impl VMFuncRef {
 pub(crate) struct VMStoreContext {
     /// Remaining fuel; may go below zero by at most one block's cost.
     pub fuel: i64,
-    /// The store's functions, `funcs_len` of them (vm invariant 2).
+    /// The lowest stack address JIT code may use (set by the JIT for the fiber a call runs
+    /// on; unused by the interpreter).
+    pub stack_limit: usize,
+    /// The store's functions, `funcs_len` of them (vm invariant 2). The array moves when
+    /// it grows, so code reads this pointer anew for every use.
     pub funcs: *const VMFuncRef,
     pub funcs_len: u64,
 }
@@ -149,6 +162,11 @@ unsafe impl Send for VMTableDefinition {}
 unsafe impl Sync for VMTableDefinition {}
 // SAFETY: see above.
 unsafe impl Send for VMStoreContext {}
+// SAFETY: see above; the code pointers are into code the store keeps alive (its modules'
+// and its engine's), immutable once published.
+unsafe impl Send for VMFuncRef {}
+// SAFETY: see above.
+unsafe impl Sync for VMFuncRef {}
 // SAFETY: see above.
 unsafe impl Sync for VMStoreContext {}
 

@@ -91,7 +91,15 @@ pub struct System {
 }
 
 /// A kernel whose `/bin` (an in-memory file system) holds the given programs.
-pub fn system(programs: &[(&str, &str)], config: KernelConfig) -> System {
+///
+/// The engine tier comes from `WEFT_STRATEGY` (`jit` or `interp`, default the
+/// interpreter), so the kernel's tests run on either:
+/// `WEFT_STRATEGY=jit cargo test -p weft-kernel --features jit`.
+pub fn system(programs: &[(&str, &str)], mut config: KernelConfig) -> System {
+    config.strategy = match std::env::var("WEFT_STRATEGY").as_deref() {
+        Ok("jit") => weft_engine::Strategy::Jit,
+        _ => weft_engine::Strategy::Interpreter,
+    };
     let shared = Rc::new(RefCell::new(Shared::default()));
     let mut platform = TestPlatform {
         shared: shared.clone(),
@@ -112,7 +120,13 @@ pub fn system(programs: &[(&str, &str)], config: KernelConfig) -> System {
         assert_eq!(vfs.write(&mut platform, &node, 0, &bytes), Ok(bytes.len()));
         vfs.close(&mut platform, node);
     }
+    let wanted = config.strategy;
     let kernel = Kernel::new(Box::new(platform), vfs, config);
+    assert_eq!(
+        kernel.strategy(),
+        wanted,
+        "WEFT_STRATEGY=jit needs the `jit` feature"
+    );
     System { kernel, shared }
 }
 

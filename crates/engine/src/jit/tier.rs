@@ -1,0 +1,715 @@
+//! The JIT as a tier of the engine: compiling a [`crate::Module`], building each instance's
+//! [`VMContext`] from the runtime's entities, the libcalls against the store core, and calls
+//! on fibers (plain and resumable).
+//!
+//! # How the pieces meet the runtime
+//! - Element format: one for both tiers, the runtime's raw reference (0 null, else 1 + the
+//!   store index; VM3). Generated code's `call_indirect` indexes the store's [`VMFuncRef`]
+//!   array (read anew from the store context each time, since it moves when it grows), which
+//!   holds the JIT's `wasm_call`/`vmctx`/`array_call` beside the runtime's `ty`/`instance`/
+//!   `index`. The runtime, the interpreter, `Val` conversions and the segment code stay as
+//!   they were; only two operators of the code generator changed.
+//! - The store context is the runtime's `VMStoreContext` (fuel, stack limit, functions).
+//! - Host functions: every host function of a store whose engine runs the JIT gets the
+//!   engine's wasm-to-host trampoline of its type as `wasm_call` and its store index as
+//!   `vmctx` (the `callee` the `call_host` libcall receives). The trampolines belong to the
+//!   engine, which every store keeps alive.
+//!
+//! # Invariants (cited as `tier.N`)
+//! 1. **The store during a call.** A call ([`run`]) takes `&mut dyn StoreOps` and, for as
+//!    long as the fiber runs, stores it as a raw pointer in the [`CallCx`] that [`CALL`]
+//!    names; the caller's `&mut` is not used until `resume` returns. A libcall (on the fiber,
+//!    one at a time on this thread) turns the pointer into a `&mut` for the duration of its
+//!    own body only and never holds it across a suspension (`fiber.1`). A host function the
+//!    libcall calls gets a reborrow of that `&mut`; a nested call it makes installs its own
+//!    `CallCx` and restores the outer one before returning. So at any moment exactly one
+//!    `&mut` to the store is live, as in the interpreter, and generated code touches only
+//!    store memory reached through the `VM*` definitions (vm invariants 1-3).
+//! 2. **Stable addresses.** An instance's [`JitInstance`] (its `VMContext` and the arrays
+//!    it points to) is boxed and owned by the store's instance entity, so it lives as long as
+//!    the store; the module's code lives as long as the instance's `Module` handle, the host
+//!    trampolines as long as the engine (held by the store). A suspended call owns its
+//!    fiber, its values buffer (boxed) and its `CallCx` (boxed), and holds the module and
+//!    the engine, so the code its fiber's frames return into outlives it.
+//! 3. **Stack limit.** Before a fiber runs, `VMStoreContext::stack_limit` is set to its
+//!    limit; the previous value is restored when it gives control back (nested calls from
+//!    host functions run on fibers of their own).
+extern crate std;
+
+use alloc::boxed::Box;
+use alloc::collections::BTreeMap;
+use alloc::format;
+use alloc::vec::Vec;
+use core::cell::Cell;
+use core::ffi::c_void;
+use core::ptr::{self, NonNull};
+use std::sync::Mutex;
+
+use super::code::{CodeBuilder, HOSTED_CODE_MEMORY, PublishedCode, TrapEntry};
+use super::compile::{
+    BoundsChecks, CompileOptions, CompiledModule, Compiler, GlobalInfo, ModuleInfo as JitInfo,
+};
+use super::fiber::{self, ArrayCallFn, Fiber, FiberConfig, FiberOutcome, ResumeValue};
+use super::vmctx::{VMContext, VMFuncRef, VMLibcalls};
+use crate::error::{Error, ErrorKind, FrameInfo, Result};
+use crate::module::ModuleInfo;
+use crate::runtime::{FuncKind, HostVals, StoreCore, StoreOps};
+use crate::types::{FuncType, Mutability};
+use crate::{Module, TrapCode};
+
+/// Whether the JIT can run on this host.
+pub(crate) const AVAILABLE: bool = cfg!(all(
+    unix,
+    any(target_arch = "x86_64", target_arch = "aarch64")
+));
+
+// ---------------------------------------------------------------------------------------------
+// The engine's part
+
+/// The JIT's state in an engine: the compiler and the wasm-to-host trampolines by type.
+pub(crate) struct JitEngine {
+    compiler: Compiler,
+    /// Published once per type and never freed while the engine lives (`tier.2`).
+    trampolines: Mutex<BTreeMap<FuncType, (PublishedCode, u32)>>,
+}
+
+impl core::fmt::Debug for JitEngine {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("JitEngine").finish_non_exhaustive()
+    }
+}
+
+fn code_error(e: impl core::fmt::Debug) -> Error {
+    Error::compile(format!("JIT code memory: {e:?}"), 0)
+}
+
+/// Copies a compiled blob into executable memory, registered with its trap table.
+fn publish(compiled: &CompiledModule) -> Result<PublishedCode> {
+    let traps = compiled
+        .traps
+        .iter()
+        .map(|t| TrapEntry {
+            offset: t.offset,
+            code: t.code,
+        })
+        .collect();
+    let mut b = CodeBuilder::new(&HOSTED_CODE_MEMORY, compiled.code.len()).map_err(code_error)?;
+    b.as_mut_slice()[..compiled.code.len()].copy_from_slice(&compiled.code);
+    b.publish(traps, 0).map_err(code_error)
+}
+
+impl JitEngine {
+    /// A compiler for the host with the engine's fuel setting.
+    ///
+    /// # Errors
+    /// Cranelift has no backend for the host.
+    pub fn new(consume_fuel: bool) -> Result<JitEngine> {
+        let options = CompileOptions {
+            bounds_checks: BoundsChecks::Explicit,
+            fuel: consume_fuel,
+            direct_calls: true,
+            verify: cfg!(debug_assertions),
+            threads: 0,
+        };
+        Ok(JitEngine {
+            compiler: Compiler::new(options)?,
+            trampolines: Mutex::new(BTreeMap::new()),
+        })
+    }
+
+    /// The wasm-to-host trampoline of type `ty`, compiled on first use.
+    ///
+    /// # Errors
+    /// Compiling or publishing it failed.
+    pub fn host_trampoline(&self, ty: &FuncType) -> Result<*const u8> {
+        let mut map = self
+            .trampolines
+            .lock()
+            .map_err(|_| Error::compile("JIT trampoline cache poisoned", 0))?;
+        if let Some((code, at)) = map.get(ty) {
+            return Ok(code.base().wrapping_add(*at as usize));
+        }
+        let compiled = self.compiler.compile_host_trampoline(ty)?;
+        let at = compiled.host_trampolines[0];
+        let code = publish(&compiled)?;
+        let entry = code.base().wrapping_add(at as usize);
+        map.insert(ty.clone(), (code, at));
+        Ok(entry)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// A module's code
+
+/// A module's machine code and where each function is in it.
+pub(crate) struct JitCode {
+    code: PublishedCode,
+    compiled: CompiledModule,
+}
+
+/// What the code generator needs of a module, from the engine's [`ModuleInfo`] (so nothing
+/// parses the binary a second time).
+fn jit_info(info: &ModuleInfo) -> Result<JitInfo> {
+    if info.memories.len() > 1 {
+        return Err(Error::compile(
+            "the JIT does not support several memories",
+            0,
+        ));
+    }
+    Ok(JitInfo {
+        types: info.types.clone(),
+        funcs: info.funcs.clone(),
+        num_imported_funcs: info.num_imported_funcs,
+        globals: info
+            .globals
+            .iter()
+            .map(|g| GlobalInfo {
+                ty: g.content(),
+                mutable: g.mutability() == Mutability::Var,
+            })
+            .collect(),
+        tables: info.tables.iter().map(|t| t.element()).collect(),
+    })
+}
+
+/// Compiles every defined function of a validated module and publishes the code.
+///
+/// # Errors
+/// The code generator refuses a function, or the code cannot be mapped.
+pub(crate) fn compile(engine: &JitEngine, info: &ModuleInfo) -> Result<JitCode> {
+    let jit = jit_info(info)?;
+    let bodies = (0..info.num_defined_funcs())
+        .map(|def| {
+            info.func_body(def)
+                .map(|(body, _)| body)
+                .ok_or_else(|| Error::compile("a function body is missing", 0))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let compiled = engine.compiler.compile_module(&jit, &bodies)?;
+    let code = publish(&compiled)?;
+    Ok(JitCode { code, compiled })
+}
+
+impl JitCode {
+    fn at(&self, offset: u32) -> *const u8 {
+        self.code.base().wrapping_add(offset as usize)
+    }
+
+    /// The function index (imports counted) whose code contains `pc`, if any.
+    fn func_at(&self, pc: usize) -> Option<u32> {
+        let base = self.code.base() as usize;
+        let offset = u32::try_from(pc.checked_sub(base)?).ok()?;
+        self.compiled.func_at(offset)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Instances
+
+/// What the JIT keeps for one instance; `VMContext::runtime` points to it (`tier.2`).
+struct JitInstance {
+    vmctx: VMContext,
+    /// The store index of the instance.
+    instance: u32,
+    /// Copies of the instance's functions' records (VM4): the store's array moves, these
+    /// do not.
+    _funcs: Box<[VMFuncRef]>,
+    _func_ptrs: Box<[*const VMFuncRef]>,
+    _func_refs: Box<[u64]>,
+}
+
+// SAFETY: the pointers name store-owned state and published code; they are dereferenced only
+// by generated code and libcalls running with the store held exclusively (`tier.1`), so
+// moving or sharing the record moves or shares no access.
+unsafe impl Send for JitInstance {}
+// SAFETY: see above.
+unsafe impl Sync for JitInstance {}
+
+static LIBCALLS: VMLibcalls = VMLibcalls {
+    memory_grow,
+    memory_fill,
+    memory_copy,
+    memory_init,
+    data_drop,
+    table_grow,
+    table_fill,
+    table_copy,
+    table_init,
+    elem_drop,
+    out_of_fuel,
+    call_host,
+};
+
+/// Builds instance `instance`'s `VMContext` (its entities are allocated and its module is
+/// `code`'s) and points the store's records of its functions at their code. Runs before the
+/// instance's segments are applied and its start function runs.
+///
+/// # Errors
+/// An imported function has no code for the JIT (a host function whose trampoline could
+/// not be compiled).
+pub(crate) fn instantiate(core: &mut StoreCore, instance: u32, code: &JitCode) -> Result<()> {
+    let inst = core.instance(instance);
+    let info = inst.module().info();
+    let nimp = info.num_imported_funcs as usize;
+    let memory0 = inst
+        .memories()
+        .first()
+        .map_or(ptr::null_mut(), |&m| core.memory(m).definition());
+    let mut state = Box::new(JitInstance {
+        vmctx: VMContext {
+            memory0,
+            store: core.context(),
+            libcalls: &LIBCALLS,
+            globals: inst.global_cells().as_ptr().cast(),
+            tables: inst.table_definitions().as_ptr().cast(),
+            funcs: ptr::null(),
+            type_ids: inst.types().as_ptr(),
+            func_refs: ptr::null(),
+            runtime: ptr::null_mut(),
+        },
+        instance,
+        _funcs: Box::new([]),
+        _func_ptrs: Box::new([]),
+        _func_refs: Box::new([]),
+    });
+    let vmctx: *mut VMContext = &mut state.vmctx;
+    let mut funcs = Vec::with_capacity(inst.funcs().len());
+    for (i, &f) in inst.funcs().iter().enumerate() {
+        let mut record = *core.func(f);
+        if i < nimp {
+            if record.wasm_call.is_null() {
+                return Err(Error::instantiation(
+                    "an imported function has no code the JIT can call",
+                ));
+            }
+        } else {
+            let fc = code.compiled.funcs[i - nimp];
+            record.wasm_call = code.at(fc.offset);
+            record.vmctx = vmctx.cast();
+            record.array_call = code.at(fc.array_call);
+        }
+        funcs.push(record);
+    }
+    let funcs: Box<[VMFuncRef]> = funcs.into_boxed_slice();
+    let func_ptrs: Box<[*const VMFuncRef]> = funcs.iter().map(|f| f as *const VMFuncRef).collect();
+    let func_refs: Box<[u64]> = inst.funcs().iter().map(|&f| u64::from(f) + 1).collect();
+    let defined: Vec<(u32, VMFuncRef)> = inst.funcs()[nimp..]
+        .iter()
+        .zip(&funcs[nimp..])
+        .map(|(&f, r)| (f, *r))
+        .collect();
+    state.vmctx.funcs = func_ptrs.as_ptr();
+    state.vmctx.func_refs = func_refs.as_ptr();
+    state._funcs = funcs;
+    state._func_ptrs = func_ptrs;
+    state._func_refs = func_refs;
+    state.vmctx.runtime = (&mut *state as *mut JitInstance).cast();
+    for (f, r) in defined {
+        core.set_func_code(f, r.wasm_call, r.vmctx, r.array_call);
+    }
+    core.instance_mut(instance).set_tier_state(state);
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Calls
+
+/// The state of one call that libcalls reach through [`CALL`] (`tier.1`).
+struct CallCx {
+    /// The store, valid while the fiber runs (set anew by every [`run`]).
+    store: Option<NonNull<dyn StoreOps + 'static>>,
+    /// Whether running out of fuel and host yields suspend (else they end the call).
+    resumable: bool,
+    /// The error of a host function (or the yield of a non-resumable call), which the
+    /// trap it causes stands for.
+    error: Option<Error>,
+    /// A pending host yield: its store function, and the slots its results go to.
+    yielded: Option<(u32, *mut u64, usize)>,
+    host_vals: HostVals,
+}
+
+std::thread_local! {
+    /// The innermost running call on this thread (`tier.1`).
+    static CALL: Cell<*mut CallCx> = const { Cell::new(ptr::null_mut()) };
+}
+
+/// A JIT call in progress: its fiber, its values buffer and its libcall state.
+pub(crate) struct JitCall {
+    fiber: Fiber,
+    values: Box<[u64]>,
+    cx: Box<CallCx>,
+    /// A suspended fiber has return addresses into its module's code and into the engine's
+    /// host trampolines: both stay published while the call lives, even if the store goes
+    /// first (`code.3`). Declared after `fiber`, so dropped after it.
+    _code: (Module, crate::Engine),
+}
+
+impl core::fmt::Debug for JitCall {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("JitCall").finish_non_exhaustive()
+    }
+}
+
+/// How a run of a JIT call ended without an error.
+pub(crate) enum JitOutcome {
+    /// Finished; the results are in [`JitCall::results`].
+    Done,
+    /// Out of fuel, suspended.
+    OutOfFuel,
+    /// Host function `func` (a store index) yielded with `tag`, suspended.
+    Yield { tag: u64, func: u32 },
+}
+
+/// Whether store function `func` runs on the JIT.
+pub(crate) fn is_jit_func(core: &StoreCore, func: u32) -> bool {
+    let f = core.func(func);
+    f.instance != VMFuncRef::HOST && !f.array_call.is_null()
+}
+
+impl JitCall {
+    /// Prepares a call of store function `func` (a JIT function, see [`is_jit_func`]) with
+    /// raw arguments written by `args` into the first slots of a buffer of `width` slots.
+    ///
+    /// # Errors
+    /// A fiber stack could not be mapped, or `args` failed.
+    pub fn new(
+        core: &StoreCore,
+        engine: &crate::Engine,
+        func: u32,
+        width: usize,
+        resumable: bool,
+        args: impl FnOnce(&mut [u64]) -> Result<()>,
+    ) -> Result<JitCall> {
+        let record = *core.func(func);
+        let module = core.instance(record.instance).module().clone();
+        let mut values = alloc::vec![0u64; width.max(1)].into_boxed_slice();
+        args(&mut values)?;
+        // SAFETY: `array_call` of a JIT function is its array trampoline (`instantiate`),
+        // an `ArrayCallFn`.
+        let entry = unsafe { core::mem::transmute::<*const u8, ArrayCallFn>(record.array_call) };
+        // SAFETY: the entry is generated code for `record.vmctx`, which lives as long as the
+        // store, as does the code (`tier.2`); `values` is boxed and owned by the call, and
+        // has the `max(params, results)` slots the trampoline uses; `run` sets the stack
+        // limit before each resume (`tier.3`); the libcalls keep `fiber::suspend`'s
+        // contract; nothing on the fiber can reach this `JitCall`.
+        let fiber = unsafe {
+            Fiber::new(
+                &FiberConfig::default(),
+                entry,
+                record.vmctx.cast(),
+                values.as_mut_ptr(),
+            )
+        }
+        .map_err(|e| Error::instantiation(format!("cannot start a JIT call: {e:?}")))?;
+        Ok(JitCall {
+            fiber,
+            values,
+            cx: Box::new(CallCx {
+                store: None,
+                resumable,
+                error: None,
+                yielded: None,
+                host_vals: HostVals::default(),
+            }),
+            _code: (module, engine.clone()),
+        })
+    }
+
+    /// The raw results after [`JitOutcome::Done`].
+    pub fn results(&self) -> &[u64] {
+        &self.values
+    }
+
+    /// The slots a yielded host function's results go to, before resuming.
+    pub fn host_result_slots(&mut self) -> &mut [u64] {
+        match self.cx.yielded {
+            // SAFETY: the slots are the wasm-to-host trampoline's buffer on the suspended
+            // fiber's stack, which stays mapped while the fiber lives; nothing runs on the
+            // fiber now.
+            Some((_, at, len)) => unsafe { core::slice::from_raw_parts_mut(at, len) },
+            None => &mut [],
+        }
+    }
+
+    /// Runs (or resumes) the call until it finishes, suspends or fails.
+    ///
+    /// # Errors
+    /// A trap (with the trapping function as backtrace, when it is known), or a host
+    /// function's error.
+    pub fn run(&mut self, store: &mut dyn StoreOps) -> Result<JitOutcome> {
+        self.cx.yielded = None;
+        let context = store.core().context();
+        // SAFETY: `tier.1`: the pointer stands for `store`, which the caller holds for this
+        // whole function and does not use while the fiber runs; only the lifetime is erased
+        // (the pointer is cleared from CALL before this returns).
+        self.cx.store = Some(unsafe {
+            core::mem::transmute::<NonNull<dyn StoreOps + '_>, NonNull<dyn StoreOps + 'static>>(
+                NonNull::from(&mut *store),
+            )
+        });
+        /// Restores the outer call's state, also if a host panic comes out of `resume`.
+        struct Restore {
+            call: *mut CallCx,
+            context: *mut crate::runtime::vm::VMStoreContext,
+            limit: usize,
+        }
+        impl Drop for Restore {
+            fn drop(&mut self) {
+                CALL.with(|c| c.set(self.call));
+                // SAFETY: the store's context lives as long as the store (vm invariant 3),
+                // which outlives this call.
+                unsafe { (*self.context).stack_limit = self.limit };
+            }
+        }
+        // SAFETY: as in `Restore::drop`.
+        let limit = unsafe { (*context).stack_limit };
+        let _restore = Restore {
+            call: CALL.with(|c| c.replace(&mut *self.cx)),
+            context,
+            limit,
+        };
+        // SAFETY: as above (`tier.3`).
+        unsafe { (*context).stack_limit = self.fiber.stack_limit() };
+        let outcome = self.fiber.resume(ResumeValue(0));
+        drop(_restore);
+        self.cx.store = None;
+        match outcome {
+            FiberOutcome::Finished => Ok(JitOutcome::Done),
+            FiberOutcome::Suspended(fiber::SuspendReason::OutOfFuel) => Ok(JitOutcome::OutOfFuel),
+            FiberOutcome::Suspended(fiber::SuspendReason::HostYield(tag)) => {
+                let func = self.cx.yielded.map_or(0, |y| y.0);
+                Ok(JitOutcome::Yield { tag, func })
+            }
+            FiberOutcome::Trapped { code, pc } => {
+                if let Some(e) = self.cx.error.take() {
+                    return Err(e);
+                }
+                let mut e = Error::trap(code);
+                if let Some(frame) = frame_at(store.core(), pc) {
+                    e.add_frames([frame]);
+                }
+                Err(e)
+            }
+        }
+    }
+}
+
+/// The function whose code contains `pc`, among the store's instances' modules.
+fn frame_at(core: &StoreCore, pc: usize) -> Option<FrameInfo> {
+    if pc == 0 {
+        return None;
+    }
+    let mut seen: Vec<*const ()> = Vec::new();
+    for i in 0..core.num_instances() as u32 {
+        let module: &Module = core.instance(i).module();
+        let Some(code) = module.jit_code() else {
+            continue;
+        };
+        let key = code as *const JitCode as *const ();
+        if seen.contains(&key) {
+            continue;
+        }
+        seen.push(key);
+        if let Some(index) = code.func_at(pc) {
+            return Some(FrameInfo::new(module.clone(), index));
+        }
+    }
+    None
+}
+
+// ---------------------------------------------------------------------------------------------
+// Libcalls
+
+/// The running call's state, the store and the calling instance's index.
+///
+/// # Safety
+/// Called only by a libcall of a call that [`JitCall::run`] is running, with `vmctx` a
+/// `VMContext` made by [`instantiate`]; the references are used only during the libcall's
+/// body and not across a suspension (`tier.1`).
+unsafe fn call_state<'a>(vmctx: *mut VMContext) -> (&'a mut CallCx, &'a mut dyn StoreOps, u32) {
+    let cx = CALL.with(Cell::get);
+    // SAFETY: `run` set CALL to this call's boxed state for as long as the fiber runs
+    // (`tier.1`); the libcall runs on that fiber.
+    let cx = unsafe { &mut *cx };
+    // SAFETY: `run` set `store` to the store it holds exclusively for this run (`tier.1`).
+    let Some(mut store) = cx.store else {
+        std::process::abort()
+    };
+    // SAFETY: as above.
+    let store = unsafe { store.as_mut() };
+    // SAFETY: `runtime` points to the instance's boxed `JitInstance` (`tier.2`).
+    let instance = unsafe { (*(*vmctx).runtime.cast::<JitInstance>()).instance };
+    (cx, store, instance)
+}
+
+fn status(r: core::result::Result<(), TrapCode>) -> u32 {
+    u32::from(r.is_err())
+}
+
+fn memory0(core: &StoreCore, instance: u32) -> u32 {
+    core.instance(instance).memories()[0]
+}
+
+fn table(core: &StoreCore, instance: u32, t: u32) -> u32 {
+    core.instance(instance).tables()[t as usize]
+}
+
+unsafe extern "C" fn memory_grow(vmctx: *mut VMContext, delta: u32) -> u32 {
+    // SAFETY: a libcall of a running call (`tier.1`).
+    let (_, store, inst) = unsafe { call_state(vmctx) };
+    let core = store.core_mut();
+    let m = memory0(core, inst);
+    core.grow_memory(m, delta).unwrap_or(u32::MAX)
+}
+
+unsafe extern "C" fn memory_fill(vmctx: *mut VMContext, dst: u32, val: u32, len: u32) -> u32 {
+    // SAFETY: a libcall of a running call (`tier.1`).
+    let (_, store, inst) = unsafe { call_state(vmctx) };
+    let core = store.core_mut();
+    let m = memory0(core, inst);
+    status(core.memory_fill(m, dst.into(), val as u8, len.into()))
+}
+
+unsafe extern "C" fn memory_copy(vmctx: *mut VMContext, dst: u32, src: u32, len: u32) -> u32 {
+    // SAFETY: a libcall of a running call (`tier.1`).
+    let (_, store, inst) = unsafe { call_state(vmctx) };
+    let core = store.core_mut();
+    let m = memory0(core, inst);
+    status(core.memory_copy(m, dst.into(), src.into(), len.into()))
+}
+
+unsafe extern "C" fn memory_init(
+    vmctx: *mut VMContext,
+    data: u32,
+    dst: u32,
+    src: u32,
+    len: u32,
+) -> u32 {
+    // SAFETY: a libcall of a running call (`tier.1`).
+    let (_, store, inst) = unsafe { call_state(vmctx) };
+    let core = store.core_mut();
+    let m = memory0(core, inst);
+    status(core.memory_init(inst, m, data, (dst.into(), src.into(), len.into())))
+}
+
+unsafe extern "C" fn data_drop(vmctx: *mut VMContext, data: u32) {
+    // SAFETY: a libcall of a running call (`tier.1`).
+    let (_, store, inst) = unsafe { call_state(vmctx) };
+    store.core_mut().instance_mut(inst).drop_data(data);
+}
+
+unsafe extern "C" fn table_grow(vmctx: *mut VMContext, t: u32, init: u64, delta: u32) -> u32 {
+    // SAFETY: a libcall of a running call (`tier.1`).
+    let (_, store, inst) = unsafe { call_state(vmctx) };
+    let core = store.core_mut();
+    let t = table(core, inst, t);
+    core.grow_table(t, delta, init).unwrap_or(u32::MAX)
+}
+
+unsafe extern "C" fn table_fill(
+    vmctx: *mut VMContext,
+    t: u32,
+    dst: u32,
+    val: u64,
+    len: u32,
+) -> u32 {
+    // SAFETY: a libcall of a running call (`tier.1`).
+    let (_, store, inst) = unsafe { call_state(vmctx) };
+    let core = store.core_mut();
+    let t = table(core, inst, t);
+    status(core.table_fill(t, dst.into(), val, len.into()))
+}
+
+unsafe extern "C" fn table_copy(
+    vmctx: *mut VMContext,
+    dst_table: u32,
+    src_table: u32,
+    dst: u32,
+    src: u32,
+    len: u32,
+) -> u32 {
+    // SAFETY: a libcall of a running call (`tier.1`).
+    let (_, store, inst) = unsafe { call_state(vmctx) };
+    let core = store.core_mut();
+    let (d, s) = (table(core, inst, dst_table), table(core, inst, src_table));
+    status(core.table_copy(d, s, (dst.into(), src.into(), len.into())))
+}
+
+unsafe extern "C" fn table_init(
+    vmctx: *mut VMContext,
+    t: u32,
+    elem: u32,
+    dst: u32,
+    src: u32,
+    len: u32,
+) -> u32 {
+    // SAFETY: a libcall of a running call (`tier.1`).
+    let (_, store, inst) = unsafe { call_state(vmctx) };
+    let core = store.core_mut();
+    let t = table(core, inst, t);
+    status(core.table_init(inst, t, elem, (dst.into(), src.into(), len.into())))
+}
+
+unsafe extern "C" fn elem_drop(vmctx: *mut VMContext, elem: u32) {
+    // SAFETY: a libcall of a running call (`tier.1`).
+    let (_, store, inst) = unsafe { call_state(vmctx) };
+    store.core_mut().instance_mut(inst).drop_elem(elem);
+}
+
+unsafe extern "C" fn out_of_fuel(vmctx: *mut VMContext) -> u32 {
+    loop {
+        // SAFETY: a libcall of a running call (`tier.1`); the references end with this
+        // block, before the suspension.
+        let (resumable, fuel) = unsafe {
+            let (cx, store, _) = call_state(vmctx);
+            (cx.resumable, store.core().fuel())
+        };
+        if fuel > 0 {
+            return 0;
+        }
+        if !resumable {
+            return 1;
+        }
+        // SAFETY: this frame holds only `Copy` values (`fiber.1`); the resumer adds fuel
+        // (or not: then this suspends again, as the interpreter does).
+        unsafe { fiber::suspend(fiber::SuspendReason::OutOfFuel) };
+    }
+}
+
+unsafe extern "C" fn call_host(
+    vmctx: *mut VMContext,
+    callee: *mut c_void,
+    values: *mut u64,
+    len: u32,
+) -> u32 {
+    let func = callee as usize as u32;
+    // SAFETY: a libcall of a running call (`tier.1`); the trampoline passes `len` slots
+    // of its own frame. Everything owned here is dropped before the block ends, and so
+    // before a suspension (`fiber.1`); a panic of the host function is caught.
+    let yielded = unsafe {
+        let (cx, store, inst) = call_state(vmctx);
+        let slots = core::slice::from_raw_parts_mut(values, len as usize);
+        let FuncKind::Host(host) = store.core().func(func).kind() else {
+            return 1;
+        };
+        let vals = &mut cx.host_vals;
+        let r = fiber::catch_host_panic(|| store.call_host(host, inst, slots, vals));
+        match r {
+            Ok(()) => return 0,
+            Err(e) => match e.kind() {
+                ErrorKind::Yield(tag) if cx.resumable => {
+                    cx.yielded = Some((func, values, len as usize));
+                    *tag
+                }
+                _ => {
+                    cx.error = Some(e);
+                    return 1;
+                }
+            },
+        }
+    };
+    // SAFETY: this frame holds only `Copy` values (`fiber.1`); the resumer writes the host
+    // results into `values` before resuming.
+    unsafe { fiber::suspend(fiber::SuspendReason::HostYield(yielded)) };
+    0
+}

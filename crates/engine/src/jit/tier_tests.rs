@@ -1,0 +1,205 @@
+//! Resumable calls on the JIT tier through the public API, compared with the interpreter:
+//! fuel slices, host yields, and dropping a suspended call.
+extern crate std;
+
+use alloc::vec::Vec;
+
+use super::fiber::stacks_in_use;
+use crate::{
+    Caller, Config, Engine, Error, Linker, Module, ResumableCall, Store, Strategy, Val, ValType,
+};
+
+fn engine(strategy: Strategy) -> Engine {
+    let mut config = Config::new();
+    config.strategy(strategy).unwrap().consume_fuel(true);
+    Engine::new(&config)
+}
+
+const SUM: &str = r#"(module
+  (func (export "sum") (param $n i32) (result i64)
+    (local $acc i64)
+    (block $done
+      (loop $next
+        (br_if $done (i32.eqz (local.get $n)))
+        (local.set $acc (i64.add (local.get $acc) (i64.extend_i32_u (local.get $n))))
+        (local.set $n (i32.sub (local.get $n) (i32.const 1)))
+        (br $next)))
+    (local.get $acc)))"#;
+
+/// Runs `sum(n)` in fuel slices of `slice`; the result and how many times it suspended.
+fn sum_in_slices(strategy: Strategy, n: i32, slice: u64) -> (i64, u32) {
+    let engine = engine(strategy);
+    let module = Module::new(&engine, wat::parse_str(SUM).unwrap()).unwrap();
+    let mut store = Store::new(&engine, ());
+    let inst = Linker::new(&engine)
+        .instantiate(&mut store, &module)
+        .unwrap();
+    let sum = inst.get_func(&store, "sum").unwrap();
+    store.set_fuel(slice).unwrap();
+    let mut results = [Val::I64(0)];
+    let mut call = sum
+        .call_resumable(&mut store, &[Val::I32(n)], &mut results)
+        .unwrap();
+    let mut suspensions = 0;
+    while let ResumableCall::OutOfFuel(inv) = call {
+        suspensions += 1;
+        assert!(suspensions < 1_000_000, "the call makes no progress");
+        store.set_fuel(slice).unwrap();
+        call = inv.resume(&mut store, &[], &mut results).unwrap();
+    }
+    assert!(matches!(call, ResumableCall::Finished));
+    (results[0].i64().unwrap(), suspensions)
+}
+
+#[test]
+fn a_loop_run_in_fuel_slices_gives_the_interpreters_result() {
+    let n = 20_000;
+    let expected = i64::from(n) * i64::from(n + 1) / 2;
+    for slice in [50, 1000] {
+        let (interp, _) = sum_in_slices(Strategy::Interpreter, n, slice);
+        let (jit, suspensions) = sum_in_slices(Strategy::Jit, n, slice);
+        assert_eq!(interp, expected);
+        assert_eq!(jit, expected);
+        assert!(
+            suspensions > 10,
+            "only {suspensions} suspensions with slices of {slice}"
+        );
+    }
+    assert_eq!(stacks_in_use(), 0);
+}
+
+#[test]
+fn out_of_fuel_traps_in_a_call_that_cannot_suspend() {
+    let engine = engine(Strategy::Jit);
+    let module = Module::new(&engine, wat::parse_str(SUM).unwrap()).unwrap();
+    let mut store = Store::new(&engine, ());
+    let inst = Linker::new(&engine)
+        .instantiate(&mut store, &module)
+        .unwrap();
+    let sum = inst.get_typed_func::<i32, i64>(&store, "sum").unwrap();
+    store.set_fuel(100).unwrap();
+    let e = sum.call(&mut store, 1000).unwrap_err();
+    assert_eq!(e.trap_code(), Some(crate::TrapCode::OutOfFuel));
+    store.set_fuel(1_000_000).unwrap();
+    assert_eq!(sum.call(&mut store, 10).unwrap(), 55);
+}
+
+const YIELDING: &str = r#"(module
+  (import "host" "block" (func $block (param i32) (result i32)))
+  (func (export "run") (param i32) (result i32)
+    (i32.add (call $block (local.get 0)) (i32.const 1))))"#;
+
+fn yielding(strategy: Strategy) -> (Store<Vec<i32>>, crate::Func) {
+    let engine = engine(strategy);
+    let module = Module::new(&engine, wat::parse_str(YIELDING).unwrap()).unwrap();
+    let mut store = Store::new(&engine, Vec::new());
+    store.set_fuel(u64::MAX).unwrap();
+    let mut linker = Linker::new(&engine);
+    linker
+        .func_wrap(
+            "host",
+            "block",
+            |mut caller: Caller<'_, Vec<i32>>, x: i32| -> crate::Result<i32> {
+                caller.data_mut().push(x);
+                Err(Error::host_yield(7))
+            },
+        )
+        .unwrap();
+    let inst = linker.instantiate(&mut store, &module).unwrap();
+    let run = inst.get_func(&store, "run").unwrap();
+    (store, run)
+}
+
+#[test]
+fn a_host_yield_suspends_and_resumes_with_the_host_results() {
+    for strategy in [Strategy::Interpreter, Strategy::Jit] {
+        let (mut store, run) = yielding(strategy);
+        let mut results = [Val::I32(0)];
+        let call = run
+            .call_resumable(&mut store, &[Val::I32(5)], &mut results)
+            .unwrap();
+        let ResumableCall::HostYield(inv) = call else {
+            panic!("{strategy:?}: expected a host yield")
+        };
+        assert_eq!(inv.yield_tag(), Some(7));
+        assert_eq!(inv.host_result_types(), &[ValType::I32]);
+        assert_eq!(store.data(), &[5]);
+        // Wrong host results are an error, not undefined behaviour.
+        let call = run
+            .call_resumable(&mut store, &[Val::I32(6)], &mut results)
+            .unwrap();
+        let ResumableCall::HostYield(other) = call else {
+            panic!("{strategy:?}: expected a host yield")
+        };
+        assert!(
+            other
+                .resume(&mut store, &[Val::I64(1)], &mut results)
+                .is_err()
+        );
+        let done = inv
+            .resume(&mut store, &[Val::I32(41)], &mut results)
+            .unwrap();
+        assert!(matches!(done, ResumableCall::Finished), "{strategy:?}");
+        assert_eq!(results[0], Val::I32(42), "{strategy:?}");
+        // A plain call cannot suspend: the yield is its error.
+        let e = run
+            .call(&mut store, &[Val::I32(1)], &mut results)
+            .unwrap_err();
+        assert!(
+            matches!(e.kind(), crate::ErrorKind::Yield(7)),
+            "{strategy:?}: {e}"
+        );
+    }
+    assert_eq!(stacks_in_use(), 0);
+}
+
+#[test]
+fn dropping_a_suspended_call_frees_its_fiber_stack() {
+    let before = stacks_in_use();
+    let (mut store, run) = yielding(Strategy::Jit);
+    let mut results = [Val::I32(0)];
+    let mut suspended = Vec::new();
+    for i in 0..3 {
+        let call = run
+            .call_resumable(&mut store, &[Val::I32(i)], &mut results)
+            .unwrap();
+        let ResumableCall::HostYield(inv) = call else {
+            panic!("expected a host yield")
+        };
+        suspended.push(inv);
+    }
+    assert_eq!(stacks_in_use(), before + 3);
+    drop(suspended);
+    assert_eq!(stacks_in_use(), before);
+    // The store is still usable.
+    let (mut store, run) = (store, run);
+    let call = run
+        .call_resumable(&mut store, &[Val::I32(1)], &mut results)
+        .unwrap();
+    let ResumableCall::HostYield(inv) = call else {
+        panic!("expected a host yield")
+    };
+    inv.resume(&mut store, &[Val::I32(1)], &mut results)
+        .unwrap();
+    assert_eq!(results[0], Val::I32(2));
+    assert_eq!(stacks_in_use(), before);
+}
+
+#[test]
+fn a_suspended_call_outlives_its_store_safely() {
+    let before = stacks_in_use();
+    let (mut store, run) = yielding(Strategy::Jit);
+    let mut results = [Val::I32(0)];
+    let call = run
+        .call_resumable(&mut store, &[Val::I32(1)], &mut results)
+        .unwrap();
+    let ResumableCall::HostYield(inv) = call else {
+        panic!("expected a host yield")
+    };
+    // The store (and with it the last handle to the module and the engine) goes first;
+    // the call keeps the code its fiber returns into until it is dropped.
+    drop(store);
+    assert_eq!(stacks_in_use(), before + 1);
+    drop(inv);
+    assert_eq!(stacks_in_use(), before);
+}
