@@ -205,7 +205,15 @@ fn test(cargo_args: &[OsString]) -> Result<ExitStatus> {
     let jit = status(
         cargo()
             .current_dir(&root)
-            .args(["test", "-p", "weft-engine", "-p", "weft-wast", "--features", "weft-wast/jit"])
+            .args([
+                "test",
+                "-p",
+                "weft-engine",
+                "-p",
+                "weft-wast",
+                "--features",
+                "weft-wast/jit",
+            ])
             .arg("--manifest-path")
             .arg(root.join("Cargo.toml")),
         "cargo to run the JIT tier's tests",
@@ -218,7 +226,14 @@ fn test(cargo_args: &[OsString]) -> Result<ExitStatus> {
         cargo()
             .current_dir(&root)
             .env("WEFT_STRATEGY", "jit")
-            .args(["test", "-p", "weft-engine", "-p", "weft-kernel", "--features"])
+            .args([
+                "test",
+                "-p",
+                "weft-engine",
+                "-p",
+                "weft-kernel",
+                "--features",
+            ])
             .args(["weft-kernel/jit", "--tests"])
             .arg("--manifest-path")
             .arg(root.join("Cargo.toml")),

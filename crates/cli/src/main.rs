@@ -259,7 +259,8 @@ fn boot_kernel(
         preopens,
     } = fs;
     let platform = weft_hosted::HostedPlatform::new(hosts).context("mapping --dir")?;
-    let mut kernel = Kernel::new(Box::new(platform), vfs, config);
+    let mut kernel =
+        Kernel::new(Box::new(platform), vfs, config).map_err(|e| anyhow::anyhow!("{e}"))?;
     let request = request(preopens);
     let pid = match invoke {
         None => kernel.spawn(request),

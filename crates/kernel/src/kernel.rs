@@ -71,8 +71,7 @@ pub struct KernelConfig {
     pub max_channels: usize,
     /// The engine tier processes run on (default the interpreter). [`Strategy::Jit`] needs
     /// the `jit` feature and a host that supports it ([`Strategy::jit_available`]); where
-    /// the engine refuses it, the kernel runs on the interpreter and [`Kernel::strategy`]
-    /// says so, so a caller that needs the JIT checks availability first (the CLI does).
+    /// the engine refuses it, [`Kernel::new`] fails with the engine's reason.
     pub strategy: Strategy,
 }
 
@@ -254,13 +253,21 @@ impl Kernel {
     }
 
     /// A kernel on `platform` with file system `vfs`.
-    pub fn new(platform: Box<dyn Platform>, vfs: Vfs, config: KernelConfig) -> Kernel {
+    ///
+    /// # Errors
+    /// `config.strategy` asks for a tier the engine does not have here (`ENOTSUP`, with the
+    /// engine's reason).
+    pub fn new(
+        platform: Box<dyn Platform>,
+        vfs: Vfs,
+        config: KernelConfig,
+    ) -> Result<Kernel, KernelError> {
         let mut engine_config = Config::new();
         engine_config.consume_fuel(true);
         engine_config.max_call_depth(config.limits.call_depth);
-        // Refused only where the JIT is unavailable; then the interpreter stays (see
-        // `KernelConfig::strategy`).
-        let _ = engine_config.strategy(config.strategy);
+        engine_config
+            .strategy(config.strategy)
+            .map_err(|e| KernelError::new(Errno::NOTSUP, format!("{e}")))?;
         let engine = Engine::new(&engine_config);
         let linker = Rc::new(sys::linker(&engine));
         let state = Rc::new(RefCell::new(State {
@@ -280,7 +287,7 @@ impl Kernel {
             this: None,
         }));
         state.borrow_mut().this = Some(Rc::downgrade(&state));
-        Kernel { state }
+        Ok(Kernel { state })
     }
 
     /// Starts a process from the host, with the console as its stdin, stdout and stderr.

@@ -8,6 +8,26 @@ mod common;
 use common::system;
 use weft_kernel::KernelConfig;
 
+#[test]
+fn a_kernel_on_a_tier_the_engine_lacks_is_an_error() {
+    let config = KernelConfig {
+        strategy: weft_engine::Strategy::Jit,
+        ..KernelConfig::default()
+    };
+    match common::bare_kernel(config) {
+        Ok(kernel) => {
+            // A build with the JIT on a host it supports runs on it.
+            assert!(weft_engine::Strategy::jit_available());
+            assert_eq!(kernel.strategy(), weft_engine::Strategy::Jit);
+        }
+        Err(e) => {
+            assert!(!weft_engine::Strategy::jit_available());
+            assert_eq!(e.errno, weft_kernel::Errno::NOTSUP, "{e}");
+            assert!(e.message.contains("JIT"), "{e}");
+        }
+    }
+}
+
 /// WAT prelude: the system calls the test programs use, a 64 KiB memory, and `print`
 /// (writes `len` bytes at `ptr` to stdout).
 const PRELUDE: &str = r#"

@@ -88,7 +88,11 @@ fn start(info: &'static mut BootInfo) -> ! {
     if let Err(e) = vfs.mount_tmpfs("/tmp", TMPFS_MAX.min(heap / 4)) {
         panic!("mounting /tmp: {e}");
     }
-    let mut kernel = Kernel::new(Box::new(platform), vfs, KernelConfig::default());
+    // The default configuration runs on the interpreter, which every build has.
+    let mut kernel = match Kernel::new(Box::new(platform), vfs, KernelConfig::default()) {
+        Ok(kernel) => kernel,
+        Err(e) => panic!("starting the kernel: {e}"),
+    };
     let init = kernel.spawn(SpawnRequest {
         program: Program::Path("/bin/init".to_string()),
         args: vec!["init".to_string()],

@@ -929,6 +929,7 @@ pub fn config() -> KernelConfig {
         },
         max_processes: 12,
         max_channels: 48,
+        ..KernelConfig::default()
     }
 }
 
@@ -973,7 +974,8 @@ pub fn run(data: &[u8]) -> Report {
     vfs.mount_tmpfs("/tmp", 64 << 10).expect("/tmp mounts");
     vfs.mount_tmpfs("/tmp/m", 16 << 10).expect("/tmp/m mounts");
     vfs.mount_tmpfs("/priv", 16 << 10).expect("/priv mounts");
-    let mut kernel = Kernel::new(Box::new(platform), vfs, config());
+    let mut kernel =
+        Kernel::new(Box::new(platform), vfs, config()).expect("the interpreter is always there");
     let before = kernel.stats();
     assert_eq!(before, KernelStats::default(), "a new kernel holds nothing");
     let log = || String::from_utf8_lossy(&stderr.borrow()).into_owned();

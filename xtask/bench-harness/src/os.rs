@@ -395,7 +395,8 @@ fn run_weft(system: &WeftSystem) -> Result<Duration> {
     let main = system.first().map_or("", |(name, _)| name);
 
     let start = Instant::now();
-    let mut kernel = Kernel::new(Box::new(platform), vfs, KernelConfig::default());
+    let mut kernel = Kernel::new(Box::new(platform), vfs, KernelConfig::default())
+        .expect("the interpreter is always there");
     let pid = kernel
         .spawn(SpawnRequest {
             program: Program::Path(format!("/bin/{main}")),
