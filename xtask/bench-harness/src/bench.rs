@@ -139,7 +139,7 @@ pub fn run(opts: &BenchArgs) -> Result<()> {
                 .collect()
         }
     };
-    let mut all = runtimes::all();
+    let mut all = runtimes::all()?;
     if let Some(names) = &opts.runtimes {
         for name in names {
             if name != NATIVE && !all.iter().any(|r| r.name() == name) {

@@ -42,13 +42,15 @@ pub trait Runtime {
 }
 
 /// Every runtime, in table order.
-pub fn all() -> Vec<Box<dyn Runtime>> {
-    vec![
-        Box::new(weft::Weft::new()),
+pub fn all() -> Result<Vec<Box<dyn Runtime>>> {
+    Ok(vec![
+        Box::new(weft::Weft::interpreter()),
+        Box::new(weft::Weft::jit(false)?),
+        Box::new(weft::Weft::jit(true)?),
         Box::new(wasmi::Wasmi::new()),
         Box::new(wasm3::Wasm3),
         Box::new(wasmtime::Wasmtime::new()),
-    ]
+    ])
 }
 
 /// Turns an error that is not `Send + Sync` (or not `std::error::Error`) into an

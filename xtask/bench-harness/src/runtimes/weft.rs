@@ -1,22 +1,54 @@
-//! weft's interpreter (`weft-engine`), with the default `Config` (no fuel).
+//! weft's engine (`weft-engine`) on each of its tiers: the interpreter with the default
+//! `Config` (no fuel), the JIT without fuel, and the JIT with fuel on as the kernel runs it.
 
 use super::{RunFn, Runtime, err, timed};
 use crate::guests::host_mix;
-use anyhow::Result;
+use anyhow::{Result, bail};
 use std::time::{Duration, Instant};
-use weft_engine::{Config, Engine, Instance, Linker, Module, Store};
+use weft_engine::{Config, Engine, Instance, Linker, Module, Store, Strategy};
 
-/// weft's engine.
+/// The fuel a metered store starts with: more than any workload burns, so the meter is
+/// counted and checked but never runs out.
+const FUEL: u64 = 1 << 62;
+
+/// weft's engine with one configuration.
 pub struct Weft {
+    name: &'static str,
     engine: Engine,
+    fuel: bool,
 }
 
 impl Weft {
-    /// An engine with the default configuration.
-    pub fn new() -> Weft {
+    /// The interpreter with the default configuration.
+    pub fn interpreter() -> Weft {
         Weft {
+            name: "weft",
             engine: Engine::new(&Config::default()),
+            fuel: false,
         }
+    }
+
+    /// The JIT, with fuel metering on (as the kernel runs processes) or off.
+    pub fn jit(fuel: bool) -> Result<Weft> {
+        if !Strategy::jit_available() {
+            bail!("weft's JIT is not available on this host");
+        }
+        let mut config = Config::default();
+        config.strategy(Strategy::Jit).map_err(err)?;
+        config.consume_fuel(fuel);
+        Ok(Weft {
+            name: if fuel { "weft-jit-fuel" } else { "weft-jit" },
+            engine: Engine::new(&config),
+            fuel,
+        })
+    }
+
+    fn store(&self) -> Result<Store<()>> {
+        let mut store = Store::new(&self.engine, ());
+        if self.fuel {
+            store.set_fuel(FUEL).map_err(err)?;
+        }
+        Ok(store)
     }
 
     fn linker(&self) -> Result<Linker<()>> {
@@ -30,7 +62,7 @@ impl Weft {
     /// `wasm` translated and instantiated, with the host function, in a new store.
     fn instance(&self, wasm: &[u8]) -> Result<(Store<()>, Instance)> {
         let module = Module::new(&self.engine, wasm).map_err(err)?;
-        let mut store = Store::new(&self.engine, ());
+        let mut store = self.store()?;
         let instance = self
             .linker()?
             .instantiate(&mut store, &module)
@@ -41,7 +73,7 @@ impl Weft {
 
 impl Runtime for Weft {
     fn name(&self) -> &'static str {
-        "weft"
+        self.name
     }
 
     fn translate(&self, wasm: &[u8]) -> Result<Option<Duration>> {
@@ -56,7 +88,7 @@ impl Runtime for Weft {
         let module = Module::new(&self.engine, wasm).map_err(err)?;
         let linker = self.linker()?;
         timed(times, || {
-            let mut store = Store::new(&self.engine, ());
+            let mut store = self.store()?;
             linker.instantiate(&mut store, &module).map_err(err)?;
             Ok(store)
         })
