@@ -185,6 +185,19 @@ fn test(cargo_args: &[OsString]) -> Result<ExitStatus> {
     if !debug.success() || !cargo_args.is_empty() {
         return Ok(debug);
     }
+    // The CLI runs programs on the JIT by default; its tests (real programs, shell sessions,
+    // the WASI suite) once more on the interpreter.
+    let interp = status(
+        cargo()
+            .current_dir(&root)
+            .env("WEFT_STRATEGY", "interp")
+            .args(["test", "-p", "weft", "--manifest-path"])
+            .arg(root.join("Cargo.toml")),
+        "cargo to run the CLI's tests on the interpreter",
+    )?;
+    if !interp.success() {
+        return Ok(interp);
+    }
     // Optimized builds dispatch between the interpreter's handlers by tail calls (debug
     // builds by a loop): the engine's tests, among them the one that catches a handler
     // growing the host stack, and the spec suite run that way too.

@@ -58,9 +58,8 @@ enum Command {
 
     /// Run .wast spec test scripts.
     Wast {
-        /// Run the scripts' modules on the Cranelift JIT (a build with feature `jit`).
-        #[arg(long)]
-        jit: bool,
+        #[command(flatten)]
+        tier: TierArgs,
         /// The scripts to run.
         #[arg(required = true, value_name = "FILE")]
         files: Vec<PathBuf>,
@@ -98,9 +97,8 @@ struct RunArgs {
     #[arg(long = "env", value_name = "NAME[=VALUE]")]
     envs: Vec<String>,
 
-    /// Run on the Cranelift JIT instead of the interpreter (a build with feature `jit`).
-    #[arg(long)]
-    jit: bool,
+    #[command(flatten)]
+    tier: TierArgs,
 
     /// The module (WebAssembly binary or text), then the program's arguments (after
     /// argv[0], which is MODULE as given).
@@ -131,24 +129,68 @@ struct BootArgs {
     #[arg(long = "dir", value_name = "HOST::GUEST")]
     dirs: Vec<String>,
 
-    /// Run on the Cranelift JIT instead of the interpreter (a build with feature `jit`).
-    #[arg(long)]
-    jit: bool,
+    #[command(flatten)]
+    tier: TierArgs,
 }
 
-/// The engine tier for `--jit`: an error, not a fallback, where this build or host has no
-/// JIT.
-fn strategy(jit: bool) -> Result<Strategy> {
-    if !jit {
-        return Ok(Strategy::Interpreter);
+/// Which of the engine's tiers runs the modules. Without either flag, `WEFT_STRATEGY`
+/// (`auto`, `jit` or `interp`) decides, and without it the default tier.
+#[derive(Args)]
+struct TierArgs {
+    /// Compile every function with the Cranelift JIT before anything runs.
+    #[arg(long, conflicts_with = "interp")]
+    jit: bool,
+
+    /// Run on the interpreter only.
+    #[arg(long)]
+    interp: bool,
+}
+
+/// What `WEFT_STRATEGY` may say.
+const STRATEGY_VAR: &str = "WEFT_STRATEGY";
+
+impl TierArgs {
+    /// The engine tier these flags (or `WEFT_STRATEGY`) ask for: an error, not a fallback,
+    /// where the JIT is asked for and this build or host has none. The default is
+    /// [`DEFAULT_STRATEGY`] where the JIT is available, else the interpreter.
+    fn strategy(&self) -> Result<Strategy> {
+        let (asked, source) = if self.jit {
+            (Some(Strategy::Jit), "--jit")
+        } else if self.interp {
+            (Some(Strategy::Interpreter), "--interp")
+        } else {
+            match std::env::var(STRATEGY_VAR) {
+                Ok(v) => (Some(parse_strategy(&v)?), STRATEGY_VAR),
+                Err(std::env::VarError::NotPresent) => (None, ""),
+                Err(std::env::VarError::NotUnicode(_)) => {
+                    anyhow::bail!("{STRATEGY_VAR}: not valid UTF-8")
+                }
+            }
+        };
+        match asked {
+            Some(Strategy::Interpreter) => Ok(Strategy::Interpreter),
+            Some(s) if !Strategy::jit_available() => anyhow::bail!(
+                "{source}: this weft has no JIT for this host, so it cannot run {s:?} (the \
+                 JIT needs Linux on x86_64 or aarch64 and a build with the `jit` feature, \
+                 which is the default); use --interp"
+            ),
+            Some(s) => Ok(s),
+            None if Strategy::jit_available() => Ok(DEFAULT_STRATEGY),
+            None => Ok(Strategy::Interpreter),
+        }
     }
-    if !Strategy::jit_available() {
-        anyhow::bail!(
-            "--jit: this weft has no JIT for this host (build it with `--features jit` on \
-             Linux x86_64 or aarch64)"
-        );
+}
+
+/// The tier where the JIT is available and nothing asks for another.
+const DEFAULT_STRATEGY: Strategy = Strategy::Jit;
+
+/// `WEFT_STRATEGY`'s value as a tier.
+fn parse_strategy(value: &str) -> Result<Strategy> {
+    match value {
+        "jit" => Ok(Strategy::Jit),
+        "interp" => Ok(Strategy::Interpreter),
+        other => anyhow::bail!("{STRATEGY_VAR}={other}: expected `jit` or `interp`"),
     }
-    Ok(Strategy::Jit)
 }
 
 fn main() -> ExitCode {
@@ -157,7 +199,7 @@ fn main() -> ExitCode {
         Command::Run(args) => run_program(args),
         Command::Boot(args) => boot(args),
 
-        Command::Wast { jit, files } => strategy(jit).and_then(|s| wast(s, &files)),
+        Command::Wast { tier, files } => tier.strategy().and_then(|s| wast(s, &files)),
     };
     result.unwrap_or_else(|e| {
         eprintln!("error: {e:#}");
@@ -317,7 +359,7 @@ fn run_program(args: RunArgs) -> Result<ExitCode> {
     let fs = run_file_system(&args.dirs)?;
     let mut config = KernelConfig::default();
     config.limits.fuel = args.fuel;
-    config.strategy = strategy(args.jit)?;
+    config.strategy = args.tier.strategy()?;
     let name = file.display().to_string();
     let invoke = args.invoke.as_deref().map(|func| Invoke {
         func,
@@ -354,7 +396,7 @@ fn run_program(args: RunArgs) -> Result<ExitCode> {
 fn boot(args: BootArgs) -> Result<ExitCode> {
     let fs = boot_file_system(&args.dirs)?;
     let config = KernelConfig {
-        strategy: strategy(args.jit)?,
+        strategy: args.tier.strategy()?,
         ..KernelConfig::default()
     };
     let ending = boot_kernel(fs, config, None, |mut preopens| {

@@ -1354,7 +1354,8 @@ impl Translator<'_> {
             }
             return Ok(());
         }
-        if self.reachable {
+        let fell_through = self.reachable;
+        if fell_through {
             self.room(c.results as usize + 2)?;
             self.materialize_top(c.results as usize);
         }
@@ -1368,8 +1369,12 @@ impl Translator<'_> {
         }
         self.recycle(core::mem::take(&mut c.fixups));
         self.reset_stack(c.height, c.results)?;
-        self.reachable = true;
-        if jumped_to || c.kind == CtrlKind::Loop {
+        // What follows runs only if the block's end is reached: by falling into it or by a
+        // branch to it (a loop's branches go to its header). Code after a block that every
+        // path leaves by a branch further out is unreachable, and like the code after a
+        // `br` it is neither translated nor charged.
+        self.reachable = fell_through || jumped_to;
+        if self.reachable && (jumped_to || c.kind == CtrlKind::Loop) {
             self.new_fuel_block();
         }
         Ok(())

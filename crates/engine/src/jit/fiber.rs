@@ -85,6 +85,43 @@ pub enum FiberOutcome {
     },
 }
 
+/// The most callers a trap's backtrace records (see [`TrapCallers`]).
+pub const MAX_TRAP_CALLERS: usize = 256;
+
+/// Where the callers of a faulting instruction were, innermost first: one PC inside each
+/// JIT frame's call instruction (its return address minus one), found by the fault handler
+/// from the frame-pointer chain. At most [`MAX_TRAP_CALLERS`]; deeper frames are left out.
+#[derive(Clone, Copy)]
+pub struct TrapCallers {
+    pcs: [usize; MAX_TRAP_CALLERS],
+    len: usize,
+}
+
+impl TrapCallers {
+    /// No callers.
+    pub const EMPTY: TrapCallers = TrapCallers {
+        pcs: [0; MAX_TRAP_CALLERS],
+        len: 0,
+    };
+
+    /// Appends `pc`; false (and nothing changes) when full.
+    pub fn push(&mut self, pc: usize) -> bool {
+        match self.pcs.get_mut(self.len) {
+            Some(slot) => {
+                *slot = pc;
+                self.len += 1;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The PCs, innermost first.
+    pub fn as_slice(&self) -> &[usize] {
+        &self.pcs[..self.len]
+    }
+}
+
 /// The sizes of a fiber's stack.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FiberConfig {
@@ -308,6 +345,9 @@ pub(crate) struct FiberState {
     pub(crate) usable: (usize, usize),
     /// A panic caught by [`catch_host_panic`], re-raised by `resume`.
     panic: RefCell<Option<Box<dyn Any + Send>>>,
+    /// The callers of the last faulting instruction, written by the fault handler and taken
+    /// by [`Fiber::take_trap_callers`].
+    pub(crate) trap_callers: Cell<TrapCallers>,
 }
 
 /// A JIT call on a stack of its own. See the module docs.
@@ -357,6 +397,7 @@ impl Fiber {
             guard,
             usable: (low, high),
             panic: RefCell::new(None),
+            trap_callers: Cell::new(TrapCallers::EMPTY),
         })));
         let state_ptr: *const FiberState = state.as_ptr();
         // The closure captures only `Copy` values and creates no locals with drop glue
@@ -386,6 +427,16 @@ impl Fiber {
     /// (`StackOverflow`) while the libcalls it calls still have room.
     pub fn stack_limit(&self) -> usize {
         self.stack_limit
+    }
+
+    /// After [`FiberOutcome::Trapped`] from a fault (a nonzero `pc`), the callers of the
+    /// faulting instruction; empty otherwise, and once taken.
+    pub fn take_trap_callers(&self) -> TrapCallers {
+        // SAFETY: the state lives until `drop`; the fiber's code is not running now, so the
+        // fault handler cannot be writing it.
+        unsafe { self.state.as_ref() }
+            .trap_callers
+            .replace(TrapCallers::EMPTY)
     }
 
     /// Whether the call has finished or trapped.

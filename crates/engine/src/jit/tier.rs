@@ -434,7 +434,7 @@ impl JitCall {
     /// Runs (or resumes) the call until it finishes, suspends or fails.
     ///
     /// # Errors
-    /// A trap (with the trapping function as backtrace, when it is known), or a host
+    /// A trap (with the frames of the JIT functions on the fiber as backtrace), or a host
     /// function's error.
     pub fn run(&mut self, store: &mut dyn StoreOps) -> Result<JitOutcome> {
         self.cx.yielded = None;
@@ -481,12 +481,18 @@ impl JitCall {
                 Ok(JitOutcome::Yield { tag, func })
             }
             FiberOutcome::Trapped { code, pc } => {
-                if let Some(e) = self.cx.error.take() {
-                    return Err(e);
-                }
-                let mut e = Error::trap(code);
-                if let Some(frame) = frame_at(store.core(), pc) {
-                    e.add_frames([frame]);
+                // A host function's error (the trampoline trapped with `Host` for it), else
+                // the trap itself; a trap gets this call's frames after any it has already
+                // (from a nested call), as on the interpreter.
+                let mut e = self.cx.error.take().unwrap_or_else(|| Error::trap(code));
+                if e.is_trap() {
+                    let callers = self.fiber.take_trap_callers();
+                    let core = store.core();
+                    e.add_frames(
+                        core::iter::once(pc)
+                            .chain(callers.as_slice().iter().copied())
+                            .filter_map(|pc| frame_at(core, pc)),
+                    );
                 }
                 Err(e)
             }

@@ -12,7 +12,9 @@
 //!    table's entry for the PC; else a fault address in a registered memory guard region is
 //!    `MemoryOutOfBounds`.
 //!
-//! If all hold, it rewrites the interrupted context so that, when the handler returns, the
+//! If all hold, it records the callers of the faulting instruction for the backtrace (the
+//! code generator keeps frame pointers, so each JIT frame links to its caller's; see
+//! [`callers`]) and rewrites the interrupted context so that, when the handler returns, the
 //! fiber's stack is reset and the fiber returns `Trapped { code, pc }` to its resumer
 //! (corosensei's `setup_trap_handler`). Otherwise the fault is not ours — a bug in Rust code,
 //! a fault on another thread, or an unexpected fault in generated code — and the handler
@@ -188,17 +190,18 @@ pub fn ensure_thread_signal_stack() -> Result<(), CodeError> {
     Ok(())
 }
 
-/// The interrupted PC and stack pointer.
+/// The interrupted PC, stack pointer and frame pointer.
 ///
 /// # Safety
 /// `uctx` is the `ucontext_t` the kernel passed to the handler.
 #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
-unsafe fn pc_sp(uctx: *mut c_void) -> (usize, usize) {
+unsafe fn pc_sp_fp(uctx: *mut c_void) -> (usize, usize, usize) {
     // SAFETY: the caller passes the handler's ucontext.
     let g = unsafe { &(*uctx.cast::<libc::ucontext_t>()).uc_mcontext.gregs };
     (
         g[libc::REG_RIP as usize] as usize,
         g[libc::REG_RSP as usize] as usize,
+        g[libc::REG_RBP as usize] as usize,
     )
 }
 
@@ -224,15 +227,15 @@ unsafe fn redirect(uctx: *mut c_void, regs: corosensei::trap::TrapHandlerRegs) {
     g[libc::REG_RSI as usize] = rsi as i64;
 }
 
-/// The interrupted PC and stack pointer.
+/// The interrupted PC, stack pointer and frame pointer (x29).
 ///
 /// # Safety
 /// `uctx` is the `ucontext_t` the kernel passed to the handler.
 #[cfg(all(target_os = "linux", target_arch = "aarch64"))]
-unsafe fn pc_sp(uctx: *mut c_void) -> (usize, usize) {
+unsafe fn pc_sp_fp(uctx: *mut c_void) -> (usize, usize, usize) {
     // SAFETY: the caller passes the handler's ucontext.
     let m = unsafe { &(*uctx.cast::<libc::ucontext_t>()).uc_mcontext };
-    (m.pc as usize, m.sp as usize)
+    (m.pc as usize, m.sp as usize, m.regs[29] as usize)
 }
 
 /// Makes the interrupted context continue as corosensei's trap trampoline asks.
@@ -293,7 +296,7 @@ unsafe fn handle_jit_fault(sig: c_int, info: *mut libc::siginfo_t, uctx: *mut c_
     // SAFETY: for these four signals `si_addr` is the union member the kernel filled in.
     let addr = unsafe { info.si_addr() } as usize;
     // SAFETY: the handler's ucontext.
-    let (pc, sp) = unsafe { pc_sp(uctx) };
+    let (pc, sp, fp) = unsafe { pc_sp_fp(uctx) };
     let state = fiber::current_state_for_signal();
     if state.is_null() {
         return false;
@@ -329,6 +332,7 @@ unsafe fn handle_jit_fault(sig: c_int, info: *mut libc::siginfo_t, uctx: *mut c_
     } else {
         return false; // an unexpected fault in generated code: a bug, let it crash
     };
+    state.trap_callers.set(callers(sp, fp, state.usable));
     // SAFETY: the stack pointer is inside the fiber (checked above), and the fiber's stack
     // can be discarded (`traps.2`, `fiber.1`); we update exactly the registers that the
     // returned `TrapHandlerRegs` names. The closure only returns `Copy` values.
@@ -336,6 +340,40 @@ unsafe fn handle_jit_fault(sig: c_int, info: *mut libc::siginfo_t, uctx: *mut c_
     // SAFETY: the handler's ucontext.
     unsafe { redirect(uctx, regs) };
     true
+}
+
+/// The callers of a faulting JIT instruction, innermost first, from the frame-pointer chain
+/// that starts at `fp` (the interrupted frame pointer) on the fiber stack `usable` whose
+/// interrupted stack pointer is `sp`.
+///
+/// Every frame of generated code (functions and trampolines alike) keeps Cranelift's frame
+/// record: the caller's frame pointer at `[fp]` and the return address at `[fp + 8]` (x86_64
+/// and aarch64 alike). The walk reads a record only if it lies inside the usable stack,
+/// above `sp` and above the record before it, so it never reads outside mapped memory and
+/// always ends; it stops at the first return address outside published code (the fiber's
+/// entry, or a host frame on the way). A fault in a function's prologue, before its frame
+/// record exists, leaves out its caller (the walk starts at the caller's record). Signal-safe:
+/// reads of the fiber's own stack and of the code registry.
+fn callers(sp: usize, mut fp: usize, usable: (usize, usize)) -> fiber::TrapCallers {
+    let mut out = fiber::TrapCallers::EMPTY;
+    let mut low = sp.max(usable.0);
+    while fp.is_multiple_of(8) && low <= fp && fp.checked_add(16).is_some_and(|end| end <= usable.1)
+    {
+        // SAFETY: `[fp, fp + 16)` is inside the fiber's usable stack (checked above), which
+        // is mapped read/write for as long as the fiber lives, and this thread runs it.
+        let (next, ret) = unsafe {
+            (
+                ptr::read(fp as *const usize),
+                ptr::read((fp + 8) as *const usize),
+            )
+        };
+        if ret == 0 || code::lookup_pc_range(ret - 1).is_none() || !out.push(ret - 1) {
+            break;
+        }
+        low = fp + 16;
+        fp = next;
+    }
+    out
 }
 
 /// Passes a fault that is not ours to the previous handler, or to the default action.
