@@ -9,6 +9,7 @@
 
 mod bench;
 mod chart;
+mod clang;
 mod guests;
 mod os;
 mod report;
