@@ -277,7 +277,8 @@ mod tests {
 
     /// With the toolchain installed (`.ci/run` installs it; without it this fails, naming the
     /// packages, as weft's C tests do), the probe passes and the sqlite guest
-    /// builds into a module that imports nothing and exports `run`.
+    /// builds into a module that imports nothing, exports `run` and gives the native
+    /// checksums.
     #[test]
     fn the_toolchain_builds_an_import_free_sqlite() {
         let toolchain = Toolchain::find().unwrap_or_else(|e| panic!("{e:#}"));
@@ -299,5 +300,22 @@ mod tests {
             }
         }
         assert!(exports.iter().any(|e| e == "run"), "exports: {exports:?}");
+
+        // And it computes what the native build does (on weft's interpreter).
+        use weft_engine::{Config, Engine, Linker, Module, Store};
+        let engine = Engine::new(&Config::default());
+        let module = Module::new(&engine, &wasm).unwrap();
+        let mut store = Store::new(&engine, ());
+        let instance = Linker::new(&engine)
+            .instantiate(&mut store, &module)
+            .unwrap();
+        let run = instance.get_typed_func::<u32, u64>(&store, "run").unwrap();
+        for n in [0, 200] {
+            assert_eq!(
+                run.call(&mut store, n).unwrap(),
+                bench_sqlite::run(n),
+                "run({n})"
+            );
+        }
     }
 }
