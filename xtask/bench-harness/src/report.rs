@@ -227,10 +227,11 @@ fn engine_table(results: &Results) -> String {
         let _ = writeln!(
             out,
             "{}: {} KiB of code in a {} KiB binary; to first run(n): translation (or \
-             loading), instantiation and the first call",
+             loading), instantiation and the first call; native built by {}",
             large.name,
             large.code_bytes / 1024,
-            large.total_bytes / 1024
+            large.total_bytes / 1024,
+            bench_sqlite::NATIVE_COMPILER
         );
     }
     out.push('\n');
@@ -304,6 +305,7 @@ pub fn json(results: &Results) -> Value {
                 "n": l.n,
                 "translate_ms_per_mib_code": map(&l.translate_ms_per_mib),
                 "first_result_ms": map(&l.first_result_ms),
+                "native_compiler": bench_sqlite::NATIVE_COMPILER,
             })),
         },
         "calls": {
