@@ -2,7 +2,7 @@
 //! measures translation, instantiation and call costs, measures weft's kernel against
 //! Linux, and reports.
 
-use crate::guests::{self, WORKLOADS, Workload};
+use crate::guests::{self, Language, WORKLOADS, Workload};
 use crate::os::{self, OsResults};
 use crate::runtimes::{self, Runtime};
 use crate::{BenchArgs, chart, report};
@@ -13,6 +13,10 @@ use std::time::{Duration, Instant};
 
 /// The name of the native baseline in results.
 pub const NATIVE: &str = "native";
+
+/// The workload whose module is large (about 1 MiB of code): its translation and its time
+/// to a first result are reported apart from the small guests'.
+pub const LARGE_MODULE: &str = "sqlite";
 
 /// Everything one `bench` run measured.
 #[derive(Debug)]
@@ -74,9 +78,9 @@ impl WorkloadResult {
 /// Costs outside the workloads.
 #[derive(Debug, Default)]
 pub struct Startup {
-    /// Bytes of function code (code sections) over all guest binaries.
+    /// Bytes of function code (code sections) over the small (Rust) guest binaries.
     pub code_bytes: usize,
-    /// Bytes of all guest binaries.
+    /// Bytes of the small guest binaries.
     pub total_bytes: usize,
     /// Milliseconds of translation per MiB of code, per runtime that translates ahead.
     pub translate_ms_per_mib: Vec<(&'static str, f64)>,
@@ -89,6 +93,26 @@ pub struct Startup {
     /// Nanoseconds per iteration of the `hostcall` workload (one Wasm-to-host call and the
     /// loop around it).
     pub wasm_to_host_ns: Vec<(&'static str, f64)>,
+    /// The large module, if its workload ran.
+    pub large: Option<LargeModule>,
+}
+
+/// Start-up of the large module ([`LARGE_MODULE`]).
+#[derive(Debug)]
+pub struct LargeModule {
+    /// Its workload's name.
+    pub name: &'static str,
+    /// Bytes of its code section.
+    pub code_bytes: usize,
+    /// Bytes of its binary.
+    pub total_bytes: usize,
+    /// The `n` of the first call.
+    pub n: u32,
+    /// Milliseconds of translation per MiB of its code, per runtime that translates ahead.
+    pub translate_ms_per_mib: Vec<(&'static str, f64)>,
+    /// Median milliseconds from its bytes in memory to the result of `run(n)`: translation
+    /// (or loading), instantiation and the first call.
+    pub first_result_ms: Vec<(&'static str, f64)>,
 }
 
 /// Prints a progress line start (finished by [`done`]).
@@ -152,22 +176,35 @@ pub fn run(opts: &BenchArgs) -> Result<()> {
         all.clear();
     }
 
-    let binaries: Vec<Vec<u8>> = if opts.os_only {
+    // Every Rust guest (the startup measurements translate them all); a C guest only if it
+    // runs, since it needs a C toolchain for wasm32-wasi.
+    let binaries: Vec<(Workload, Vec<u8>)> = if opts.os_only {
         Vec::new()
     } else {
         eprintln!("building the guests for wasm32-unknown-unknown ...");
         let dir = guests::build()?;
-        WORKLOADS
-            .iter()
-            .map(|w| guests::load(&dir, w))
-            .collect::<Result<_>>()?
+        let mut binaries = Vec::new();
+        for w in WORKLOADS {
+            match w.language {
+                Language::Rust => binaries.push((*w, guests::load(&dir, w)?)),
+                Language::C if workloads.iter().any(|x| x.name == w.name) => {
+                    binaries.push((*w, guests::build_c(w)?));
+                }
+                Language::C => {}
+            }
+        }
+        binaries
     };
     let binary = |w: &Workload| {
-        let i = WORKLOADS.iter().position(|x| x.name == w.name).unwrap_or(0);
-        &binaries[i]
+        binaries
+            .iter()
+            .find(|(x, _)| x.name == w.name)
+            .map(|(_, b)| b.as_slice())
+            .expect("every workload that runs has been built")
     };
+    let large = binaries.iter().any(|(w, _)| w.name == LARGE_MODULE);
 
-    let startup_steps = all.len() * 3;
+    let startup_steps = all.len() * if large { 5 } else { 3 };
     let os_steps = if opts.no_os { 0 } else { os::STEPS };
     let total = workloads.len() * (all.len() + 1) + startup_steps + os_steps;
     let mut step = 0;
@@ -330,19 +367,45 @@ fn code_bytes(wasm: &[u8]) -> Result<usize> {
 #[inline(never)]
 fn native_nop() {}
 
-/// Translation time, instantiation time and call costs.
+const MIB: f64 = 1024.0 * 1024.0;
+
+/// The sum over `binaries` of the median of `runs` translations of each, in seconds, or
+/// `None` if `rt` does not translate ahead of the first call.
+fn translation_s(rt: &dyn Runtime, binaries: &[&[u8]], runs: usize) -> Result<Option<f64>> {
+    let mut sum = 0.0;
+    for wasm in binaries {
+        let mut times = Vec::with_capacity(runs);
+        for _ in 0..runs {
+            match rt.translate(wasm)? {
+                Some(t) => times.push(t.as_secs_f64()),
+                None => return Ok(None),
+            }
+        }
+        sum += median(times);
+    }
+    Ok(Some(sum))
+}
+
+/// Translation time, instantiation time and call costs, and the large module's start-up.
 fn measure_startup(
     all: &[Box<dyn Runtime>],
-    binaries: &[Vec<u8>],
+    binaries: &[(Workload, Vec<u8>)],
     results: &[WorkloadResult],
     quick: bool,
     runs: usize,
     (step, total): (&mut usize, usize),
 ) -> Result<Startup> {
-    const MIB: f64 = 1024.0 * 1024.0;
+    // The small guests (the Rust ones) make the translation aggregate; the large module
+    // has rows of its own, so that its 1 MiB does not swamp the eleven small guests' 240
+    // KiB and the aggregate stays comparable with earlier runs.
+    let small: Vec<&[u8]> = binaries
+        .iter()
+        .filter(|(w, _)| w.language == Language::Rust)
+        .map(|(_, b)| b.as_slice())
+        .collect();
     let mut s = Startup {
-        code_bytes: binaries.iter().map(|b| code_bytes(b)).sum::<Result<_>>()?,
-        total_bytes: binaries.iter().map(Vec::len).sum(),
+        code_bytes: small.iter().map(|b| code_bytes(b)).sum::<Result<_>>()?,
+        total_bytes: small.iter().map(|b| b.len()).sum(),
         instantiate_guest: "json",
         ..Startup::default()
     };
@@ -350,39 +413,38 @@ fn measure_startup(
     // Translation: the median of `runs` translations of each binary, summed.
     for rt in all {
         progress(step, total, &format!("translation on {}", rt.name()));
-        let mut sum = 0.0;
-        let mut translates = true;
-        for wasm in binaries {
-            let mut times = Vec::with_capacity(runs);
-            for _ in 0..runs {
-                match rt.translate(wasm)? {
-                    Some(t) => times.push(t.as_secs_f64()),
-                    None => translates = false,
-                }
+        match translation_s(rt.as_ref(), &small, runs)? {
+            Some(sum) => {
+                let per_mib = sum * 1e3 / (s.code_bytes as f64 / MIB);
+                done(&format!("{per_mib:.1} ms/MiB of code"));
+                s.translate_ms_per_mib.push((rt.name(), per_mib));
             }
-            if !translates {
-                break;
-            }
-            sum += median(times);
-        }
-        if translates {
-            let per_mib = sum * 1e3 / (s.code_bytes as f64 / MIB);
-            done(&format!("{per_mib:.1} ms/MiB of code"));
-            s.translate_ms_per_mib.push((rt.name(), per_mib));
-        } else {
-            done("not measured (translates lazily)");
+            None => done("not measured (translates lazily)"),
         }
     }
 
+    if let Some((w, wasm)) = binaries.iter().find(|(w, _)| w.name == LARGE_MODULE) {
+        // Compiling 1 MiB takes seconds on the JITs: `--quick` (CI) checks it once.
+        let large_runs = if quick { 1 } else { runs };
+        s.large = Some(measure_large(
+            all,
+            w,
+            wasm,
+            results,
+            large_runs,
+            (step, total),
+        )?);
+    }
+
     // Instantiation of one guest with a memory and data segments.
-    let index = WORKLOADS
+    let (_, json) = binaries
         .iter()
-        .position(|w| w.name == s.instantiate_guest)
+        .find(|(w, _)| w.name == s.instantiate_guest)
         .context("the instantiation guest is missing")?;
     let times = if quick { 5 } else { 50 };
     for rt in all {
         progress(step, total, &format!("instantiation on {}", rt.name()));
-        match rt.instantiate(&binaries[index], times) {
+        match rt.instantiate(json, times) {
             Ok(d) => {
                 let us = median_duration(&d) * 1e6;
                 done(&format!("{us:.1} µs"));
@@ -426,6 +488,91 @@ fn measure_startup(
         }
     }
     Ok(s)
+}
+
+/// The large module's translation per MiB of code and its time to a first result: from
+/// its bytes in memory to the result of `run(quick n)`, checked against the native one.
+fn measure_large(
+    all: &[Box<dyn Runtime>],
+    w: &Workload,
+    wasm: &[u8],
+    results: &[WorkloadResult],
+    runs: usize,
+    (step, total): (&mut usize, usize),
+) -> Result<LargeModule> {
+    let mut large = LargeModule {
+        name: w.name,
+        code_bytes: code_bytes(wasm)?,
+        total_bytes: wasm.len(),
+        n: w.quick,
+        translate_ms_per_mib: Vec::new(),
+        first_result_ms: Vec::new(),
+    };
+    let mib = large.code_bytes as f64 / MIB;
+    let expected = (w.native)(large.n);
+    // A runtime that could not run the workload is not asked again.
+    let failed = |rt: &str| {
+        results
+            .iter()
+            .any(|r| r.workload.name == w.name && r.failures.iter().any(|(f, _)| *f == rt))
+    };
+    for rt in all {
+        progress(
+            step,
+            total,
+            &format!("translation of {} on {}", w.name, rt.name()),
+        );
+        if failed(rt.name()) {
+            done("not measured (cannot run it)");
+            continue;
+        }
+        match translation_s(rt.as_ref(), &[wasm], runs) {
+            Ok(Some(t)) => {
+                let per_mib = t * 1e3 / mib;
+                done(&format!("{:.1} ms ({per_mib:.1} ms/MiB of code)", t * 1e3));
+                large.translate_ms_per_mib.push((rt.name(), per_mib));
+            }
+            Ok(None) => done("not measured (translates lazily)"),
+            Err(e) => done(&format!("FAILED: {e:#}")),
+        }
+    }
+    for rt in all {
+        progress(
+            step,
+            total,
+            &format!("{} to its first result on {}", w.name, rt.name()),
+        );
+        if failed(rt.name()) {
+            done("not measured (cannot run it)");
+            continue;
+        }
+        let mut times = Vec::with_capacity(runs);
+        let measured: Result<()> = (0..runs).try_for_each(|_| {
+            let (t, sum) = rt.first_result(wasm, w.imports_host, large.n)?;
+            if sum != expected {
+                return Err(Mismatch(format!(
+                    "checksum mismatch: the first run({}) of {} on {} returned {sum:#018x}, \
+                     native returned {expected:#018x}",
+                    large.n,
+                    w.name,
+                    rt.name()
+                ))
+                .into());
+            }
+            times.push(t.as_secs_f64());
+            Ok(())
+        });
+        match measured {
+            Ok(()) => {
+                let ms = median(times) * 1e3;
+                done(&format!("{ms:.1} ms"));
+                large.first_result_ms.push((rt.name(), ms));
+            }
+            Err(e) if e.is::<Mismatch>() || rt.name() == "weft" => return Err(e),
+            Err(e) => done(&format!("FAILED: {e:#}")),
+        }
+    }
+    Ok(large)
 }
 
 /// Describes this machine.

@@ -1,9 +1,20 @@
 //! The workloads: the guest crates under `bench/guests/`, their input sizes, their native
-//! entry points, and building them for `wasm32-unknown-unknown`.
+//! entry points, and building them: the Rust guests with Cargo for
+//! `wasm32-unknown-unknown`, the C one (`sqlite`) with clang for wasm32-wasi
+//! ([`crate::clang`]).
 
 use anyhow::{Context, Result, bail};
 use std::path::{Path, PathBuf};
 use std::process::Command;
+
+/// The language of a guest, which decides how its Wasm binary is built.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Language {
+    /// A Rust crate built by Cargo for `wasm32-unknown-unknown` (all at once, [`build`]).
+    Rust,
+    /// C compiled by clang against wasi-libc ([`crate::clang`]), only when it runs.
+    C,
+}
 
 /// One benchmark workload: a guest crate exporting `run(n) -> checksum`.
 #[derive(Debug, Clone, Copy)]
@@ -20,6 +31,8 @@ pub struct Workload {
     pub native: fn(u32) -> u64,
     /// Whether the guest imports `env.host_mix`.
     pub imports_host: bool,
+    /// What it is written in.
+    pub language: Language,
 }
 
 impl Workload {
@@ -38,6 +51,7 @@ pub const WORKLOADS: &[Workload] = &[
         full: 35,
         native: bench_fib::run,
         imports_host: false,
+        language: Language::Rust,
     },
     Workload {
         name: "collatz",
@@ -46,6 +60,7 @@ pub const WORKLOADS: &[Workload] = &[
         full: 500_000,
         native: bench_collatz::run,
         imports_host: false,
+        language: Language::Rust,
     },
     Workload {
         name: "sieve",
@@ -54,6 +69,7 @@ pub const WORKLOADS: &[Workload] = &[
         full: 20_000_000,
         native: bench_sieve::run,
         imports_host: false,
+        language: Language::Rust,
     },
     Workload {
         name: "sort",
@@ -62,6 +78,7 @@ pub const WORKLOADS: &[Workload] = &[
         full: 1_000_000,
         native: bench_sort::run,
         imports_host: false,
+        language: Language::Rust,
     },
     Workload {
         name: "matmul",
@@ -70,6 +87,7 @@ pub const WORKLOADS: &[Workload] = &[
         full: 400,
         native: bench_matmul::run,
         imports_host: false,
+        language: Language::Rust,
     },
     Workload {
         name: "nbody",
@@ -78,6 +96,7 @@ pub const WORKLOADS: &[Workload] = &[
         full: 300_000,
         native: bench_nbody::run,
         imports_host: false,
+        language: Language::Rust,
     },
     Workload {
         name: "sha256",
@@ -86,6 +105,7 @@ pub const WORKLOADS: &[Workload] = &[
         full: 8,
         native: bench_sha256::run,
         imports_host: false,
+        language: Language::Rust,
     },
     Workload {
         name: "deflate",
@@ -94,6 +114,7 @@ pub const WORKLOADS: &[Workload] = &[
         full: 1_024,
         native: bench_deflate::run,
         imports_host: false,
+        language: Language::Rust,
     },
     Workload {
         name: "json",
@@ -102,6 +123,7 @@ pub const WORKLOADS: &[Workload] = &[
         full: 30_000,
         native: bench_json::run,
         imports_host: false,
+        language: Language::Rust,
     },
     Workload {
         name: "interp",
@@ -110,6 +132,7 @@ pub const WORKLOADS: &[Workload] = &[
         full: 150_000,
         native: bench_interp::run,
         imports_host: false,
+        language: Language::Rust,
     },
     Workload {
         name: "hostcall",
@@ -118,6 +141,16 @@ pub const WORKLOADS: &[Workload] = &[
         full: 10_000_000,
         native: bench_hostcall::run,
         imports_host: true,
+        language: Language::Rust,
+    },
+    Workload {
+        name: "sqlite",
+        what: "SQLite 3.50 (C, clang -O2): inserts, indexes, GROUP BY, join, lookups",
+        quick: 200,
+        full: 5_000,
+        native: bench_sqlite::run,
+        imports_host: false,
+        language: Language::C,
     },
 ];
 
@@ -180,8 +213,19 @@ pub fn build() -> Result<PathBuf> {
     Ok(target_dir.join(TARGET).join("release"))
 }
 
-/// The Wasm binary of `workload`, built by [`build`] into `dir`.
+/// The Wasm binary of the Rust guest `workload`, built by [`build`] into `dir`.
 pub fn load(dir: &Path, workload: &Workload) -> Result<Vec<u8>> {
     let path = dir.join(format!("bench_{}.wasm", workload.name));
+    std::fs::read(&path).with_context(|| format!("reading {}", path.display()))
+}
+
+/// Builds the C guest `workload` with clang for wasm32-wasi (into `target/bench-guests/c`)
+/// and returns its binary.
+pub fn build_c(workload: &Workload) -> Result<Vec<u8>> {
+    let out_dir = repo_root().join("target/bench-guests/c");
+    let path = match workload.name {
+        "sqlite" => crate::clang::build_sqlite(&out_dir)?,
+        other => bail!("no C build for the workload `{other}`"),
+    };
     std::fs::read(&path).with_context(|| format!("reading {}", path.display()))
 }

@@ -1,14 +1,16 @@
 //! weft's benchmark harness, run as `cargo xtask bench [OPTIONS]` from the repository root
 //! (the `xtask` dispatcher runs this package, `weft-bench`).
 //!
-//! It builds the guest programs under `bench/` for `wasm32-unknown-unknown`, runs every
-//! workload on weft's interpreter, its peers (wasmi, wasm3, wasmtime) and natively, checks
+//! It builds the guest programs under `bench/` (the Rust ones for `wasm32-unknown-unknown`
+//! with Cargo, the C one, SQLite, for wasm32-wasi with clang), runs every workload on
+//! weft's interpreter and JIT, its peers (wasmi, wasm3, wasmtime) and natively, checks
 //! every checksum against the native one, measures translation, instantiation and call
 //! costs, measures weft's kernel against Linux (IPC, spawn, fd_write), and prints a table
 //! (optionally writing JSON and an SVG chart). See BENCHMARKS.md.
 
 mod bench;
 mod chart;
+mod clang;
 mod guests;
 mod os;
 mod report;

@@ -191,9 +191,23 @@ fn engine_table(results: &Results) -> String {
     };
     let mut header = vec!["startup and calls".to_string()];
     header.extend(results.runtimes.iter().map(|r| r.to_string()));
-    let rows = vec![
+    let mut rows = vec![
         header,
         rows_of("translate, ms per MiB of code", &s.translate_ms_per_mib, 1),
+    ];
+    if let Some(large) = &s.large {
+        rows.push(rows_of(
+            &format!("translate {}, ms per MiB of code", large.name),
+            &large.translate_ms_per_mib,
+            1,
+        ));
+        rows.push(rows_of(
+            &format!("{} to first run({}), ms", large.name, large.n),
+            &large.first_result_ms,
+            1,
+        ));
+    }
+    rows.extend([
         rows_of(
             &format!("instantiate {}, µs", s.instantiate_guest),
             &s.instantiate_us,
@@ -201,14 +215,25 @@ fn engine_table(results: &Results) -> String {
         ),
         rows_of("host-to-wasm call, ns", &s.host_to_wasm_ns, 1),
         rows_of("wasm-to-host call, ns", &s.wasm_to_host_ns, 1),
-    ];
+    ]);
     let _ = writeln!(
         out,
-        "\n{} KiB of code in {} KiB of guest binaries; {NATIVE} calls are plain Rust calls; \
-         wasm-to-host is one iteration of the hostcall loop",
+        "\n{} KiB of code in {} KiB of the Rust guest binaries; {NATIVE} calls are plain Rust \
+         calls; wasm-to-host is one iteration of the hostcall loop",
         s.code_bytes / 1024,
         s.total_bytes / 1024
     );
+    if let Some(large) = &s.large {
+        let _ = writeln!(
+            out,
+            "{}: {} KiB of code in a {} KiB binary; to first run(n): translation (or \
+             loading), instantiation and the first call; native built by {}",
+            large.name,
+            large.code_bytes / 1024,
+            large.total_bytes / 1024,
+            bench_sqlite::NATIVE_COMPILER
+        );
+    }
     out.push('\n');
     out.push_str(&columns(&rows));
     out
@@ -273,6 +298,15 @@ pub fn json(results: &Results) -> Value {
             "translate_ms_per_mib_code": map(&s.translate_ms_per_mib),
             "instantiate_guest": s.instantiate_guest,
             "instantiate_us": map(&s.instantiate_us),
+            "large_module": s.large.as_ref().map(|l| json!({
+                "name": l.name,
+                "code_bytes": l.code_bytes,
+                "total_bytes": l.total_bytes,
+                "n": l.n,
+                "translate_ms_per_mib_code": map(&l.translate_ms_per_mib),
+                "first_result_ms": map(&l.first_result_ms),
+                "native_compiler": bench_sqlite::NATIVE_COMPILER,
+            })),
         },
         "calls": {
             "host_to_wasm_ns": map(&s.host_to_wasm_ns),

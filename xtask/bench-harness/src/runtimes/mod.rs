@@ -39,6 +39,20 @@ pub trait Runtime {
     /// Instantiates `wasm` (exporting `nop: [] -> []`) and times `reps` batches of `calls`
     /// calls of `nop` from the host.
     fn call_nop(&self, wasm: &[u8], calls: u64, reps: usize) -> Result<Vec<Duration>>;
+
+    /// How long it takes from `wasm` in memory to the result of its first `run(n)`:
+    /// translation (or parsing and loading), instantiation and that call, which is
+    /// returned too. Teardown is not timed.
+    fn first_result(&self, wasm: &[u8], imports_host: bool, n: u32) -> Result<(Duration, u64)> {
+        let start = Instant::now();
+        let mut first = None;
+        self.with_run(wasm, imports_host, &mut |run| {
+            let sum = run(n)?;
+            first = Some((start.elapsed(), sum));
+            Ok(())
+        })?;
+        first.ok_or_else(|| anyhow::anyhow!("{} never called run", self.name()))
+    }
 }
 
 /// Every runtime, in table order.
