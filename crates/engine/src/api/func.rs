@@ -158,7 +158,7 @@ impl ResumableInvocation {
             let Suspended::Jit(call) = self.state else {
                 unreachable!("matched above")
             };
-            return finish_jit(store, call, self.ty, results);
+            return finish_jit(store, *call, self.ty, results);
         }
         #[cfg_attr(
             not(feature = "jit"),
@@ -220,11 +220,12 @@ fn write_host_results(
     Ok(())
 }
 
-/// Runs a JIT call and turns the outcome into a [`ResumableCall`] or an error.
+/// Runs a JIT call and turns the outcome into a [`ResumableCall`] or an error. A call that
+/// suspends is boxed and made to hold its code (it may outlive the store).
 #[cfg(feature = "jit")]
 fn finish_jit<T>(
     store: &mut Store<T>,
-    mut call: Box<JitCall>,
+    mut call: JitCall,
     ty: FuncType,
     results: &mut [Val],
 ) -> Result<ResumableCall> {
@@ -239,8 +240,9 @@ fn finish_jit<T>(
         JitOutcome::OutOfFuel => None,
         JitOutcome::Yield { tag, func } => Some((tag, store.core.func_type(func).clone(), 0)),
     };
+    call.keep_code(&store.core, store.engine());
     let suspended = ResumableInvocation {
-        state: Suspended::Jit(call),
+        state: Suspended::Jit(Box::new(call)),
         store: id,
         ty,
         yielded,
@@ -430,21 +432,13 @@ impl Func {
             FuncKind::Wasm { .. } if is_jit_func(&store.core, self.index) => {
                 let id = store.core.id();
                 let width = ty.params().len().max(ty.results().len());
-                let engine = store.engine().clone();
-                let call = JitCall::new(
-                    &store.core,
-                    &engine,
-                    self.index,
-                    width,
-                    resumable,
-                    |slots| {
-                        for (s, p) in slots.iter_mut().zip(params) {
-                            *s = p.to_raw(id)?;
-                        }
-                        Ok(())
-                    },
-                )?;
-                finish_jit(store, Box::new(call), ty, results)
+                let call = JitCall::new(&store.core, self.index, width, resumable, |slots| {
+                    for (s, p) in slots.iter_mut().zip(params) {
+                        *s = p.to_raw(id)?;
+                    }
+                    Ok(())
+                })?;
+                finish_jit(store, call, ty, results)
             }
             FuncKind::Wasm { instance, def } => {
                 let mut stack = store.stack_cache.take().unwrap_or_default();
@@ -517,15 +511,9 @@ impl<Params: WasmTyList, Results: WasmTyList> TypedFunc<Params, Results> {
         if is_jit_func(&store.core, self.func.index) {
             let id = store.core.id();
             let width = Params::LEN.max(Results::LEN);
-            let engine = store.engine().clone();
-            let mut call = JitCall::new(
-                &store.core,
-                &engine,
-                self.func.index,
-                width,
-                false,
-                |slots| params.into_raws(slots, id),
-            )?;
+            let mut call = JitCall::new(&store.core, self.func.index, width, false, |slots| {
+                params.into_raws(slots, id)
+            })?;
             return match call.run(store)? {
                 JitOutcome::Done => Ok(Results::from_raws(call.results(), id)),
                 // A call that cannot suspend never does (the libcalls end it instead).

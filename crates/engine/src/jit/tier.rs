@@ -28,9 +28,15 @@
 //! 2. **Stable addresses.** An instance's [`JitInstance`] (its `VMContext` and the arrays
 //!    it points to) is boxed and owned by the store's instance entity, so it lives as long as
 //!    the store; the module's code lives as long as the instance's `Module` handle, the host
-//!    trampolines as long as the engine (held by the store). A suspended call owns its
-//!    fiber, its values buffer (boxed) and its `CallCx` (boxed), and holds the module and
-//!    the engine, so the code its fiber's frames return into outlives it.
+//!    trampolines as long as the engine (held by the store). A call that cannot suspend
+//!    keeps its values buffer and its `CallCx` inline (it does not move during its one
+//!    `run`) and holds nothing of the store: the store, borrowed for the whole call, keeps
+//!    the engine and the module alive. A call that suspends owns its fiber, its values
+//!    buffer (on the heap) and its `CallCx` (in the boxed call), and holds the module and the
+//!    engine (`JitCall::keep_code`), so the code its fiber's frames return into outlives it.
+//! 4. **Fibers are reused.** A call runs on the thread's ready fiber when there is one and
+//!    gives its fiber back when it finishes (`fiber`'s `recycle`); a call that traps ends
+//!    its fiber's coroutine and the fiber is dropped (its stack goes back to the pool).
 //! 3. **Stack limit.** Before a fiber runs, `VMStoreContext::stack_limit` is set to its
 //!    limit; the previous value is restored when it gives control back (nested calls from
 //!    host functions run on fibers of their own).
@@ -333,15 +339,51 @@ std::thread_local! {
     static CALL: Cell<*mut CallCx> = const { Cell::new(ptr::null_mut()) };
 }
 
+/// Slots of a values buffer kept inside the [`JitCall`] itself.
+const INLINE_VALUES: usize = 8;
+
+/// A call's values buffer: the arguments in, the results out (the array trampoline's).
+enum Values {
+    /// Inside the call, so a call allocates nothing: only for a call that cannot suspend,
+    /// which finishes or traps within one [`JitCall::run`], during which the call does not
+    /// move (`tier.2`).
+    Inline([u64; INLINE_VALUES]),
+    /// On the heap, at the same address wherever the call moves: a resumable call, or more
+    /// values than fit inline.
+    Heap(Box<[u64]>),
+}
+
+impl Values {
+    fn as_mut_ptr(&mut self) -> *mut u64 {
+        match self {
+            Values::Inline(v) => v.as_mut_ptr(),
+            Values::Heap(v) => v.as_mut_ptr(),
+        }
+    }
+}
+
 /// A JIT call in progress: its fiber, its values buffer and its libcall state.
 pub(crate) struct JitCall {
-    fiber: Fiber,
-    values: Box<[u64]>,
-    cx: Box<CallCx>,
+    /// The fiber the call runs on; `None` once it finished (the fiber was kept for the
+    /// thread's next call) or trapped.
+    fiber: Option<Fiber>,
+    /// The callee's array trampoline and instance context.
+    entry: ArrayCallFn,
+    vmctx: *mut u8,
+    /// Whether the fiber was given the call (at the first `run`, when the values buffer is
+    /// where it stays).
+    started: bool,
+    values: Values,
+    /// How many slots of `values` the call uses.
+    width: usize,
+    cx: CallCx,
+    /// The callee's instance (a store index).
+    instance: u32,
     /// A suspended fiber has return addresses into its module's code and into the engine's
-    /// host trampolines: both stay published while the call lives, even if the store goes
-    /// first (`code.3`). Declared after `fiber`, so dropped after it.
-    _code: (Module, crate::Engine),
+    /// host trampolines: both stay published while a call that outlives its `run` lives,
+    /// even if the store goes first (`code.3`), see [`JitCall::keep_code`]. Declared after
+    /// `fiber`, so dropped after it.
+    code: Option<(Module, crate::Engine)>,
 }
 
 impl core::fmt::Debug for JitCall {
@@ -369,55 +411,68 @@ pub(crate) fn is_jit_func(core: &StoreCore, func: u32) -> bool {
 impl JitCall {
     /// Prepares a call of store function `func` (a JIT function, see [`is_jit_func`]) with
     /// raw arguments written by `args` into the first slots of a buffer of `width` slots.
+    /// It runs on this thread's ready fiber if there is one (see `fiber`), and allocates
+    /// nothing unless it is `resumable` or has more than [`INLINE_VALUES`] slots.
     ///
     /// # Errors
     /// A fiber stack could not be mapped, or `args` failed.
     pub fn new(
         core: &StoreCore,
-        engine: &crate::Engine,
         func: u32,
         width: usize,
         resumable: bool,
         args: impl FnOnce(&mut [u64]) -> Result<()>,
     ) -> Result<JitCall> {
-        let record = *core.func(func);
-        let module = core.instance(record.instance).module().clone();
-        let mut values = alloc::vec![0u64; width.max(1)].into_boxed_slice();
-        args(&mut values)?;
+        let record = core.func(func);
+        let width = width.max(1);
+        let mut values = if !resumable && width <= INLINE_VALUES {
+            Values::Inline([0; INLINE_VALUES])
+        } else {
+            Values::Heap(alloc::vec![0u64; width].into_boxed_slice())
+        };
+        match &mut values {
+            Values::Inline(v) => args(&mut v[..width])?,
+            Values::Heap(v) => args(v)?,
+        }
         // SAFETY: `array_call` of a JIT function is its array trampoline (`instantiate`),
         // an `ArrayCallFn`.
         let entry = unsafe { core::mem::transmute::<*const u8, ArrayCallFn>(record.array_call) };
-        // SAFETY: the entry is generated code for `record.vmctx`, which lives as long as the
-        // store, as does the code (`tier.2`); `values` is boxed and owned by the call, and
-        // has the `max(params, results)` slots the trampoline uses; `run` sets the stack
-        // limit before each resume (`tier.3`); the libcalls keep `fiber::suspend`'s
-        // contract; nothing on the fiber can reach this `JitCall`.
-        let fiber = unsafe {
-            Fiber::new(
-                &FiberConfig::default(),
-                entry,
-                record.vmctx.cast(),
-                values.as_mut_ptr(),
-            )
-        }
-        .map_err(|e| Error::instantiation(format!("cannot start a JIT call: {e:?}")))?;
+        let fiber = Fiber::ready(&FiberConfig::default())
+            .map_err(|e| Error::instantiation(format!("cannot start a JIT call: {e:?}")))?;
         Ok(JitCall {
-            fiber,
+            fiber: Some(fiber),
+            entry,
+            vmctx: record.vmctx.cast(),
+            started: false,
             values,
-            cx: Box::new(CallCx {
+            width,
+            cx: CallCx {
                 store: None,
                 resumable,
                 error: None,
                 yielded: None,
                 host_vals: HostVals::default(),
-            }),
-            _code: (module, engine.clone()),
+            },
+            instance: record.instance,
+            code: None,
         })
     }
 
     /// The raw results after [`JitOutcome::Done`].
     pub fn results(&self) -> &[u64] {
-        &self.values
+        match &self.values {
+            Values::Inline(v) => &v[..self.width],
+            Values::Heap(v) => v,
+        }
+    }
+
+    /// Makes the call hold the callee's module and the engine, so that it may outlive the
+    /// store: for a call that suspended and is handed to the embedder (`tier.2`).
+    pub fn keep_code(&mut self, core: &StoreCore, engine: &crate::Engine) {
+        if self.code.is_none() {
+            let module = core.instance(self.instance).module().clone();
+            self.code = Some((module, engine.clone()));
+        }
     }
 
     /// The slots a yielded host function's results go to, before resuming.
@@ -435,8 +490,23 @@ impl JitCall {
     ///
     /// # Errors
     /// A trap (with the trapping function as backtrace, when it is known), or a host
-    /// function's error.
+    /// function's error; running a call again after it finished or trapped.
     pub fn run(&mut self, store: &mut dyn StoreOps) -> Result<JitOutcome> {
+        let Some(fiber) = self.fiber.as_mut() else {
+            return Err(Error::usage("the JIT call has ended"));
+        };
+        if !self.started {
+            // SAFETY: the entry is generated code for `vmctx`, which lives as long as the
+            // store, as does the code (`tier.2`; a call that outlives its run holds both,
+            // see `keep_code`). The values buffer has the `max(params, results)` slots the
+            // trampoline uses and stays where it is until the call ends: on the heap, or
+            // inline in a call that cannot suspend and so ends within this `run`, during
+            // which `self` is borrowed (`tier.2`). This function sets the stack limit
+            // before each resume (`tier.3`); the libcalls keep `fiber::suspend`'s contract;
+            // nothing on the fiber can reach this `JitCall`.
+            unsafe { fiber.start(self.entry, self.vmctx, self.values.as_mut_ptr()) };
+            self.started = true;
+        }
         self.cx.yielded = None;
         let context = store.core().context();
         // SAFETY: `tier.1`: the pointer stands for `store`, which the caller holds for this
@@ -463,24 +533,37 @@ impl JitCall {
         }
         // SAFETY: as in `Restore::drop`.
         let limit = unsafe { (*context).stack_limit };
-        let _restore = Restore {
-            call: CALL.with(|c| c.replace(&mut *self.cx)),
+        let restore = Restore {
+            call: CALL.with(|c| c.replace(&mut self.cx)),
             context,
             limit,
         };
         // SAFETY: as above (`tier.3`).
-        unsafe { (*context).stack_limit = self.fiber.stack_limit() };
-        let outcome = self.fiber.resume(ResumeValue(0));
-        drop(_restore);
+        unsafe { (*context).stack_limit = fiber.stack_limit() };
+        let outcome = fiber.resume(ResumeValue(0));
+        drop(restore);
         self.cx.store = None;
         match outcome {
-            FiberOutcome::Finished => Ok(JitOutcome::Done),
+            FiberOutcome::Finished => {
+                if let Some(fiber) = self.fiber.take() {
+                    fiber.recycle();
+                }
+                Ok(JitOutcome::Done)
+            }
+            FiberOutcome::Suspended(_) if !self.cx.resumable => {
+                // The libcalls end such a call instead of suspending it; were it suspended,
+                // its inline buffer must not move, so the call ends here.
+                self.fiber = None;
+                Err(Error::trap(TrapCode::OutOfFuel))
+            }
             FiberOutcome::Suspended(fiber::SuspendReason::OutOfFuel) => Ok(JitOutcome::OutOfFuel),
             FiberOutcome::Suspended(fiber::SuspendReason::HostYield(tag)) => {
                 let func = self.cx.yielded.map_or(0, |y| y.0);
                 Ok(JitOutcome::Yield { tag, func })
             }
             FiberOutcome::Trapped { code, pc } => {
+                // Its coroutine has ended; the stack is back in the pool.
+                self.fiber = None;
                 if let Some(e) = self.cx.error.take() {
                     return Err(e);
                 }
