@@ -347,6 +347,12 @@ pub(crate) struct FiberState {
 
 /// A JIT call on a stack of its own. See the module docs.
 pub struct Fiber {
+    /// Boxed, so that moving a fiber (into and out of the thread's ready slot, into a call)
+    /// moves a pointer.
+    inner: Box<FiberInner>,
+}
+
+struct FiberInner {
     /// `None` once a call has trapped (its stack went back to the pool).
     co: Option<Co>,
     /// Whether the fiber has a call that has not finished or trapped (`fiber.4`).
@@ -388,7 +394,7 @@ impl Fiber {
     /// A stack or the signal stack could not be mapped, or the handlers could not be installed.
     pub fn ready(config: &FiberConfig) -> Result<Self, CodeError> {
         if let Some(f) = READY.try_with(Cell::take).ok().flatten() {
-            if f.config == *config {
+            if f.inner.config == *config {
                 return Ok(f);
             }
             drop(f);
@@ -433,11 +439,13 @@ impl Fiber {
             .trap_handler
             .set(Some(co.trap_handler()));
         Ok(Self {
-            co: Some(co),
-            busy: false,
-            config: *config,
-            state,
-            stack_limit,
+            inner: Box::new(FiberInner {
+                co: Some(co),
+                busy: false,
+                config: *config,
+                state,
+                stack_limit,
+            }),
         })
     }
 
@@ -459,16 +467,16 @@ impl Fiber {
     /// [`PublishedCode`]: super::code::PublishedCode
     pub unsafe fn start(&mut self, entry: ArrayCallFn, vmctx: *mut u8, values: *mut u64) {
         assert!(
-            !self.busy && self.co.is_some(),
+            !self.inner.busy && self.inner.co.is_some(),
             "a fiber runs one call at a time"
         );
         // SAFETY: the state lives until `drop`; the fiber's code is not running now.
-        unsafe { self.state.as_ref() }.job.set(Some(Job {
+        unsafe { self.inner.state.as_ref() }.job.set(Some(Job {
             entry,
             vmctx,
             values,
         }));
-        self.busy = true;
+        self.inner.busy = true;
         IN_USE.with(|n| n.set(n.get() + 1));
     }
 
@@ -476,13 +484,13 @@ impl Fiber {
     /// [`FiberConfig::host_reserve`], so a stack-limit check in generated code fires
     /// (`StackOverflow`) while the libcalls it calls still have room.
     pub fn stack_limit(&self) -> usize {
-        self.stack_limit
+        self.inner.stack_limit
     }
 
     /// Whether the fiber has no call in progress (its call finished or trapped, or it never
     /// had one).
     pub fn is_done(&self) -> bool {
-        !self.busy
+        !self.inner.busy
     }
 
     /// Runs the call (starts it on the first call) until it finishes, suspends or traps.
@@ -492,11 +500,11 @@ impl Fiber {
     /// If the fiber has no call. A panic caught by [`catch_host_panic`] on the fiber is
     /// re-raised here (the call has trapped by then and the fiber is done).
     pub fn resume(&mut self, value: ResumeValue) -> FiberOutcome {
-        assert!(self.busy, "resume of a fiber without a call");
-        let Some(co) = self.co.as_mut() else {
+        assert!(self.inner.busy, "resume of a fiber without a call");
+        let Some(co) = self.inner.co.as_mut() else {
             unreachable!("a busy fiber has its coroutine")
         };
-        let prev = CURRENT.with(|c| c.replace(self.state.as_ptr()));
+        let prev = CURRENT.with(|c| c.replace(self.inner.state.as_ptr()));
         let r = co.resume(value);
         CURRENT.with(|c| c.set(prev));
         let outcome = match r {
@@ -524,7 +532,10 @@ impl Fiber {
             }
         ));
         // SAFETY: the state lives until `drop`; the fiber's code is not running now.
-        let panic = unsafe { self.state.as_ref() }.panic.borrow_mut().take();
+        let panic = unsafe { self.inner.state.as_ref() }
+            .panic
+            .borrow_mut()
+            .take();
         if let Some(p) = panic {
             std::panic::resume_unwind(p);
         }
@@ -534,7 +545,7 @@ impl Fiber {
     /// Keeps a fiber whose call finished as this thread's ready fiber for the next
     /// [`Fiber::ready`] (if there is none yet); otherwise drops it.
     pub fn recycle(self) {
-        if self.busy || self.co.is_none() {
+        if self.inner.busy || self.inner.co.is_none() {
             return;
         }
         // `try_with`: during thread exit the slot may be gone; then the fiber is just dropped.
@@ -553,8 +564,8 @@ impl Fiber {
 
     /// The call is over: the fiber holds no call's stack any more.
     fn end_call(&mut self) {
-        if self.busy {
-            self.busy = false;
+        if self.inner.busy {
+            self.inner.busy = false;
             IN_USE.with(|n| n.set(n.get() - 1));
         }
     }
@@ -562,7 +573,9 @@ impl Fiber {
     /// Ends the coroutine without running code on it and gives its stack back.
     fn retire(&mut self, overflowed: bool) {
         self.end_call();
-        let Some(mut co) = self.co.take() else { return };
+        let Some(mut co) = self.inner.co.take() else {
+            return;
+        };
         if !co.started() {
             // Drops the initial closure (all `Copy`): no code runs on the stack.
             co.force_unwind();
@@ -582,7 +595,7 @@ impl Drop for Fiber {
         self.retire(false);
         // SAFETY: from `Box::leak` in `ready`; the coroutine that pointed at it is gone and
         // CURRENT points at it only during `resume`, which has returned.
-        drop(unsafe { Box::from_raw(self.state.as_ptr()) });
+        drop(unsafe { Box::from_raw(self.inner.state.as_ptr()) });
     }
 }
 

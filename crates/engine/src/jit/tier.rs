@@ -339,30 +339,8 @@ std::thread_local! {
     static CALL: Cell<*mut CallCx> = const { Cell::new(ptr::null_mut()) };
 }
 
-/// Slots of a values buffer kept inside the [`JitCall`] itself.
-const INLINE_VALUES: usize = 8;
-
-/// A call's values buffer: the arguments in, the results out (the array trampoline's).
-enum Values {
-    /// Inside the call, so a call allocates nothing: only for a call that cannot suspend,
-    /// which finishes or traps within one [`JitCall::run`], during which the call does not
-    /// move (`tier.2`).
-    Inline([u64; INLINE_VALUES]),
-    /// On the heap, at the same address wherever the call moves: a resumable call, or more
-    /// values than fit inline.
-    Heap(Box<[u64]>),
-}
-
-impl Values {
-    fn as_mut_ptr(&mut self) -> *mut u64 {
-        match self {
-            Values::Inline(v) => v.as_mut_ptr(),
-            Values::Heap(v) => v.as_mut_ptr(),
-        }
-    }
-}
-
-/// A JIT call in progress: its fiber, its values buffer and its libcall state.
+/// A resumable JIT call in progress: its fiber, its values buffer and its libcall state.
+/// (A call that cannot suspend is [`call_plain`].)
 pub(crate) struct JitCall {
     /// The fiber the call runs on; `None` once it finished (the fiber was kept for the
     /// thread's next call) or trapped.
@@ -370,12 +348,10 @@ pub(crate) struct JitCall {
     /// The callee's array trampoline and instance context.
     entry: ArrayCallFn,
     vmctx: *mut u8,
-    /// Whether the fiber was given the call (at the first `run`, when the values buffer is
-    /// where it stays).
+    /// Whether the fiber was given the call (at the first `run`).
     started: bool,
-    values: Values,
-    /// How many slots of `values` the call uses.
-    width: usize,
+    /// On the heap, so at the same address wherever the call moves (`tier.2`).
+    values: Box<[u64]>,
     cx: CallCx,
     /// The callee's instance (a store index).
     instance: u32,
@@ -409,31 +385,20 @@ pub(crate) fn is_jit_func(core: &StoreCore, func: u32) -> bool {
 }
 
 impl JitCall {
-    /// Prepares a call of store function `func` (a JIT function, see [`is_jit_func`]) with
-    /// raw arguments written by `args` into the first slots of a buffer of `width` slots.
-    /// It runs on this thread's ready fiber if there is one (see `fiber`), and allocates
-    /// nothing unless it is `resumable` or has more than [`INLINE_VALUES`] slots.
+    /// Prepares a resumable call of store function `func` (a JIT function, see
+    /// [`is_jit_func`]) with raw arguments written by `args` into the first slots of its
+    /// values buffer. It runs on this thread's ready fiber if there is one (see `fiber`).
     ///
     /// # Errors
     /// A fiber stack could not be mapped, or `args` failed.
     pub fn new(
         core: &StoreCore,
         func: u32,
-        width: usize,
-        resumable: bool,
         args: impl FnOnce(&mut [u64]) -> Result<()>,
     ) -> Result<JitCall> {
+        let mut values = alloc::vec![0u64; call_width(core, func)].into_boxed_slice();
+        args(&mut values)?;
         let record = core.func(func);
-        let width = width.max(1);
-        let mut values = if !resumable && width <= INLINE_VALUES {
-            Values::Inline([0; INLINE_VALUES])
-        } else {
-            Values::Heap(alloc::vec![0u64; width].into_boxed_slice())
-        };
-        match &mut values {
-            Values::Inline(v) => args(&mut v[..width])?,
-            Values::Heap(v) => args(v)?,
-        }
         // SAFETY: `array_call` of a JIT function is its array trampoline (`instantiate`),
         // an `ArrayCallFn`.
         let entry = unsafe { core::mem::transmute::<*const u8, ArrayCallFn>(record.array_call) };
@@ -445,10 +410,9 @@ impl JitCall {
             vmctx: record.vmctx.cast(),
             started: false,
             values,
-            width,
             cx: CallCx {
                 store: None,
-                resumable,
+                resumable: true,
                 error: None,
                 yielded: None,
                 host_vals: HostVals::default(),
@@ -460,10 +424,7 @@ impl JitCall {
 
     /// The raw results after [`JitOutcome::Done`].
     pub fn results(&self) -> &[u64] {
-        match &self.values {
-            Values::Inline(v) => &v[..self.width],
-            Values::Heap(v) => v,
-        }
+        &self.values
     }
 
     /// Makes the call hold the callee's module and the engine, so that it may outlive the
@@ -499,62 +460,20 @@ impl JitCall {
             // SAFETY: the entry is generated code for `vmctx`, which lives as long as the
             // store, as does the code (`tier.2`; a call that outlives its run holds both,
             // see `keep_code`). The values buffer has the `max(params, results)` slots the
-            // trampoline uses and stays where it is until the call ends: on the heap, or
-            // inline in a call that cannot suspend and so ends within this `run`, during
-            // which `self` is borrowed (`tier.2`). This function sets the stack limit
+            // trampoline uses (`call_width`) and, on the heap and owned by the call, stays
+            // where it is until the call ends (`tier.2`). `run_fiber` sets the stack limit
             // before each resume (`tier.3`); the libcalls keep `fiber::suspend`'s contract;
             // nothing on the fiber can reach this `JitCall`.
             unsafe { fiber.start(self.entry, self.vmctx, self.values.as_mut_ptr()) };
             self.started = true;
         }
         self.cx.yielded = None;
-        let context = store.core().context();
-        // SAFETY: `tier.1`: the pointer stands for `store`, which the caller holds for this
-        // whole function and does not use while the fiber runs; only the lifetime is erased
-        // (the pointer is cleared from CALL before this returns).
-        self.cx.store = Some(unsafe {
-            core::mem::transmute::<NonNull<dyn StoreOps + '_>, NonNull<dyn StoreOps + 'static>>(
-                NonNull::from(&mut *store),
-            )
-        });
-        /// Restores the outer call's state, also if a host panic comes out of `resume`.
-        struct Restore {
-            call: *mut CallCx,
-            context: *mut crate::runtime::vm::VMStoreContext,
-            limit: usize,
-        }
-        impl Drop for Restore {
-            fn drop(&mut self) {
-                CALL.with(|c| c.set(self.call));
-                // SAFETY: the store's context lives as long as the store (vm invariant 3),
-                // which outlives this call.
-                unsafe { (*self.context).stack_limit = self.limit };
-            }
-        }
-        // SAFETY: as in `Restore::drop`.
-        let limit = unsafe { (*context).stack_limit };
-        let restore = Restore {
-            call: CALL.with(|c| c.replace(&mut self.cx)),
-            context,
-            limit,
-        };
-        // SAFETY: as above (`tier.3`).
-        unsafe { (*context).stack_limit = fiber.stack_limit() };
-        let outcome = fiber.resume(ResumeValue(0));
-        drop(restore);
-        self.cx.store = None;
-        match outcome {
+        match run_fiber(fiber, &mut self.cx, store) {
             FiberOutcome::Finished => {
                 if let Some(fiber) = self.fiber.take() {
                     fiber.recycle();
                 }
                 Ok(JitOutcome::Done)
-            }
-            FiberOutcome::Suspended(_) if !self.cx.resumable => {
-                // The libcalls end such a call instead of suspending it; were it suspended,
-                // its inline buffer must not move, so the call ends here.
-                self.fiber = None;
-                Err(Error::trap(TrapCode::OutOfFuel))
             }
             FiberOutcome::Suspended(fiber::SuspendReason::OutOfFuel) => Ok(JitOutcome::OutOfFuel),
             FiberOutcome::Suspended(fiber::SuspendReason::HostYield(tag)) => {
@@ -564,17 +483,121 @@ impl JitCall {
             FiberOutcome::Trapped { code, pc } => {
                 // Its coroutine has ended; the stack is back in the pool.
                 self.fiber = None;
-                if let Some(e) = self.cx.error.take() {
-                    return Err(e);
-                }
-                let mut e = Error::trap(code);
-                if let Some(frame) = frame_at(store.core(), pc) {
-                    e.add_frames([frame]);
-                }
-                Err(e)
+                Err(trap_error(&mut self.cx, store.core(), code, pc))
             }
         }
     }
+}
+
+/// The values buffer's width for a call of `func`: the larger of its parameter and result
+/// counts (at least 1).
+fn call_width(core: &StoreCore, func: u32) -> usize {
+    let ty = core.func_type(func);
+    ty.params().len().max(ty.results().len()).max(1)
+}
+
+/// A call of store function `func` (a JIT function, see [`is_jit_func`]) that cannot
+/// suspend, run to its end on this thread's ready fiber (see `fiber`): `values` holds the
+/// raw arguments and receives the raw results. Its values and libcall state stay in the
+/// caller's and this frame; it allocates nothing once the thread has a ready fiber.
+///
+/// # Errors
+/// A trap (with the trapping function as backtrace, when it is known), a host function's
+/// error (a host yield among them), running out of fuel, `values` shorter than the
+/// function's parameters or results, or a fiber stack that could not be mapped.
+pub(crate) fn call_plain(store: &mut dyn StoreOps, func: u32, values: &mut [u64]) -> Result<()> {
+    let core = store.core();
+    if values.len() < call_width(core, func) {
+        return Err(Error::usage("too few value slots for a JIT call"));
+    }
+    let record = core.func(func);
+    // SAFETY: `array_call` of a JIT function is its array trampoline (`instantiate`), an
+    // `ArrayCallFn`.
+    let entry = unsafe { core::mem::transmute::<*const u8, ArrayCallFn>(record.array_call) };
+    let vmctx = record.vmctx.cast();
+    let mut fiber = Fiber::ready(&FiberConfig::default())
+        .map_err(|e| Error::instantiation(format!("cannot start a JIT call: {e:?}")))?;
+    // SAFETY: the entry is generated code for `vmctx`, which lives as long as the store, as
+    // does the code (`tier.2`), and the store is borrowed for this whole call; `values` has
+    // the `max(params, results)` slots the trampoline uses (checked above) and is borrowed
+    // until the call ends in this function: it cannot suspend (`resumable: false`: the
+    // libcalls end it instead) and a fiber found suspended anyway is dropped below.
+    // `run_fiber` sets the stack limit (`tier.3`); the libcalls keep `fiber::suspend`'s
+    // contract; nothing on the fiber can reach this frame's fiber.
+    unsafe { fiber.start(entry, vmctx, values.as_mut_ptr()) };
+    let mut cx = CallCx {
+        store: None,
+        resumable: false,
+        error: None,
+        yielded: None,
+        host_vals: HostVals::default(),
+    };
+    match run_fiber(&mut fiber, &mut cx, store) {
+        FiberOutcome::Finished => {
+            fiber.recycle();
+            Ok(())
+        }
+        FiberOutcome::Suspended(_) => {
+            // Unreachable by the libcalls' contract; the call ends here all the same.
+            drop(fiber);
+            Err(Error::trap(TrapCode::OutOfFuel))
+        }
+        FiberOutcome::Trapped { code, pc } => Err(trap_error(&mut cx, store.core(), code, pc)),
+    }
+}
+
+/// Runs `fiber` (given its call) with `cx` as the running call (`tier.1`) and its stack
+/// limit in the store's context (`tier.3`), until it gives control back.
+fn run_fiber(fiber: &mut Fiber, cx: &mut CallCx, store: &mut dyn StoreOps) -> FiberOutcome {
+    let context = store.core().context();
+    // SAFETY: `tier.1`: the pointer stands for `store`, which the caller holds for this
+    // whole function and does not use while the fiber runs; only the lifetime is erased
+    // (the pointer is cleared before this returns).
+    cx.store = Some(unsafe {
+        core::mem::transmute::<NonNull<dyn StoreOps + '_>, NonNull<dyn StoreOps + 'static>>(
+            NonNull::from(&mut *store),
+        )
+    });
+    /// Restores the outer call's state, also if a host panic comes out of `resume`.
+    struct Restore {
+        call: *mut CallCx,
+        context: *mut crate::runtime::vm::VMStoreContext,
+        limit: usize,
+    }
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            CALL.with(|c| c.set(self.call));
+            // SAFETY: the store's context lives as long as the store (vm invariant 3),
+            // which outlives this call.
+            unsafe { (*self.context).stack_limit = self.limit };
+        }
+    }
+    // SAFETY: as in `Restore::drop`.
+    let limit = unsafe { (*context).stack_limit };
+    let restore = Restore {
+        call: CALL.with(|c| c.replace(&mut *cx)),
+        context,
+        limit,
+    };
+    // SAFETY: as above (`tier.3`).
+    unsafe { (*context).stack_limit = fiber.stack_limit() };
+    let outcome = fiber.resume(ResumeValue(0));
+    drop(restore);
+    cx.store = None;
+    outcome
+}
+
+/// The error a trap of a call stands for: the host function's error it recorded, or the
+/// trap with the function whose code contains `pc`.
+fn trap_error(cx: &mut CallCx, core: &StoreCore, code: TrapCode, pc: usize) -> Error {
+    if let Some(e) = cx.error.take() {
+        return e;
+    }
+    let mut e = Error::trap(code);
+    if let Some(frame) = frame_at(core, pc) {
+        e.add_frames([frame]);
+    }
+    e
 }
 
 /// The function whose code contains `pc`, among the store's instances' modules.
