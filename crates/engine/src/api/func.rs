@@ -566,6 +566,7 @@ enum RawSlots {
 
 #[cfg(feature = "jit")]
 impl RawSlots {
+    #[inline]
     fn new(width: usize) -> RawSlots {
         if width <= 8 {
             RawSlots::Inline([0; 8], width)
@@ -574,6 +575,7 @@ impl RawSlots {
         }
     }
 
+    #[inline]
     fn as_mut(&mut self) -> &mut [u64] {
         match self {
             RawSlots::Inline(v, n) => &mut v[..*n],

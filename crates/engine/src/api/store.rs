@@ -68,7 +68,7 @@ impl<T> Store<T> {
             self.core.set_func_code(
                 func,
                 trampoline,
-                func as usize as *mut core::ffi::c_void,
+                crate::jit::tier::host_callee(func, index),
                 core::ptr::null(),
             );
         }

@@ -11,8 +11,8 @@
 //!   they were; only two operators of the code generator changed.
 //! - The store context is the runtime's `VMStoreContext` (fuel, stack limit, functions).
 //! - Host functions: every host function of a store whose engine runs the JIT gets the
-//!   engine's wasm-to-host trampoline of its type as `wasm_call` and its store index as
-//!   `vmctx` (the `callee` the `call_host` libcall receives). The trampolines belong to the
+//!   engine's wasm-to-host trampoline of its type as `wasm_call` and its store index and
+//!   host index as `vmctx` ([`host_callee`]: the `callee` the `call_host` libcall receives). The trampolines belong to the
 //!   engine, which every store keeps alive.
 //!
 //! # Invariants (cited as `tier.N`)
@@ -59,7 +59,7 @@ use super::fiber::{self, ArrayCallFn, Fiber, FiberConfig, FiberOutcome, ResumeVa
 use super::vmctx::{VMContext, VMFuncRef, VMLibcalls};
 use crate::error::{Error, ErrorKind, FrameInfo, Result};
 use crate::module::ModuleInfo;
-use crate::runtime::{FuncKind, HostVals, StoreCore, StoreOps};
+use crate::runtime::{HostVals, StoreCore, StoreOps};
 use crate::types::{FuncType, Mutability};
 use crate::{Module, TrapCode};
 
@@ -782,22 +782,26 @@ unsafe extern "C" fn out_of_fuel(vmctx: *mut VMContext) -> u32 {
     }
 }
 
+/// The `callee` context of host function `host` (a [`crate::runtime::FuncKind::Host`] index) that is store
+/// function `func`: both indices in one word, so `call_host` looks nothing up.
+pub(crate) fn host_callee(func: u32, host: u32) -> *mut c_void {
+    ((u64::from(func) << 32) | u64::from(host)) as usize as *mut c_void
+}
+
 unsafe extern "C" fn call_host(
     vmctx: *mut VMContext,
     callee: *mut c_void,
     values: *mut u64,
     len: u32,
 ) -> u32 {
-    let func = callee as usize as u32;
+    // The JIT runs on 64-bit hosts only (`AVAILABLE`): the word holds both (`host_callee`).
+    let (func, host) = ((callee as u64 >> 32) as u32, callee as u64 as u32);
     // SAFETY: a libcall of a running call (`tier.1`); the trampoline passes `len` slots
     // of its own frame. Everything owned here is dropped before the block ends, and so
     // before a suspension (`fiber.1`); a panic of the host function is caught.
     let yielded = unsafe {
         let (cx, store, inst) = call_state(vmctx);
         let slots = core::slice::from_raw_parts_mut(values, len as usize);
-        let FuncKind::Host(host) = store.core().func(func).kind() else {
-            return 1;
-        };
         let vals = &mut cx.host_vals;
         let r = fiber::catch_host_panic(|| store.call_host(host, inst, slots, vals));
         match r {
