@@ -211,11 +211,18 @@ const CALLS: &str = r#"(module
   (func (export "add1") (param i32) (result i32) (i32.add (local.get 0) (i32.const 1)))
   (func (export "via_host") (param i32) (result i32) (call $host (local.get 0))))"#;
 
-/// An instance of `CALLS` whose host function does what `host` says.
+/// An instance of `CALLS` on the JIT whose host function does what `host` says.
 fn calls(
     host: impl Fn(Caller<'_, ()>, i32) -> crate::Result<i32> + Send + Sync + 'static,
 ) -> (Store<()>, crate::Instance) {
-    let engine = engine(Strategy::Jit);
+    calls_on(Strategy::Jit, host)
+}
+
+fn calls_on(
+    strategy: Strategy,
+    host: impl Fn(Caller<'_, ()>, i32) -> crate::Result<i32> + Send + Sync + 'static,
+) -> (Store<()>, crate::Instance) {
+    let engine = engine(strategy);
     let module = Module::new(&engine, wat::parse_str(CALLS).unwrap()).unwrap();
     let mut store = Store::new(&engine, ());
     store.set_fuel(u64::MAX).unwrap();
@@ -349,7 +356,13 @@ fn nested_host_to_wasm_calls_get_fibers_of_their_own() {
 
 #[test]
 fn a_panic_in_a_host_function_reaches_the_caller_and_the_store_stays_usable() {
-    let (mut store, inst) = calls(|_, x| {
+    for strategy in [Strategy::Interpreter, Strategy::Jit] {
+        host_panic_on(strategy);
+    }
+}
+
+fn host_panic_on(strategy: Strategy) {
+    let (mut store, inst) = calls_on(strategy, |_, x| {
         if x == 13 {
             panic!("host function failed on 13");
         }
