@@ -29,11 +29,12 @@
 //!    it points to) is boxed and owned by the store's instance entity, so it lives as long as
 //!    the store; the module's code lives as long as the instance's `Module` handle, the host
 //!    trampolines as long as the engine (held by the store). A call that cannot suspend
-//!    keeps its values buffer and its `CallCx` inline (it does not move during its one
-//!    `run`) and holds nothing of the store: the store, borrowed for the whole call, keeps
-//!    the engine and the module alive. A call that suspends owns its fiber, its values
-//!    buffer (on the heap) and its `CallCx` (in the boxed call), and holds the module and the
-//!    engine (`JitCall::keep_code`), so the code its fiber's frames return into outlives it.
+//!    ([`call_plain`]) keeps its values buffer in its caller's frame and its `CallCx` in
+//!    its own, both borrowed until it ends within that function, and holds nothing of the
+//!    store: the store, borrowed for the whole call, keeps the engine and the module alive.
+//!    A resumable call ([`JitCall`]) owns its fiber, its values buffer (on the heap) and its
+//!    `CallCx`; once it has suspended it is boxed and holds the module and the engine
+//!    (`JitCall::keep_code`), so the code its fiber's frames return into outlives it.
 //! 4. **Fibers are reused.** A call runs on the thread's ready fiber when there is one and
 //!    gives its fiber back when it finishes (`fiber`'s `recycle`); a call that traps ends
 //!    its fiber's coroutine and the fiber is dropped (its stack goes back to the pool).
