@@ -10,7 +10,7 @@ use crate::api::store::{AsContext, AsContextMut, Caller, Store, StoreId};
 use crate::error::{Error, Result};
 use crate::interp::exec::{self, Outcome, Stack};
 #[cfg(feature = "jit")]
-use crate::jit::tier::{JitCall, JitOutcome, is_jit_func};
+use crate::jit::tier::{JitCall, JitOutcome, call_plain, is_jit_func};
 use crate::runtime::FuncKind;
 use crate::types::{FuncType, ValType};
 use crate::value::{ExternRef, Val};
@@ -158,7 +158,7 @@ impl ResumableInvocation {
             let Suspended::Jit(call) = self.state else {
                 unreachable!("matched above")
             };
-            return finish_jit(store, call, self.ty, results);
+            return finish_jit(store, *call, self.ty, results);
         }
         #[cfg_attr(
             not(feature = "jit"),
@@ -220,11 +220,12 @@ fn write_host_results(
     Ok(())
 }
 
-/// Runs a JIT call and turns the outcome into a [`ResumableCall`] or an error.
+/// Runs a JIT call and turns the outcome into a [`ResumableCall`] or an error. A call that
+/// suspends is boxed and made to hold its code (it may outlive the store).
 #[cfg(feature = "jit")]
 fn finish_jit<T>(
     store: &mut Store<T>,
-    mut call: Box<JitCall>,
+    mut call: JitCall,
     ty: FuncType,
     results: &mut [Val],
 ) -> Result<ResumableCall> {
@@ -239,8 +240,9 @@ fn finish_jit<T>(
         JitOutcome::OutOfFuel => None,
         JitOutcome::Yield { tag, func } => Some((tag, store.core.func_type(func).clone(), 0)),
     };
+    call.keep_code(&store.core, store.engine());
     let suspended = ResumableInvocation {
-        state: Suspended::Jit(call),
+        state: Suspended::Jit(Box::new(call)),
         store: id,
         ty,
         yielded,
@@ -429,22 +431,28 @@ impl Func {
             #[cfg(feature = "jit")]
             FuncKind::Wasm { .. } if is_jit_func(&store.core, self.index) => {
                 let id = store.core.id();
-                let width = ty.params().len().max(ty.results().len());
-                let engine = store.engine().clone();
-                let call = JitCall::new(
-                    &store.core,
-                    &engine,
-                    self.index,
-                    width,
-                    resumable,
-                    |slots| {
-                        for (s, p) in slots.iter_mut().zip(params) {
-                            *s = p.to_raw(id)?;
-                        }
-                        Ok(())
-                    },
-                )?;
-                finish_jit(store, Box::new(call), ty, results)
+                let write_args = |slots: &mut [u64]| {
+                    for (s, p) in slots.iter_mut().zip(params) {
+                        *s = p.to_raw(id)?;
+                    }
+                    Ok(())
+                };
+                if resumable {
+                    let call = JitCall::new(&store.core, self.index, write_args)?;
+                    return finish_jit(store, call, ty, results);
+                }
+                let width = ty.params().len().max(ty.results().len()).max(1);
+                let mut slots = RawSlots::new(width);
+                write_args(slots.as_mut())?;
+                call_plain(store, self.index, slots.as_mut())?;
+                for ((r, &raw), &t) in results
+                    .iter_mut()
+                    .zip(slots.as_mut().iter())
+                    .zip(ty.results())
+                {
+                    *r = Val::from_raw(raw, t, id);
+                }
+                Ok(ResumableCall::Finished)
             }
             FuncKind::Wasm { instance, def } => {
                 let mut stack = store.stack_cache.take().unwrap_or_default();
@@ -516,23 +524,10 @@ impl<Params: WasmTyList, Results: WasmTyList> TypedFunc<Params, Results> {
         #[cfg(feature = "jit")]
         if is_jit_func(&store.core, self.func.index) {
             let id = store.core.id();
-            let width = Params::LEN.max(Results::LEN);
-            let engine = store.engine().clone();
-            let mut call = JitCall::new(
-                &store.core,
-                &engine,
-                self.func.index,
-                width,
-                false,
-                |slots| params.into_raws(slots, id),
-            )?;
-            return match call.run(store)? {
-                JitOutcome::Done => Ok(Results::from_raws(call.results(), id)),
-                // A call that cannot suspend never does (the libcalls end it instead).
-                JitOutcome::OutOfFuel | JitOutcome::Yield { .. } => {
-                    Err(Error::trap(crate::TrapCode::OutOfFuel))
-                }
-            };
+            let mut slots = RawSlots::new(Params::LEN.max(Results::LEN).max(1));
+            params.into_raws(slots.as_mut(), id)?;
+            call_plain(store, self.func.index, slots.as_mut())?;
+            return Ok(Results::from_raws(slots.as_mut(), id));
         }
         if let FuncKind::Wasm { instance, def } = store.core.func(self.func.index).kind() {
             let id = store.core.id();
@@ -559,6 +554,33 @@ impl<Params: WasmTyList, Results: WasmTyList> TypedFunc<Params, Results> {
         params.into_vals(args);
         self.func.call(&mut *store, args, results)?;
         Results::from_vals(results).ok_or_else(|| Error::usage("result type mismatch"))
+    }
+}
+
+/// A plain JIT call's raw values: on the host stack unless there are many.
+#[cfg(feature = "jit")]
+enum RawSlots {
+    Inline([u64; 8], usize),
+    Heap(Vec<u64>),
+}
+
+#[cfg(feature = "jit")]
+impl RawSlots {
+    #[inline]
+    fn new(width: usize) -> RawSlots {
+        if width <= 8 {
+            RawSlots::Inline([0; 8], width)
+        } else {
+            RawSlots::Heap(vec![0; width])
+        }
+    }
+
+    #[inline]
+    fn as_mut(&mut self) -> &mut [u64] {
+        match self {
+            RawSlots::Inline(v, n) => &mut v[..*n],
+            RawSlots::Heap(v) => v,
+        }
     }
 }
 
@@ -605,13 +627,47 @@ macro_rules! wasm_ty {
     )*};
 }
 
+/// Numbers convert to and from raw slots directly (the slot format of `Val::to_raw`: i32
+/// and f32 bits zero-extended), without going through a [`Val`]: the typed calls and host
+/// functions do this once per value.
+macro_rules! wasm_num {
+    ($($t:ty => $vt:ident, $to:expr, $from:expr, $from_raw:expr, $to_raw:expr;)*) => {$(
+        impl WasmTy for $t {
+            fn valtype() -> ValType {
+                ValType::$vt
+            }
+            fn to_val(self) -> Val {
+                let to: fn($t) -> Val = $to;
+                to(self)
+            }
+            fn from_val(val: Val) -> Option<Self> {
+                let from: fn(Val) -> Option<$t> = $from;
+                from(val)
+            }
+            #[inline]
+            fn from_raw(raw: u64, _store: StoreId) -> Self {
+                let from: fn(u64) -> $t = $from_raw;
+                from(raw)
+            }
+            #[inline]
+            fn into_raw(self, _store: StoreId) -> Result<u64> {
+                let to: fn($t) -> u64 = $to_raw;
+                Ok(to(self))
+            }
+        }
+    )*};
+}
+
+wasm_num! {
+    i32 => I32, Val::I32, |v| v.i32(), |r| r as u32 as i32, |v| u64::from(v as u32);
+    u32 => I32, |v| Val::I32(v as i32), |v| v.i32().map(|x| x as u32), |r| r as u32, u64::from;
+    i64 => I64, Val::I64, |v| v.i64(), |r| r as i64, |v| v as u64;
+    u64 => I64, |v| Val::I64(v as i64), |v| v.i64().map(|x| x as u64), |r| r, |v| v;
+    f32 => F32, Val::from_f32, |v| v.f32(), |r| f32::from_bits(r as u32), |v| u64::from(v.to_bits());
+    f64 => F64, Val::from_f64, |v| v.f64(), f64::from_bits, f64::to_bits;
+}
+
 wasm_ty! {
-    i32 => I32, Val::I32, |v| v.i32();
-    u32 => I32, |v| Val::I32(v as i32), |v| v.i32().map(|x| x as u32);
-    i64 => I64, Val::I64, |v| v.i64();
-    u64 => I64, |v| Val::I64(v as i64), |v| v.i64().map(|x| x as u64);
-    f32 => F32, Val::from_f32, |v| v.f32();
-    f64 => F64, Val::from_f64, |v| v.f64();
     Option<Func> => FuncRef, Val::FuncRef, |v| v.funcref();
     Option<ExternRef> => ExternRef, Val::ExternRef, |v| v.externref();
 }

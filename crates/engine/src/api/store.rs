@@ -28,6 +28,11 @@ pub struct Store<T> {
     /// The host functions of the store's functions, by [`crate::runtime::FuncKind::Host`]
     /// index.
     hosts: Vec<Arc<HostFunc<T>>>,
+    /// The same functions again, each taken out of its slot while a call from Wasm runs it,
+    /// so such a call needs no reference count (atomic) of its own; a nested call of the
+    /// same function finds the slot empty and clones from `hosts` instead (so does every
+    /// call after a host function panicked, which leaves its slot empty).
+    idle_hosts: Vec<Option<Arc<HostFunc<T>>>>,
     /// An interpreter stack kept between calls so a call allocates nothing.
     pub(crate) stack_cache: Option<Box<Stack>>,
     data: T,
@@ -41,6 +46,7 @@ impl<T> Store<T> {
             core: StoreCore::new(config.max_call_depth, config.max_stack_slots),
             engine: engine.clone(),
             hosts: Vec::new(),
+            idle_hosts: Vec::new(),
             stack_cache: None,
             data,
         }
@@ -56,6 +62,7 @@ impl<T> Store<T> {
             .jit()
             .ok()
             .and_then(|jit| jit.host_trampoline(&host.ty).ok());
+        self.idle_hosts.push(Some(Arc::clone(&host)));
         self.hosts.push(host);
         let func = self
             .core
@@ -68,7 +75,7 @@ impl<T> Store<T> {
             self.core.set_func_code(
                 func,
                 trampoline,
-                func as usize as *mut core::ffi::c_void,
+                crate::jit::tier::host_callee(func, index),
                 core::ptr::null(),
             );
         }
@@ -305,7 +312,28 @@ impl<T> StoreOps for Store<T> {
         slots: &mut [u64],
         vals: &mut HostVals,
     ) -> Result<()> {
-        let host = Arc::clone(&self.hosts[host as usize]);
+        let slot = host as usize;
+        let (host, idle) = match self.idle_hosts[slot].take() {
+            Some(h) => (h, true),
+            None => (Arc::clone(&self.hosts[slot]), false),
+        };
+        let result = self.run_host(&host, caller, slots, vals);
+        if idle {
+            self.idle_hosts[slot] = Some(host);
+        }
+        result
+    }
+}
+
+impl<T> Store<T> {
+    /// Runs `host` for a call from Wasm (see [`StoreOps::call_host`]).
+    fn run_host(
+        &mut self,
+        host: &HostFunc<T>,
+        caller: u32,
+        slots: &mut [u64],
+        vals: &mut HostVals,
+    ) -> Result<()> {
         let store_id = self.core.id();
         let instance = Some(Instance::new_handle(store_id, caller));
         match &host.func {

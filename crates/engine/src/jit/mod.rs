@@ -22,11 +22,13 @@
 //!    while any fiber may run or be suspended in it.
 //! 2. Guard regions of linear memories: `code::register_guard(start, len, owner)` for as long as
 //!    the reservation lives; a fault there from JIT code is `MemoryOutOfBounds`.
-//! 3. A call: `fiber::Fiber::new(&FiberConfig::default(), trampoline, vmctx, values)`, store
+//! 3. A call: `fiber::Fiber::new(&FiberConfig::default(), trampoline, vmctx, values)`
+//!    (`Fiber::ready` — the thread's ready fiber, or a new one — then `Fiber::start`), store
 //!    `fiber.stack_limit()` in the vmctx (the stack-limit check compares the stack pointer with
 //!    it and traps `StackOverflow`), then `fiber.resume(ResumeValue(0))` and again after every
 //!    `Suspended`: the outcome is `Finished` (results in `values`), `Suspended(OutOfFuel |
-//!    HostYield(tag))` or `Trapped { code, pc }`.
+//!    HostYield(tag))` or `Trapped { code, pc }`. After `Finished`, `Fiber::recycle` keeps
+//!    the fiber for the thread's next call.
 //! 4. Libcalls (`extern "C"`, on the fiber): `out_of_fuel` calls
 //!    `fiber::suspend(SuspendReason::OutOfFuel)` and reads the new fuel (or the value passed to
 //!    `resume`) when it returns; a host call runs the host function inside

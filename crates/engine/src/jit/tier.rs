@@ -11,8 +11,8 @@
 //!   they were; only two operators of the code generator changed.
 //! - The store context is the runtime's `VMStoreContext` (fuel, stack limit, functions).
 //! - Host functions: every host function of a store whose engine runs the JIT gets the
-//!   engine's wasm-to-host trampoline of its type as `wasm_call` and its store index as
-//!   `vmctx` (the `callee` the `call_host` libcall receives). The trampolines belong to the
+//!   engine's wasm-to-host trampoline of its type as `wasm_call` and its store index and
+//!   host index as `vmctx` ([`host_callee`]: the `callee` the `call_host` libcall receives). The trampolines belong to the
 //!   engine, which every store keeps alive.
 //!
 //! # Invariants (cited as `tier.N`)
@@ -28,9 +28,16 @@
 //! 2. **Stable addresses.** An instance's [`JitInstance`] (its `VMContext` and the arrays
 //!    it points to) is boxed and owned by the store's instance entity, so it lives as long as
 //!    the store; the module's code lives as long as the instance's `Module` handle, the host
-//!    trampolines as long as the engine (held by the store). A suspended call owns its
-//!    fiber, its values buffer (boxed) and its `CallCx` (boxed), and holds the module and
-//!    the engine, so the code its fiber's frames return into outlives it.
+//!    trampolines as long as the engine (held by the store). A call that cannot suspend
+//!    ([`call_plain`]) keeps its values buffer in its caller's frame and its `CallCx` in
+//!    its own, both borrowed until it ends within that function, and holds nothing of the
+//!    store: the store, borrowed for the whole call, keeps the engine and the module alive.
+//!    A resumable call ([`JitCall`]) owns its fiber, its values buffer (on the heap) and its
+//!    `CallCx`; once it has suspended it is boxed and holds the module and the engine
+//!    (`JitCall::keep_code`), so the code its fiber's frames return into outlives it.
+//! 4. **Fibers are reused.** A call runs on the thread's ready fiber when there is one and
+//!    gives its fiber back when it finishes (`fiber`'s `recycle`); a call that traps ends
+//!    its fiber's coroutine and the fiber is dropped (its stack goes back to the pool).
 //! 3. **Stack limit.** Before a fiber runs, `VMStoreContext::stack_limit` is set to its
 //!    limit; the previous value is restored when it gives control back (nested calls from
 //!    host functions run on fibers of their own).
@@ -53,7 +60,7 @@ use super::fiber::{self, ArrayCallFn, Fiber, FiberConfig, FiberOutcome, ResumeVa
 use super::vmctx::{VMContext, VMFuncRef, VMLibcalls};
 use crate::error::{Error, ErrorKind, FrameInfo, Result};
 use crate::module::ModuleInfo;
-use crate::runtime::{FuncKind, HostVals, StoreCore, StoreOps};
+use crate::runtime::{HostVals, StoreCore, StoreOps};
 use crate::types::{FuncType, Mutability};
 use crate::{Module, TrapCode};
 
@@ -333,15 +340,27 @@ std::thread_local! {
     static CALL: Cell<*mut CallCx> = const { Cell::new(ptr::null_mut()) };
 }
 
-/// A JIT call in progress: its fiber, its values buffer and its libcall state.
+/// A resumable JIT call in progress: its fiber, its values buffer and its libcall state.
+/// (A call that cannot suspend is [`call_plain`].)
 pub(crate) struct JitCall {
-    fiber: Fiber,
+    /// The fiber the call runs on; `None` once it finished (the fiber was kept for the
+    /// thread's next call) or trapped.
+    fiber: Option<Fiber>,
+    /// The callee's array trampoline and instance context.
+    entry: ArrayCallFn,
+    vmctx: *mut u8,
+    /// Whether the fiber was given the call (at the first `run`).
+    started: bool,
+    /// On the heap, so at the same address wherever the call moves (`tier.2`).
     values: Box<[u64]>,
-    cx: Box<CallCx>,
+    cx: CallCx,
+    /// The callee's instance (a store index).
+    instance: u32,
     /// A suspended fiber has return addresses into its module's code and into the engine's
-    /// host trampolines: both stay published while the call lives, even if the store goes
-    /// first (`code.3`). Declared after `fiber`, so dropped after it.
-    _code: (Module, crate::Engine),
+    /// host trampolines: both stay published while a call that outlives its `run` lives,
+    /// even if the store goes first (`code.3`), see [`JitCall::keep_code`]. Declared after
+    /// `fiber`, so dropped after it.
+    code: Option<(Module, crate::Engine)>,
 }
 
 impl core::fmt::Debug for JitCall {
@@ -367,57 +386,55 @@ pub(crate) fn is_jit_func(core: &StoreCore, func: u32) -> bool {
 }
 
 impl JitCall {
-    /// Prepares a call of store function `func` (a JIT function, see [`is_jit_func`]) with
-    /// raw arguments written by `args` into the first slots of a buffer of `width` slots.
+    /// Prepares a resumable call of store function `func` (a JIT function, see
+    /// [`is_jit_func`]) with raw arguments written by `args` into the first slots of its
+    /// values buffer. It runs on this thread's ready fiber if there is one (see `fiber`).
     ///
     /// # Errors
     /// A fiber stack could not be mapped, or `args` failed.
     pub fn new(
         core: &StoreCore,
-        engine: &crate::Engine,
         func: u32,
-        width: usize,
-        resumable: bool,
         args: impl FnOnce(&mut [u64]) -> Result<()>,
     ) -> Result<JitCall> {
-        let record = *core.func(func);
-        let module = core.instance(record.instance).module().clone();
-        let mut values = alloc::vec![0u64; width.max(1)].into_boxed_slice();
+        let mut values = alloc::vec![0u64; call_width(core, func)].into_boxed_slice();
         args(&mut values)?;
+        let record = core.func(func);
         // SAFETY: `array_call` of a JIT function is its array trampoline (`instantiate`),
         // an `ArrayCallFn`.
         let entry = unsafe { core::mem::transmute::<*const u8, ArrayCallFn>(record.array_call) };
-        // SAFETY: the entry is generated code for `record.vmctx`, which lives as long as the
-        // store, as does the code (`tier.2`); `values` is boxed and owned by the call, and
-        // has the `max(params, results)` slots the trampoline uses; `run` sets the stack
-        // limit before each resume (`tier.3`); the libcalls keep `fiber::suspend`'s
-        // contract; nothing on the fiber can reach this `JitCall`.
-        let fiber = unsafe {
-            Fiber::new(
-                &FiberConfig::default(),
-                entry,
-                record.vmctx.cast(),
-                values.as_mut_ptr(),
-            )
-        }
-        .map_err(|e| Error::instantiation(format!("cannot start a JIT call: {e:?}")))?;
+        let fiber = Fiber::ready(&FiberConfig::default())
+            .map_err(|e| Error::instantiation(format!("cannot start a JIT call: {e:?}")))?;
         Ok(JitCall {
-            fiber,
+            fiber: Some(fiber),
+            entry,
+            vmctx: record.vmctx.cast(),
+            started: false,
             values,
-            cx: Box::new(CallCx {
+            cx: CallCx {
                 store: None,
-                resumable,
+                resumable: true,
                 error: None,
                 yielded: None,
                 host_vals: HostVals::default(),
-            }),
-            _code: (module, engine.clone()),
+            },
+            instance: record.instance,
+            code: None,
         })
     }
 
     /// The raw results after [`JitOutcome::Done`].
     pub fn results(&self) -> &[u64] {
         &self.values
+    }
+
+    /// Makes the call hold the callee's module and the engine, so that it may outlive the
+    /// store: for a call that suspended and is handed to the embedder (`tier.2`).
+    pub fn keep_code(&mut self, core: &StoreCore, engine: &crate::Engine) {
+        if self.code.is_none() {
+            let module = core.instance(self.instance).module().clone();
+            self.code = Some((module, engine.clone()));
+        }
     }
 
     /// The slots a yielded host function's results go to, before resuming.
@@ -435,69 +452,166 @@ impl JitCall {
     ///
     /// # Errors
     /// A trap (with the frames of the JIT functions on the fiber as backtrace), or a host
-    /// function's error.
+    /// function's error; running a call again after it finished or trapped.
     pub fn run(&mut self, store: &mut dyn StoreOps) -> Result<JitOutcome> {
-        self.cx.yielded = None;
-        let context = store.core().context();
-        // SAFETY: `tier.1`: the pointer stands for `store`, which the caller holds for this
-        // whole function and does not use while the fiber runs; only the lifetime is erased
-        // (the pointer is cleared from CALL before this returns).
-        self.cx.store = Some(unsafe {
-            core::mem::transmute::<NonNull<dyn StoreOps + '_>, NonNull<dyn StoreOps + 'static>>(
-                NonNull::from(&mut *store),
-            )
-        });
-        /// Restores the outer call's state, also if a host panic comes out of `resume`.
-        struct Restore {
-            call: *mut CallCx,
-            context: *mut crate::runtime::vm::VMStoreContext,
-            limit: usize,
-        }
-        impl Drop for Restore {
-            fn drop(&mut self) {
-                CALL.with(|c| c.set(self.call));
-                // SAFETY: the store's context lives as long as the store (vm invariant 3),
-                // which outlives this call.
-                unsafe { (*self.context).stack_limit = self.limit };
-            }
-        }
-        // SAFETY: as in `Restore::drop`.
-        let limit = unsafe { (*context).stack_limit };
-        let _restore = Restore {
-            call: CALL.with(|c| c.replace(&mut *self.cx)),
-            context,
-            limit,
+        let Some(fiber) = self.fiber.as_mut() else {
+            return Err(Error::usage("the JIT call has ended"));
         };
-        // SAFETY: as above (`tier.3`).
-        unsafe { (*context).stack_limit = self.fiber.stack_limit() };
-        let outcome = self.fiber.resume(ResumeValue(0));
-        drop(_restore);
-        self.cx.store = None;
-        match outcome {
-            FiberOutcome::Finished => Ok(JitOutcome::Done),
+        if !self.started {
+            // SAFETY: the entry is generated code for `vmctx`, which lives as long as the
+            // store, as does the code (`tier.2`; a call that outlives its run holds both,
+            // see `keep_code`). The values buffer has the `max(params, results)` slots the
+            // trampoline uses (`call_width`) and, on the heap and owned by the call, stays
+            // where it is until the call ends (`tier.2`). `run_fiber` sets the stack limit
+            // before each resume (`tier.3`); the libcalls keep `fiber::suspend`'s contract;
+            // nothing on the fiber can reach this `JitCall`.
+            unsafe { fiber.start(self.entry, self.vmctx, self.values.as_mut_ptr()) };
+            self.started = true;
+        }
+        self.cx.yielded = None;
+        match run_fiber(fiber, &mut self.cx, store) {
+            FiberOutcome::Finished => {
+                if let Some(fiber) = self.fiber.take() {
+                    fiber.recycle();
+                }
+                Ok(JitOutcome::Done)
+            }
             FiberOutcome::Suspended(fiber::SuspendReason::OutOfFuel) => Ok(JitOutcome::OutOfFuel),
             FiberOutcome::Suspended(fiber::SuspendReason::HostYield(tag)) => {
                 let func = self.cx.yielded.map_or(0, |y| y.0);
                 Ok(JitOutcome::Yield { tag, func })
             }
             FiberOutcome::Trapped { code, pc } => {
-                // A host function's error (the trampoline trapped with `Host` for it), else
-                // the trap itself; a trap gets this call's frames after any it has already
-                // (from a nested call), as on the interpreter.
-                let mut e = self.cx.error.take().unwrap_or_else(|| Error::trap(code));
-                if e.is_trap() {
-                    let callers = self.fiber.take_trap_callers();
-                    let core = store.core();
-                    e.add_frames(
-                        core::iter::once(pc)
-                            .chain(callers.as_slice().iter().copied())
-                            .filter_map(|pc| frame_at(core, pc)),
-                    );
-                }
-                Err(e)
+                let callers = fiber.take_trap_callers();
+                // Its coroutine has ended; the stack is back in the pool.
+                self.fiber = None;
+                Err(trap_error(&mut self.cx, store.core(), code, pc, &callers))
             }
         }
     }
+}
+
+/// The values buffer's width for a call of `func`: the larger of its parameter and result
+/// counts (at least 1).
+fn call_width(core: &StoreCore, func: u32) -> usize {
+    let ty = core.func_type(func);
+    ty.params().len().max(ty.results().len()).max(1)
+}
+
+/// A call of store function `func` (a JIT function, see [`is_jit_func`]) that cannot
+/// suspend, run to its end on this thread's ready fiber (see `fiber`): `values` holds the
+/// raw arguments and receives the raw results. Its values and libcall state stay in the
+/// caller's and this frame; it allocates nothing once the thread has a ready fiber.
+///
+/// # Errors
+/// A trap (with the frames of the JIT functions on the fiber as backtrace), a host
+/// function's error (a host yield among them), running out of fuel, `values` shorter than the
+/// function's parameters or results, or a fiber stack that could not be mapped.
+pub(crate) fn call_plain(store: &mut dyn StoreOps, func: u32, values: &mut [u64]) -> Result<()> {
+    let core = store.core();
+    if values.len() < call_width(core, func) {
+        return Err(Error::usage("too few value slots for a JIT call"));
+    }
+    let record = core.func(func);
+    // SAFETY: `array_call` of a JIT function is its array trampoline (`instantiate`), an
+    // `ArrayCallFn`.
+    let entry = unsafe { core::mem::transmute::<*const u8, ArrayCallFn>(record.array_call) };
+    let vmctx = record.vmctx.cast();
+    let mut fiber = Fiber::ready(&FiberConfig::default())
+        .map_err(|e| Error::instantiation(format!("cannot start a JIT call: {e:?}")))?;
+    // SAFETY: the entry is generated code for `vmctx`, which lives as long as the store, as
+    // does the code (`tier.2`), and the store is borrowed for this whole call; `values` has
+    // the `max(params, results)` slots the trampoline uses (checked above) and is borrowed
+    // until the call ends in this function: it cannot suspend (`resumable: false`: the
+    // libcalls end it instead) and a fiber found suspended anyway is dropped below.
+    // `run_fiber` sets the stack limit (`tier.3`); the libcalls keep `fiber::suspend`'s
+    // contract; nothing on the fiber can reach this frame's fiber.
+    unsafe { fiber.start(entry, vmctx, values.as_mut_ptr()) };
+    let mut cx = CallCx {
+        store: None,
+        resumable: false,
+        error: None,
+        yielded: None,
+        host_vals: HostVals::default(),
+    };
+    match run_fiber(&mut fiber, &mut cx, store) {
+        FiberOutcome::Finished => {
+            fiber.recycle();
+            Ok(())
+        }
+        FiberOutcome::Suspended(_) => {
+            // Unreachable by the libcalls' contract; the call ends here all the same.
+            drop(fiber);
+            Err(Error::trap(TrapCode::OutOfFuel))
+        }
+        FiberOutcome::Trapped { code, pc } => {
+            let callers = fiber.take_trap_callers();
+            Err(trap_error(&mut cx, store.core(), code, pc, &callers))
+        }
+    }
+}
+
+/// Runs `fiber` (given its call) with `cx` as the running call (`tier.1`) and its stack
+/// limit in the store's context (`tier.3`), until it gives control back.
+fn run_fiber(fiber: &mut Fiber, cx: &mut CallCx, store: &mut dyn StoreOps) -> FiberOutcome {
+    let context = store.core().context();
+    // SAFETY: `tier.1`: the pointer stands for `store`, which the caller holds for this
+    // whole function and does not use while the fiber runs; only the lifetime is erased
+    // (the pointer is cleared before this returns).
+    cx.store = Some(unsafe {
+        core::mem::transmute::<NonNull<dyn StoreOps + '_>, NonNull<dyn StoreOps + 'static>>(
+            NonNull::from(&mut *store),
+        )
+    });
+    /// Restores the outer call's state, also if a host panic comes out of `resume`.
+    struct Restore {
+        call: *mut CallCx,
+        context: *mut crate::runtime::vm::VMStoreContext,
+        limit: usize,
+    }
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            CALL.with(|c| c.set(self.call));
+            // SAFETY: the store's context lives as long as the store (vm invariant 3),
+            // which outlives this call.
+            unsafe { (*self.context).stack_limit = self.limit };
+        }
+    }
+    // SAFETY: as in `Restore::drop`.
+    let limit = unsafe { (*context).stack_limit };
+    let restore = Restore {
+        call: CALL.with(|c| c.replace(&mut *cx)),
+        context,
+        limit,
+    };
+    // SAFETY: as above (`tier.3`).
+    unsafe { (*context).stack_limit = fiber.stack_limit() };
+    let outcome = fiber.resume(ResumeValue(0));
+    drop(restore);
+    cx.store = None;
+    outcome
+}
+
+/// The error a trap of a call stands for: the host function's error it recorded (the
+/// trampoline trapped with `Host` for it), else the trap itself. A trap gets this call's
+/// frames, the function whose code contains `pc` and then its `callers`, after any it has
+/// already (from a nested call), as on the interpreter.
+fn trap_error(
+    cx: &mut CallCx,
+    core: &StoreCore,
+    code: TrapCode,
+    pc: usize,
+    callers: &fiber::TrapCallers,
+) -> Error {
+    let mut e = cx.error.take().unwrap_or_else(|| Error::trap(code));
+    if e.is_trap() {
+        e.add_frames(
+            core::iter::once(pc)
+                .chain(callers.as_slice().iter().copied())
+                .filter_map(|pc| frame_at(core, pc)),
+        );
+    }
+    e
 }
 
 /// The function whose code contains `pc`, among the store's instances' modules.
@@ -682,22 +796,26 @@ unsafe extern "C" fn out_of_fuel(vmctx: *mut VMContext) -> u32 {
     }
 }
 
+/// The `callee` context of host function `host` (a [`crate::runtime::FuncKind::Host`] index) that is store
+/// function `func`: both indices in one word, so `call_host` looks nothing up.
+pub(crate) fn host_callee(func: u32, host: u32) -> *mut c_void {
+    ((u64::from(func) << 32) | u64::from(host)) as usize as *mut c_void
+}
+
 unsafe extern "C" fn call_host(
     vmctx: *mut VMContext,
     callee: *mut c_void,
     values: *mut u64,
     len: u32,
 ) -> u32 {
-    let func = callee as usize as u32;
+    // The JIT runs on 64-bit hosts only (`AVAILABLE`): the word holds both (`host_callee`).
+    let (func, host) = ((callee as u64 >> 32) as u32, callee as u64 as u32);
     // SAFETY: a libcall of a running call (`tier.1`); the trampoline passes `len` slots
     // of its own frame. Everything owned here is dropped before the block ends, and so
     // before a suspension (`fiber.1`); a panic of the host function is caught.
     let yielded = unsafe {
         let (cx, store, inst) = call_state(vmctx);
         let slots = core::slice::from_raw_parts_mut(values, len as usize);
-        let FuncKind::Host(host) = store.core().func(func).kind() else {
-            return 1;
-        };
         let vals = &mut cx.host_vals;
         let r = fiber::catch_host_panic(|| store.call_host(host, inst, slots, vals));
         match r {

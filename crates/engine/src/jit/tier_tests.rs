@@ -4,7 +4,7 @@ extern crate std;
 
 use alloc::vec::Vec;
 
-use super::fiber::stacks_in_use;
+use super::fiber::{fibers_made, stacks_in_use};
 use crate::{
     Caller, Config, Engine, Error, Linker, Module, ResumableCall, Store, Strategy, Val, ValType,
 };
@@ -202,4 +202,184 @@ fn a_suspended_call_outlives_its_store_safely() {
     assert_eq!(stacks_in_use(), before + 1);
     drop(inv);
     assert_eq!(stacks_in_use(), before);
+}
+
+const CALLS: &str = r#"(module
+  (import "host" "call" (func $host (param i32) (result i32)))
+  (func (export "nop"))
+  (func (export "trap") unreachable)
+  (func (export "add1") (param i32) (result i32) (i32.add (local.get 0) (i32.const 1)))
+  (func (export "via_host") (param i32) (result i32) (call $host (local.get 0))))"#;
+
+/// An instance of `CALLS` on the JIT whose host function does what `host` says.
+fn calls(
+    host: impl Fn(Caller<'_, ()>, i32) -> crate::Result<i32> + Send + Sync + 'static,
+) -> (Store<()>, crate::Instance) {
+    calls_on(Strategy::Jit, host)
+}
+
+fn calls_on(
+    strategy: Strategy,
+    host: impl Fn(Caller<'_, ()>, i32) -> crate::Result<i32> + Send + Sync + 'static,
+) -> (Store<()>, crate::Instance) {
+    let engine = engine(strategy);
+    let module = Module::new(&engine, wat::parse_str(CALLS).unwrap()).unwrap();
+    let mut store = Store::new(&engine, ());
+    store.set_fuel(u64::MAX).unwrap();
+    let mut linker = Linker::new(&engine);
+    linker.func_wrap("host", "call", host).unwrap();
+    let inst = linker.instantiate(&mut store, &module).unwrap();
+    (store, inst)
+}
+
+#[test]
+fn plain_calls_reuse_the_ready_fiber_also_after_a_trap() {
+    let (mut store, inst) = calls(|_, x| Ok(x));
+    let nop = inst.get_typed_func::<(), ()>(&store, "nop").unwrap();
+    let trap = inst.get_typed_func::<(), ()>(&store, "trap").unwrap();
+    let add1 = inst.get_typed_func::<i32, i32>(&store, "add1").unwrap();
+    let before = stacks_in_use();
+    nop.call(&mut store, ()).unwrap();
+    let made = fibers_made();
+    for i in 0..1000 {
+        assert_eq!(add1.call(&mut store, i).unwrap(), i + 1);
+        nop.call(&mut store, ()).unwrap();
+    }
+    assert_eq!(fibers_made(), made, "every call ran on the ready fiber");
+    assert_eq!(stacks_in_use(), before);
+    let e = trap.call(&mut store, ()).unwrap_err();
+    assert_eq!(e.trap_code(), Some(crate::TrapCode::Unreachable));
+    assert_eq!(stacks_in_use(), before);
+    // The trapped fiber is not reused: the next call makes one, the later ones reuse it.
+    assert_eq!(add1.call(&mut store, 1).unwrap(), 2);
+    assert_eq!(fibers_made(), made + 1);
+    for i in 0..100 {
+        assert_eq!(add1.call(&mut store, i).unwrap(), i + 1);
+    }
+    assert_eq!(fibers_made(), made + 1);
+    assert_eq!(stacks_in_use(), before);
+}
+
+#[test]
+fn a_call_runs_while_another_is_suspended_in_the_same_store_and_after_it_is_dropped() {
+    let (mut store, inst) = calls(|_, x| {
+        if x < 0 {
+            Err(Error::host_yield(9))
+        } else {
+            Ok(x * 2)
+        }
+    });
+    let via_host = inst.get_func(&store, "via_host").unwrap();
+    let add1 = inst.get_typed_func::<i32, i32>(&store, "add1").unwrap();
+    let before = stacks_in_use();
+    let mut results = [Val::I32(0)];
+    let call = via_host
+        .call_resumable(&mut store, &[Val::I32(-1)], &mut results)
+        .unwrap();
+    let ResumableCall::HostYield(first) = call else {
+        panic!("expected a host yield")
+    };
+    assert_eq!(stacks_in_use(), before + 1);
+    // Other calls, plain and resumable, run to completion meanwhile.
+    for i in 0..10 {
+        assert_eq!(add1.call(&mut store, i).unwrap(), i + 1);
+        let done = via_host
+            .call_resumable(&mut store, &[Val::I32(i)], &mut results)
+            .unwrap();
+        assert!(matches!(done, ResumableCall::Finished));
+        assert_eq!(results[0], Val::I32(i * 2));
+    }
+    let call = via_host
+        .call_resumable(&mut store, &[Val::I32(-2)], &mut results)
+        .unwrap();
+    let ResumableCall::HostYield(second) = call else {
+        panic!("expected a host yield")
+    };
+    assert_eq!(stacks_in_use(), before + 2);
+    let done = first
+        .resume(&mut store, &[Val::I32(40)], &mut results)
+        .unwrap();
+    assert!(matches!(done, ResumableCall::Finished));
+    assert_eq!(results[0], Val::I32(40));
+    // Dropping the other suspended call frees its stack; the store and the fibers go on.
+    drop(second);
+    assert_eq!(stacks_in_use(), before);
+    let made = fibers_made();
+    for i in 0..10 {
+        assert_eq!(add1.call(&mut store, i).unwrap(), i + 1);
+    }
+    assert!(fibers_made() <= made + 1);
+    assert_eq!(stacks_in_use(), before);
+}
+
+#[test]
+fn nested_host_to_wasm_calls_get_fibers_of_their_own() {
+    // via_host(n) calls the host, which calls via_host(n - 1) until 0: depth n + 1 fibers.
+    let (mut store, inst) = calls(|mut caller, x| {
+        if x <= 0 {
+            return Ok(100);
+        }
+        let Some(crate::Extern::Func(f)) = caller.get_export("via_host") else {
+            panic!("via_host is exported")
+        };
+        let f = f.typed::<i32, i32>(&caller).unwrap();
+        Ok(f.call(&mut caller, x - 1)? + 1)
+    });
+    let via_host = inst.get_typed_func::<i32, i32>(&store, "via_host").unwrap();
+    let before = stacks_in_use();
+    for _ in 0..3 {
+        assert_eq!(via_host.call(&mut store, 5).unwrap(), 105);
+        assert_eq!(stacks_in_use(), before);
+    }
+    // A trap deep inside ends only its own call; the outer ones see the error.
+    let (mut store, inst) = calls(|mut caller, x| {
+        let Some(crate::Extern::Func(f)) =
+            caller.get_export(if x == 0 { "trap" } else { "via_host" })
+        else {
+            panic!("exported")
+        };
+        if x == 0 {
+            f.typed::<(), ()>(&caller).unwrap().call(&mut caller, ())?;
+            return Ok(0);
+        }
+        f.typed::<i32, i32>(&caller)
+            .unwrap()
+            .call(&mut caller, x - 1)
+    });
+    let via_host = inst.get_typed_func::<i32, i32>(&store, "via_host").unwrap();
+    let e = via_host.call(&mut store, 3).unwrap_err();
+    assert_eq!(e.trap_code(), Some(crate::TrapCode::Unreachable), "{e}");
+    assert_eq!(stacks_in_use(), before);
+    let add1 = inst.get_typed_func::<i32, i32>(&store, "add1").unwrap();
+    assert_eq!(add1.call(&mut store, 1).unwrap(), 2);
+}
+
+#[test]
+fn a_panic_in_a_host_function_reaches_the_caller_and_the_store_stays_usable() {
+    for strategy in [Strategy::Interpreter, Strategy::Jit] {
+        host_panic_on(strategy);
+    }
+}
+
+fn host_panic_on(strategy: Strategy) {
+    let (mut store, inst) = calls_on(strategy, |_, x| {
+        if x == 13 {
+            panic!("host function failed on 13");
+        }
+        Ok(x)
+    });
+    let via_host = inst.get_typed_func::<i32, i32>(&store, "via_host").unwrap();
+    let before = stacks_in_use();
+    for _ in 0..3 {
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            via_host.call(&mut store, 13)
+        }));
+        let payload = r.expect_err("the panic comes out of the call");
+        assert_eq!(
+            payload.downcast_ref::<&str>(),
+            Some(&"host function failed on 13")
+        );
+        assert_eq!(stacks_in_use(), before);
+        assert_eq!(via_host.call(&mut store, 7).unwrap(), 7);
+    }
 }
