@@ -54,8 +54,8 @@
 #![allow(unsafe_code)]
 #![allow(
     dead_code,
-    reason = "parts for the next steps of issue 11 (guard regions, lazy compilation, \
-              backtraces by owner) are not used by the engine yet"
+    reason = "parts for the next steps of issue 11 (lazy compilation, backtraces by \
+              owner) are not used by the engine yet"
 )]
 
 pub mod code;

@@ -623,6 +623,28 @@ fn a_guard_region_read_in_rust_code_on_a_fiber_still_crashes() {
 }
 
 #[test]
+fn a_memory_access_fault_outside_any_guard_region_still_crashes() {
+    // The load has a `MemoryOutOfBounds` entry (as a guard-region access does), but the
+    // address is in no memory's reservation: a wild address from a bug, not a trap.
+    let Some(out) = in_child(
+        "a_memory_access_fault_outside_any_guard_region_still_crashes",
+        || {
+            let code = publish(
+                LOAD_RDI,
+                vec![TrapEntry {
+                    offset: 0,
+                    code: TrapCode::MemoryOutOfBounds,
+                }],
+            );
+            run(&code, ptr::null_mut(), &mut [0]);
+        },
+    ) else {
+        return;
+    };
+    assert_killed_by(&out, libc::SIGSEGV);
+}
+
+#[test]
 fn an_unexpected_fault_in_jit_code_still_crashes() {
     // A ud2 without a trap-table entry is a code-generator bug, not a trap.
     let Some(out) = in_child("an_unexpected_fault_in_jit_code_still_crashes", || {
