@@ -28,6 +28,12 @@
 //! all (so a store dropped frees its address space). A pool that reused reservations would
 //! have to discard the old pages (`madvise(MADV_DONTNEED)`) first.
 //!
+//! # Stores that straddle the end
+//! On x86_64 a store that faults writes none of its bytes, so an out-of-bounds store that
+//! straddles `len` leaves memory unchanged, as the spec requires (tested). aarch64 allows an
+//! unaligned store across a page boundary to write its bytes in the accessible page before
+//! it faults; weft does not yet guard against that partial write there.
+//!
 //! # Invariants (cited as `mem.N`)
 //! 1. `base..base + RESERVATION` is a mapping this memory owns; `base..base + len` is
 //!    read/write, the rest `PROT_NONE`, and `len` is a multiple of the host page size.
