@@ -73,7 +73,11 @@ pub enum Strategy {
     /// the crate feature `jit` on Unix hosts with an x86_64 or aarch64 CPU
     /// ([`Strategy::jit_available`]); fuel, resumable calls and host yields work as on the
     /// interpreter (each call runs on a fiber of its own). With the feature on, suspended
-    /// calls ([`crate::ResumableInvocation`]) are not `Send`.
+    /// calls ([`crate::ResumableInvocation`]) are not `Send`. Where the host allows it,
+    /// every linear memory of the engine's stores reserves 6 GiB of address space (its
+    /// 4 GiB index space and a guard region, committed only as it grows), so most accesses
+    /// need no bounds check; a memory whose reservation fails is an ordinary one, and its
+    /// instances run code with explicit checks.
     Jit,
 }
 

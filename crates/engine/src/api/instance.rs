@@ -222,6 +222,8 @@ pub(crate) fn instantiate<T>(
         check_import(store, module, i, ext)?;
     }
     store.core.check_instance_limit()?;
+    #[cfg(feature = "jit")]
+    let engine = store.engine().clone();
     let core = &mut store.core;
     let id = core.id();
     let index = core.num_instances() as u32;
@@ -286,7 +288,7 @@ pub(crate) fn instantiate<T>(
     let instance = Instance::new_handle(id, index);
     #[cfg(feature = "jit")]
     if let Some(code) = module.jit_code() {
-        crate::jit::tier::instantiate(core, index, code)?;
+        crate::jit::tier::instantiate(engine.jit()?, core, index, code)?;
     }
 
     // Active and declarative element segments: copy, then drop.

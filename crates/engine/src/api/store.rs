@@ -42,8 +42,18 @@ impl<T> Store<T> {
     /// An empty store for `engine` holding host data `data`.
     pub fn new(engine: &Engine, data: T) -> Self {
         let config = engine.config();
+        #[cfg_attr(
+            not(feature = "jit"),
+            expect(unused_mut, reason = "only the JIT changes it")
+        )]
+        let mut core = StoreCore::new(config.max_call_depth, config.max_stack_slots);
+        // A JIT engine that compiles for guard regions needs guarded memories (`jit::tier`).
+        #[cfg(feature = "jit")]
+        if let Some(allocator) = engine.jit().ok().and_then(|j| j.memory_allocator()) {
+            core.set_memory_allocator(allocator);
+        }
         Store {
-            core: StoreCore::new(config.max_call_depth, config.max_stack_slots),
+            core,
             engine: engine.clone(),
             hosts: Vec::new(),
             idle_hosts: Vec::new(),

@@ -22,15 +22,21 @@ pub(super) const GUARD: u64 = 2 << 30;
 /// A memory: a `Vec` (explicit checks) or a 4 GiB + guard reservation (guard mode).
 enum Mem {
     Vec(Vec<u8>),
-    Reserved { base: *mut u8, size: usize },
+    /// A reservation registered as a guard region (VM1), unregistered before it is unmapped.
+    Reserved {
+        base: *mut u8,
+        size: usize,
+        guard: Option<super::code::GuardRegistration>,
+    },
 }
 
 impl Drop for Mem {
     fn drop(&mut self) {
-        if let Mem::Reserved { base, size } = *self {
+        if let Mem::Reserved { base, size, guard } = self {
+            drop(guard.take());
             // SAFETY: the reservation was mapped by `Instance::new` with this size and nothing
             // uses it any more.
-            unsafe { rustix::mm::munmap(base.cast(), size).ok() };
+            unsafe { rustix::mm::munmap(base.cast(), *size).ok() };
         }
     }
 }
@@ -622,9 +628,13 @@ impl Instance {
                         .expect("mprotect");
                     }
                     rt.mem_def.base = base.cast();
+                    let guard = Some(
+                        super::code::register_guard(base as usize, size, 0).expect("register"),
+                    );
                     rt.mem = Some(Mem::Reserved {
                         base: base.cast(),
                         size,
+                        guard,
                     });
                 }
             }

@@ -21,7 +21,8 @@
 //!    opaque owner tag (e.g. the module's id, to map a PC back to a function). Keep it alive
 //!    while any fiber may run or be suspended in it.
 //! 2. Guard regions of linear memories: `code::register_guard(start, len, owner)` for as long as
-//!    the reservation lives; a fault there from JIT code is `MemoryOutOfBounds`.
+//!    the reservation lives; a fault there from JIT code is `MemoryOutOfBounds`. `memory`'s
+//!    `GuardedMemory` (4 GiB + 2 GiB reserved, grown in place) does this for the engine.
 //! 3. A call: `fiber::Fiber::new(&FiberConfig::default(), trampoline, vmctx, values)`
 //!    (`Fiber::ready` — the thread's ready fiber, or a new one — then `Fiber::start`), store
 //!    `fiber.stack_limit()` in the vmctx (the stack-limit check compares the stack pointer with
@@ -55,14 +56,15 @@
 #![allow(unsafe_code)]
 #![allow(
     dead_code,
-    reason = "parts for the next steps of issue 11 (guard regions, lazy compilation, \
-              backtraces by owner) are not used by the engine yet"
+    reason = "parts for the next steps of issue 11 (lazy compilation, backtraces by \
+              owner) are not used by the engine yet"
 )]
 
 pub mod code;
 pub mod compile;
 pub mod fiber;
 pub mod libcalls;
+pub(crate) mod memory;
 pub(crate) mod tier;
 mod translate;
 pub mod traps;
@@ -70,6 +72,8 @@ pub mod vmctx;
 
 #[cfg(test)]
 mod codegen_tests;
+#[cfg(test)]
+mod guard_tests;
 #[cfg(test)]
 mod spec_tests;
 #[cfg(test)]

@@ -581,6 +581,69 @@ fn a_null_read_in_rust_code_on_a_fiber_still_crashes() {
     assert_killed_by(&out, libc::SIGSEGV);
 }
 
+/// Reads the `u64` at address `vmctx` (a libcall for `CALL_VALUES_0`).
+extern "C" fn read_vmctx_libcall(vmctx: *mut u8, values: *mut u64) {
+    // SAFETY: not safe at all: this is the crash under test, in a child process.
+    unsafe { *values = ptr::read_volatile(core::hint::black_box(vmctx).cast::<u64>()) };
+}
+
+#[test]
+fn a_guard_region_read_outside_jit_code_still_crashes() {
+    // A linear memory's guard region is a trap only for generated code: the same fault in
+    // Rust code, on the main thread or on a fiber, is a bug and kills the process.
+    let Some(out) = in_child("a_guard_region_read_outside_jit_code_still_crashes", || {
+        super::traps::init().unwrap();
+        let m = super::memory::GuardedMemory::new(65536).unwrap();
+        let past = crate::runtime::memory::LinearMemory::base(&m).wrapping_add(65536);
+        assert!(code::lookup_guard(past as usize).is_some());
+        // SAFETY: not safe at all: this is the crash under test, in a child process.
+        let v = unsafe { ptr::read_volatile(past.cast::<u64>()) };
+        std::println!("{v}");
+    }) else {
+        return;
+    };
+    assert_killed_by(&out, libc::SIGSEGV);
+}
+
+#[test]
+fn a_guard_region_read_in_rust_code_on_a_fiber_still_crashes() {
+    let Some(out) = in_child(
+        "a_guard_region_read_in_rust_code_on_a_fiber_still_crashes",
+        || {
+            let m = super::memory::GuardedMemory::new(65536).unwrap();
+            let past = crate::runtime::memory::LinearMemory::base(&m).wrapping_add(65536);
+            let code = publish(CALL_VALUES_0, vec![]);
+            let mut values = [read_vmctx_libcall as *const () as u64];
+            run(&code, past, &mut values);
+        },
+    ) else {
+        return;
+    };
+    assert_killed_by(&out, libc::SIGSEGV);
+}
+
+#[test]
+fn a_memory_access_fault_outside_any_guard_region_still_crashes() {
+    // The load has a `MemoryOutOfBounds` entry (as a guard-region access does), but the
+    // address is in no memory's reservation: a wild address from a bug, not a trap.
+    let Some(out) = in_child(
+        "a_memory_access_fault_outside_any_guard_region_still_crashes",
+        || {
+            let code = publish(
+                LOAD_RDI,
+                vec![TrapEntry {
+                    offset: 0,
+                    code: TrapCode::MemoryOutOfBounds,
+                }],
+            );
+            run(&code, ptr::null_mut(), &mut [0]);
+        },
+    ) else {
+        return;
+    };
+    assert_killed_by(&out, libc::SIGSEGV);
+}
+
 #[test]
 fn an_unexpected_fault_in_jit_code_still_crashes() {
     // A ud2 without a trap-table entry is a code-generator bug, not a trap.

@@ -15,6 +15,20 @@
 //!   host index as `vmctx` ([`host_callee`]: the `callee` the `call_host` libcall receives). The trampolines belong to the
 //!   engine, which every store keeps alive.
 //!
+//! # Memories
+//! The bounds-check mode is the engine's, decided once in [`JitEngine::new`]: if the host
+//! grants a probe reservation of a guarded memory (`jit::memory`), modules are compiled for
+//! guard regions (no check for an access whose static offset plus size is within
+//! [`memory::GUARD_SIZE`]) and every store of the engine makes all its memories guarded,
+//! the host's `Memory::new` included, so imported memories are guarded too. A reservation
+//! can still fail later (address space runs out with many stores); that memory is then a
+//! heap memory, and an instance whose memory 0 has no guard region of the size the code
+//! assumes runs the module's second variant, compiled with explicit checks on the first
+//! such instantiation and kept with the module. So guard-region code never runs against
+//! an unguarded memory (VM1), and a module always runs; the price of the rare fallback is
+//! a second compile. Memory 0 of an instance never changes, so the choice is made once per
+//! instance. Bulk operations (`memory.copy/fill/init`) check in Rust either way.
+//!
 //! # Invariants (cited as `tier.N`)
 //! 1. **The store during a call.** A call ([`run`]) takes `&mut dyn StoreOps` and, for as
 //!    long as the fiber runs, stores it as a raw pointer in the [`CallCx`] that [`CALL`]
@@ -50,16 +64,18 @@ use alloc::vec::Vec;
 use core::cell::Cell;
 use core::ffi::c_void;
 use core::ptr::{self, NonNull};
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 
 use super::code::{CodeBuilder, HOSTED_CODE_MEMORY, PublishedCode, TrapEntry};
 use super::compile::{
     BoundsChecks, CompileOptions, CompiledModule, Compiler, GlobalInfo, ModuleInfo as JitInfo,
 };
 use super::fiber::{self, ArrayCallFn, Fiber, FiberConfig, FiberOutcome, ResumeValue};
+use super::memory;
 use super::vmctx::{VMContext, VMFuncRef, VMLibcalls};
 use crate::error::{Error, ErrorKind, FrameInfo, Result};
 use crate::module::ModuleInfo;
+use crate::runtime::memory::MemoryAllocator;
 use crate::runtime::{HostVals, StoreCore, StoreOps};
 use crate::types::{FuncType, Mutability};
 use crate::{Module, TrapCode};
@@ -75,7 +91,12 @@ pub(crate) const AVAILABLE: bool = cfg!(all(
 
 /// The JIT's state in an engine: the compiler and the wasm-to-host trampolines by type.
 pub(crate) struct JitEngine {
+    /// Compiles for guard regions ([`BoundsChecks::Guard`]) if the host granted a probe
+    /// reservation when the engine was made, else with explicit checks (see "Memories").
     compiler: Compiler,
+    /// With explicit checks and otherwise the same options, made on first use: for a
+    /// guard-region engine's instances whose memory 0 has no guard region.
+    explicit: OnceLock<Compiler>,
     /// Published once per type and never freed while the engine lives (`tier.2`).
     trampolines: Mutex<BTreeMap<FuncType, (PublishedCode, u32)>>,
 }
@@ -106,13 +127,21 @@ fn publish(compiled: &CompiledModule) -> Result<PublishedCode> {
 }
 
 impl JitEngine {
-    /// A compiler for the host with the engine's fuel setting.
+    /// A compiler for the host with the engine's fuel setting; it compiles for guard regions
+    /// if the host grants a guarded memory's reservation now (a probe, released at once).
     ///
     /// # Errors
     /// Cranelift has no backend for the host.
     pub fn new(consume_fuel: bool) -> Result<JitEngine> {
+        let bounds_checks = if memory::guard_regions_available() {
+            BoundsChecks::Guard {
+                guard_size: memory::GUARD_SIZE,
+            }
+        } else {
+            BoundsChecks::Explicit
+        };
         let options = CompileOptions {
-            bounds_checks: BoundsChecks::Explicit,
+            bounds_checks,
             fuel: consume_fuel,
             direct_calls: true,
             verify: cfg!(debug_assertions),
@@ -120,8 +149,39 @@ impl JitEngine {
         };
         Ok(JitEngine {
             compiler: Compiler::new(options)?,
+            explicit: OnceLock::new(),
             trampolines: Mutex::new(BTreeMap::new()),
         })
+    }
+
+    /// Whether modules are compiled for guard regions.
+    pub fn guard_regions(&self) -> bool {
+        matches!(
+            self.compiler.options().bounds_checks,
+            BoundsChecks::Guard { .. }
+        )
+    }
+
+    /// How the engine's stores make their memories: guarded where the engine compiles for
+    /// guard regions (falling back to the heap per memory), else the runtime's default.
+    pub fn memory_allocator(&self) -> Option<MemoryAllocator> {
+        self.guard_regions()
+            .then_some(memory::new_memory as MemoryAllocator)
+    }
+
+    /// The compiler with explicit bounds checks.
+    fn explicit_compiler(&self) -> Result<&Compiler> {
+        if !self.guard_regions() {
+            return Ok(&self.compiler);
+        }
+        if let Some(c) = self.explicit.get() {
+            return Ok(c);
+        }
+        let c = Compiler::new(CompileOptions {
+            bounds_checks: BoundsChecks::Explicit,
+            ..*self.compiler.options()
+        })?;
+        Ok(self.explicit.get_or_init(|| c))
     }
 
     /// The wasm-to-host trampoline of type `ty`, compiled on first use.
@@ -150,8 +210,20 @@ impl JitEngine {
 
 /// A module's machine code and where each function is in it.
 pub(crate) struct JitCode {
+    /// Compiled with the engine's bounds checks.
+    main: Variant,
+    /// Only for a module with a memory compiled for guard regions: the same with explicit
+    /// checks, compiled when the first instance whose memory 0 has no guard region (its
+    /// reservation failed) is made (see "Memories" in the module docs).
+    explicit: OnceLock<Box<Variant>>,
+}
+
+/// One compilation of a module, published.
+struct Variant {
     code: PublishedCode,
     compiled: CompiledModule,
+    /// The guard region this code relies on (0 for explicit checks).
+    guard_size: u64,
 }
 
 /// What the code generator needs of a module, from the engine's [`ModuleInfo`] (so nothing
@@ -184,6 +256,13 @@ fn jit_info(info: &ModuleInfo) -> Result<JitInfo> {
 /// # Errors
 /// The code generator refuses a function, or the code cannot be mapped.
 pub(crate) fn compile(engine: &JitEngine, info: &ModuleInfo) -> Result<JitCode> {
+    Ok(JitCode {
+        main: compile_variant(&engine.compiler, info)?,
+        explicit: OnceLock::new(),
+    })
+}
+
+fn compile_variant(compiler: &Compiler, info: &ModuleInfo) -> Result<Variant> {
     let jit = jit_info(info)?;
     let bodies = (0..info.num_defined_funcs())
         .map(|def| {
@@ -192,21 +271,57 @@ pub(crate) fn compile(engine: &JitEngine, info: &ModuleInfo) -> Result<JitCode> 
                 .ok_or_else(|| Error::compile("a function body is missing", 0))
         })
         .collect::<Result<Vec<_>>>()?;
-    let compiled = engine.compiler.compile_module(&jit, &bodies)?;
+    let compiled = compiler.compile_module(&jit, &bodies)?;
     let code = publish(&compiled)?;
-    Ok(JitCode { code, compiled })
+    let guard_size = match compiler.options().bounds_checks {
+        BoundsChecks::Guard { guard_size } => guard_size,
+        BoundsChecks::Explicit => 0,
+    };
+    Ok(Variant {
+        code,
+        compiled,
+        guard_size,
+    })
 }
 
 impl JitCode {
-    fn at(&self, offset: u32) -> *const u8 {
-        self.code.base().wrapping_add(offset as usize)
+    /// The code to run against a memory 0 with `guard_bytes` of guard region (see
+    /// [`crate::runtime::memory::LinearMemory::guard_bytes`]; `None` for a module without
+    /// memory): code compiled for guard regions never runs against a memory with a smaller
+    /// one (VM1).
+    fn variant(
+        &self,
+        engine: &JitEngine,
+        info: &ModuleInfo,
+        guard_bytes: Option<u64>,
+    ) -> Result<&Variant> {
+        if guard_bytes.is_none_or(|g| g >= self.main.guard_size) {
+            return Ok(&self.main);
+        }
+        if let Some(v) = self.explicit.get() {
+            return Ok(v);
+        }
+        let v = Box::new(compile_variant(engine.explicit_compiler()?, info)?);
+        // Another thread may have compiled it meanwhile; then `v` is dropped unused.
+        Ok(self.explicit.get_or_init(|| v))
     }
 
     /// The function index (imports counted) whose code contains `pc`, if any.
     fn func_at(&self, pc: usize) -> Option<u32> {
-        let base = self.code.base() as usize;
-        let offset = u32::try_from(pc.checked_sub(base)?).ok()?;
-        self.compiled.func_at(offset)
+        [Some(&self.main), self.explicit.get().map(|v| &**v)]
+            .into_iter()
+            .flatten()
+            .find_map(|v| {
+                let base = v.code.base() as usize;
+                let offset = u32::try_from(pc.checked_sub(base)?).ok()?;
+                v.compiled.func_at(offset)
+            })
+    }
+}
+
+impl Variant {
+    fn at(&self, offset: u32) -> *const u8 {
+        self.code.base().wrapping_add(offset as usize)
     }
 }
 
@@ -253,15 +368,20 @@ static LIBCALLS: VMLibcalls = VMLibcalls {
 ///
 /// # Errors
 /// An imported function has no code for the JIT (a host function whose trampoline could
-/// not be compiled).
-pub(crate) fn instantiate(core: &mut StoreCore, instance: u32, code: &JitCode) -> Result<()> {
+/// not be compiled), or the module's variant with explicit checks, needed for a memory
+/// without guard region, could not be compiled.
+pub(crate) fn instantiate(
+    engine: &JitEngine,
+    core: &mut StoreCore,
+    instance: u32,
+    code: &JitCode,
+) -> Result<()> {
     let inst = core.instance(instance);
     let info = inst.module().info();
     let nimp = info.num_imported_funcs as usize;
-    let memory0 = inst
-        .memories()
-        .first()
-        .map_or(ptr::null_mut(), |&m| core.memory(m).definition());
+    let memory0 = inst.memories().first().map(|&m| core.memory(m));
+    let code = code.variant(engine, info, memory0.map(|m| m.guard_bytes()))?;
+    let memory0 = memory0.map_or(ptr::null_mut(), |m| m.definition());
     let mut state = Box::new(JitInstance {
         vmctx: VMContext {
             memory0,

@@ -570,17 +570,21 @@ impl Translator<'_, '_> {
 
     /// The native address of an access of `size` bytes at the popped index plus
     /// `memarg.offset`, bounds-checked as the options say; and the flags for the access.
+    ///
+    /// With guard regions the base never moves (VM1), so its load is read-only and may be
+    /// hoisted out of loops and merged; an access whose offset plus size is within the guard
+    /// has no check (the MMU faults instead), a larger one keeps the explicit check.
     fn mem_addr(&mut self, memarg: &MemArg, size: u32) -> (Value, i32, MemFlagsData) {
         let index = self.pop();
         let idx = self.b.ins().uextend(I64, index);
         let def = self.memory();
-        let base = self.b.ins().load(I64, rw(), def, MEMORY_BASE);
         let offset = memarg.offset;
         let end = offset.saturating_add(u64::from(size));
-        let guarded = match self.options.bounds_checks {
-            BoundsChecks::Guard { guard_size } => end <= guard_size,
-            BoundsChecks::Explicit => false,
+        let (base_flags, guarded) = match self.options.bounds_checks {
+            BoundsChecks::Guard { guard_size } => (ro(), end <= guard_size),
+            BoundsChecks::Explicit => (rw(), false),
         };
+        let base = self.b.ins().load(I64, base_flags, def, MEMORY_BASE);
         let flags = if guarded {
             // An index below 4 GiB plus at most `guard_size` lands in the reservation (VM1):
             // an access beyond `length` faults, and the fault handler finds this access in the
@@ -589,6 +593,7 @@ impl Translator<'_, '_> {
                 .with_endianness(Endianness::Little)
                 .with_trap_code(Some(clif_trap(TrapCode::MemoryOutOfBounds)))
         } else {
+            // The length changes with `memory.grow` (a libcall), so it is loaded anew.
             let len = self.b.ins().load(I64, rw(), def, MEMORY_LENGTH);
             // `idx < 2^32` and `end <= 2^32 + 8` for a 32-bit memory: no overflow.
             let last = self.b.ins().iadd_imm_s(idx, end as i64);

@@ -9,8 +9,9 @@
 //! 2. Is this thread running a fiber, with the stack pointer inside that fiber's stack?
 //! 3. Is the PC inside registered JIT code (`code::lookup_pc`)?
 //! 4. Which trap? A fault address in the fiber's stack guard is `StackOverflow`; else the trap
-//!    table's entry for the PC; else a fault address in a registered memory guard region is
-//!    `MemoryOutOfBounds`.
+//!    table's entry for the PC (an access fault whose entry is `MemoryOutOfBounds` only if
+//!    the address is in a registered memory guard region); else a fault address in a
+//!    registered memory guard region is `MemoryOutOfBounds`.
 //!
 //! If all hold, it records the callers of the faulting instruction for the backtrace (the
 //! code generator keeps frame pointers, so each JIT frame links to its caller's; see
@@ -326,6 +327,11 @@ unsafe fn handle_jit_fault(sig: c_int, info: *mut libc::siginfo_t, uctx: *mut c_
     let code = if is_access && in_stack_guard {
         TrapCode::StackOverflow
     } else if let Some(code) = hit.trap {
+        // A guard-region access (the only faulting access with this code) faults inside a
+        // registered reservation; a fault anywhere else is a wild address, a bug to crash on.
+        if is_access && code == TrapCode::MemoryOutOfBounds && code::lookup_guard(addr).is_none() {
+            return false;
+        }
         code
     } else if is_access && code::lookup_guard(addr).is_some() {
         TrapCode::MemoryOutOfBounds

@@ -8,7 +8,9 @@
 //! # Invariants the runtime keeps (cited as VM1..VM6 by the code generator)
 //! - VM1: `memory0` points to the definition of memory 0 (the instance's own or an imported
 //!   one) if the module has a memory; `base..base+length` is accessible. In guard-region mode
-//!   the runtime also reserves `base..base + 4 GiB + guard_size`, inaccessible beyond `length`.
+//!   the runtime also reserves `base..base + 4 GiB + guard_size`, inaccessible beyond `length`,
+//!   registered as a memory guard region (`code::register_guard`) while code may run against
+//!   it: the fault handler takes a faulting access for `MemoryOutOfBounds` only there.
 //! - VM2: `globals[i]` points to an 8-byte-aligned 8-byte slot holding global `i` (imported
 //!   globals first) in the low bytes, little-endian: i32/f32 in 4 bytes, i64/f64 and
 //!   references in 8.

@@ -5,9 +5,11 @@
 //! and optionally a guard region: bytes reserved past the length that fault when touched,
 //! which lets a JIT drop bounds checks. The store keeps a [`VMMemoryDefinition`] per memory
 //! at a stable address and rewrites it on growth, so the interpreter and generated code
-//! read the same base and length. Implementations: [`HeapMemory`] (below; no guard region)
-//! today; a reserved virtual-memory region with guard pages (the JIT, on hosts that can map
-//! pages) or page-table-backed memory (bare metal) implement the same trait.
+//! read the same base and length. Implementations: [`HeapMemory`] (below; no guard region),
+//! the JIT's `jit::memory::GuardedMemory` (a reservation of the whole 32-bit index space
+//! plus a guard region, on hosts that can map pages); page-table-backed memory (bare metal)
+//! would implement the same trait. A store makes its memories with a [`MemoryAllocator`]
+//! (the heap by default; the JIT engine installs its own), so this layer names no tier.
 //!
 //! # Heap memory
 //!
@@ -57,12 +59,21 @@ pub(crate) unsafe trait LinearMemory: Send + Sync {
     /// reserving up to `max_len` for later growth if the implementation wants; `None`
     /// (and nothing changed) if it cannot.
     fn grow_to(&mut self, new_len: u64, max_len: u64) -> Option<()>;
-    /// Bytes past the length, up to the maximum size, that are reserved and fault on
-    /// access, so that a check of an access's offset against them can be left out; 0 for
-    /// none.
+    /// For a memory whose whole 32-bit index space (4 GiB from `base()`) is reserved, the
+    /// bytes reserved after it: everything in the reservation past `len()` faults on
+    /// access, so an access at an index below 2^32 whose static offset plus size is at most
+    /// this needs no bounds check. 0 for a memory without such a reservation.
     fn guard_bytes(&self) -> u64 {
         0
     }
+}
+
+/// Makes a store's memories: `len` zero bytes, or `None` if the host cannot provide them.
+pub(crate) type MemoryAllocator = fn(len: usize) -> Option<Box<dyn LinearMemory>>;
+
+/// The default [`MemoryAllocator`]: a [`HeapMemory`].
+pub(crate) fn heap_memory(len: usize) -> Option<Box<dyn LinearMemory>> {
+    Some(Box::new(HeapMemory::new(len)?))
 }
 
 /// A memory on the heap: zero-filled bytes that grow lazily (see the module docs). No
@@ -147,8 +158,8 @@ impl MemoryEntity {
     /// Bytes reserved past the length that fault when touched (see
     /// [`LinearMemory::guard_bytes`]).
     #[cfg_attr(
-        not(test),
-        expect(dead_code, reason = "for a JIT that elides bounds checks")
+        not(any(test, feature = "jit")),
+        expect(dead_code, reason = "for the JIT, which elides bounds checks")
     )]
     pub fn guard_bytes(&self) -> u64 {
         self.memory.guard_bytes()
