@@ -30,6 +30,9 @@ pub struct Store<T> {
     hosts: Vec<Arc<HostFunc<T>>>,
     /// An interpreter stack kept between calls so a call allocates nothing.
     pub(crate) stack_cache: Option<Box<Stack>>,
+    /// Where a store of a [`crate::Strategy::Auto`] engine is on its way to the JIT.
+    #[cfg(feature = "jit")]
+    pub(crate) auto: crate::jit::auto::AutoState,
     data: T,
 }
 
@@ -42,7 +45,24 @@ impl<T> Store<T> {
             engine: engine.clone(),
             hosts: Vec::new(),
             stack_cache: None,
+            #[cfg(feature = "jit")]
+            auto: if engine.strategy() == crate::Strategy::Auto && engine.jit().is_ok() {
+                crate::jit::auto::AutoState::Pending
+            } else {
+                crate::jit::auto::AutoState::Off
+            },
             data,
+        }
+    }
+
+    /// Before a call from the host into Wasm: switches a store of an Auto engine to the
+    /// JIT if all its modules' code is ready (see `jit::auto`). A field test while the
+    /// store waits or is settled.
+    #[cfg(feature = "jit")]
+    #[inline]
+    pub(crate) fn auto_switch(&mut self) {
+        if self.auto == crate::jit::auto::AutoState::Pending {
+            self.auto = crate::jit::auto::try_switch(&mut self.core);
         }
     }
 

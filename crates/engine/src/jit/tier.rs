@@ -99,17 +99,18 @@ fn publish(compiled: &CompiledModule) -> Result<PublishedCode> {
 }
 
 impl JitEngine {
-    /// A compiler for the host with the engine's fuel setting.
+    /// A compiler for the host with the engine's fuel setting, compiling a module on
+    /// `threads` threads (0: the machine's available parallelism).
     ///
     /// # Errors
     /// Cranelift has no backend for the host.
-    pub fn new(consume_fuel: bool) -> Result<JitEngine> {
+    pub fn new(consume_fuel: bool, threads: usize) -> Result<JitEngine> {
         let options = CompileOptions {
             bounds_checks: BoundsChecks::Explicit,
             fuel: consume_fuel,
             direct_calls: true,
             verify: cfg!(debug_assertions),
-            threads: 0,
+            threads,
         };
         Ok(JitEngine {
             compiler: Compiler::new(options)?,
@@ -177,6 +178,14 @@ fn jit_info(info: &ModuleInfo) -> Result<JitInfo> {
 /// # Errors
 /// The code generator refuses a function, or the code cannot be mapped.
 pub(crate) fn compile(engine: &JitEngine, info: &ModuleInfo) -> Result<JitCode> {
+    JitCode::load(compile_blob(engine, info)?)
+}
+
+/// Compiles every defined function of a validated module into a blob, not yet published.
+///
+/// # Errors
+/// The code generator refuses a function.
+pub(crate) fn compile_blob(engine: &JitEngine, info: &ModuleInfo) -> Result<CompiledModule> {
     let jit = jit_info(info)?;
     let bodies = (0..info.num_defined_funcs())
         .map(|def| {
@@ -185,12 +194,31 @@ pub(crate) fn compile(engine: &JitEngine, info: &ModuleInfo) -> Result<JitCode> 
                 .ok_or_else(|| Error::compile("a function body is missing", 0))
         })
         .collect::<Result<Vec<_>>>()?;
-    let compiled = engine.compiler.compile_module(&jit, &bodies)?;
-    let code = publish(&compiled)?;
-    Ok(JitCode { code, compiled })
+    engine.compiler.compile_module(&jit, &bodies)
+}
+
+impl JitEngine {
+    /// What besides the Wasm bytes decides the code (see `Compiler::fingerprint`).
+    pub fn fingerprint(&self) -> alloc::string::String {
+        self.compiler.fingerprint()
+    }
 }
 
 impl JitCode {
+    /// Publishes a compiled blob (fresh, or checked by `cache::decode`).
+    ///
+    /// # Errors
+    /// The code cannot be mapped.
+    pub fn load(compiled: CompiledModule) -> Result<JitCode> {
+        let code = publish(&compiled)?;
+        Ok(JitCode { code, compiled })
+    }
+
+    /// The blob as compiled, for the code cache.
+    pub fn compiled(&self) -> &CompiledModule {
+        &self.compiled
+    }
+
     fn at(&self, offset: u32) -> *const u8 {
         self.code.base().wrapping_add(offset as usize)
     }
