@@ -62,7 +62,10 @@ impl<T> Store<T> {
     #[inline]
     pub(crate) fn auto_switch(&mut self) {
         if self.auto == crate::jit::auto::AutoState::Pending {
-            self.auto = crate::jit::auto::try_switch(&mut self.core);
+            self.auto = match self.engine.jit() {
+                Ok(jit) => crate::jit::auto::try_switch(&mut self.core, jit),
+                Err(_) => crate::jit::auto::AutoState::Off,
+            };
         }
     }
 
@@ -70,11 +73,17 @@ impl<T> Store<T> {
     pub(crate) fn push_host_func(&mut self, host: Arc<HostFunc<T>>) -> u32 {
         let ty = self.core.intern_type(&host.ty);
         let index = self.hosts.len() as u32;
+        // An Auto store compiles trampolines only when it switches (`jit::auto::try_switch`)
+        // and for host functions added after that, so that start-up pays nothing for the JIT.
         #[cfg(feature = "jit")]
         let trampoline = self
             .engine
             .jit()
             .ok()
+            .filter(|_| {
+                self.engine.strategy() == crate::Strategy::Jit
+                    || self.auto == crate::jit::auto::AutoState::Switched
+            })
             .and_then(|jit| jit.host_trampoline(&host.ty).ok());
         self.hosts.push(host);
         let func = self

@@ -171,13 +171,29 @@ fn instance_code(module: &Module) -> core::result::Result<Option<&JitCode>, ()> 
 
 /// Switches a `Pending` store to the JIT if every instance's code is ready (`auto.2`);
 /// the store's new state.
-pub(crate) fn try_switch(core: &mut StoreCore) -> AutoState {
+pub(crate) fn try_switch(core: &mut StoreCore, jit: &JitEngine) -> AutoState {
     let n = core.num_instances() as u32;
     for i in 0..n {
         match instance_code(core.instance(i).module()) {
             Ok(Some(_)) => {}
             Ok(None) => return AutoState::Pending,
             Err(()) => return AutoState::Off,
+        }
+    }
+    // Host functions get their wasm-to-host trampolines now (a pending store's host
+    // functions have none, see `Store::push_host_func`); one that fails to compile leaves
+    // its record without code, and `instantiate` below refuses an instance importing it.
+    for f in 0..core.num_funcs() {
+        if matches!(core.func(f).kind(), FuncKind::Host(_))
+            && core.func(f).wasm_call.is_null()
+            && let Ok(trampoline) = jit.host_trampoline(core.func_type(f))
+        {
+            core.set_func_code(
+                f,
+                trampoline,
+                f as usize as *mut core::ffi::c_void,
+                core::ptr::null(),
+            );
         }
     }
     for i in 0..n {

@@ -223,11 +223,20 @@ fn a_host_yield_after_the_switch_resumes_with_the_host_results() {
         .unwrap();
     let inst = linker.instantiate(&mut store, &module).unwrap();
     let run = inst.get_func(&store, "run").unwrap();
+    let host_records = |store: &Store<()>| {
+        (0..store.core.num_funcs())
+            .filter(|&f| matches!(store.core.func(f).kind(), crate::runtime::FuncKind::Host(_)))
+            .map(|f| !store.core.func(f).wasm_call.is_null())
+            .collect::<Vec<bool>>()
+    };
+    // Before the switch, host functions have no trampolines (start-up compiles nothing).
+    assert_eq!(host_records(&store), [false]);
     let mut results = [Val::I32(0)];
     let call = run
         .call_resumable(&mut store, &[Val::I32(1)], &mut results)
         .unwrap();
     assert!(is_jit_func(&store.core, run.index));
+    assert_eq!(host_records(&store), [true]);
     let ResumableCall::HostYield(inv) = call else {
         panic!("expected a host yield")
     };
@@ -237,6 +246,14 @@ fn a_host_yield_after_the_switch_resumes_with_the_host_results() {
         .unwrap();
     assert!(matches!(done, ResumableCall::Finished));
     assert_eq!(results[0], Val::I32(42));
+    // A host function added after the switch gets its trampoline at once.
+    let late = Func::wrap(&mut store, |x: i32| -> i32 { x * 3 });
+    let mut linker = Linker::new(&s.engine);
+    linker.define(&store, "host", "block", late).unwrap();
+    let inst = linker.instantiate(&mut store, &module).unwrap();
+    let run = inst.get_typed_func::<i32, i32>(&store, "run").unwrap();
+    assert!(is_jit_func(&store.core, run.func().index));
+    assert_eq!(run.call(&mut store, 5).unwrap(), 16);
 }
 
 const LIB: &str = r#"(module
