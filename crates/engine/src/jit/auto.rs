@@ -4,9 +4,11 @@
 //! # The module's side
 //! An Auto module has the interpreter's code and a [`JitSlot`]. `Module::new` fills the slot
 //! from the code cache ([`load_cached`]) or starts a background thread that compiles the
-//! module ([`compile_and_cache`]) and fills it when done. The thread holds only a weak
-//! reference until it starts compiling: a module dropped before then is never compiled; one
-//! dropped during the compile lives until the compile ends, and the thread drops it then.
+//! module and fills it when done, then writes the cache entry. Background compiles run one
+//! at a time (each on the compiler's threads: all cores but one). The thread holds only a
+//! weak reference until it starts compiling: a module dropped before then is never
+//! compiled; one dropped during the compile lives until the compile ends, and the thread
+//! drops it then. A panic in the compiler leaves the slot set to an error, not empty.
 //!
 //! # The store's side
 //! JIT code calls the functions of other instances through the store's function records
@@ -86,24 +88,73 @@ pub(crate) fn load_cached(
     JitCode::load(compiled).ok()
 }
 
-/// Compiles the module, publishes its code and writes it to `cache`.
-///
-/// # Errors
-/// The JIT cannot compile the module, or the code cannot be mapped.
-pub(crate) fn compile_and_cache(
+/// Compiles the module and publishes its code into `slot`, then writes it to `cache`
+/// (after the slot, so that stores need not wait for the file system).
+fn compile_into(
     jit: &JitEngine,
     info: &ModuleInfo,
+    slot: &JitSlot,
     cache: Option<(&dyn CodeCache, &(String, String))>,
-) -> Result<JitCode> {
-    let compiled = tier::compile_blob(jit, info)?;
-    let code = JitCode::load(compiled)?;
-    if let Some((cache, (fp, key))) = cache {
-        cache.put(key, &cache::encode(fp, &info.bytes, code.compiled()));
+) {
+    let code = tier::compile_blob(jit, info).and_then(JitCode::load);
+    let entry = match (&code, cache) {
+        (Ok(code), Some((_, (fp, _)))) => Some(cache::encode(fp, &info.bytes, code.compiled())),
+        _ => None,
+    };
+    slot.set(code);
+    if let (Some(entry), Some((cache, (_, key)))) = (entry, cache) {
+        cache.put(key, &entry);
     }
-    Ok(code)
 }
 
-/// Starts the background compile of `module` into its slot.
+/// Whether a background compile is running, and the condition the others wait on: a
+/// module compile uses the compiler's threads (all cores but one), so compiles of several
+/// modules go one after another instead of competing with each other and the interpreter.
+static COMPILES: (std::sync::Mutex<bool>, std::sync::Condvar) =
+    (std::sync::Mutex::new(false), std::sync::Condvar::new());
+
+/// The running background compile (see [`COMPILES`]); its turn ends on drop.
+struct CompileTurn;
+
+impl CompileTurn {
+    fn take() -> CompileTurn {
+        let (running, turn) = &COMPILES;
+        let mut busy = running
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        while *busy {
+            busy = turn
+                .wait(busy)
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+        }
+        *busy = true;
+        CompileTurn
+    }
+}
+
+impl Drop for CompileTurn {
+    fn drop(&mut self) {
+        let (running, turn) = &COMPILES;
+        *running
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = false;
+        turn.notify_one();
+    }
+}
+
+/// Sets a slot that is still empty when the compile thread ends (a panic in the compiler),
+/// so that nothing waits for it forever.
+struct SetOnExit<'a>(&'a JitSlot);
+
+impl Drop for SetOnExit<'_> {
+    fn drop(&mut self) {
+        self.0
+            .set(Err(Error::compile("the JIT's compile thread panicked", 0)));
+    }
+}
+
+/// Starts the background compile of `module` into its slot. The thread waits for its turn
+/// ([`COMPILES`]) holding the module weakly: a module dropped meanwhile is never compiled.
 pub(crate) fn start_background(
     engine: crate::Engine,
     module: alloc::sync::Weak<dyn AutoModule>,
@@ -117,15 +168,19 @@ pub(crate) fn start_background(
             let gate = engine.config().auto_gate.clone();
             #[cfg(test)]
             let _held = gate.as_ref().map(|g| g.lock());
+            let _turn = CompileTurn::take();
             let Some(module) = module.upgrade() else {
                 return;
             };
             let (info, slot) = module.parts();
-            let code = engine.jit().and_then(|jit| {
-                let cache = engine.config().code_cache.as_deref().map(|c| (c, &key));
-                compile_and_cache(jit, info, cache)
-            });
-            slot.set(code);
+            let _exit = SetOnExit(slot);
+            match engine.jit() {
+                Ok(jit) => {
+                    let cache = engine.config().code_cache.as_deref().map(|c| (c, &key));
+                    compile_into(jit, info, slot, cache);
+                }
+                Err(e) => slot.set(Err(e)),
+            }
         });
     if let Err(e) = spawned
         && let Some(module) = on_failure.upgrade()
