@@ -52,6 +52,7 @@ fn synthetic(funcs: usize) -> Vec<u8> {
 struct Timing {
     new: Duration,
     first: Duration,
+    ready: Duration,
     steady: Duration,
     result: u64,
 }
@@ -72,10 +73,12 @@ fn time(engine: &Engine, wasm: &[u8], n: u32) -> Timing {
         .get_typed_func::<u32, u64>(&store, "run")
         .expect("run: [i32] -> [i64]");
     // The first result: a short call, as a program's first output comes early.
-    run.call(&mut store, 1000).expect("first call");
+    run.call(&mut store, 1).expect("first call");
     let first = start.elapsed();
-    let result = run.call(&mut store, n).expect("call");
+
     module.wait_for_jit();
+    let ready = start.elapsed();
+    let result = run.call(&mut store, n).expect("call");
     let mut steady = Duration::MAX;
     for _ in 0..3 {
         let t = Instant::now();
@@ -85,6 +88,7 @@ fn time(engine: &Engine, wasm: &[u8], n: u32) -> Timing {
     Timing {
         new,
         first,
+        ready,
         steady,
         result,
     }
@@ -118,15 +122,16 @@ fn main() {
         ("auto, warm cache", engine(Strategy::Auto, Some(&dir))),
     ];
     println!(
-        "{:<18} {:>14} {:>14} {:>14}",
-        "", "Module::new", "first result", "steady call"
+        "{:<18} {:>14} {:>14} {:>14} {:>14}",
+        "", "Module::new", "first result", "JIT ready", "steady call"
     );
     for (name, engine) in &rows {
         let t = time(engine, &wasm, n);
         println!(
-            "{name:<18} {:>11.1} ms {:>11.1} ms {:>11.1} ms   (= {})",
+            "{name:<18} {:>11.1} ms {:>11.1} ms {:>11.1} ms {:>11.1} ms   (= {})",
             t.new.as_secs_f64() * 1e3,
             t.first.as_secs_f64() * 1e3,
+            t.ready.as_secs_f64() * 1e3,
             t.steady.as_secs_f64() * 1e3,
             t.result
         );
