@@ -56,7 +56,9 @@ impl Weft {
         config
             .strategy(Strategy::Auto)
             .map_err(err)?
-            .code_cache(Some(std::sync::Arc::new(weft_engine::DirCodeCache::new(dir))));
+            .code_cache(Some(std::sync::Arc::new(weft_engine::DirCodeCache::new(
+                dir,
+            ))));
         Ok(Weft {
             name: "weft-auto",
             engine: Engine::new(&config),
