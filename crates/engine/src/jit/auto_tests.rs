@@ -439,6 +439,8 @@ fn keys_differ_by_configuration_and_by_bytes() {
     assert_eq!(key_of(false).1, key_plain, "keys are deterministic");
     assert_eq!(key_plain.len(), 32);
     assert!(fp_plain.contains(env!("CARGO_PKG_VERSION")));
+    // A rebuild with changed sources has another fingerprint (see build.rs).
+    assert!(fp_plain.contains(env!("WEFT_ENGINE_SOURCE_HASH")));
     assert_ne!(
         cache::key(&fp_plain, b"\0asm"),
         cache::key(&fp_plain, b"\0asn")

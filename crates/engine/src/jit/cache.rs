@@ -3,9 +3,9 @@
 //!
 //! # Key and entry
 //! The key names an entry (32 hex digits): a 128-bit hash of the configuration's
-//! fingerprint ([`fingerprint`]: the weft version, the entry format, the compiler's target,
-//! Cranelift flags and host CPU features, fuel, bounds-check mode, call mode) and of the
-//! module's bytes. The hash is not relied on: an entry stores the fingerprint and the
+//! fingerprint ([`fingerprint`]: the weft version, a hash of the engine's sources and lock
+//! file, the entry format, the compiler's target, Cranelift flags and host CPU features,
+//! fuel, bounds-check mode, call mode) and of the module's bytes. The hash is not relied on: an entry stores the fingerprint and the
 //! module's bytes in full, and [`decode`] compares both, so two modules (or configurations)
 //! whose keys collide only miss each other's entries.
 //!
@@ -36,12 +36,15 @@ const MAGIC: &[u8; 8] = b"WEFTJIT\0";
 /// Bumped whenever the entry layout or the meaning of its fields changes.
 const FORMAT: u32 = 1;
 
-/// Everything besides the Wasm bytes that decides the code: the weft version, the entry
-/// format and the compiler's own fingerprint.
+/// Everything besides the Wasm bytes that decides the code: the weft version, a hash of
+/// the engine's sources and lock file (`build.rs`: a rebuild with a changed code generator
+/// or Cranelift never loads an older build's code), the entry format and the compiler's own
+/// fingerprint.
 pub(crate) fn fingerprint(compiler: &str) -> String {
     format!(
-        "weft {} format {FORMAT} | {compiler}",
-        env!("CARGO_PKG_VERSION")
+        "weft {} source {} format {FORMAT} | {compiler}",
+        env!("CARGO_PKG_VERSION"),
+        env!("WEFT_ENGINE_SOURCE_HASH"),
     )
 }
 
