@@ -53,7 +53,7 @@ mod runtime;
 mod types;
 mod value;
 
-pub use api::engine::{Config, Engine, Features, Strategy};
+pub use api::engine::{CodeCache, Config, Engine, Features, Strategy};
 pub use api::func::{
     Func, HostFuncDef, IntoFunc, ResumableCall, ResumableInvocation, TypedFunc, WasmRet, WasmTy,
     WasmTyList, WasmTyList as WasmParams, WasmTyList as WasmResults,
@@ -66,5 +66,7 @@ pub use api::store::{
     AsContext, AsContextMut, Caller, Store, StoreContext, StoreContextMut, StoreId, StoreLimits,
 };
 pub use error::{Error, ErrorKind, FrameInfo, Result, TrapCode, WasmBacktrace};
+#[cfg(feature = "jit")]
+pub use jit::cache::DirCodeCache;
 pub use types::{ExternType, FuncType, GlobalType, MemoryType, Mutability, TableType, ValType};
 pub use value::{ExternRef, Val};

@@ -421,7 +421,15 @@ impl WastRunner {
     }
 
     fn compile(&self, bytes: &[u8]) -> Result<Module, String> {
-        Module::new(&self.engine, bytes).map_err(|e| format!("module failed to compile: {e}"))
+        let module = Module::new(&self.engine, bytes)
+            .map_err(|e| format!("module failed to compile: {e}"))?;
+        // With `Strategy::Auto` the JIT code arrives in the background: wait for it, so that
+        // a script runs on the same tier every time (its store switches to the JIT at the
+        // first call after its modules' code is there).
+        if self.engine.strategy() == weft_engine::Strategy::Auto {
+            module.wait_for_jit();
+        }
+        Ok(module)
     }
 
     fn instantiate(&mut self, module: &Module) -> Result<Instance, String> {

@@ -55,6 +55,19 @@ fn wasm_v2_spec_suite_on_the_jit_with_fuel() {
     run_suite(&config);
 }
 
+/// The suite on `Strategy::Auto`: every module translated for the interpreter, its JIT
+/// code compiled in the background (the runner waits for it), each script's store
+/// switching to the JIT at its first call.
+#[cfg(feature = "jit")]
+#[test]
+fn wasm_v2_spec_suite_on_auto() {
+    let mut config = Config::default();
+    config
+        .strategy(weft_engine::Strategy::Auto)
+        .expect("Auto is always accepted");
+    run_suite(&config);
+}
+
 fn run_suite(config: &Config) {
     let mut tests: Vec<_> = spec(SpecVersion::V2).collect();
     tests.sort_by(|a, b| a.name().cmp(b.name()));

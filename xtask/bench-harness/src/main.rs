@@ -32,8 +32,8 @@ options:
   --runs N             runs per (workload, runtime) and per operating-system
                        measurement; the median is reported (default 5, quick 3)
   --workloads A,B,..   only these workloads
-  --runtimes A,B,..    only these runtimes (weft, weft-jit, weft-jit-fuel, wasmi, wasm3,
-                       wasmtime, native);
+  --runtimes A,B,..    only these runtimes (weft, weft-jit, weft-jit-fuel, weft-auto, wasmi,
+                       wasm3, wasmtime, native);
                        native always runs, since it provides the expected checksums
   --no-os              skip the operating-system measurements (weft's kernel against
                        Linux: IPC round trip, spawn and exit, fd_write)

@@ -62,8 +62,10 @@ impl Default for Features {
 
 /// Which tier runs the modules of an engine.
 ///
-/// Every module of an engine is compiled for the engine's tier, so a call from Wasm goes to
-/// Wasm code of the same tier or to a host function, never across tiers.
+/// With [`Strategy::Interpreter`] or [`Strategy::Jit`] every module of an engine is compiled
+/// for that tier, so a call from Wasm goes to Wasm code of the same tier or to a host
+/// function, never across tiers. [`Strategy::Auto`] runs a module on the interpreter until
+/// its JIT code is ready, then on the JIT.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Strategy {
     /// The threaded-code interpreter: starts at once, runs anywhere, every call resumable.
@@ -79,6 +81,27 @@ pub enum Strategy {
     /// need no bounds check; a memory whose reservation fails is an ordinary one, and its
     /// instances run code with explicit checks.
     Jit,
+    /// Start on the interpreter, switch to the JIT when its code is ready. `Module::new`
+    /// translates for the interpreter (so a module starts as fast as on
+    /// [`Strategy::Interpreter`]) and looks the module up in the engine's
+    /// [`Config::code_cache`]: on a hit the JIT code is ready at once; on a miss a
+    /// background thread compiles the module (leaving the machine's other cores to the
+    /// interpreter), publishes the code and writes it to the cache.
+    ///
+    /// A store switches to the JIT all at once, at a call from the host into Wasm
+    /// ([`crate::Func::call`], typed and resumable calls) once the JIT code of every module
+    /// instantiated in it is ready: from then on such calls run on the JIT, and modules
+    /// instantiated in that store later wait for their code. Calls already running stay on
+    /// the interpreter until they return (so a `main` that never returns stays interpreted;
+    /// a suspended [`crate::ResumableInvocation`] resumes on the tier that started it). A
+    /// module the JIT cannot compile keeps its stores on the interpreter (instantiating it
+    /// into a store that has already switched fails). Fuel is charged by both tiers; the
+    /// tiers count it slightly differently, so the instruction at which a call runs out may
+    /// differ from the interpreter's (the results never do).
+    ///
+    /// Where this build or host has no JIT ([`Strategy::jit_available`]) `Auto` is the
+    /// interpreter.
+    Auto,
 }
 
 impl Strategy {
@@ -95,6 +118,22 @@ impl Strategy {
     }
 }
 
+/// Where [`Strategy::Auto`] keeps compiled code between runs: raw entries by key. The
+/// engine writes and checks the entries (a format header, the configuration the code was
+/// compiled for, the module's bytes in full, lengths and a checksum) and treats any entry
+/// that does not check out as a miss, so an implementation only stores bytes.
+///
+/// The store is trusted like the binary itself: an entry that checks out is mapped and run
+/// as native code, so whoever can write it can run native code as this process. Keep it
+/// writable only by the user running weft.
+pub trait CodeCache: Send + Sync + core::fmt::Debug {
+    /// The entry stored under `key` (32 hex digits), if there is one.
+    fn get(&self, key: &str) -> Option<alloc::vec::Vec<u8>>;
+    /// Stores `bytes` under `key`, replacing any entry; failures are ignored (a cache is an
+    /// optimisation).
+    fn put(&self, key: &str, bytes: &[u8]);
+}
+
 /// Engine-wide settings.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -104,6 +143,10 @@ pub struct Config {
     pub(crate) max_call_depth: u32,
     pub(crate) max_stack_slots: usize,
     pub(crate) strategy: Strategy,
+    pub(crate) code_cache: Option<Arc<dyn CodeCache>>,
+    /// Tests hold this lock to keep Auto's background compiles from starting.
+    #[cfg(all(test, feature = "jit"))]
+    pub(crate) auto_gate: Option<Arc<std::sync::Mutex<()>>>,
 }
 
 impl Default for Config {
@@ -115,6 +158,9 @@ impl Default for Config {
             max_call_depth: 10_000,
             max_stack_slots: 1 << 20,
             strategy: Strategy::Interpreter,
+            code_cache: None,
+            #[cfg(all(test, feature = "jit"))]
+            auto_gate: None,
         }
     }
 }
@@ -153,7 +199,8 @@ impl Config {
     ///
     /// # Errors
     /// [`Strategy::Jit`] where this build or host has no JIT (see
-    /// [`Strategy::jit_available`]): the engine never falls back silently.
+    /// [`Strategy::jit_available`]): the engine never falls back silently. ([`Strategy::Auto`]
+    /// is the interpreter there, as documented.)
     pub fn strategy(&mut self, strategy: Strategy) -> crate::Result<&mut Self> {
         if strategy == Strategy::Jit && !Strategy::jit_available() {
             return Err(crate::Error::usage(if cfg!(feature = "jit") {
@@ -164,6 +211,13 @@ impl Config {
         }
         self.strategy = strategy;
         Ok(self)
+    }
+
+    /// Where [`Strategy::Auto`] looks for compiled code and stores what it compiles (none by
+    /// default). The JIT's `DirCodeCache` keeps entries in a directory.
+    pub fn code_cache(&mut self, cache: Option<Arc<dyn CodeCache>>) -> &mut Self {
+        self.code_cache = cache;
+        self
     }
 
     /// The deepest Wasm call nesting before a call traps with
@@ -210,10 +264,25 @@ impl Engine {
             inner: Arc::new(EngineInner {
                 config: config.clone(),
                 #[cfg(feature = "jit")]
-                jit: (config.strategy == Strategy::Jit).then(|| {
-                    crate::jit::tier::JitEngine::new(config.consume_fuel)
-                        .map_err(|e| alloc::format!("{e}"))
-                }),
+                jit: match config.strategy {
+                    Strategy::Interpreter => None,
+                    // Without a JIT for the host, Auto is the interpreter.
+                    Strategy::Auto if !Strategy::jit_available() => None,
+                    // All cores for a compile the caller waits for; for Auto's background
+                    // compile all but one, which the interpreter runs on meanwhile.
+                    Strategy::Jit | Strategy::Auto => {
+                        let threads = if config.strategy == Strategy::Jit {
+                            0
+                        } else {
+                            std::thread::available_parallelism()
+                                .map_or(1, |n| n.get().saturating_sub(1).max(1))
+                        };
+                        Some(
+                            crate::jit::tier::JitEngine::new(config.consume_fuel, threads)
+                                .map_err(|e| alloc::format!("{e}")),
+                        )
+                    }
+                },
             }),
         }
     }
@@ -228,7 +297,7 @@ impl Engine {
         self.inner.config.strategy
     }
 
-    /// The JIT of an engine whose strategy is [`Strategy::Jit`].
+    /// The JIT of an engine whose strategy is [`Strategy::Jit`] or [`Strategy::Auto`].
     ///
     /// # Errors
     /// The strategy is another one, or the compiler could not be set up for the host.

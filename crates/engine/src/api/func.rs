@@ -412,6 +412,8 @@ impl Func {
             }
         }
         check_results_len(&ty, results)?;
+        #[cfg(feature = "jit")]
+        store.auto_switch();
         match store.core.func(self.index).kind() {
             FuncKind::Host(host) => {
                 let func = Arc::clone(store.host_func(host));
@@ -521,6 +523,8 @@ impl<Params: WasmTyList, Results: WasmTyList> TypedFunc<Params, Results> {
         store.core.id().check(self.func.store)?;
         // A Wasm function runs from raw slots: `typed` checked the types once, so neither
         // the arguments nor the results go through `Val`s.
+        #[cfg(feature = "jit")]
+        store.auto_switch();
         #[cfg(feature = "jit")]
         if is_jit_func(&store.core, self.func.index) {
             let id = store.core.id();

@@ -287,8 +287,18 @@ pub(crate) fn instantiate<T>(
     });
     let instance = Instance::new_handle(id, index);
     #[cfg(feature = "jit")]
-    if let Some(code) = module.jit_code() {
-        crate::jit::tier::instantiate(engine.jit()?, core, index, code)?;
+    match store.auto {
+        // An Auto store that has switched: the new instance joins it on the JIT.
+        crate::jit::auto::AutoState::Switched => {
+            crate::jit::auto::instantiate_switched(engine.jit()?, core, index)?;
+        }
+        // Waiting: the next call from the host switches all instances together.
+        crate::jit::auto::AutoState::Pending => {}
+        crate::jit::auto::AutoState::Off => {
+            if let Some(code) = module.jit_code().filter(|_| module.auto_slot().is_none()) {
+                crate::jit::tier::instantiate(engine.jit()?, core, index, code)?;
+            }
+        }
     }
 
     // Active and declarative element segments: copy, then drop.

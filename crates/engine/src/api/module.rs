@@ -4,6 +4,10 @@
 //! the binary (`crate::module`), and the interpreter translates each function body as it is
 //! validated. The result is immutable and shared behind an `Arc`, so cloning a module is
 //! cheap and one module can be instantiated any number of times, in any number of stores.
+//!
+//! With [`crate::Strategy::Auto`] the module also has a slot for its JIT code, filled from
+//! the code cache at once or by a background compile later (`jit::auto`); the rest of the
+//! module never changes.
 
 use alloc::string::String;
 use alloc::sync::Arc;
@@ -34,6 +38,23 @@ enum TierCode {
     Interp(InterpCode),
     #[cfg(feature = "jit")]
     Jit(crate::jit::tier::JitCode),
+    /// [`crate::Strategy::Auto`]: the interpreter's code, and the JIT's once it is ready
+    /// (see `jit::auto`).
+    #[cfg(feature = "jit")]
+    Auto {
+        interp: InterpCode,
+        jit: crate::jit::auto::JitSlot,
+    },
+}
+
+#[cfg(feature = "jit")]
+impl crate::jit::auto::AutoModule for ModuleInner {
+    fn parts(&self) -> (&ModuleInfo, &crate::jit::auto::JitSlot) {
+        match &self.code {
+            TierCode::Auto { jit, .. } => (&self.info, jit),
+            _ => unreachable!("only Auto modules are compiled in the background"),
+        }
+    }
 }
 
 impl Module {
@@ -70,12 +91,64 @@ impl Module {
             bytes,
             &mut |info, index, body, validator| compiler.compile(info, index, body, validator),
         )?;
+        let interp = compiler.finish();
+        #[cfg(feature = "jit")]
+        if config.strategy == crate::Strategy::Auto
+            && let Ok(jit) = engine.jit()
+        {
+            return Ok(Self::new_auto(engine, jit, info, interp));
+        }
         Ok(Module {
             inner: Arc::new(ModuleInner {
                 info,
-                code: TierCode::Interp(compiler.finish()),
+                code: TierCode::Interp(interp),
             }),
         })
+    }
+
+    /// An Auto module: its JIT code from the cache, or compiled in the background.
+    #[cfg(feature = "jit")]
+    fn new_auto(
+        engine: &Engine,
+        jit: &crate::jit::tier::JitEngine,
+        info: ModuleInfo,
+        interp: InterpCode,
+    ) -> Module {
+        use crate::jit::auto;
+        let slot = auto::JitSlot::default();
+        let cache = engine.config().code_cache.as_deref();
+        let key = auto::cache_key(jit, &info);
+        let cached = cache.and_then(|c| auto::load_cached(jit, c, &key, &info));
+        let hit = cached.is_some();
+        if let Some(code) = cached {
+            slot.set(Ok(code));
+        }
+        let inner = Arc::new(ModuleInner {
+            info,
+            code: TierCode::Auto { interp, jit: slot },
+        });
+        if !hit {
+            let weak: alloc::sync::Weak<dyn auto::AutoModule> =
+                Arc::downgrade(&inner) as alloc::sync::Weak<ModuleInner>;
+            auto::start_background(engine.clone(), weak, key);
+        }
+        Module { inner }
+    }
+
+    /// With [`crate::Strategy::Auto`]: waits until the module's JIT code is ready (or the
+    /// JIT has given up on the module) and returns whether it is ready. For other
+    /// strategies, whether the module runs on the JIT, at once.
+    ///
+    /// Stores switch to the JIT on their own when the code arrives; this is for tests and
+    /// measurements that want to know which tier runs.
+    pub fn wait_for_jit(&self) -> bool {
+        match &self.inner.code {
+            TierCode::Interp(_) => false,
+            #[cfg(feature = "jit")]
+            TierCode::Jit(_) => true,
+            #[cfg(feature = "jit")]
+            TierCode::Auto { jit, .. } => jit.wait().is_ok(),
+        }
     }
 
     /// Checks that `bytes` is a valid module for `engine` without translating it.
@@ -136,16 +209,36 @@ impl Module {
         match &self.inner.code {
             TierCode::Interp(code) => code,
             #[cfg(feature = "jit")]
+            TierCode::Auto { interp, .. } => interp,
+            #[cfg(feature = "jit")]
             TierCode::Jit(_) => unreachable!("the interpreter runs only its own modules"),
         }
     }
 
-    /// The JIT's code of the module, if it was compiled for the JIT.
+    /// The JIT's code of the module, if it was compiled for the JIT or is an Auto module
+    /// whose code is ready.
     #[cfg(feature = "jit")]
     pub(crate) fn jit_code(&self) -> Option<&crate::jit::tier::JitCode> {
         match &self.inner.code {
             TierCode::Jit(code) => Some(code),
+            TierCode::Auto { jit, .. } => jit.get(),
             TierCode::Interp(_) => None,
+        }
+    }
+
+    /// A weak handle to the module's shared state, to see whether it was freed.
+    #[cfg(all(test, feature = "jit"))]
+    pub(crate) fn weak_for_tests(&self) -> alloc::sync::Weak<dyn core::any::Any + Send + Sync> {
+        let weak: alloc::sync::Weak<ModuleInner> = Arc::downgrade(&self.inner);
+        weak
+    }
+
+    /// The slot of an Auto module's JIT code.
+    #[cfg(feature = "jit")]
+    pub(crate) fn auto_slot(&self) -> Option<&crate::jit::auto::JitSlot> {
+        match &self.inner.code {
+            TierCode::Auto { jit, .. } => Some(jit),
+            _ => None,
         }
     }
 

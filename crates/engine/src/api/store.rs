@@ -35,6 +35,9 @@ pub struct Store<T> {
     idle_hosts: Vec<Option<Arc<HostFunc<T>>>>,
     /// An interpreter stack kept between calls so a call allocates nothing.
     pub(crate) stack_cache: Option<Box<Stack>>,
+    /// Where a store of a [`crate::Strategy::Auto`] engine is on its way to the JIT.
+    #[cfg(feature = "jit")]
+    pub(crate) auto: crate::jit::auto::AutoState,
     data: T,
 }
 
@@ -58,7 +61,27 @@ impl<T> Store<T> {
             hosts: Vec::new(),
             idle_hosts: Vec::new(),
             stack_cache: None,
+            #[cfg(feature = "jit")]
+            auto: if engine.strategy() == crate::Strategy::Auto && engine.jit().is_ok() {
+                crate::jit::auto::AutoState::Pending
+            } else {
+                crate::jit::auto::AutoState::Off
+            },
             data,
+        }
+    }
+
+    /// Before a call from the host into Wasm: switches a store of an Auto engine to the
+    /// JIT if all its modules' code is ready (see `jit::auto`). A field test while the
+    /// store waits or is settled.
+    #[cfg(feature = "jit")]
+    #[inline]
+    pub(crate) fn auto_switch(&mut self) {
+        if self.auto == crate::jit::auto::AutoState::Pending {
+            self.auto = match self.engine.jit() {
+                Ok(jit) => crate::jit::auto::try_switch(&mut self.core, jit),
+                Err(_) => crate::jit::auto::AutoState::Off,
+            };
         }
     }
 
@@ -66,11 +89,17 @@ impl<T> Store<T> {
     pub(crate) fn push_host_func(&mut self, host: Arc<HostFunc<T>>) -> u32 {
         let ty = self.core.intern_type(&host.ty);
         let index = self.hosts.len() as u32;
+        // An Auto store compiles trampolines only when it switches (`jit::auto::try_switch`)
+        // and for host functions added after that, so that start-up pays nothing for the JIT.
         #[cfg(feature = "jit")]
         let trampoline = self
             .engine
             .jit()
             .ok()
+            .filter(|_| {
+                self.engine.strategy() == crate::Strategy::Jit
+                    || self.auto == crate::jit::auto::AutoState::Switched
+            })
             .and_then(|jit| jit.host_trampoline(&host.ty).ok());
         self.idle_hosts.push(Some(Arc::clone(&host)));
         self.hosts.push(host);

@@ -342,6 +342,24 @@ pub struct CompiledModule {
     /// Code ranges `(start, end, function index)` for backtraces, sorted; trampolines have
     /// no entry.
     pub ranges: Vec<(u32, u32, u32)>,
+    /// The places where `code` holds the absolute address of a Rust function of this
+    /// process (Cranelift's float-rounding libcalls): everything else in the blob is
+    /// position independent, so a blob written to a code cache is valid in another process
+    /// once [`relocate_libcalls`] has written these again.
+    pub lib_relocs: Vec<LibReloc>,
+}
+
+/// An absolute 8-byte address of a libcall in the blob: `code[offset..offset + 8]` holds
+/// the address of libcall `lib` (an index into the table of [`relocate_libcalls`]) plus
+/// `addend`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LibReloc {
+    /// Offset of the 8 bytes in [`CompiledModule::code`].
+    pub offset: u32,
+    /// Which libcall, as an index into [`LIBCALLS`].
+    pub lib: u8,
+    /// Added to the address.
+    pub addend: i64,
 }
 
 impl CompiledModule {
@@ -412,6 +430,25 @@ impl Compiler {
     /// The options this compiler was made with.
     pub fn options(&self) -> &CompileOptions {
         &self.options
+    }
+
+    /// Everything besides the Wasm bytes that decides what code this compiler generates:
+    /// the target triple, Cranelift's shared and ISA flags (the host CPU's features among
+    /// them) and the options that change code. A code cache keys its entries by it.
+    pub fn fingerprint(&self) -> alloc::string::String {
+        let o = &self.options;
+        let mut isa_flags = alloc::string::String::new();
+        for v in self.isa.isa_flags() {
+            isa_flags.push_str(&format!("{v},"));
+        }
+        format!(
+            "{} | {} | {isa_flags} | bounds {:?} fuel {} direct {}",
+            self.isa.triple(),
+            self.isa.flags(),
+            o.bounds_checks,
+            o.fuel,
+            o.direct_calls,
+        )
     }
 
     /// Compiles every defined function of a module, with array trampolines and a
@@ -826,12 +863,17 @@ fn link(units: Vec<Unit>) -> Result<CompiledModule> {
                     out.code[at..at + 4].copy_from_slice(&word.to_le_bytes());
                 }
                 (Reloc::Abs8, Target::Lib(l)) => {
-                    // The address of a Rust function in this process: the blob is only valid in
-                    // the process that compiled it (a code cache must redo these).
-                    let addr = libcall_address(l)
+                    // The address of a Rust function in this process: recorded, so that a
+                    // code cache can write it again in another process.
+                    let lib = LIBCALLS
+                        .iter()
+                        .position(|&x| x == l)
                         .ok_or_else(|| Error::compile(format!("unsupported libcall {l:?}"), 0))?;
-                    let value = (addr as i64).wrapping_add(addend);
-                    out.code[at..at + 8].copy_from_slice(&value.to_le_bytes());
+                    out.lib_relocs.push(LibReloc {
+                        offset: at as u32,
+                        lib: lib as u8,
+                        addend,
+                    });
                 }
                 (kind, target) => {
                     return Err(Error::compile(
@@ -844,8 +886,42 @@ fn link(units: Vec<Unit>) -> Result<CompiledModule> {
     }
     out.traps.sort_by_key(|t| t.offset);
     out.funcs.sort_by_key(|f| f.index);
+    relocate_libcalls(&mut out.code, &out.lib_relocs)?;
     Ok(out)
 }
+
+/// Writes the addresses of this process's libcalls at `relocs` into `code`.
+///
+/// # Errors
+/// A relocation names no libcall or lies outside `code` (a corrupt cached blob).
+pub fn relocate_libcalls(code: &mut [u8], relocs: &[LibReloc]) -> Result<()> {
+    for r in relocs {
+        let addr = LIBCALLS
+            .get(r.lib as usize)
+            .and_then(|&l| libcall_address(l))
+            .ok_or_else(|| Error::compile("a relocation names no libcall", 0))?;
+        let at = r.offset as usize;
+        let slot = at
+            .checked_add(8)
+            .and_then(|end| code.get_mut(at..end))
+            .ok_or_else(|| Error::compile("a relocation lies outside the code", 0))?;
+        slot.copy_from_slice(&(addr as i64).wrapping_add(r.addend).to_le_bytes());
+    }
+    Ok(())
+}
+
+/// The libcalls generated code may name, in the order [`LibReloc::lib`] numbers them
+/// (append only: cached blobs store these numbers).
+const LIBCALLS: [LibCall; 8] = [
+    LibCall::CeilF32,
+    LibCall::FloorF32,
+    LibCall::TruncF32,
+    LibCall::NearestF32,
+    LibCall::CeilF64,
+    LibCall::FloorF64,
+    LibCall::TruncF64,
+    LibCall::NearestF64,
+];
 
 extern "C" fn ceil_f32(x: f32) -> f32 {
     libm::ceilf(x)

@@ -51,6 +51,9 @@
 //!    on fibers with the libcalls implemented against the store core. `codegen_tests` keeps
 //!    a small runtime of its own for testing the code generator in isolation.
 //!
+//! 7. `Strategy::Auto` (`auto`): a module's code compiled in the background or loaded from
+//!    the code cache (`cache`), and stores switching from the interpreter to the JIT.
+//!
 //! Each module states its invariants at its top; `unsafe` is allowed in the tier's files, each
 //! block with a `// SAFETY:` comment.
 #![allow(unsafe_code)]
@@ -60,6 +63,8 @@
               owner) are not used by the engine yet"
 )]
 
+pub(crate) mod auto;
+pub mod cache;
 pub mod code;
 pub mod compile;
 pub mod fiber;
@@ -70,6 +75,8 @@ mod translate;
 pub mod traps;
 pub mod vmctx;
 
+#[cfg(test)]
+mod auto_tests;
 #[cfg(test)]
 mod codegen_tests;
 #[cfg(test)]

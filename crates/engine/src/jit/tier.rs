@@ -127,12 +127,14 @@ fn publish(compiled: &CompiledModule) -> Result<PublishedCode> {
 }
 
 impl JitEngine {
-    /// A compiler for the host with the engine's fuel setting; it compiles for guard regions
-    /// if the host grants a guarded memory's reservation now (a probe, released at once).
+    /// A compiler for the host with the engine's fuel setting, compiling a module on
+    /// `threads` threads (0: the machine's available parallelism); it compiles for guard
+    /// regions if the host grants a guarded memory's reservation now (a probe, released at
+    /// once).
     ///
     /// # Errors
     /// Cranelift has no backend for the host.
-    pub fn new(consume_fuel: bool) -> Result<JitEngine> {
+    pub fn new(consume_fuel: bool, threads: usize) -> Result<JitEngine> {
         let bounds_checks = if memory::guard_regions_available() {
             BoundsChecks::Guard {
                 guard_size: memory::GUARD_SIZE,
@@ -145,7 +147,7 @@ impl JitEngine {
             fuel: consume_fuel,
             direct_calls: true,
             verify: cfg!(debug_assertions),
-            threads: 0,
+            threads,
         };
         Ok(JitEngine {
             compiler: Compiler::new(options)?,
@@ -256,13 +258,19 @@ fn jit_info(info: &ModuleInfo) -> Result<JitInfo> {
 /// # Errors
 /// The code generator refuses a function, or the code cannot be mapped.
 pub(crate) fn compile(engine: &JitEngine, info: &ModuleInfo) -> Result<JitCode> {
-    Ok(JitCode {
-        main: compile_variant(&engine.compiler, info)?,
-        explicit: OnceLock::new(),
-    })
+    JitCode::load(compile_blob(engine, info)?, engine)
 }
 
-fn compile_variant(compiler: &Compiler, info: &ModuleInfo) -> Result<Variant> {
+/// Compiles every defined function of a validated module into a blob for the engine's
+/// bounds checks, not yet published.
+///
+/// # Errors
+/// The code generator refuses a function.
+pub(crate) fn compile_blob(engine: &JitEngine, info: &ModuleInfo) -> Result<CompiledModule> {
+    compile_with(&engine.compiler, info)
+}
+
+fn compile_with(compiler: &Compiler, info: &ModuleInfo) -> Result<CompiledModule> {
     let jit = jit_info(info)?;
     let bodies = (0..info.num_defined_funcs())
         .map(|def| {
@@ -271,7 +279,11 @@ fn compile_variant(compiler: &Compiler, info: &ModuleInfo) -> Result<Variant> {
                 .ok_or_else(|| Error::compile("a function body is missing", 0))
         })
         .collect::<Result<Vec<_>>>()?;
-    let compiled = compiler.compile_module(&jit, &bodies)?;
+    compiler.compile_module(&jit, &bodies)
+}
+
+/// A blob published as code, with the guard region it was compiled for.
+fn publish_variant(compiler: &Compiler, compiled: CompiledModule) -> Result<Variant> {
     let code = publish(&compiled)?;
     let guard_size = match compiler.options().bounds_checks {
         BoundsChecks::Guard { guard_size } => guard_size,
@@ -284,7 +296,32 @@ fn compile_variant(compiler: &Compiler, info: &ModuleInfo) -> Result<Variant> {
     })
 }
 
+impl JitEngine {
+    /// What besides the Wasm bytes decides the code (see `Compiler::fingerprint`).
+    pub fn fingerprint(&self) -> alloc::string::String {
+        self.compiler.fingerprint()
+    }
+}
+
 impl JitCode {
+    /// Publishes a blob compiled by `engine`'s compiler (fresh, or checked by
+    /// `cache::decode`, whose key includes the compiler's fingerprint and so its bounds
+    /// checks).
+    ///
+    /// # Errors
+    /// The code cannot be mapped.
+    pub fn load(compiled: CompiledModule, engine: &JitEngine) -> Result<JitCode> {
+        Ok(JitCode {
+            main: publish_variant(&engine.compiler, compiled)?,
+            explicit: OnceLock::new(),
+        })
+    }
+
+    /// The blob as compiled by the engine's compiler, for the code cache.
+    pub fn compiled(&self) -> &CompiledModule {
+        &self.main.compiled
+    }
+
     /// The code to run against a memory 0 with `guard_bytes` of guard region (see
     /// [`crate::runtime::memory::LinearMemory::guard_bytes`]; `None` for a module without
     /// memory): code compiled for guard regions never runs against a memory with a smaller
@@ -301,7 +338,8 @@ impl JitCode {
         if let Some(v) = self.explicit.get() {
             return Ok(v);
         }
-        let v = Box::new(compile_variant(engine.explicit_compiler()?, info)?);
+        let compiler = engine.explicit_compiler()?;
+        let v = Box::new(publish_variant(compiler, compile_with(compiler, info)?)?);
         // Another thread may have compiled it meanwhile; then `v` is dropped unused.
         Ok(self.explicit.get_or_init(|| v))
     }

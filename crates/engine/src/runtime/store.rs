@@ -412,6 +412,15 @@ impl StoreCore {
         index
     }
 
+    /// How many functions the store has.
+    #[cfg_attr(
+        not(feature = "jit"),
+        expect(dead_code, reason = "used by the JIT tier")
+    )]
+    pub fn num_funcs(&self) -> u32 {
+        self.funcs.len() as u32
+    }
+
     pub fn func(&self, index: u32) -> &FuncEntity {
         &self.funcs[index as usize]
     }

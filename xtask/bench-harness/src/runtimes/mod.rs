@@ -61,6 +61,7 @@ pub fn all() -> Result<Vec<Box<dyn Runtime>>> {
         Box::new(weft::Weft::interpreter()),
         Box::new(weft::Weft::jit(false)?),
         Box::new(weft::Weft::jit(true)?),
+        Box::new(weft::Weft::auto()?),
         Box::new(wasmi::Wasmi::new()),
         Box::new(wasm3::Wasm3),
         Box::new(wasmtime::Wasmtime::new()),

@@ -1,5 +1,6 @@
 //! weft's engine (`weft-engine`) on each of its tiers: the interpreter with the default
-//! `Config` (no fuel), the JIT without fuel, and the JIT with fuel on as the kernel runs it.
+//! `Config` (no fuel), the JIT without fuel, the JIT with fuel on as the kernel runs it, and
+//! `Strategy::Auto` (no fuel) with a code cache in `target/bench-jit-cache`.
 
 use super::{RunFn, Runtime, err, timed};
 use crate::guests::host_mix;
@@ -43,6 +44,28 @@ impl Weft {
         })
     }
 
+    /// `Strategy::Auto` without fuel, its code cache kept between runs of the harness in
+    /// `target/bench-jit-cache` (so after the first run it is warm). `run` is timed once the
+    /// module's JIT code is there: the steady state; `translate` includes the cache lookup.
+    pub fn auto() -> Result<Weft> {
+        if !Strategy::jit_available() {
+            bail!("weft's JIT is not available on this host");
+        }
+        let dir = crate::guests::repo_root().join("target/bench-jit-cache");
+        let mut config = Config::default();
+        config
+            .strategy(Strategy::Auto)
+            .map_err(err)?
+            .code_cache(Some(std::sync::Arc::new(weft_engine::DirCodeCache::new(
+                dir,
+            ))));
+        Ok(Weft {
+            name: "weft-auto",
+            engine: Engine::new(&config),
+            fuel: false,
+        })
+    }
+
     fn store(&self) -> Result<Store<()>> {
         let mut store = Store::new(&self.engine, ());
         if self.fuel {
@@ -62,6 +85,8 @@ impl Weft {
     /// `wasm` translated and instantiated, with the host function, in a new store.
     fn instance(&self, wasm: &[u8]) -> Result<(Store<()>, Instance)> {
         let module = Module::new(&self.engine, wasm).map_err(err)?;
+        // Auto: the steady state, on the JIT code (at once with a warm cache).
+        module.wait_for_jit();
         let mut store = self.store()?;
         let instance = self
             .linker()?
