@@ -95,9 +95,13 @@ pub enum Strategy {
     /// the interpreter until they return (so a `main` that never returns stays interpreted;
     /// a suspended [`crate::ResumableInvocation`] resumes on the tier that started it). A
     /// module the JIT cannot compile keeps its stores on the interpreter (instantiating it
-    /// into a store that has already switched fails). Fuel is charged by both tiers; the
-    /// tiers count it slightly differently, so the instruction at which a call runs out may
-    /// differ from the interpreter's (the results never do).
+    /// into a store that has already switched fails). Both tiers charge the same fuel for
+    /// the same path, but the JIT checks it at fewer points (function entries and loop
+    /// headers), so the instruction at which a call runs out may differ from the
+    /// interpreter's (the results never do).
+    ///
+    /// A small module is compiled in `Module::new` instead, on a cache miss, so that its
+    /// first call runs compiled (see [`Config::auto_compile_at_load`]).
     ///
     /// Where this build or host has no JIT ([`Strategy::jit_available`]) `Auto` is the
     /// interpreter.
@@ -144,6 +148,7 @@ pub struct Config {
     pub(crate) max_stack_slots: usize,
     pub(crate) strategy: Strategy,
     pub(crate) code_cache: Option<Arc<dyn CodeCache>>,
+    pub(crate) auto_compile_at_load: usize,
     /// Tests hold this lock to keep Auto's background compiles from starting.
     #[cfg(all(test, feature = "jit"))]
     pub(crate) auto_gate: Option<Arc<std::sync::Mutex<()>>>,
@@ -159,6 +164,7 @@ impl Default for Config {
             max_stack_slots: 1 << 20,
             strategy: Strategy::Interpreter,
             code_cache: None,
+            auto_compile_at_load: 256 << 10,
             #[cfg(all(test, feature = "jit"))]
             auto_gate: None,
         }
@@ -211,6 +217,16 @@ impl Config {
         }
         self.strategy = strategy;
         Ok(self)
+    }
+
+    /// With [`Strategy::Auto`]: the largest module (binary size in bytes) that
+    /// `Module::new` compiles at once when the code cache has no entry for it, so that its
+    /// first call already runs compiled; a larger one starts interpreted and is compiled
+    /// in the background. The default, 256 KiB, is what Cranelift compiles here in about a
+    /// quarter of a second; 0 compiles every module in the background.
+    pub fn auto_compile_at_load(&mut self, max_bytes: usize) -> &mut Self {
+        self.auto_compile_at_load = max_bytes;
+        self
     }
 
     /// Where [`Strategy::Auto`] looks for compiled code and stores what it compiles (none by

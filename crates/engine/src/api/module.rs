@@ -106,7 +106,8 @@ impl Module {
         })
     }
 
-    /// An Auto module: its JIT code from the cache, or compiled in the background.
+    /// An Auto module: its JIT code from the cache, or compiled now (a small module) or in
+    /// the background.
     #[cfg(feature = "jit")]
     fn new_auto(
         engine: &Engine,
@@ -128,9 +129,14 @@ impl Module {
             code: TierCode::Auto { interp, jit: slot },
         });
         if !hit {
-            let weak: alloc::sync::Weak<dyn auto::AutoModule> =
-                Arc::downgrade(&inner) as alloc::sync::Weak<ModuleInner>;
-            auto::start_background(engine.clone(), weak, key);
+            if inner.info.bytes.len() <= engine.config().auto_compile_at_load {
+                let (info, slot) = auto::AutoModule::parts(&*inner);
+                auto::compile_into(jit, info, slot, cache.map(|c| (c, &key)));
+            } else {
+                let weak: alloc::sync::Weak<dyn auto::AutoModule> =
+                    Arc::downgrade(&inner) as alloc::sync::Weak<ModuleInner>;
+                auto::start_background(engine.clone(), weak, key);
+            }
         }
         Module { inner }
     }

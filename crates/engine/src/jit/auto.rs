@@ -91,7 +91,7 @@ pub(crate) fn load_cached(
 
 /// Compiles the module and publishes its code into `slot`, then writes it to `cache`
 /// (after the slot, so that stores need not wait for the file system).
-fn compile_into(
+pub(crate) fn compile_into(
     jit: &JitEngine,
     info: &ModuleInfo,
     slot: &JitSlot,

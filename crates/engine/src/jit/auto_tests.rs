@@ -55,7 +55,10 @@ fn auto(fuel: bool, cache: Option<Arc<MemCache>>) -> Setup {
         .strategy(Strategy::Auto)
         .unwrap()
         .consume_fuel(fuel)
-        .code_cache(cache.map(|c| c as Arc<dyn CodeCache>));
+        .code_cache(cache.map(|c| c as Arc<dyn CodeCache>))
+        // Every module in the background, as a large one would be (the tests hold it there
+        // with the gate).
+        .auto_compile_at_load(0);
     config.auto_gate = Some(gate.clone());
     Setup {
         engine: Engine::new(&config),
@@ -503,4 +506,33 @@ fn the_engine_default_stays_the_interpreter() {
     assert_eq!(s.engine.strategy(), Strategy::Auto);
     // A store of an engine without Auto never waits to switch.
     assert_eq!(Store::new(&Engine::default(), ()).auto, AutoState::Off);
+}
+
+#[test]
+fn a_small_module_is_compiled_at_load_and_its_first_call_runs_compiled() {
+    let cache = Arc::new(MemCache::default());
+    let mut config = Config::new();
+    config
+        .strategy(Strategy::Auto)
+        .unwrap()
+        .code_cache(Some(cache.clone() as Arc<dyn CodeCache>));
+    let engine = Engine::new(&config);
+    let wasm = wat::parse_str(FIB).unwrap();
+    // Below the default limit: the code is there when `Module::new` returns, and cached.
+    let module = Module::new(&engine, &wasm).unwrap();
+    assert_eq!(module.auto_slot().unwrap().state(), Some(true));
+    assert_eq!(cache.puts(), 1);
+    let (mut store, fib) = fib_instance(&engine, &module);
+    assert_eq!(call_fib(&mut store, fib, 20), 6765);
+    assert_eq!(store.auto, AutoState::Switched);
+    // Above the limit (here: any module), a miss goes to the background instead.
+    config.auto_compile_at_load(wasm.len() - 1);
+    config.code_cache(None);
+    let gate = Arc::new(Mutex::new(()));
+    config.auto_gate = Some(gate.clone());
+    let held = gate.lock().unwrap();
+    let module = Module::new(&Engine::new(&config), &wasm).unwrap();
+    assert_eq!(module.auto_slot().unwrap().state(), None);
+    drop(held);
+    assert!(module.wait_for_jit());
 }
