@@ -289,7 +289,13 @@ enum Message {
 #[derive(Clone, Copy)]
 pub(crate) enum Exit {
     Finished,
-    Trapped { code: TrapCode, pc: usize },
+    /// `pinned`: the value of Cranelift's pinned register at the fault (the fuel count, in
+    /// code compiled with fuel; see `translate`).
+    Trapped {
+        code: TrapCode,
+        pc: usize,
+        pinned: u64,
+    },
 }
 
 type Co = Coroutine<ResumeValue, Message, Exit, FiberStack>;
@@ -318,6 +324,8 @@ pub struct Fiber {
     /// `Box`) because the coroutine and CURRENT alias it while the fiber moves around.
     state: NonNull<FiberState>,
     stack_limit: usize,
+    /// The pinned register at a fault in generated code ([`Fiber::pinned_at_fault`]).
+    pinned_at_fault: Option<u64>,
 }
 
 impl Fiber {
@@ -378,6 +386,7 @@ impl Fiber {
             co: Some(co),
             state,
             stack_limit,
+            pinned_at_fault: None,
         })
     }
 
@@ -386,6 +395,12 @@ impl Fiber {
     /// (`StackOverflow`) while the libcalls it calls still have room.
     pub fn stack_limit(&self) -> usize {
         self.stack_limit
+    }
+
+    /// After a `Trapped` outcome raised by a fault in generated code (not by a libcall's
+    /// [`raise_trap`]): the value Cranelift's pinned register had at the fault.
+    pub fn pinned_at_fault(&self) -> Option<u64> {
+        self.pinned_at_fault
     }
 
     /// Whether the call has finished or trapped.
@@ -414,7 +429,8 @@ impl Fiber {
                 pc: 0,
             },
             CoroutineResult::Return(Exit::Finished) => FiberOutcome::Finished,
-            CoroutineResult::Return(Exit::Trapped { code, pc }) => {
+            CoroutineResult::Return(Exit::Trapped { code, pc, pinned }) => {
+                self.pinned_at_fault = Some(pinned);
                 FiberOutcome::Trapped { code, pc }
             }
         };

@@ -338,6 +338,8 @@ pub(crate) struct JitCall {
     fiber: Fiber,
     values: Box<[u64]>,
     cx: Box<CallCx>,
+    /// Whether the code counts fuel (in the pinned register).
+    fuel: bool,
     /// A suspended fiber has return addresses into its module's code and into the engine's
     /// host trampolines: both stay published while the call lives, even if the store goes
     /// first (`code.3`). Declared after `fiber`, so dropped after it.
@@ -401,9 +403,11 @@ impl JitCall {
             )
         }
         .map_err(|e| Error::instantiation(format!("cannot start a JIT call: {e:?}")))?;
+        let fuel = engine.jit().is_ok_and(|j| j.compiler.options().fuel);
         Ok(JitCall {
             fiber,
             values,
+            fuel,
             cx: Box::new(CallCx {
                 store: None,
                 resumable,
@@ -481,6 +485,13 @@ impl JitCall {
                 Ok(JitOutcome::Yield { tag, func })
             }
             FiberOutcome::Trapped { code, pc } => {
+                // A fault in fuel-metered code: the count was in the pinned register
+                // (`translate`, "Fuel"), so the store gets what was left at the fault.
+                if let Some(fuel) = self.fiber.pinned_at_fault().filter(|_| self.fuel) {
+                    // SAFETY: the store's context lives as long as the store (vm invariant
+                    // 3), which the caller holds; the fiber is not running.
+                    unsafe { (*context).fuel = fuel as i64 };
+                }
                 if let Some(e) = self.cx.error.take() {
                     return Err(e);
                 }
