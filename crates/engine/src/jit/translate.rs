@@ -491,15 +491,19 @@ impl Translator<'_, '_> {
             return;
         }
         self.finish_fuel_block();
+        let mut fuel = self.b.ins().get_pinned_reg(I64);
         if check {
-            let fuel = self.b.ins().get_pinned_reg(I64);
             let empty = self
                 .b
                 .ins()
                 .icmp_imm_s(IntCC::SignedLessThanOrEqual, fuel, 0);
             let refill = self.b.create_block();
+            // The fuel after the check: the value tested, or what the stub left.
             let cont = self.b.create_block();
-            self.b.ins().brif(empty, refill, &[], cont, &[]);
+            self.b.append_block_param(cont, I64);
+            self.b
+                .ins()
+                .brif(empty, refill, &[], cont, &[BlockArg::Value(fuel)]);
             self.b.switch_to_block(refill);
             self.b.seal_block(refill);
             self.b.set_cold_block(refill);
@@ -508,11 +512,12 @@ impl Translator<'_, '_> {
             let stub = self.fuel_stub_ref();
             let vmctx = self.vmctx;
             self.b.ins().call(stub, &[vmctx]);
-            self.b.ins().jump(cont, &[]);
+            let refilled = self.b.ins().get_pinned_reg(I64);
+            self.b.ins().jump(cont, &[BlockArg::Value(refilled)]);
             self.b.switch_to_block(cont);
             self.b.seal_block(cont);
+            fuel = self.b.block_params(cont)[0];
         }
-        let fuel = self.b.ins().get_pinned_reg(I64);
         let cost = self.b.ins().iconst(I64, 0);
         let inst = self.b.func.dfg.value_def(cost).unwrap_inst();
         let left = self.b.ins().isub(fuel, cost);
