@@ -440,13 +440,15 @@ impl Func {
                     Ok(())
                 };
                 if resumable {
-                    let call = JitCall::new(&store.core, self.index, write_args)?;
+                    let fuel = store.engine().config().consume_fuel;
+                    let call = JitCall::new(&store.core, self.index, fuel, write_args)?;
                     return finish_jit(store, call, ty, results);
                 }
                 let width = ty.params().len().max(ty.results().len()).max(1);
                 let mut slots = RawSlots::new(width);
                 write_args(slots.as_mut())?;
-                call_plain(store, self.index, slots.as_mut())?;
+                let fuel = store.engine().config().consume_fuel;
+                call_plain(store, self.index, fuel, slots.as_mut())?;
                 for ((r, &raw), &t) in results
                     .iter_mut()
                     .zip(slots.as_mut().iter())
@@ -530,7 +532,8 @@ impl<Params: WasmTyList, Results: WasmTyList> TypedFunc<Params, Results> {
             let id = store.core.id();
             let mut slots = RawSlots::new(Params::LEN.max(Results::LEN).max(1));
             params.into_raws(slots.as_mut(), id)?;
-            call_plain(store, self.func.index, slots.as_mut())?;
+            let fuel = store.engine().config().consume_fuel;
+            call_plain(store, self.func.index, fuel, slots.as_mut())?;
             return Ok(Results::from_raws(slots.as_mut(), id));
         }
         if let FuncKind::Wasm { instance, def } = store.core.func(self.func.index).kind() {

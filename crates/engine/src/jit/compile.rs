@@ -45,10 +45,10 @@ use wasmparser::{Parser, Payload, TypeRef};
 
 use super::libcalls::Libcall;
 use super::translate::{
-    FUNC_NAMESPACE, clif_type, translate_function, uses_ret_area, wasm_call, wasm_return,
-    wasm_signature,
+    FUEL_STUB_NAMESPACE, FUNC_NAMESPACE, clif_type, fuel_stub_signature, translate_function,
+    uses_ret_area, wasm_call, wasm_return, wasm_signature,
 };
-use super::vmctx::offsets::VMCTX_LIBCALLS;
+use super::vmctx::offsets::{STORE_FUEL, VMCTX_LIBCALLS, VMCTX_STORE};
 use crate::{Error, FuncType, TrapCode, ValType};
 
 type Result<T> = core::result::Result<T, Error>;
@@ -376,6 +376,8 @@ enum UnitKind {
     Func(u32),
     ArrayCall(u32),
     HostTrampoline(u32),
+    /// See [`fuel_stub_signature`].
+    FuelStub,
 }
 
 struct Unit {
@@ -388,6 +390,7 @@ struct Unit {
 #[derive(Debug, Clone, Copy)]
 enum Target {
     Func(u32),
+    FuelStub,
     Lib(LibCall),
 }
 
@@ -419,6 +422,12 @@ impl Compiler {
         set(&mut flags, "probestack_strategy", "inline")?;
         set(&mut flags, "unwind_info", "false")?;
         set(&mut flags, "is_pic", "false")?;
+        // With fuel on, the count lives in the pinned register (see `translate`, "Fuel").
+        set(
+            &mut flags,
+            "enable_pinned_reg",
+            if options.fuel { "true" } else { "false" },
+        )?;
         let builder = cranelift_native::builder()
             .map_err(|e| Error::compile(format!("no Cranelift backend for this host: {e}"), 0))?;
         let isa = builder
@@ -468,6 +477,7 @@ impl Compiler {
             .map(|i| UnitKind::Func(n + i))
             .chain((0..bodies.len() as u32).map(|i| UnitKind::ArrayCall(n + i)))
             .chain((0..module.types.len() as u32).map(UnitKind::HostTrampoline))
+            .chain(self.options.fuel.then_some(UnitKind::FuelStub))
             .collect();
         let threads = match self.options.threads {
             0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
@@ -498,6 +508,7 @@ impl Compiler {
                     ),
                     UnitKind::ArrayCall(index) => self.array_trampoline(module, index, &mut fctx),
                     UnitKind::HostTrampoline(t) => self.host_trampoline(module, t, &mut fctx),
+                    UnitKind::FuelStub => self.fuel_stub(&mut fctx),
                 };
                 let unit = func.and_then(|f| self.compile_unit(&mut ctx, f, kind));
                 match unit {
@@ -564,7 +575,12 @@ impl Compiler {
         let f = self.compile_unit(&mut ctx, func, UnitKind::Func(index))?;
         let func = self.array_trampoline(module, index, &mut fctx)?;
         let a = self.compile_unit(&mut ctx, func, UnitKind::ArrayCall(index))?;
-        link(alloc::vec![f, a])
+        let mut units = alloc::vec![f, a];
+        if self.options.fuel {
+            let func = self.fuel_stub(&mut fctx)?;
+            units.push(self.compile_unit(&mut ctx, func, UnitKind::FuelStub)?);
+        }
+        link(units)
     }
 
     /// Compiles the wasm-to-host trampoline of one function type on its own: the
@@ -634,10 +650,11 @@ impl Compiler {
             let target = match &r.target {
                 FinalizedRelocTarget::ExternalName(ExternalName::User(name)) => {
                     let name = &names[*name];
-                    if name.namespace != FUNC_NAMESPACE {
-                        return Err(Error::compile("relocation to an unknown name", 0));
+                    match name.namespace {
+                        FUNC_NAMESPACE => Target::Func(name.index),
+                        FUEL_STUB_NAMESPACE => Target::FuelStub,
+                        _ => return Err(Error::compile("relocation to an unknown name", 0)),
                     }
-                    Target::Func(name.index)
                 }
                 FinalizedRelocTarget::ExternalName(ExternalName::LibCall(l)) => Target::Lib(*l),
                 other => {
@@ -691,9 +708,23 @@ impl Compiler {
             colocated: true,
             patchable: false,
         });
+        // Fuel: the host's value of the pinned register is kept across the call, which runs
+        // with the store's fuel in it; the fuel left goes back to the store.
+        let fuel = self.options.fuel.then(|| {
+            let saved = b.ins().get_pinned_reg(I64);
+            let store = b.ins().load(I64, flags.with_readonly(), vmctx, VMCTX_STORE);
+            let fuel = b.ins().load(I64, flags, store, STORE_FUEL);
+            b.ins().set_pinned_reg(fuel);
+            (saved, store)
+        });
         let results = wasm_call(&mut b, ty, vmctx, vmctx, &args, |b, all| {
             b.ins().call(callee, all)
         });
+        if let Some((saved, store)) = fuel {
+            let left = b.ins().get_pinned_reg(I64);
+            b.ins().store(flags, left, store, STORE_FUEL);
+            b.ins().set_pinned_reg(saved);
+        }
         for (i, r) in results.into_iter().enumerate() {
             let wide = widen(&mut b, r);
             b.ins().store(flags, wide, values, (i * 8) as i32);
@@ -755,14 +786,64 @@ impl Compiler {
         );
         let sig = b.import_signature(Libcall::CallHost.signature(self.host_cc()));
         let len = b.ins().iconst(I32, slots as i64);
+        // Fuel: the host sees (and may change) the caller's count in the store.
+        let store = self.options.fuel.then(|| {
+            let store = b.ins().load(I64, flags.with_readonly(), vmctx, VMCTX_STORE);
+            let fuel = b.ins().get_pinned_reg(I64);
+            b.ins().store(flags, fuel, store, STORE_FUEL);
+            store
+        });
         let call = b.ins().call_indirect(sig, f, &[vmctx, callee, buf, len]);
         let status = b.inst_results(call)[0];
+        if let Some(store) = store {
+            let fuel = b.ins().load(I64, flags, store, STORE_FUEL);
+            b.ins().set_pinned_reg(fuel);
+        }
         b.ins().trapnz(status, clif_trap(TrapCode::Host));
         let mut results = Vec::with_capacity(ty.results().len());
         for (i, &r) in ty.results().iter().enumerate() {
             results.push(b.ins().load(clif_type(r), flags, buf, (i * 8) as i32));
         }
         wasm_return(&mut b, ret_area, &results);
+        b.finalize(self.isa.frontend_config());
+        Ok(func)
+    }
+}
+
+impl Compiler {
+    /// The fuel stub ([`fuel_stub_signature`]): writes the pinned fuel register to the
+    /// store, calls `out_of_fuel` (which may suspend the fiber), reloads the register and
+    /// traps `OutOfFuel` if the libcall says so. Its `preserve_all` convention saves every
+    /// register the libcall may clobber (and allows no results, hence the trap in here).
+    fn fuel_stub(&self, fctx: &mut FunctionBuilderContext) -> Result<ir::Function> {
+        let mut func =
+            ir::Function::with_name_signature(UserFuncName::user(3, 0), fuel_stub_signature());
+        let mut b = FunctionBuilder::new(&mut func, fctx);
+        let entry = b.create_block();
+        b.append_block_params_for_function_params(entry);
+        b.switch_to_block(entry);
+        b.seal_block(entry);
+        let vmctx = b.block_params(entry)[0];
+        let flags = MemFlagsData::trusted();
+        let store = b.ins().load(I64, flags.with_readonly(), vmctx, VMCTX_STORE);
+        let fuel = b.ins().get_pinned_reg(I64);
+        b.ins().store(flags, fuel, store, STORE_FUEL);
+        let table = b
+            .ins()
+            .load(I64, flags.with_readonly(), vmctx, VMCTX_LIBCALLS);
+        let f = b.ins().load(
+            I64,
+            flags.with_readonly(),
+            table,
+            Libcall::OutOfFuel.offset(),
+        );
+        let sig = b.import_signature(Libcall::OutOfFuel.signature(self.host_cc()));
+        let call = b.ins().call_indirect(sig, f, &[vmctx]);
+        let status = b.inst_results(call)[0];
+        let fuel = b.ins().load(I64, flags, store, STORE_FUEL);
+        b.ins().set_pinned_reg(fuel);
+        b.ins().trapnz(status, clif_trap(Libcall::OutOfFuel.trap()));
+        b.ins().return_(&[]);
         b.finalize(self.isa.frontend_config());
         Ok(func)
     }
@@ -785,6 +866,7 @@ fn link(units: Vec<Unit>) -> Result<CompiledModule> {
     let mut out = CompiledModule::default();
     let mut starts = Vec::with_capacity(units.len());
     let mut func_offsets: Vec<(u32, u32, u32)> = Vec::new();
+    let mut fuel_stub = None;
     for u in &units {
         let start = out.code.len().next_multiple_of(16);
         let start32 = u32::try_from(start + u.code.len())
@@ -811,13 +893,16 @@ fn link(units: Vec<Unit>) -> Result<CompiledModule> {
                 }
                 out.host_trampolines[t as usize] = start32;
             }
+            UnitKind::FuelStub => fuel_stub = Some(start32),
         }
     }
-    let func_offset = |index: u32| {
-        func_offsets
+    let target_offset = |target: Target| match target {
+        Target::Func(index) => func_offsets
             .binary_search_by_key(&index, |f| f.0)
             .ok()
-            .map(|i| func_offsets[i].1)
+            .map(|i| func_offsets[i].1),
+        Target::FuelStub => fuel_stub,
+        Target::Lib(_) => None,
     };
     for (u, &start) in units.iter().zip(&starts) {
         if let UnitKind::ArrayCall(i) = u.kind
@@ -836,11 +921,11 @@ fn link(units: Vec<Unit>) -> Result<CompiledModule> {
             match (kind, target) {
                 (
                     Reloc::X86CallPCRel4 | Reloc::X86CallPLTRel4 | Reloc::X86PCRel4,
-                    Target::Func(f),
+                    Target::Func(_) | Target::FuelStub,
                 ) => {
-                    let to = func_offset(f).ok_or_else(|| {
+                    let to = target_offset(target).ok_or_else(|| {
                         Error::compile(
-                            format!("call to function {f}, which is not in this compile"),
+                            format!("call to {target:?}, which is not in this compile"),
                             0,
                         )
                     })?;
@@ -849,8 +934,8 @@ fn link(units: Vec<Unit>) -> Result<CompiledModule> {
                         i32::try_from(rel).map_err(|_| Error::compile("call out of range", 0))?;
                     out.code[at..at + 4].copy_from_slice(&rel.to_le_bytes());
                 }
-                (Reloc::Arm64Call, Target::Func(f)) => {
-                    let to = func_offset(f).ok_or_else(|| {
+                (Reloc::Arm64Call, Target::Func(_) | Target::FuelStub) => {
+                    let to = target_offset(target).ok_or_else(|| {
                         Error::compile("call to a function not in this compile", 0)
                     })?;
                     let rel = (i64::from(to) + addend - at as i64) >> 2;

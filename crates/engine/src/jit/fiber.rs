@@ -351,7 +351,13 @@ enum Message {
 /// calls otherwise).
 #[derive(Clone, Copy)]
 pub(crate) enum Exit {
-    Trapped { code: TrapCode, pc: usize },
+    /// `pinned`: the value of Cranelift's pinned register at the fault (the fuel count, in
+    /// code compiled with fuel; see `translate`).
+    Trapped {
+        code: TrapCode,
+        pc: usize,
+        pinned: u64,
+    },
 }
 
 /// A call for a fiber: `entry(vmctx, values)`.
@@ -402,6 +408,8 @@ struct FiberInner {
     /// `Box`) because the coroutine and CURRENT alias it while the fiber moves around.
     state: NonNull<FiberState>,
     stack_limit: usize,
+    /// The pinned register at a fault in generated code ([`Fiber::pinned_at_fault`]).
+    pinned_at_fault: Option<u64>,
 }
 
 impl Fiber {
@@ -486,6 +494,7 @@ impl Fiber {
                 config: *config,
                 state,
                 stack_limit,
+                pinned_at_fault: None,
             }),
         })
     }
@@ -538,6 +547,12 @@ impl Fiber {
             .replace(TrapCallers::EMPTY)
     }
 
+    /// After a `Trapped` outcome raised by a fault in generated code (not by a libcall's
+    /// [`raise_trap`]): the value Cranelift's pinned register had at the fault.
+    pub fn pinned_at_fault(&self) -> Option<u64> {
+        self.inner.pinned_at_fault
+    }
+
     /// Whether the fiber has no call in progress (its call finished or trapped, or it never
     /// had one).
     pub fn is_done(&self) -> bool {
@@ -571,7 +586,8 @@ impl Fiber {
                 code: TrapCode::Host,
                 pc: 0,
             },
-            CoroutineResult::Return(Exit::Trapped { code, pc }) => {
+            CoroutineResult::Return(Exit::Trapped { code, pc, pinned }) => {
+                self.inner.pinned_at_fault = Some(pinned);
                 FiberOutcome::Trapped { code, pc }
             }
         };

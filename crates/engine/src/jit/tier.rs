@@ -514,6 +514,8 @@ pub(crate) struct JitCall {
     cx: CallCx,
     /// The callee's instance (a store index).
     instance: u32,
+    /// Whether the code counts fuel (in the pinned register).
+    fuel: bool,
     /// A suspended fiber has return addresses into its module's code and into the engine's
     /// host trampolines: both stay published while a call that outlives its `run` lives,
     /// even if the store goes first (`code.3`), see [`JitCall::keep_code`]. Declared after
@@ -547,12 +549,14 @@ impl JitCall {
     /// Prepares a resumable call of store function `func` (a JIT function, see
     /// [`is_jit_func`]) with raw arguments written by `args` into the first slots of its
     /// values buffer. It runs on this thread's ready fiber if there is one (see `fiber`).
+    /// `fuel`: whether the engine's code counts fuel.
     ///
     /// # Errors
     /// A fiber stack could not be mapped, or `args` failed.
     pub fn new(
         core: &StoreCore,
         func: u32,
+        fuel: bool,
         args: impl FnOnce(&mut [u64]) -> Result<()>,
     ) -> Result<JitCall> {
         let mut values = alloc::vec![0u64; call_width(core, func)].into_boxed_slice();
@@ -569,6 +573,7 @@ impl JitCall {
             vmctx: record.vmctx.cast(),
             started: false,
             values,
+            fuel,
             cx: CallCx {
                 store: None,
                 resumable: true,
@@ -641,6 +646,7 @@ impl JitCall {
             }
             FiberOutcome::Trapped { code, pc } => {
                 let callers = fiber.take_trap_callers();
+                fault_fuel(fiber, self.fuel, store);
                 // Its coroutine has ended; the stack is back in the pool.
                 self.fiber = None;
                 Err(trap_error(&mut self.cx, store.core(), code, pc, &callers))
@@ -664,8 +670,14 @@ fn call_width(core: &StoreCore, func: u32) -> usize {
 /// # Errors
 /// A trap (with the frames of the JIT functions on the fiber as backtrace), a host
 /// function's error (a host yield among them), running out of fuel, `values` shorter than the
-/// function's parameters or results, or a fiber stack that could not be mapped.
-pub(crate) fn call_plain(store: &mut dyn StoreOps, func: u32, values: &mut [u64]) -> Result<()> {
+/// function's parameters or results, or a fiber stack that could not be mapped. `fuel`:
+/// whether the engine's code counts fuel.
+pub(crate) fn call_plain(
+    store: &mut dyn StoreOps,
+    func: u32,
+    fuel: bool,
+    values: &mut [u64],
+) -> Result<()> {
     let core = store.core();
     if values.len() < call_width(core, func) {
         return Err(Error::usage("too few value slots for a JIT call"));
@@ -704,6 +716,7 @@ pub(crate) fn call_plain(store: &mut dyn StoreOps, func: u32, values: &mut [u64]
         }
         FiberOutcome::Trapped { code, pc } => {
             let callers = fiber.take_trap_callers();
+            fault_fuel(&fiber, fuel, store);
             Err(trap_error(&mut cx, store.core(), code, pc, &callers))
         }
     }
@@ -748,6 +761,14 @@ fn run_fiber(fiber: &mut Fiber, cx: &mut CallCx, store: &mut dyn StoreOps) -> Fi
     drop(restore);
     cx.store = None;
     outcome
+}
+
+/// After a fault in fuel-metered code (`fuel`), gives the store the fuel that was left at
+/// the fault: the count was in the pinned register (`translate`, "Fuel").
+fn fault_fuel(fiber: &Fiber, fuel: bool, store: &mut dyn StoreOps) {
+    if let Some(left) = fiber.pinned_at_fault().filter(|_| fuel) {
+        store.core_mut().set_fuel(left as i64);
+    }
 }
 
 /// The error a trap of a call stands for: the host function's error it recorded (the

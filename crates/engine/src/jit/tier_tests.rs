@@ -383,3 +383,148 @@ fn host_panic_on(strategy: Strategy) {
         assert_eq!(via_host.call(&mut store, 7).unwrap(), 7);
     }
 }
+
+/// Calls that pass the fuel in the pinned register: direct and indirect recursion, a host
+/// import that reads the fuel, a `br_table` loop, and faults deep in a call chain.
+const FUEL_CALLS: &str = r#"(module
+  (import "host" "fuel" (func $fuel (param i32) (result i32)))
+  (type $t (func (param i32) (result i32)))
+  (memory 1)
+  (table 3 funcref)
+  (elem (i32.const 0) $fib $leaf $div)
+  (func $fib (export "fib") (param i32) (result i32)
+    (if (result i32) (i32.lt_u (local.get 0) (i32.const 2))
+      (then (local.get 0))
+      (else (i32.add
+        (call $fib (i32.sub (local.get 0) (i32.const 1)))
+        (call_indirect (type $t) (i32.sub (local.get 0) (i32.const 2)) (i32.const 0))))))
+  (func $leaf (param i32) (result i32) (i32.mul (local.get 0) (i32.const 3)))
+  (func (export "mix") (param i32) (result i32) (local i32)
+    (loop $l
+      (block $a (block $b (block $c
+        (br_table $a $b $c (i32.rem_u (local.get 0) (i32.const 3))))
+        (local.set 1 (i32.add (local.get 1) (call $leaf (local.get 0)))))
+        (local.set 1 (i32.xor (local.get 1) (call $fuel (local.get 0)))))
+      (br_if $l (local.tee 0 (i32.sub (local.get 0) (i32.const 1)))))
+    (local.get 1))
+  (func $deep (export "deep") (param i32) (result i32)
+    (if (result i32) (i32.eqz (local.get 0))
+      (then (i32.load (i32.const 70000)))
+      (else (i32.add (i32.const 1) (call $deep (i32.sub (local.get 0) (i32.const 1)))))))
+  (func $div (export "div") (param i32) (result i32)
+    (if (result i32) (i32.eqz (local.get 0))
+      (then (i32.div_u (i32.const 1) (local.get 0)))
+      (else (i32.add (i32.const 1)
+        (call_indirect (type $t) (i32.sub (local.get 0) (i32.const 1)) (i32.const 2)))))))"#;
+
+/// An instance of [`FUEL_CALLS`] on `strategy` with fuel; the host import records the fuel it
+/// sees (the low 32 bits of it are also its result, so the guest's result depends on it).
+fn fuel_calls(strategy: Strategy) -> (Store<Vec<u64>>, crate::Instance) {
+    let engine = engine(strategy);
+    let module = Module::new(&engine, wat::parse_str(FUEL_CALLS).unwrap()).unwrap();
+    let mut store = Store::new(&engine, Vec::new());
+    let mut linker = Linker::new(&engine);
+    linker
+        .func_wrap(
+            "host",
+            "fuel",
+            |mut caller: Caller<'_, Vec<u64>>, x: i32| -> crate::Result<i32> {
+                let fuel = caller.get_fuel()?;
+                caller.data_mut().push(fuel);
+                Ok(x ^ fuel as i32)
+            },
+        )
+        .unwrap();
+    let inst = linker.instantiate(&mut store, &module).unwrap();
+    (store, inst)
+}
+
+/// Runs export `name(arg)` with `fuel` in one plain call: its result or trap, the fuel left
+/// and what the host import saw.
+fn run_fuel_calls(
+    strategy: Strategy,
+    name: &str,
+    arg: i32,
+    fuel: u64,
+) -> (Result<i32, Option<crate::TrapCode>>, u64, Vec<u64>) {
+    let (mut store, inst) = fuel_calls(strategy);
+    let f = inst.get_typed_func::<i32, i32>(&store, name).unwrap();
+    store.set_fuel(fuel).unwrap();
+    let r = f.call(&mut store, arg).map_err(|e| e.trap_code());
+    let left = store.get_fuel().unwrap();
+    (r, left, store.data().clone())
+}
+
+#[test]
+fn fuel_passed_in_a_register_is_charged_as_the_interpreter_charges() {
+    for (name, arg) in [("fib", 20), ("mix", 300), ("deep", 0), ("deep", 1000)] {
+        let interp = run_fuel_calls(Strategy::Interpreter, name, arg, 10_000_000);
+        let jit = run_fuel_calls(Strategy::Jit, name, arg, 10_000_000);
+        assert!(interp.1 < 10_000_000, "{name}: no fuel used");
+        assert_eq!(
+            jit, interp,
+            "{name}({arg}): (result, fuel left, fuel seen by the host)"
+        );
+    }
+    let (r, _, seen) = run_fuel_calls(Strategy::Jit, "mix", 300, 10_000_000);
+    assert!(r.is_ok());
+    assert_eq!(
+        seen.len(),
+        200,
+        "the host import ran in two of three iterations"
+    );
+    assert!(
+        seen.windows(2).all(|w| w[0] > w[1]),
+        "the host saw the fuel go down"
+    );
+}
+
+#[test]
+fn after_a_fault_deep_in_calls_the_store_holds_the_fuel_the_interpreter_leaves() {
+    // A memory fault and a division by zero at the bottom of direct and indirect call
+    // chains: the count was in the register, and the store gets it from the fault.
+    for (name, arg, code) in [
+        ("deep", 0, crate::TrapCode::MemoryOutOfBounds),
+        ("deep", 500, crate::TrapCode::MemoryOutOfBounds),
+        ("div", 300, crate::TrapCode::IntegerDivisionByZero),
+    ] {
+        let interp = run_fuel_calls(Strategy::Interpreter, name, arg, 1_000_000);
+        let jit = run_fuel_calls(Strategy::Jit, name, arg, 1_000_000);
+        assert_eq!(interp.0, Err(Some(code)), "{name}({arg})");
+        assert!(interp.1 < 1_000_000 - u64::try_from(arg).unwrap());
+        assert_eq!(jit, interp, "{name}({arg}): (trap, fuel left, host)");
+    }
+}
+
+#[test]
+fn out_of_fuel_in_a_deep_callee_suspends_and_resumes_to_the_interpreters_result() {
+    // Run `fib` and `mix` in small slices: the fuel runs out in callees at every depth (the
+    // check at function entry), and every resume continues with the register reloaded.
+    for (name, arg) in [("fib", 18), ("mix", 200)] {
+        let (expected, _, _) = run_fuel_calls(Strategy::Interpreter, name, arg, u64::MAX);
+        let (mut store, inst) = fuel_calls(Strategy::Jit);
+        let f = inst.get_func(&store, name).unwrap();
+        let slice = 97;
+        store.set_fuel(slice).unwrap();
+        let mut results = [Val::I32(0)];
+        let mut call = f
+            .call_resumable(&mut store, &[Val::I32(arg)], &mut results)
+            .unwrap();
+        let mut suspensions = 0u32;
+        while let ResumableCall::OutOfFuel(inv) = call {
+            suspensions += 1;
+            assert!(suspensions < 1_000_000, "{name}: no progress");
+            store.set_fuel(slice).unwrap();
+            call = inv.resume(&mut store, &[], &mut results).unwrap();
+        }
+        assert!(matches!(call, ResumableCall::Finished));
+        assert!(suspensions > 20, "{name}: only {suspensions} suspensions");
+        if name == "fib" {
+            // No host import on this path: the result does not depend on the fuel.
+            assert_eq!(Ok(results[0].i32().unwrap()), expected);
+        }
+        // Whatever a slice ends at, the fuel left is what this slice did not use.
+        assert!(store.get_fuel().unwrap() <= slice);
+    }
+    assert_eq!(stacks_in_use(), 0);
+}

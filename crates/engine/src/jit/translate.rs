@@ -28,10 +28,21 @@
 //! loop, no call without a check), and a suspension happens at a check point a little later
 //! than the interpreter's would. Totals over a whole run are the same.
 //!
-//! Within a function the count lives in a variable (a register); it is written back to
-//! `VMStoreContext::fuel` before every call, libcall and return and read again after calls,
-//! so loops pay one subtraction per fuel block. After a trap the store holds the fuel as of
-//! the last write-back, which can be a little more than what the interpreter would report.
+//! The count lives in Cranelift's pinned register (r15 on x86-64, x21 on aarch64; the
+//! compiler reserves it when fuel is on): every Wasm-convention function takes it there and
+//! leaves it there, so a call between Wasm functions, direct, indirect or to another
+//! instance's, passes the fuel in the register at no cost, and a fuel block costs one
+//! subtraction. It is written back to `VMStoreContext::fuel` only where the runtime looks:
+//! before a libcall (and reloaded after it), in the wasm-to-host trampoline around
+//! `call_host`, and in the array trampoline when the call returns to the host (which loads
+//! it on entry and keeps the host's value of the register across the call). The
+//! `out_of_fuel` check calls a per-compile *fuel stub* in the `preserve_all` convention
+//! (write back, libcall, reload, trap if asked), so the cold refill path clobbers no
+//! register and costs the hot loop nothing. After a fault in generated code the fault
+//! handler hands the register's value to the call (`Fiber::pinned_at_fault`), which writes
+//! it to the store; a trap raised by a libcall comes after a write-back. Either way the
+//! store then holds exactly what the interpreter leaves after the same trap (the tests in
+//! `tier_tests` compare the two).
 //!
 //! # Stack
 //! Every function checks its frame against `VMStoreContext::stack_limit` in its prologue
@@ -157,6 +168,19 @@ pub(crate) fn wasm_return(b: &mut FunctionBuilder<'_>, ret_area: Option<Value>, 
 /// The name a defined function's code is referred to by in relocations.
 pub(crate) const FUNC_NAMESPACE: u32 = 0;
 
+/// The name the fuel stub (index 0) is referred to by in relocations.
+pub(crate) const FUEL_STUB_NAMESPACE: u32 = 3;
+
+/// The fuel stub's signature: `(vmctx)`, in the `preserve_all` convention, so a call to it
+/// clobbers no register. With fuel on, every compile carries one stub; it writes the pinned
+/// fuel register to `VMStoreContext::fuel`, calls the `out_of_fuel` libcall, reloads the
+/// register, and traps `OutOfFuel` itself if the libcall asks for it.
+pub(crate) fn fuel_stub_signature() -> Signature {
+    let mut sig = Signature::new(CallConv::PreserveAll);
+    sig.params.push(AbiParam::new(I64));
+    sig
+}
+
 fn unsupported(what: &str, offset: usize) -> Error {
     Error::compile(
         alloc::format!("the JIT does not support {what}"),
@@ -253,7 +277,8 @@ pub(crate) fn translate_function(
         direct: Vec::new(),
         libcall_sigs: [None; Libcall::ALL.len()],
         fuel: None,
-        fuel_var: None,
+        fuel_store: None,
+        fuel_stub: None,
     };
     t.declare_locals(ty, entry, body)?;
     let exit = t.b.create_block();
@@ -343,8 +368,11 @@ struct Translator<'a, 'f> {
     libcall_sigs: [Option<SigRef>; Libcall::ALL.len()],
     /// The placeholder constant charging the current fuel block, and its operator count.
     fuel: Option<(Inst, i64)>,
-    /// With fuel on: the variable counting it, and the `VMStoreContext` pointer.
-    fuel_var: Option<(Variable, Value)>,
+    /// With fuel on: the `VMStoreContext` pointer (the count itself is in the pinned
+    /// register).
+    fuel_store: Option<Value>,
+    /// The fuel stub, once declared.
+    fuel_stub: Option<ir::FuncRef>,
 }
 
 impl Translator<'_, '_> {
@@ -431,68 +459,90 @@ impl Translator<'_, '_> {
 
     // ---- fuel ----
 
-    /// Loads the store's fuel into a variable at function entry: the code counts in a
-    /// register and writes the count back to `VMStoreContext::fuel` only around calls,
-    /// libcalls and returns ([`Self::fuel_flush`]).
+    /// With fuel on, the `VMStoreContext` pointer (loaded once, at entry).
     fn fuel_init(&mut self) {
         if !self.options.fuel {
             return;
         }
         let store = self.b.ins().load(I64, ro(), self.vmctx, VMCTX_STORE);
-        let var = self.b.declare_var(I64);
-        let fuel = self.b.ins().load(I64, rw(), store, STORE_FUEL);
-        self.b.def_var(var, fuel);
-        self.fuel_var = Some((var, store));
+        self.fuel_store = Some(store);
     }
 
-    /// Writes the fuel variable back to the store (before code that may read or change it).
+    /// Writes the fuel register back to the store (before code that may read or change it).
     fn fuel_flush(&mut self) {
-        if let Some((var, store)) = self.fuel_var {
-            let fuel = self.b.use_var(var);
+        if let Some(store) = self.fuel_store {
+            let fuel = self.b.ins().get_pinned_reg(I64);
             self.b.ins().store(rw(), fuel, store, STORE_FUEL);
         }
     }
 
-    /// Reads the fuel back from the store (after code that may have changed it).
+    /// Reads the fuel register back from the store (after code that may have changed it).
     fn fuel_reload(&mut self) {
-        if let Some((var, store)) = self.fuel_var {
+        if let Some(store) = self.fuel_store {
             let fuel = self.b.ins().load(I64, rw(), store, STORE_FUEL);
-            self.b.def_var(var, fuel);
+            self.b.ins().set_pinned_reg(fuel);
         }
     }
 
     /// Starts a fuel block: charges its operator count (patched in when the block ends) and,
-    /// at a check point, calls `out_of_fuel` first if the fuel is not positive.
+    /// at a check point, calls the fuel stub first if the fuel is not positive.
     fn fuel_block(&mut self, check: bool) {
-        let Some((var, _)) = self.fuel_var else {
+        if self.fuel_store.is_none() {
             return;
-        };
+        }
         self.finish_fuel_block();
+        let mut fuel = self.b.ins().get_pinned_reg(I64);
         if check {
-            let fuel = self.b.use_var(var);
             let empty = self
                 .b
                 .ins()
                 .icmp_imm_s(IntCC::SignedLessThanOrEqual, fuel, 0);
             let refill = self.b.create_block();
+            // The fuel after the check: the value tested, or what the stub left.
             let cont = self.b.create_block();
-            self.b.ins().brif(empty, refill, &[], cont, &[]);
+            self.b.append_block_param(cont, I64);
+            self.b
+                .ins()
+                .brif(empty, refill, &[], cont, &[BlockArg::Value(fuel)]);
             self.b.switch_to_block(refill);
             self.b.seal_block(refill);
             self.b.set_cold_block(refill);
-            // `libcall` flushes the fuel first and reloads it after (it may have been added).
-            let status = self.libcall(Libcall::OutOfFuel, &[]);
-            self.trap_on_status(Libcall::OutOfFuel, status);
-            self.b.ins().jump(cont, &[]);
+            // The stub writes the register back, calls `out_of_fuel` and reloads it; it
+            // preserves every other register, so this cold call costs the hot path nothing.
+            let stub = self.fuel_stub_ref();
+            let vmctx = self.vmctx;
+            self.b.ins().call(stub, &[vmctx]);
+            let refilled = self.b.ins().get_pinned_reg(I64);
+            self.b.ins().jump(cont, &[BlockArg::Value(refilled)]);
             self.b.switch_to_block(cont);
             self.b.seal_block(cont);
+            fuel = self.b.block_params(cont)[0];
         }
-        let fuel = self.b.use_var(var);
         let cost = self.b.ins().iconst(I64, 0);
         let inst = self.b.func.dfg.value_def(cost).unwrap_inst();
         let left = self.b.ins().isub(fuel, cost);
-        self.b.def_var(var, left);
+        self.b.ins().set_pinned_reg(left);
         self.fuel = Some((inst, 0));
+    }
+
+    /// The module's fuel stub ([`fuel_stub_signature`]), declared on first use.
+    fn fuel_stub_ref(&mut self) -> ir::FuncRef {
+        if let Some(f) = self.fuel_stub {
+            return f;
+        }
+        let signature = self.b.import_signature(fuel_stub_signature());
+        let name = self
+            .b
+            .func
+            .declare_imported_user_function(UserExternalName::new(FUEL_STUB_NAMESPACE, 0));
+        let f = self.b.import_function(ExtFuncData {
+            name: ExternalName::user(name),
+            signature,
+            colocated: true,
+            patchable: false,
+        });
+        self.fuel_stub = Some(f);
+        f
     }
 
     fn finish_fuel_block(&mut self) {
@@ -668,7 +718,8 @@ impl Translator<'_, '_> {
         let ty = self.module.func_type(function_index)?.clone();
         let args = self.pop_n(ty.params().len());
         let defined = function_index >= self.module.num_imported_funcs;
-        self.fuel_flush();
+        // The fuel stays in the pinned register: every Wasm-convention function (Wasm code
+        // and the host trampolines) takes and leaves it there.
         let results = if defined && self.options.direct_calls {
             let callee = self.direct_ref(function_index)?;
             let vmctx = self.vmctx;
@@ -682,7 +733,6 @@ impl Translator<'_, '_> {
             let type_index = self.module.funcs[function_index as usize];
             self.call_funcref(funcref, type_index, &args)?
         };
-        self.fuel_reload();
         self.stack.extend(results);
         Ok(())
     }
@@ -753,9 +803,7 @@ impl Translator<'_, '_> {
         self.b
             .ins()
             .trapnz(mismatch, clif_trap(TrapCode::IndirectCallTypeMismatch));
-        self.fuel_flush();
         let results = self.call_funcref(funcref, type_index, &args)?;
-        self.fuel_reload();
         self.stack.extend(results);
         Ok(())
     }
@@ -909,7 +957,6 @@ impl Translator<'_, '_> {
         self.b.seal_block(frame.exit);
         let results = self.b.block_params(frame.exit).to_vec();
         if frame.kind == FrameKind::Func {
-            self.fuel_flush();
             wasm_return(&mut self.b, self.ret_area, &results);
             self.reachable = false;
             return;
@@ -1043,7 +1090,6 @@ impl Translator<'_, '_> {
             O::Return => {
                 let n = self.ctrl[0].results;
                 let results = self.pop_n(n);
-                self.fuel_flush();
                 wasm_return(&mut self.b, self.ret_area, &results);
                 self.reachable = false;
             }

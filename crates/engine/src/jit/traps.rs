@@ -206,6 +206,18 @@ unsafe fn pc_sp_fp(uctx: *mut c_void) -> (usize, usize, usize) {
     )
 }
 
+/// The interrupted value of Cranelift's pinned register (r15), where fuel-metered code keeps
+/// its fuel count.
+///
+/// # Safety
+/// `uctx` is the `ucontext_t` the kernel passed to the handler.
+#[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+unsafe fn pinned_reg(uctx: *mut c_void) -> u64 {
+    // SAFETY: the caller passes the handler's ucontext.
+    let g = unsafe { &(*uctx.cast::<libc::ucontext_t>()).uc_mcontext.gregs };
+    g[libc::REG_R15 as usize] as u64
+}
+
 /// Makes the interrupted context continue as corosensei's trap trampoline asks.
 ///
 /// # Safety
@@ -237,6 +249,18 @@ unsafe fn pc_sp_fp(uctx: *mut c_void) -> (usize, usize, usize) {
     // SAFETY: the caller passes the handler's ucontext.
     let m = unsafe { &(*uctx.cast::<libc::ucontext_t>()).uc_mcontext };
     (m.pc as usize, m.sp as usize, m.regs[29] as usize)
+}
+
+/// The interrupted value of Cranelift's pinned register (x21), where fuel-metered code keeps
+/// its fuel count.
+///
+/// # Safety
+/// `uctx` is the `ucontext_t` the kernel passed to the handler.
+#[cfg(all(target_os = "linux", target_arch = "aarch64"))]
+unsafe fn pinned_reg(uctx: *mut c_void) -> u64 {
+    // SAFETY: the caller passes the handler's ucontext.
+    let m = unsafe { &(*uctx.cast::<libc::ucontext_t>()).uc_mcontext };
+    m.regs[21]
 }
 
 /// Makes the interrupted context continue as corosensei's trap trampoline asks.
@@ -298,6 +322,8 @@ unsafe fn handle_jit_fault(sig: c_int, info: *mut libc::siginfo_t, uctx: *mut c_
     let addr = unsafe { info.si_addr() } as usize;
     // SAFETY: the handler's ucontext.
     let (pc, sp, fp) = unsafe { pc_sp_fp(uctx) };
+    // SAFETY: as above.
+    let pinned = unsafe { pinned_reg(uctx) };
     let state = fiber::current_state_for_signal();
     if state.is_null() {
         return false;
@@ -342,7 +368,7 @@ unsafe fn handle_jit_fault(sig: c_int, info: *mut libc::siginfo_t, uctx: *mut c_
     // SAFETY: the stack pointer is inside the fiber (checked above), and the fiber's stack
     // can be discarded (`traps.2`, `fiber.1`); we update exactly the registers that the
     // returned `TrapHandlerRegs` names. The closure only returns `Copy` values.
-    let regs = unsafe { th.setup_trap_handler(move || Exit::Trapped { code, pc }) };
+    let regs = unsafe { th.setup_trap_handler(move || Exit::Trapped { code, pc, pinned }) };
     // SAFETY: the handler's ucontext.
     unsafe { redirect(uctx, regs) };
     true
