@@ -134,10 +134,13 @@ struct BootArgs {
 }
 
 /// Which of the engine's tiers runs the modules. Without either flag, `WEFT_STRATEGY`
-/// (`auto`, `jit` or `interp`) decides, and without it the default tier.
+/// (`auto`, `jit` or `interp`) decides, and without it the default: `auto` where the JIT
+/// is available, which keeps compiled programs in a cache (`$XDG_CACHE_HOME/weft/jit`,
+/// else `~/.cache/weft/jit`), compiles a program of up to 256 KiB before it starts and a
+/// larger one in the background while the interpreter runs it.
 #[derive(Args)]
 struct TierArgs {
-    /// Compile every function with the Cranelift JIT before anything runs.
+    /// Compile every function with the Cranelift JIT before anything runs (no cache).
     #[arg(long, conflicts_with = "interp")]
     jit: bool,
 
@@ -182,15 +185,28 @@ impl TierArgs {
 }
 
 /// The tier where the JIT is available and nothing asks for another.
-const DEFAULT_STRATEGY: Strategy = Strategy::Jit;
+const DEFAULT_STRATEGY: Strategy = Strategy::Auto;
 
 /// `WEFT_STRATEGY`'s value as a tier.
 fn parse_strategy(value: &str) -> Result<Strategy> {
     match value {
+        "auto" => Ok(Strategy::Auto),
         "jit" => Ok(Strategy::Jit),
         "interp" => Ok(Strategy::Interpreter),
-        other => anyhow::bail!("{STRATEGY_VAR}={other}: expected `jit` or `interp`"),
+        other => anyhow::bail!("{STRATEGY_VAR}={other}: expected `auto`, `jit` or `interp`"),
     }
+}
+
+/// The code cache `strategy` uses: the user's cache directory for `auto` (none if it has
+/// no home to find it in), none otherwise.
+fn code_cache(strategy: Strategy) -> Option<std::sync::Arc<dyn weft_engine::CodeCache>> {
+    #[cfg(feature = "jit")]
+    if strategy == Strategy::Auto {
+        let dir = weft_engine::DirCodeCache::default_dir()?;
+        return Some(std::sync::Arc::new(weft_engine::DirCodeCache::new(dir)));
+    }
+    let _ = strategy;
+    None
 }
 
 fn main() -> ExitCode {
@@ -360,6 +376,7 @@ fn run_program(args: RunArgs) -> Result<ExitCode> {
     let mut config = KernelConfig::default();
     config.limits.fuel = args.fuel;
     config.strategy = args.tier.strategy()?;
+    config.code_cache = code_cache(config.strategy);
     let name = file.display().to_string();
     let invoke = args.invoke.as_deref().map(|func| Invoke {
         func,
@@ -395,8 +412,10 @@ fn run_program(args: RunArgs) -> Result<ExitCode> {
 /// `weft boot`: init from the initrd, with the whole file system preopened as `/`.
 fn boot(args: BootArgs) -> Result<ExitCode> {
     let fs = boot_file_system(&args.dirs)?;
+    let strategy = args.tier.strategy()?;
     let config = KernelConfig {
-        strategy: args.tier.strategy()?,
+        strategy,
+        code_cache: code_cache(strategy),
         ..KernelConfig::default()
     };
     let ending = boot_kernel(fs, config, None, |mut preopens| {

@@ -13,12 +13,13 @@ use alloc::collections::{BTreeMap, BTreeSet, VecDeque};
 use alloc::format;
 use alloc::rc::Rc;
 use alloc::string::{String, ToString};
+use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::cell::RefCell;
 
 use weft_engine::{
-    Config, Engine, ExternType, Func, FuncType, Instance, Linker, Memory, Module, ResumableCall,
-    ResumableInvocation, Store, StoreLimits, Strategy, Val,
+    CodeCache, Config, Engine, ExternType, Func, FuncType, Instance, Linker, Memory, Module,
+    ResumableCall, ResumableInvocation, Store, StoreLimits, Strategy, Val,
 };
 
 use crate::errno::{Errno, SysResult};
@@ -58,7 +59,7 @@ impl Default for ProcessLimits {
 }
 
 /// Kernel settings.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct KernelConfig {
     /// Fuel per scheduling quantum.
     pub quantum: u64,
@@ -73,6 +74,9 @@ pub struct KernelConfig {
     /// the `jit` feature and a host that supports it ([`Strategy::jit_available`]); where
     /// the engine refuses it, [`Kernel::new`] fails with the engine's reason.
     pub strategy: Strategy,
+    /// With [`Strategy::Auto`]: where compiled programs are kept between runs (see
+    /// `weft_engine::Config::code_cache`); none by default.
+    pub code_cache: Option<Arc<dyn CodeCache>>,
 }
 
 impl Default for KernelConfig {
@@ -83,6 +87,7 @@ impl Default for KernelConfig {
             max_processes: 4096,
             max_channels: 65536,
             strategy: Strategy::Interpreter,
+            code_cache: None,
         }
     }
 }
@@ -267,7 +272,8 @@ impl Kernel {
         engine_config.max_call_depth(config.limits.call_depth);
         engine_config
             .strategy(config.strategy)
-            .map_err(|e| KernelError::new(Errno::NOTSUP, format!("{e}")))?;
+            .map_err(|e| KernelError::new(Errno::NOTSUP, format!("{e}")))?
+            .code_cache(config.code_cache.clone());
         let engine = Engine::new(&engine_config);
         let linker = Rc::new(sys::linker(&engine));
         let state = Rc::new(RefCell::new(State {
@@ -435,7 +441,7 @@ impl Kernel {
     fn run_quantum(&mut self, pid: Pid) {
         let (mut store, task, budget, results_len) = {
             let mut st = self.state.borrow_mut();
-            let config = st.config;
+            let (quantum, fuel_limit) = (st.config.quantum, st.config.limits.fuel);
             let Some(p) = st.procs.get_mut(&pid) else {
                 return;
             };
@@ -446,9 +452,9 @@ impl Kernel {
                 return;
             };
             let task = core::mem::replace(&mut p.task, Task::None);
-            let budget = match config.limits.fuel {
-                Some(limit) => config.quantum.min(limit.saturating_sub(p.fuel_used)),
-                None => config.quantum,
+            let budget = match fuel_limit {
+                Some(limit) => quantum.min(limit.saturating_sub(p.fuel_used)),
+                None => quantum,
             };
             let results_len = p.invoke.as_ref().map_or(0, |c| c.results_len);
             (store, task, budget, results_len)

@@ -240,16 +240,11 @@ pub(crate) fn try_switch(core: &mut StoreCore, jit: &JitEngine) -> AutoState {
     // functions have none, see `Store::push_host_func`); one that fails to compile leaves
     // its record without code, and `instantiate` below refuses an instance importing it.
     for f in 0..core.num_funcs() {
-        if matches!(core.func(f).kind(), FuncKind::Host(_))
+        if let FuncKind::Host(host) = core.func(f).kind()
             && core.func(f).wasm_call.is_null()
             && let Ok(trampoline) = jit.host_trampoline(core.func_type(f))
         {
-            core.set_func_code(
-                f,
-                trampoline,
-                f as usize as *mut core::ffi::c_void,
-                core::ptr::null(),
-            );
+            core.set_func_code(f, trampoline, tier::host_callee(f, host), core::ptr::null());
         }
     }
     for i in 0..n {

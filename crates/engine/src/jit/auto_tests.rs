@@ -536,3 +536,45 @@ fn a_small_module_is_compiled_at_load_and_its_first_call_runs_compiled() {
     drop(held);
     assert!(module.wait_for_jit());
 }
+
+#[test]
+fn host_functions_made_before_the_switch_are_called_with_their_own_types() {
+    // Two host functions of different types made before the store switches: the switch
+    // gives each a trampoline naming that function (store and host index alike).
+    let s = auto(false, None);
+    let module = Module::new(
+        &s.engine,
+        wat::parse_str(
+            r#"(module
+  (import "host" "one" (func $one (param i32) (result i32)))
+  (import "host" "two" (func $two (param i32 i32) (result i32)))
+  (func (export "run") (param i32) (result i32)
+    (call $two (call $one (local.get 0)) (i32.const 10))))"#,
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let mut store = Store::new(&s.engine, ());
+    // A Wasm function first, so that the host functions' store indices differ from their
+    // host indices.
+    let first = Module::new(
+        &s.engine,
+        wat::parse_str(r#"(module (func (export "f")))"#).unwrap(),
+    )
+    .unwrap();
+    Linker::new(&s.engine)
+        .instantiate(&mut store, &first)
+        .unwrap();
+    let mut linker = Linker::new(&s.engine);
+    linker
+        .func_wrap("host", "one", |x: i32| x + 1)
+        .unwrap()
+        .func_wrap("host", "two", |x: i32, y: i32| x * y)
+        .unwrap();
+    let inst = linker.instantiate(&mut store, &module).unwrap();
+    let run = inst.get_typed_func::<i32, i32>(&store, "run").unwrap();
+    assert_eq!(run.call(&mut store, 4).unwrap(), 50);
+    assert!(module.wait_for_jit() && first.wait_for_jit());
+    assert_eq!(run.call(&mut store, 5).unwrap(), 60);
+    assert_eq!(store.auto, AutoState::Switched);
+}

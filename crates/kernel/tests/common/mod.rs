@@ -92,7 +92,7 @@ pub struct System {
 
 /// A kernel whose `/bin` (an in-memory file system) holds the given programs.
 ///
-/// The engine tier comes from `WEFT_STRATEGY` (`jit` or `interp`, default the
+/// The engine tier comes from `WEFT_STRATEGY` (`jit`, `auto` or `interp`, default the
 /// interpreter), so the kernel's tests run on either:
 /// `WEFT_STRATEGY=jit cargo test -p weft-kernel --features jit`.
 /// A kernel with `config` as given, on the test platform with an empty file system.
@@ -108,6 +108,7 @@ pub fn bare_kernel(config: KernelConfig) -> Result<Kernel, weft_kernel::KernelEr
 pub fn system(programs: &[(&str, &str)], mut config: KernelConfig) -> System {
     config.strategy = match std::env::var("WEFT_STRATEGY").as_deref() {
         Ok("jit") => weft_engine::Strategy::Jit,
+        Ok("auto") => weft_engine::Strategy::Auto,
         _ => weft_engine::Strategy::Interpreter,
     };
     let shared = Rc::new(RefCell::new(Shared::default()));
