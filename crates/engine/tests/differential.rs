@@ -12,49 +12,15 @@
 use arbitrary::Unstructured;
 use weft_engine::*;
 
+mod smith;
+use smith::smith_config;
+
 /// How many modules a default run compares.
 const CASES: u64 = 500;
 
 /// The fuel each call starts with: far more than any generated module can use (wasm-smith
 /// bounds their loops and recursion), so a difference in charging shows in what is left.
 const FUEL: u64 = 1 << 40;
-
-/// A wasm-smith configuration for what the engine implements: WebAssembly 2.0 without SIMD,
-/// one memory, no imports.
-fn smith_config() -> wasm_smith::Config {
-    wasm_smith::Config {
-        simd_enabled: false,
-        relaxed_simd_enabled: false,
-        threads_enabled: false,
-        shared_everything_threads_enabled: false,
-        exceptions_enabled: false,
-        tail_call_enabled: false,
-        gc_enabled: false,
-        memory64_enabled: false,
-        extended_const_enabled: false,
-        custom_page_sizes_enabled: false,
-        wide_arithmetic_enabled: false,
-        custom_descriptors_enabled: false,
-        multibyte_array_access_enabled: false,
-        acquire_release_atomics_enabled: false,
-        bulk_memory_enabled: true,
-        reference_types_enabled: true,
-        multi_value_enabled: true,
-        saturating_float_to_int_enabled: true,
-        sign_extension_ops_enabled: true,
-        max_memories: 1,
-        max_memory32_bytes: 16 << 16,
-        memory_max_size_required: true,
-        max_tables: 4,
-        max_table_elements: 1000,
-        table_max_size_required: true,
-        max_imports: 0,
-        min_funcs: 1,
-        export_everything: true,
-        canonicalize_nans: true,
-        ..wasm_smith::Config::default()
-    }
-}
 
 /// The input bytes of case `case`: splitmix64 from the case number.
 fn input(case: u64, len: usize) -> Vec<u8> {
