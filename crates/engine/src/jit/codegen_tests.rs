@@ -1629,41 +1629,6 @@ fn trap_table_and_ranges() {
     }
 }
 
-/// Compile speed over one or more modules (paths separated by `:`):
-/// `WEFT_JIT_BENCH_WASM=a.wasm:b.wasm cargo test -p weft-engine --features jit --lib
-/// -- --ignored --nocapture compile_speed` (`WEFT_JIT_THREADS=n` to set the threads).
-#[test]
-#[ignore = "a measurement, run by hand"]
-fn compile_speed() {
-    let paths = std::env::var("WEFT_JIT_BENCH_WASM").expect("WEFT_JIT_BENCH_WASM");
-    let mut options = compile_options(BoundsChecks::Guard { guard_size: GUARD }, false);
-    options.verify = false;
-    options.threads = std::env::var("WEFT_JIT_THREADS").map_or(0, |t| t.parse().expect("threads"));
-    let compiler = Compiler::new(options).unwrap();
-    let (mut total_ms, mut total_bytes) = (0.0, 0u64);
-    for path in paths.split(':') {
-        let wasm = std::fs::read(path).expect("read");
-        let start = std::time::Instant::now();
-        let (info, bodies) = ModuleInfo::from_wasm(&wasm).expect("info");
-        let compiled = compiler.compile_module(&info, &bodies).expect("compile");
-        let ms = start.elapsed().as_secs_f64() * 1000.0;
-        let code_bytes: u64 = bodies.iter().map(|b| b.range().end - b.range().start).sum();
-        std::println!(
-            "{path}: {} functions, {} bytes of bodies -> {} bytes of machine code in {ms:.1} ms",
-            bodies.len(),
-            code_bytes,
-            compiled.code.len(),
-        );
-        total_ms += ms;
-        total_bytes += code_bytes;
-    }
-    let mib = total_bytes as f64 / (1024.0 * 1024.0);
-    std::println!(
-        "total: {total_ms:.0} ms for {mib:.3} MiB: {:.0} ms/MiB",
-        total_ms / mib
-    );
-}
-
 /// The fuzz corpus's modules built to make translation slow (many branches carrying many
 /// values, deep `br_table`s, calls with 1000 arguments and results) compile in bounded time.
 #[test]
@@ -1697,68 +1662,6 @@ fn hostile_corpus_compiles() {
         );
         assert!(result.is_ok(), "{}", path.display());
         assert!(ms < 60_000, "{} took {ms} ms", path.display());
-    }
-}
-
-/// A first look at run speed: `fib(30)` and a memory loop on the JIT (both bounds-check
-/// modes, with and without fuel) against the interpreter, in one process. Run with an
-/// optimised engine: `cargo test --config 'profile.dev.package.weft-engine.opt-level=3' -p
-/// weft-engine --features jit --lib -- --ignored --nocapture run_speed`.
-#[test]
-#[ignore = "a measurement, run by hand"]
-fn run_speed() {
-    const WAT: &str = r#"
-    (module
-      (memory 1)
-      (func $fib (export "fib") (param i32) (result i32)
-        (if (result i32) (i32.lt_u (local.get 0) (i32.const 2))
-          (then (local.get 0))
-          (else (i32.add (call $fib (i32.sub (local.get 0) (i32.const 1)))
-                         (call $fib (i32.sub (local.get 0) (i32.const 2)))))))
-      (func (export "mem") (param i32) (result i32) (local i32 i32)
-        (loop $outer
-          (local.set 1 (i32.const 0))
-          (loop $inner
-            (i32.store (local.get 1)
-              (i32.add (i32.load (local.get 1)) (local.get 1)))
-            (local.set 2 (i32.add (local.get 2) (i32.load offset=4 (local.get 1))))
-            (br_if $inner (i32.lt_u (local.tee 1 (i32.add (local.get 1) (i32.const 4)))
-                                    (i32.const 65528))))
-          (br_if $outer (local.tee 0 (i32.sub (local.get 0) (i32.const 1)))))
-        (local.get 2)))
-    "#;
-    let time = |f: &mut dyn FnMut() -> u64| {
-        let start = std::time::Instant::now();
-        let r = f();
-        (start.elapsed().as_secs_f64() * 1000.0, r)
-    };
-    let wasm = wat::parse_str(WAT).unwrap();
-    let engine = crate::Engine::default();
-    let module = crate::Module::new(&engine, &wasm).unwrap();
-    let mut store = crate::Store::new(&engine, ());
-    let instance = crate::Instance::new(&mut store, &module, &[]).unwrap();
-    let fib = instance.get_typed_func::<i32, i32>(&store, "fib").unwrap();
-    let mem = instance.get_typed_func::<i32, i32>(&store, "mem").unwrap();
-    let (ms, r) = time(&mut || fib.call(&mut store, 30).unwrap() as u32 as u64);
-    std::println!("interpreter fib(30) = {r}: {ms:.1} ms");
-    let (ms, r) = time(&mut || mem.call(&mut store, 200).unwrap() as u32 as u64);
-    std::println!("interpreter mem(200) = {r}: {ms:.1} ms");
-    for (name, bounds, fuel) in [
-        ("explicit", BoundsChecks::Explicit, false),
-        ("guard", BoundsChecks::Guard { guard_size: GUARD }, false),
-        (
-            "guard+fuel",
-            BoundsChecks::Guard { guard_size: GUARD },
-            true,
-        ),
-    ] {
-        let mut options = compile_options(bounds, fuel);
-        options.verify = false;
-        let mut m = Module::with(WAT, options);
-        let (ms, r) = time(&mut || m.call("fib", &[i(30)]).unwrap()[0]);
-        std::println!("jit {name} fib(30) = {r}: {ms:.1} ms");
-        let (ms, r) = time(&mut || m.call("mem", &[i(200)]).unwrap()[0]);
-        std::println!("jit {name} mem(200) = {r}: {ms:.1} ms");
     }
 }
 
