@@ -26,7 +26,59 @@ pub(crate) type RawFn<T> = dyn Fn(Caller<'_, T>, &mut [u64]) -> Result<()> + Sen
 pub(crate) enum HostFnKind<T> {
     Vals(Box<ValsFn<T>>),
     /// Its results always have the declared types (the typed wrapper writes them).
-    Raw(Box<RawFn<T>>),
+    Raw(RawHost<T>),
+}
+
+/// A typed host function's closure, and the JIT's entry made for the closure's type, so
+/// that generated code calls it without dynamic dispatch (`jit::tier`, "Host calls").
+pub(crate) struct RawHost<T> {
+    f: Box<RawFn<T>>,
+    #[cfg(feature = "jit")]
+    entry: crate::runtime::vm::HostEntry,
+}
+
+impl<T> RawHost<T> {
+    fn new<C>(f: C) -> RawHost<T>
+    where
+        C: Fn(Caller<'_, T>, &mut [u64]) -> Result<()> + Send + Sync + 'static,
+    {
+        RawHost {
+            f: Box::new(f),
+            #[cfg(feature = "jit")]
+            entry: crate::jit::tier::direct_host_entry::<Store<T>, C>,
+        }
+    }
+
+    /// Runs the closure: `slots` holds the arguments and receives the results.
+    pub(crate) fn call(&self, caller: Caller<'_, T>, slots: &mut [u64]) -> Result<()> {
+        (self.f)(caller, slots)
+    }
+}
+
+/// The typed store's closures, as the JIT's direct host entry calls them.
+#[cfg(feature = "jit")]
+impl<T, C> crate::jit::tier::DirectHost<Store<T>> for C
+where
+    C: Fn(Caller<'_, T>, &mut [u64]) -> Result<()>,
+{
+    #[inline(always)]
+    fn call(&self, store: &mut Store<T>, caller: u32, slots: &mut [u64]) -> Result<()> {
+        let instance = Some(crate::Instance::new_handle(store.core.id(), caller));
+        self(Caller { store, instance }, slots)
+    }
+}
+
+#[cfg(feature = "jit")]
+impl<T> HostFunc<T> {
+    /// The entry and the data of the record generated code calls this function through
+    /// (`runtime::vm::VMHostFunc`): a typed function's closure is called by the entry made
+    /// for its type; one on [`Val`]s through the store.
+    pub(crate) fn jit_entry(&self) -> (crate::runtime::vm::HostEntry, *const ()) {
+        match &self.func {
+            HostFnKind::Raw(raw) => (raw.entry, core::ptr::from_ref(&*raw.f).cast::<()>()),
+            HostFnKind::Vals(_) => (crate::jit::tier::store_host_entry, core::ptr::null()),
+        }
+    }
 }
 
 /// A host function definition, not yet bound to a store.
@@ -61,7 +113,7 @@ impl<T> HostFunc<T> {
                 for (slot, p) in slots.iter_mut().zip(params) {
                     *slot = p.to_raw(store)?;
                 }
-                f(caller, &mut slots)?;
+                f.call(caller, &mut slots)?;
                 for ((r, &raw), &t) in results.iter_mut().zip(&slots).zip(self.ty.results()) {
                     *r = Val::from_raw(raw, t, store);
                 }
@@ -846,7 +898,7 @@ macro_rules! into_func {
                 let ty = FuncType::new([$($a::valtype()),*], R::valtypes());
                 HostFuncDef(HostFunc {
                     ty,
-                    func: HostFnKind::Raw(Box::new(move |caller: Caller<'_, T>, slots: &mut [u64]| {
+                    func: HostFnKind::Raw(RawHost::new(move |caller: Caller<'_, T>, slots: &mut [u64]| {
                         let store = caller.store.core.id();
                         let ($($a,)*) = <($($a,)*) as WasmTyList>::from_raws(slots, store);
                         (self)($($a),*).into_raw_results(slots, store)
@@ -866,7 +918,7 @@ macro_rules! into_func {
                 let ty = FuncType::new([$($a::valtype()),*], R::valtypes());
                 HostFuncDef(HostFunc {
                     ty,
-                    func: HostFnKind::Raw(Box::new(move |caller: Caller<'_, T>, slots: &mut [u64]| {
+                    func: HostFnKind::Raw(RawHost::new(move |caller: Caller<'_, T>, slots: &mut [u64]| {
                         let store = caller.store.core.id();
                         let ($($a,)*) = <($($a,)*) as WasmTyList>::from_raws(slots, store);
                         (self)(caller, $($a),*).into_raw_results(slots, store)

@@ -26,7 +26,8 @@ pub struct Store<T> {
     pub(crate) core: StoreCore,
     engine: Engine,
     /// The host functions of the store's functions, by [`crate::runtime::FuncKind::Host`]
-    /// index.
+    /// index. Only ever pushed to, and never mutated: the JIT's host records point at the
+    /// closures inside (`jit::tier`, `tier.5`), which must live as long as the store.
     hosts: Vec<Arc<HostFunc<T>>>,
     /// The same functions again, each taken out of its slot while a call from Wasm runs it,
     /// so such a call needs no reference count (atomic) of its own; a nested call of the
@@ -101,22 +102,29 @@ impl<T> Store<T> {
                     || self.auto == crate::jit::auto::AutoState::Switched
             })
             .and_then(|jit| jit.host_trampoline(&host.ty).ok());
+        #[cfg(feature = "jit")]
+        let (entry, data) = host.jit_entry();
         self.idle_hosts.push(Some(Arc::clone(&host)));
         self.hosts.push(host);
         let func = self
             .core
             .push_func(ty, crate::runtime::FuncKind::Host(index));
         // JIT code calls a host function through a wasm-to-host trampoline of its type,
-        // with its store index as the callee's context (see `jit::tier`). Without one (the
-        // trampoline failed to compile), instantiating a module that imports it fails.
+        // with the function's record as the callee's context (see `jit::tier`). Without a
+        // trampoline (it failed to compile), instantiating a module that imports it fails.
         #[cfg(feature = "jit")]
-        if let Some(trampoline) = trampoline {
-            self.core.set_func_code(
+        {
+            self.core.push_host_record(crate::runtime::vm::VMHostFunc {
+                entry,
+                data,
                 func,
-                trampoline,
-                crate::jit::tier::host_callee(func, index),
-                core::ptr::null(),
-            );
+                host: index,
+            });
+            if let Some(trampoline) = trampoline {
+                let record = self.core.host_record(index);
+                self.core
+                    .set_func_code(func, trampoline, record, core::ptr::null());
+            }
         }
         func
     }
@@ -376,7 +384,7 @@ impl<T> Store<T> {
         let store_id = self.core.id();
         let instance = Some(Instance::new_handle(store_id, caller));
         match &host.func {
-            HostFnKind::Raw(f) => f(
+            HostFnKind::Raw(f) => f.call(
                 Caller {
                     store: self,
                     instance,

@@ -244,7 +244,8 @@ pub(crate) fn try_switch(core: &mut StoreCore, jit: &JitEngine) -> AutoState {
             && core.func(f).wasm_call.is_null()
             && let Ok(trampoline) = jit.host_trampoline(core.func_type(f))
         {
-            core.set_func_code(f, trampoline, tier::host_callee(f, host), core::ptr::null());
+            let record = core.host_record(host);
+            core.set_func_code(f, trampoline, record, core::ptr::null());
         }
     }
     for i in 0..n {

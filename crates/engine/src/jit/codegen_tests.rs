@@ -15,6 +15,7 @@ use super::compile::{BoundsChecks, CompileOptions, CompiledModule, Compiler, Mod
 use super::fiber::{self, Fiber, FiberConfig, FiberOutcome, ResumeValue, SuspendReason};
 use super::vmctx::*;
 use crate::TrapCode;
+use crate::runtime::vm::VMHostFunc;
 
 const PAGE: usize = 65536;
 pub(super) const GUARD: u64 = 2 << 30;
@@ -252,19 +253,32 @@ unsafe extern "C" fn out_of_fuel(vmctx: *mut VMContext) -> u32 {
     0
 }
 
-/// The test's host functions: `callee` is the host function's number. 0 adds its params
-/// (i32 or i64 values as u64), 1 fails.
+/// The test's host functions, by number: 0 adds its params (i32 or i64 values as u64), 1
+/// fails, 2 (the spec suite's `print*` functions) does nothing.
+static HOSTS: [VMHostFunc; 3] = [host(0), host(1), host(2)];
+
+const fn host(n: u32) -> VMHostFunc {
+    VMHostFunc {
+        entry: call_host,
+        data: ptr::null(),
+        func: n,
+        host: n,
+    }
+}
+
+/// The entry of the test's host functions ([`HOSTS`]).
 unsafe extern "C" fn call_host(
-    vmctx: *mut VMContext,
-    callee: *mut c_void,
+    record: *const VMHostFunc,
+    vmctx: *mut c_void,
     values: *mut u64,
     len: u32,
 ) -> u32 {
-    let r = rt(vmctx);
+    let r = rt(vmctx.cast());
     r.host_calls.set(r.host_calls.get() + 1);
     // SAFETY: the trampoline passes `len` slots.
     let v = unsafe { core::slice::from_raw_parts_mut(values, len as usize) };
-    match callee as usize {
+    // SAFETY: the record is one of `HOSTS`.
+    match unsafe { (*record).host } {
         0 => {
             let sum = v.iter().fold(0u64, |a, &b| a.wrapping_add(b));
             v[0] = sum;
@@ -401,7 +415,6 @@ impl Instance {
             table_init,
             elem_drop,
             out_of_fuel,
-            call_host,
         });
         let mut vmctx = Box::new(VMContext {
             memory0: ptr::null_mut(),
@@ -554,7 +567,7 @@ impl Instance {
                     wasm_call: code
                         .base()
                         .wrapping_add(compiled.host_trampolines[t as usize] as usize),
-                    vmctx: func_names[i] as *mut c_void,
+                    vmctx: ptr::from_ref(&HOSTS[func_names[i]]).cast_mut().cast(),
                     array_call: ptr::null(),
                     ty: type_ids[t as usize],
                     instance: VMFuncRef::HOST,

@@ -11,7 +11,8 @@
 //!   64-bit value). The caller provides `max(n, m)` slots.
 //! - Calls to host functions: the runtime points a host function's `VMFuncRef::wasm_call` at
 //!   the module's wasm-to-host trampoline of its type ([`CompiledModule::host_trampolines`]),
-//!   which spills the args to a slot buffer on its stack and calls the `call_host` libcall.
+//!   which spills the args to a slot buffer on its stack and calls the entry of the host
+//!   function's `VMHostFunc` record (its `vmctx`, `runtime::vm`).
 //!
 //! # Calls between a module's own functions
 //! With [`CompileOptions::direct_calls`] (whole-module compiles) they are direct `call`s,
@@ -26,6 +27,7 @@ extern crate std;
 use alloc::format;
 use alloc::string::ToString;
 use alloc::vec::Vec;
+use core::mem::offset_of;
 use core::sync::atomic::{AtomicUsize, Ordering};
 
 use cranelift_codegen::binemit::Reloc;
@@ -43,12 +45,13 @@ use wasmparser::FunctionBody;
 #[cfg(test)]
 use wasmparser::{Parser, Payload, TypeRef};
 
-use super::libcalls::Libcall;
+use super::libcalls::{Libcall, host_entry_signature};
 use super::translate::{
     FUEL_STUB_NAMESPACE, FUNC_NAMESPACE, clif_type, fuel_stub_signature, translate_function,
     uses_ret_area, wasm_call, wasm_return, wasm_signature,
 };
 use super::vmctx::offsets::{STORE_FUEL, VMCTX_LIBCALLS, VMCTX_STORE};
+use crate::runtime::vm::VMHostFunc;
 use crate::{Error, FuncType, TrapCode, ValType};
 
 type Result<T> = core::result::Result<T, Error>;
@@ -734,8 +737,9 @@ impl Compiler {
         Ok(func)
     }
 
-    /// A Wasm-convention function of type `type_index` that calls the host through the
-    /// `call_host` libcall with its args in a slot buffer.
+    /// A Wasm-convention function of type `type_index` that calls a host function: its
+    /// callee context is the function's `VMHostFunc` record, whose entry it calls with the
+    /// args in a slot buffer.
     fn host_trampoline(
         &self,
         module: &ModuleInfo,
@@ -772,19 +776,13 @@ impl Compiler {
             let wide = widen(&mut b, v);
             b.ins().store(flags, wide, buf, (i * 8) as i32);
         }
-        let table = b.ins().load(
-            I64,
-            MemFlagsData::trusted().with_readonly(),
-            vmctx,
-            VMCTX_LIBCALLS,
-        );
         let f = b.ins().load(
             I64,
             MemFlagsData::trusted().with_readonly(),
-            table,
-            Libcall::CallHost.offset(),
+            callee,
+            offset_of!(VMHostFunc, entry) as i32,
         );
-        let sig = b.import_signature(Libcall::CallHost.signature(self.host_cc()));
+        let sig = b.import_signature(host_entry_signature(self.host_cc()));
         let len = b.ins().iconst(I32, slots as i64);
         // Fuel: the host sees (and may change) the caller's count in the store.
         let store = self.options.fuel.then(|| {
@@ -793,7 +791,7 @@ impl Compiler {
             b.ins().store(flags, fuel, store, STORE_FUEL);
             store
         });
-        let call = b.ins().call_indirect(sig, f, &[vmctx, callee, buf, len]);
+        let call = b.ins().call_indirect(sig, f, &[callee, vmctx, buf, len]);
         let status = b.inst_results(call)[0];
         if let Some(store) = store {
             let fuel = b.ins().load(I64, flags, store, STORE_FUEL);

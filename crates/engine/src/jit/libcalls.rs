@@ -37,15 +37,13 @@ pub enum Libcall {
     ElemDrop,
     /// See [`VMLibcalls::out_of_fuel`].
     OutOfFuel,
-    /// See [`VMLibcalls::call_host`].
-    CallHost,
 }
 
 use types::{I32, I64};
 
 impl Libcall {
     /// Every libcall, in table order.
-    pub const ALL: [Libcall; 12] = [
+    pub const ALL: [Libcall; 11] = [
         Libcall::MemoryGrow,
         Libcall::MemoryFill,
         Libcall::MemoryCopy,
@@ -57,7 +55,6 @@ impl Libcall {
         Libcall::TableInit,
         Libcall::ElemDrop,
         Libcall::OutOfFuel,
-        Libcall::CallHost,
     ];
 
     /// Byte offset of this libcall's pointer in [`VMLibcalls`].
@@ -74,7 +71,6 @@ impl Libcall {
             Libcall::TableInit => offset_of!(VMLibcalls, table_init),
             Libcall::ElemDrop => offset_of!(VMLibcalls, elem_drop),
             Libcall::OutOfFuel => offset_of!(VMLibcalls, out_of_fuel),
-            Libcall::CallHost => offset_of!(VMLibcalls, call_host),
         }) as i32
     }
 
@@ -89,7 +85,6 @@ impl Libcall {
             Libcall::TableFill => (&[I32, I32, I64, I32], &[I32]),
             Libcall::TableCopy | Libcall::TableInit => (&[I32, I32, I32, I32, I32], &[I32]),
             Libcall::OutOfFuel => (&[], &[I32]),
-            Libcall::CallHost => (&[I64, I64, I32], &[I32]),
         }
     }
 
@@ -106,7 +101,6 @@ impl Libcall {
             | Libcall::TableInit
             | Libcall::ElemDrop => TrapCode::TableOutOfBounds,
             Libcall::OutOfFuel => TrapCode::OutOfFuel,
-            Libcall::CallHost => TrapCode::Host,
         }
     }
 
@@ -120,6 +114,15 @@ impl Libcall {
             .extend(results.iter().map(|&t| AbiParam::new(t)));
         sig
     }
+}
+
+/// The CLIF signature of a host function's entry (`runtime::vm::HostEntry`): `(record,
+/// vmctx, values, len) -> status`, in the host's C calling convention `call_conv`.
+pub fn host_entry_signature(call_conv: CallConv) -> Signature {
+    let mut sig = Signature::new(call_conv);
+    sig.params.extend([I64, I64, I64, I32].map(AbiParam::new));
+    sig.returns.push(AbiParam::new(I32));
+    sig
 }
 
 #[cfg(test)]

@@ -11,9 +11,18 @@
 //!   they were; only two operators of the code generator changed.
 //! - The store context is the runtime's `VMStoreContext` (fuel, stack limit, functions).
 //! - Host functions: every host function of a store whose engine runs the JIT gets the
-//!   engine's wasm-to-host trampoline of its type as `wasm_call` and its store index and
-//!   host index as `vmctx` ([`host_callee`]: the `callee` the `call_host` libcall receives). The trampolines belong to the
-//!   engine, which every store keeps alive.
+//!   engine's wasm-to-host trampoline of its type as `wasm_call` and the store's
+//!   [`VMHostFunc`] record of it as `vmctx`. The trampolines belong to the engine, which
+//!   every store keeps alive.
+//!
+//! # Host calls
+//! A wasm-to-host trampoline calls its record's `entry` directly, no libcall in between.
+//! A typed host function (`Func::wrap`, `Linker::func_wrap`) has the entry
+//! [`direct_host_entry`], instantiated for the store type and the closure's type
+//! ([`DirectHost`]), so the closure is called statically and inlined into its entry; a host
+//! function on [`crate::Val`]s has [`store_host_entry`], which goes through
+//! [`StoreOps::call_host`]. Both share one body ([`host_call`]): panics are caught, a host
+//! error becomes the trap `Host`, a yield suspends the fiber.
 //!
 //! # Memories
 //! The bounds-check mode is the engine's, decided once in [`JitEngine::new`]: if the host
@@ -55,6 +64,12 @@
 //! 3. **Stack limit.** Before a fiber runs, `VMStoreContext::stack_limit` is set to its
 //!    limit; the previous value is restored when it gives control back (nested calls from
 //!    host functions run on fibers of their own).
+//! 5. **Host records name their store's type.** A [`VMHostFunc`] is made by the typed
+//!    store `S` that owns it, for one of its own host functions, with an entry made for
+//!    `S` (and, for [`direct_host_entry`], for the type of `data`, a closure the store's
+//!    host function keeps alive as long as the store). Generated code reaches a record only
+//!    through the function records of that store, and a call runs only the functions of the
+//!    store it was given, so the store in the running call's [`CallCx`] is an `S`.
 extern crate std;
 
 use alloc::boxed::Box;
@@ -76,6 +91,7 @@ use super::vmctx::{VMContext, VMFuncRef, VMLibcalls};
 use crate::error::{Error, ErrorKind, FrameInfo, Result};
 use crate::module::ModuleInfo;
 use crate::runtime::memory::MemoryAllocator;
+use crate::runtime::vm::VMHostFunc;
 use crate::runtime::{HostVals, StoreCore, StoreOps};
 use crate::types::{FuncType, Mutability};
 use crate::{Module, TrapCode};
@@ -397,7 +413,6 @@ static LIBCALLS: VMLibcalls = VMLibcalls {
     table_init,
     elem_drop,
     out_of_fuel,
-    call_host,
 };
 
 /// Builds instance `instance`'s `VMContext` (its entities are allocated and its module is
@@ -825,6 +840,7 @@ fn frame_at(core: &StoreCore, pc: usize) -> Option<FrameInfo> {
 /// Called only by a libcall of a call that [`JitCall::run`] is running, with `vmctx` a
 /// `VMContext` made by [`instantiate`]; the references are used only during the libcall's
 /// body and not across a suspension (`tier.1`).
+#[inline(always)]
 unsafe fn call_state<'a>(vmctx: *mut VMContext) -> (&'a mut CallCx, &'a mut dyn StoreOps, u32) {
     let cx = CALL.with(Cell::get);
     // SAFETY: `run` set CALL to this call's boxed state for as long as the fiber runs
@@ -975,33 +991,104 @@ unsafe extern "C" fn out_of_fuel(vmctx: *mut VMContext) -> u32 {
     }
 }
 
-/// The `callee` context of host function `host` (a [`crate::runtime::FuncKind::Host`] index) that is store
-/// function `func`: both indices in one word, so `call_host` looks nothing up.
-pub(crate) fn host_callee(func: u32, host: u32) -> *mut c_void {
-    ((u64::from(func) << 32) | u64::from(host)) as usize as *mut c_void
+/// A host closure that generated code calls without dynamic dispatch, from the entry
+/// [`direct_host_entry`] made for the store type `S` and the closure's own type (the typed
+/// store implements it for its closures on raw slots).
+pub(crate) trait DirectHost<S> {
+    /// Runs the host function for instance `caller`: `slots` holds the arguments and
+    /// receives the results.
+    ///
+    /// # Errors
+    /// The host function's error (a trap, or a yield).
+    fn call(&self, store: &mut S, caller: u32, slots: &mut [u64]) -> Result<()>;
 }
 
-unsafe extern "C" fn call_host(
-    vmctx: *mut VMContext,
-    callee: *mut c_void,
+/// The entry of a typed host function whose closure is an `H` (a [`VMHostFunc`]'s `data`)
+/// of a store `S`.
+///
+/// # Safety
+/// Called by a wasm-to-host trampoline of a running call (`tier.1`) with a record made by
+/// its store for a closure of type `H` (`tier.5`) and `len` slots of its own frame.
+pub(crate) unsafe extern "C" fn direct_host_entry<S: StoreOps, H: DirectHost<S>>(
+    record: *const VMHostFunc,
+    vmctx: *mut c_void,
     values: *mut u64,
     len: u32,
 ) -> u32 {
-    // The JIT runs on 64-bit hosts only (`AVAILABLE`): the word holds both (`host_callee`).
-    let (func, host) = ((callee as u64 >> 32) as u32, callee as u64 as u32);
-    // SAFETY: a libcall of a running call (`tier.1`); the trampoline passes `len` slots
-    // of its own frame. Everything owned here is dropped before the block ends, and so
-    // before a suspension (`fiber.1`); a panic of the host function is caught.
+    // SAFETY: the trampoline's contract, passed on.
+    unsafe {
+        host_call(
+            record,
+            vmctx.cast(),
+            values,
+            len,
+            |store, caller, slots, _| {
+                // SAFETY: the record was made by the store of the running call, an `S`, for a
+                // closure of type `H` it keeps alive as long as itself (`tier.5`); the store
+                // is this call's only live `&mut` (`tier.1`), the closure is only read.
+                let (store, host) = (
+                    &mut *ptr::from_mut(store).cast::<S>(),
+                    &*(*record).data.cast::<H>(),
+                );
+                host.call(store, caller, slots)
+            },
+        )
+    }
+}
+
+/// The entry of a host function called through [`StoreOps::call_host`] (one on
+/// [`crate::Val`]s).
+///
+/// # Safety
+/// As [`direct_host_entry`].
+pub(crate) unsafe extern "C" fn store_host_entry(
+    record: *const VMHostFunc,
+    vmctx: *mut c_void,
+    values: *mut u64,
+    len: u32,
+) -> u32 {
+    // SAFETY: the trampoline's contract, passed on.
+    unsafe {
+        host_call(
+            record,
+            vmctx.cast(),
+            values,
+            len,
+            |store, caller, slots, vals| {
+                // SAFETY: the record is alive as long as its store (vm invariant 3).
+                store.call_host((*record).host, caller, slots, vals)
+            },
+        )
+    }
+}
+
+/// The body of the host entries: runs `call` with the running call's store, the calling
+/// instance, the slots and the scratch values; 0 if it returned results, 1 if it failed
+/// (the error is recorded for the trap the trampoline raises), or, when it yields in a
+/// resumable call, suspends the fiber until the resumer has written the results.
+///
+/// # Safety
+/// As [`direct_host_entry`]; `record` is alive and `call` keeps `tier.1`.
+#[inline(always)]
+unsafe fn host_call(
+    record: *const VMHostFunc,
+    vmctx: *mut VMContext,
+    values: *mut u64,
+    len: u32,
+    call: impl FnOnce(&mut dyn StoreOps, u32, &mut [u64], &mut HostVals) -> Result<()>,
+) -> u32 {
+    // SAFETY: a call of a running call (`tier.1`); the trampoline passes `len` slots of
+    // its own frame. Everything owned here is dropped before the block ends, and so before
+    // a suspension (`fiber.1`); a panic of the host function is caught.
     let yielded = unsafe {
         let (cx, store, inst) = call_state(vmctx);
         let slots = core::slice::from_raw_parts_mut(values, len as usize);
         let vals = &mut cx.host_vals;
-        let r = fiber::catch_host_panic(|| store.call_host(host, inst, slots, vals));
-        match r {
+        match fiber::catch_host_panic(|| call(store, inst, slots, vals)) {
             Ok(()) => return 0,
             Err(e) => match e.kind() {
                 ErrorKind::Yield(tag) if cx.resumable => {
-                    cx.yielded = Some((func, values, len as usize));
+                    cx.yielded = Some(((*record).func, values, len as usize));
                     *tag
                 }
                 _ => {

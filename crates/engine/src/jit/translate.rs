@@ -34,7 +34,7 @@
 //! instance's, passes the fuel in the register at no cost, and a fuel block costs one
 //! subtraction. It is written back to `VMStoreContext::fuel` only where the runtime looks:
 //! before a libcall (and reloaded after it), in the wasm-to-host trampoline around
-//! `call_host`, and in the array trampoline when the call returns to the host (which loads
+//! the host call, and in the array trampoline when the call returns to the host (which loads
 //! it on entry and keeps the host's value of the register across the call). The
 //! `out_of_fuel` check calls a per-compile *fuel stub* in the `preserve_all` convention
 //! (write back, libcall, reload, trap if asked), so the cold refill path clobbers no

@@ -45,7 +45,9 @@ pub type ArrayCallFn = unsafe extern "C" fn(vmctx: *mut VMContext, values: *mut 
 /// Every function gets the caller instance's `vmctx` first. Those returning a `u32` status
 /// return 0 on success; any other value makes the code trap with the trap code of that
 /// operation (`MemoryOutOfBounds` for memory ops, `TableOutOfBounds` for table ops,
-/// `OutOfFuel` for `out_of_fuel`, `Host` for `call_host`, after the runtime recorded why).
+/// `OutOfFuel` for `out_of_fuel`, after the runtime recorded why). Host functions are not
+/// libcalls: a wasm-to-host trampoline calls the entry of the host function's
+/// `VMHostFunc` record (`runtime::vm`).
 /// A libcall may also suspend the fiber the call runs on and return when resumed.
 #[repr(C)]
 #[derive(Debug, Clone, Copy)]
@@ -97,15 +99,6 @@ pub struct VMLibcalls {
     /// Fuel is not positive at a check point: 0 to go on (fuel was added, possibly after
     /// suspending the fiber), nonzero to trap `OutOfFuel`.
     pub out_of_fuel: unsafe extern "C" fn(vmctx: *mut VMContext) -> u32,
-    /// A call of a host function through a wasm-to-host trampoline: `callee` is the
-    /// function's `VMFuncRef::vmctx`, `values` holds the params and receives the results
-    /// (`len` slots, the larger of both counts).
-    pub call_host: unsafe extern "C" fn(
-        vmctx: *mut VMContext,
-        callee: *mut c_void,
-        values: *mut u64,
-        len: u32,
-    ) -> u32,
 }
 
 /// The per-instance context; generated code gets a pointer to it as its first argument.
@@ -213,6 +206,11 @@ mod tests {
         assert_eq!(size_of::<VMFuncRef>(), 40);
         assert_eq!(FUNCREF_SIZE, 40);
         assert_eq!((STORE_FUEL, STORE_STACK_LIMIT, STORE_FUNCS), (0, 8, 16));
-        assert_eq!(size_of::<VMLibcalls>(), 12 * 8);
+        assert_eq!(size_of::<VMLibcalls>(), 11 * 8);
+        // A wasm-to-host trampoline loads the entry through the record's address.
+        assert_eq!(
+            core::mem::offset_of!(crate::runtime::vm::VMHostFunc, entry),
+            0
+        );
     }
 }

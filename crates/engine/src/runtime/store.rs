@@ -309,6 +309,10 @@ pub(crate) struct StoreCore {
     max_stack_slots: usize,
     /// Makes the store's memories (the heap unless the engine's tier installs another).
     memory_allocator: MemoryAllocator,
+    /// How generated code calls each host function, by host index (vm invariant 3: never
+    /// removed while the store lives).
+    #[cfg(feature = "jit")]
+    host_records: Vec<VmCell<crate::runtime::vm::VMHostFunc>>,
 }
 
 impl StoreCore {
@@ -335,6 +339,8 @@ impl StoreCore {
             max_call_depth,
             max_stack_slots,
             memory_allocator: heap_memory,
+            #[cfg(feature = "jit")]
+            host_records: Vec::new(),
         }
     }
 
@@ -442,6 +448,21 @@ impl StoreCore {
         f.wasm_call = wasm_call;
         f.vmctx = vmctx;
         f.array_call = array_call;
+    }
+
+    /// Adds the record generated code calls host function `record.host` through; host
+    /// functions get theirs in the order of their host indices.
+    #[cfg(feature = "jit")]
+    pub fn push_host_record(&mut self, record: crate::runtime::vm::VMHostFunc) {
+        debug_assert_eq!(record.host as usize, self.host_records.len());
+        self.host_records.push(VmCell::new(record));
+    }
+
+    /// The record of host function `host`, at the same address for the store's whole life
+    /// (vm invariants 1 and 3): the context of its [`VMFuncRef`] for generated code.
+    #[cfg(feature = "jit")]
+    pub fn host_record(&self, host: u32) -> *mut core::ffi::c_void {
+        self.host_records[host as usize].ptr().cast()
     }
 
     pub fn intern_type(&mut self, ty: &FuncType) -> u32 {

@@ -11,6 +11,8 @@
 //!   compares the callee's interned type id with the expected one and finds where its code
 //!   lives, all without calling into Rust.
 //! - [`VMStoreContext`]: the store's fuel (decremented in place) and its function array.
+//! - [`VMHostFunc`]: how generated code calls one host function: the entry made for its
+//!   closure's type, and the closure.
 //! - Globals: each global's raw value in a cell of its own ([`VmCell<u64>`]); an instance
 //!   lists pointers to its globals' cells ([`VmPtr`]).
 //!
@@ -72,6 +74,31 @@ impl VMFuncRef {
     /// The `instance` of a host function.
     pub const HOST: u32 = u32::MAX;
 }
+
+/// How generated code calls host function `host` (store function `func`): its
+/// [`VMFuncRef`] has a wasm-to-host trampoline of its type as code and this record as
+/// context. The trampoline spills the arguments into `len` slots `values` (which receive
+/// the results) and calls `entry(record, caller_vmctx, values, len)`: 0 when the results
+/// are there, nonzero when the call traps (the entry recorded why). `entry` is made for the
+/// type of `data` (a host closure) and of the store that owns the record, so it calls the
+/// closure without dynamic dispatch (`jit::tier`, "Host calls"). The store owns one per
+/// host function, in a [`VmCell`], for its whole life (vm invariant 3).
+#[derive(Debug, Clone, Copy)]
+#[repr(C)]
+pub(crate) struct VMHostFunc {
+    pub entry: HostEntry,
+    pub data: *const (),
+    pub func: u32,
+    pub host: u32,
+}
+
+/// The entry of a [`VMHostFunc`], in the host's C calling convention.
+pub(crate) type HostEntry = unsafe extern "C" fn(
+    record: *const VMHostFunc,
+    vmctx: *mut core::ffi::c_void,
+    values: *mut u64,
+    len: u32,
+) -> u32;
 
 /// The part of a store that generated code reads and writes in place.
 #[derive(Debug, Clone, Copy)]
@@ -169,6 +196,11 @@ unsafe impl Send for VMFuncRef {}
 unsafe impl Sync for VMFuncRef {}
 // SAFETY: see above.
 unsafe impl Sync for VMStoreContext {}
+// SAFETY: see above; `data` is a host closure the store keeps alive, which is `Send` and
+// `Sync` (host functions are), called only by the tier holding the store exclusively.
+unsafe impl Send for VMHostFunc {}
+// SAFETY: see above.
+unsafe impl Sync for VMHostFunc {}
 
 #[cfg(test)]
 mod tests {
