@@ -728,6 +728,7 @@ pub unsafe fn raise_trap(code: TrapCode) -> ! {
 /// # Safety
 /// The same as [`suspend`] for the frames outside `f` (the values `f` owns are dropped by the
 /// unwinding before the fiber is discarded).
+#[inline(always)]
 pub unsafe fn catch_host_panic<R>(f: impl FnOnce() -> R) -> R {
     match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
         Ok(r) => r,

@@ -1078,28 +1078,56 @@ unsafe fn host_call(
     call: impl FnOnce(&mut dyn StoreOps, u32, &mut [u64], &mut HostVals) -> Result<()>,
 ) -> u32 {
     // SAFETY: a call of a running call (`tier.1`); the trampoline passes `len` slots of
-    // its own frame. Everything owned here is dropped before the block ends, and so before
-    // a suspension (`fiber.1`); a panic of the host function is caught.
-    let yielded = unsafe {
+    // its own frame. Everything owned here is dropped before the block ends (a panic of
+    // the host function is caught).
+    let r = unsafe {
         let (cx, store, inst) = call_state(vmctx);
         let slots = core::slice::from_raw_parts_mut(values, len as usize);
         let vals = &mut cx.host_vals;
-        match fiber::catch_host_panic(|| call(store, inst, slots, vals)) {
-            Ok(()) => return 0,
-            Err(e) => match e.kind() {
-                ErrorKind::Yield(tag) if cx.resumable => {
-                    cx.yielded = Some(((*record).func, values, len as usize));
-                    *tag
-                }
-                _ => {
-                    cx.error = Some(e);
-                    return 1;
-                }
-            },
+        fiber::catch_host_panic(|| call(store, inst, slots, vals))
+    };
+    match r {
+        Ok(()) => 0,
+        // SAFETY: as above.
+        Err(e) => unsafe { host_failed(record, vmctx, values, len, e) },
+    }
+}
+
+/// A host call of [`host_call`] failed with `e`: records the error and returns 1 (the
+/// trampoline traps), or, for a yield in a resumable call, suspends the fiber until the
+/// resumer has written the results, then returns 0. Out of line, so that the host entries'
+/// hot path saves no registers for it.
+///
+/// # Safety
+/// As [`host_call`].
+#[cold]
+#[inline(never)]
+unsafe fn host_failed(
+    record: *const VMHostFunc,
+    vmctx: *mut VMContext,
+    values: *mut u64,
+    len: u32,
+    e: Error,
+) -> u32 {
+    // SAFETY: a call of a running call (`tier.1`); everything owned here is moved into the
+    // call's state or dropped before the block ends, and so before the suspension
+    // (`fiber.1`).
+    let tag = unsafe {
+        let (cx, _, _) = call_state(vmctx);
+        match e.kind() {
+            ErrorKind::Yield(tag) if cx.resumable => {
+                let tag = *tag;
+                cx.yielded = Some(((*record).func, values, len as usize));
+                tag
+            }
+            _ => {
+                cx.error = Some(e);
+                return 1;
+            }
         }
     };
     // SAFETY: this frame holds only `Copy` values (`fiber.1`); the resumer writes the host
     // results into `values` before resuming.
-    unsafe { fiber::suspend(fiber::SuspendReason::HostYield(yielded)) };
+    unsafe { fiber::suspend(fiber::SuspendReason::HostYield(tag)) };
     0
 }
