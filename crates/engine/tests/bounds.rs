@@ -95,6 +95,15 @@ const MIB: usize = 1 << 20;
 const TIME_BOUND: Duration = Duration::from_secs(if cfg!(debug_assertions) { 60 } else { 10 });
 const MEMORY_BOUND: usize = 2048 * MIB;
 
+/// The interpreter, whose translation these bounds are first about (the default engine is
+/// `Auto`, which compiles small modules with the JIT at load: its bounds are checked by
+/// `pathological_shapes_compile_within_bounds_on_the_jit`).
+fn interpreter() -> Engine {
+    let mut config = Config::new();
+    config.strategy(Strategy::Interpreter).unwrap();
+    Engine::new(&config)
+}
+
 /// Runs `f`, returning its result, its wall time and the peak of the bytes it allocated
 /// beyond what was allocated before.
 fn measure<R>(f: impl FnOnce() -> R) -> (R, Duration, usize) {
@@ -254,7 +263,7 @@ fn runs_to_zeros(engine: &Engine, module: &Module, values: usize) {
 #[test]
 fn br_table_with_many_values_translates_within_bounds() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let engine = Engine::default();
+    let engine = interpreter();
     // The 7 KB module of the report (2,000 targets, 1,000 values): 106 MiB before.
     let m = compiles_within_bounds(
         &engine,
@@ -284,7 +293,7 @@ fn br_table_with_many_values_translates_within_bounds() {
 #[test]
 fn huge_br_table_translates_within_bounds() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let engine = Engine::default();
+    let engine = interpreter();
     // 1 MB, a million targets: 20 GiB and an abort before.
     let m = compiles_within_bounds(
         &engine,
@@ -299,7 +308,7 @@ fn huge_br_table_translates_within_bounds() {
 #[test]
 fn repeated_br_if_with_many_values_translates_within_bounds() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let engine = Engine::default();
+    let engine = interpreter();
     // 1.8 s and 1.5 GiB before.
     let m = compiles_within_bounds(
         &engine,
@@ -350,7 +359,7 @@ fn local_writes_module(writes: u32, values: u32) -> Vec<u8> {
 #[test]
 fn calls_and_local_writes_over_many_values_translate_within_bounds() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let engine = Engine::default();
+    let engine = interpreter();
     compiles_within_bounds(&engine, "call 10000x1000", &calls_module(10_000, 1000));
     // 1 MB of calls moving 2,000 values each.
     compiles_within_bounds(&engine, "call 500000x1000", &calls_module(500_000, 1000));
@@ -364,6 +373,76 @@ fn calls_and_local_writes_over_many_values_translate_within_bounds() {
         &engine,
         "local.set 250000 over 1000",
         &local_writes_module(250_000, 1000),
+    );
+}
+
+/// The same shapes on the JIT: compiled by Cranelift (`Strategy::Jit`) each compiles or is
+/// refused within the bounds, and on the default `Auto` each loads within them and, where
+/// the JIT refuses it, runs on the interpreter. Timed in optimized builds only: Cranelift
+/// built without optimization is many times slower, and the interpreter's tests above
+/// already run in both.
+#[cfg(all(feature = "jit", not(debug_assertions)))]
+#[test]
+fn pathological_shapes_compile_within_bounds_on_the_jit() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let mut config = Config::new();
+    config.strategy(Strategy::Jit).unwrap();
+    let jit = Engine::new(&config);
+    let auto = Engine::default();
+    assert_eq!(auto.strategy(), Strategy::Auto);
+    let shapes: [(&str, Vec<u8>, usize); 8] = [
+        (
+            "br_table 2000x1000",
+            br_table_module(2000, 1000, 10, false),
+            1000,
+        ),
+        (
+            "br_table 2000x1000, 2000 depths, temps",
+            br_table_module(2000, 1000, 2000, true),
+            1000,
+        ),
+        (
+            "br_table 30000x1000",
+            br_table_module(30_000, 1000, 100, false),
+            1000,
+        ),
+        (
+            "br_if 30000x1000, temps",
+            br_if_module(30_000, 1000, true),
+            1000,
+        ),
+        // 454 s and 20 GiB in Cranelift before the JIT's bound on the values calls move.
+        ("call 10000x1000", calls_module(10_000, 1000), 1000),
+        // Just under that bound (65 calls moving 2,000 values each).
+        ("call 65x1000", calls_module(65, 1000), 1000),
+        (
+            "local.set 10000 over 1000",
+            local_writes_module(10_000, 1000),
+            1000,
+        ),
+        (
+            "local.set 250000 over 1000",
+            local_writes_module(250_000, 1000),
+            1000,
+        ),
+    ];
+    for (name, bytes, values) in &shapes {
+        compiles_within_bounds(&jit, &format!("{name} (jit)"), bytes);
+        // A module larger than `Config::auto_compile_at_load` is compiled in the background,
+        // which this test does not wait for.
+        if bytes.len() > 256 << 10 {
+            continue;
+        }
+        if let Some(m) = compiles_within_bounds(&auto, &format!("{name} (auto)"), bytes)
+            && name.starts_with("br_")
+        {
+            runs_to_zeros(&auto, &m, *values);
+        }
+    }
+    let refused = Module::new(&jit, &calls_module(10_000, 1000)).unwrap_err();
+    assert!(
+        refused.to_string().contains("too costly for the JIT"),
+        "{refused}"
     );
 }
 
@@ -384,7 +463,7 @@ const GROW: &str = r#"(module
 /// `memory.grow`, checking that neither the time nor the resident memory grows with it,
 /// and that the new pages read as zero and keep what is written to them.
 fn grow_to_4_gib(step: i32) {
-    let engine = Engine::default();
+    let engine = interpreter();
     let module = Module::new(&engine, wat::parse_str(GROW).unwrap()).unwrap();
     let mut store = Store::new(&engine, ());
     let instance = Linker::new(&engine)
@@ -475,6 +554,7 @@ fn branches_with_values_move_them_right() {
     let bytes = wat::parse_str(wat).unwrap();
     for (fuse, fuel) in [(true, false), (false, false), (true, true)] {
         let mut config = Config::default();
+        config.strategy(Strategy::Interpreter).unwrap();
         config.fuse_instructions(fuse).consume_fuel(fuel);
         let engine = Engine::new(&config);
         let module = Module::new(&engine, &bytes).unwrap();
@@ -523,7 +603,7 @@ fn branches_with_values_move_them_right() {
 #[test]
 fn a_refused_module_leaks_nothing() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let engine = Engine::default();
+    let engine = interpreter();
     // (func (block (try_table (catch_all 0)))): exceptions are not enabled.
     let code = [0x02, 0x40, 0x1f, 0x40, 0x01, 0x02, 0x00, 0x0b, 0x0b];
     let bytes = module(&[(0, 0)], 0, &code);

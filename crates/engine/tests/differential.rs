@@ -168,7 +168,10 @@ fn compare(case: u64) -> usize {
             b.as_ref().map(|_| ())
         ),
     }
-    let module = Module::new(&Engine::default(), &bytes).unwrap();
+    // Only to list the exports: the interpreter translates fastest.
+    let mut config = Config::new();
+    config.strategy(Strategy::Interpreter).unwrap();
+    let module = Module::new(&Engine::new(&config), &bytes).unwrap();
     let exports: Vec<(String, ExternType)> = module
         .exports()
         .map(|e| (e.name().to_string(), e.ty()))

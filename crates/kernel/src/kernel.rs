@@ -70,7 +70,8 @@ pub struct KernelConfig {
     /// Most channels alive at once (`channel_create` fails with `ENOMEM` beyond): ends in
     /// flight hold no process's handle slot, so this bounds what they can pile up.
     pub max_channels: usize,
-    /// The engine tier processes run on (default the interpreter). [`Strategy::Jit`] needs
+    /// The engine tier processes run on (default [`Strategy::default`]: `Auto` where the
+    /// engine has the JIT, else the interpreter). [`Strategy::Jit`] needs
     /// the `jit` feature and a host that supports it ([`Strategy::jit_available`]); where
     /// the engine refuses it, [`Kernel::new`] fails with the engine's reason.
     pub strategy: Strategy,
@@ -86,7 +87,7 @@ impl Default for KernelConfig {
             limits: ProcessLimits::default(),
             max_processes: 4096,
             max_channels: 65536,
-            strategy: Strategy::Interpreter,
+            strategy: Strategy::default(),
             code_cache: None,
         }
     }

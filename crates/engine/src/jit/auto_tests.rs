@@ -500,12 +500,15 @@ fn the_directory_cache_stores_entries_whole_and_refuses_odd_keys() {
 }
 
 #[test]
-fn the_engine_default_stays_the_interpreter() {
-    assert_eq!(Engine::default().strategy(), Strategy::Interpreter);
-    let s = auto(false, None);
-    assert_eq!(s.engine.strategy(), Strategy::Auto);
+fn the_engine_default_is_auto_where_the_jit_runs() {
+    assert!(Strategy::jit_available());
+    assert_eq!(Strategy::default(), Strategy::Auto);
+    assert_eq!(Engine::default().strategy(), Strategy::Auto);
+    assert_eq!(Store::new(&Engine::default(), ()).auto, AutoState::Pending);
     // A store of an engine without Auto never waits to switch.
-    assert_eq!(Store::new(&Engine::default(), ()).auto, AutoState::Off);
+    let mut config = Config::new();
+    config.strategy(Strategy::Interpreter).unwrap();
+    assert_eq!(Store::new(&Engine::new(&config), ()).auto, AutoState::Off);
 }
 
 #[test]

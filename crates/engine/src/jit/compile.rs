@@ -41,7 +41,7 @@ use cranelift_codegen::isa::{CallConv, OwnedTargetIsa};
 use cranelift_codegen::settings::{self, Configurable};
 use cranelift_codegen::{Context, FinalizedRelocTarget};
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
-use wasmparser::FunctionBody;
+use wasmparser::{FunctionBody, Operator};
 #[cfg(test)]
 use wasmparser::{Parser, Payload, TypeRef};
 
@@ -55,6 +55,55 @@ use crate::runtime::vm::VMHostFunc;
 use crate::{Error, FuncType, TrapCode, ValType};
 
 type Result<T> = core::result::Result<T, Error>;
+
+/// The values the calls of a module may pass and return in all (each call site's parameters
+/// plus results, summed over every function), beyond a quarter of a value per byte of code.
+/// Cranelift spends about 10 µs per such value (an argument beyond the registers is a stack
+/// store, each result a load from the return area, all of them live ranges for the register
+/// allocator): a 24 KiB function making 10,000 calls of a function of 1,000 parameters and
+/// results took 454 s and 20 GiB to compile, while real code moves a few values per call,
+/// far less than one per byte. A module over the budget is refused before any function is
+/// built, so compile time stays within a few seconds plus time linear in the input
+/// (`Strategy::Auto` then keeps it on the interpreter, whose translation has a budget of
+/// its own).
+const CALL_VALUE_ALLOWANCE: u64 = 1 << 17;
+
+/// Refuses `bodies` (all of a module's, or one) if their calls move more values than
+/// [`CALL_VALUE_ALLOWANCE`] plus a quarter of their size allows. A pass over the operators only,
+/// a small fraction of the compile's time.
+fn check_call_values(module: &ModuleInfo, bodies: &[FunctionBody<'_>]) -> Result<()> {
+    let size: usize = bodies.iter().map(|b| b.as_bytes().len()).sum();
+    let budget = CALL_VALUE_ALLOWANCE + size as u64 / 4;
+    let mut used = 0u64;
+    for body in bodies {
+        let err = |e: wasmparser::BinaryReaderError| Error::compile(format!("{e}"), e.offset());
+        let mut reader = body.get_operators_reader().map_err(err)?;
+        while !reader.eof() {
+            let offset = reader.original_position();
+            let ty = match reader.read().map_err(err)? {
+                Operator::Call { function_index } | Operator::ReturnCall { function_index } => {
+                    module.func_type(function_index).ok()
+                }
+                Operator::CallIndirect { type_index, .. }
+                | Operator::ReturnCallIndirect { type_index, .. } => {
+                    module.type_at(type_index).ok()
+                }
+                _ => None,
+            };
+            used += ty.map_or(0, |t| (t.params().len() + t.results().len()) as u64);
+            if used > budget {
+                return Err(Error::compile(
+                    format!(
+                        "module too costly for the JIT: its calls pass and return more than \
+                         {budget} values in all (2^17 plus a quarter of a value per byte of code)"
+                    ),
+                    offset,
+                ));
+            }
+        }
+    }
+    Ok(())
+}
 
 /// How memory accesses are kept inside the memory.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -475,6 +524,7 @@ impl Compiler {
         module: &ModuleInfo,
         bodies: &[FunctionBody<'_>],
     ) -> Result<CompiledModule> {
+        check_call_values(module, bodies)?;
         let n = module.num_imported_funcs;
         let jobs: Vec<UnitKind> = (0..bodies.len() as u32)
             .map(|i| UnitKind::Func(n + i))
@@ -560,6 +610,7 @@ impl Compiler {
         index: u32,
         body: &FunctionBody<'_>,
     ) -> Result<CompiledModule> {
+        check_call_values(module, core::slice::from_ref(body))?;
         let options = CompileOptions {
             direct_calls: false,
             ..self.options

@@ -83,6 +83,7 @@ impl VMFuncRef {
 /// type of `data` (a host closure) and of the store that owns the record, so it calls the
 /// closure without dynamic dispatch (`jit::tier`, "Host calls"). The store owns one per
 /// host function, in a [`VmCell`], for its whole life (vm invariant 3).
+#[cfg(feature = "jit")]
 #[derive(Debug, Clone, Copy)]
 #[repr(C)]
 pub(crate) struct VMHostFunc {
@@ -93,6 +94,7 @@ pub(crate) struct VMHostFunc {
 }
 
 /// The entry of a [`VMHostFunc`], in the host's C calling convention.
+#[cfg(feature = "jit")]
 pub(crate) type HostEntry = unsafe extern "C" fn(
     record: *const VMHostFunc,
     vmctx: *mut core::ffi::c_void,
@@ -198,8 +200,10 @@ unsafe impl Sync for VMFuncRef {}
 unsafe impl Sync for VMStoreContext {}
 // SAFETY: see above; `data` is a host closure the store keeps alive, which is `Send` and
 // `Sync` (host functions are), called only by the tier holding the store exclusively.
+#[cfg(feature = "jit")]
 unsafe impl Send for VMHostFunc {}
 // SAFETY: see above.
+#[cfg(feature = "jit")]
 unsafe impl Sync for VMHostFunc {}
 
 #[cfg(test)]

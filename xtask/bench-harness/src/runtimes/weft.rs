@@ -22,9 +22,13 @@ pub struct Weft {
 impl Weft {
     /// The interpreter with the default configuration.
     pub fn interpreter() -> Weft {
+        let mut config = Config::default();
+        config
+            .strategy(Strategy::Interpreter)
+            .expect("the interpreter runs everywhere");
         Weft {
             name: "weft",
-            engine: Engine::new(&Config::default()),
+            engine: Engine::new(&config),
             fuel: false,
         }
     }
