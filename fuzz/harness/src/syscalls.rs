@@ -4,7 +4,9 @@
 //! The input is read as a sequence of operations ([`decode`]); each is a system call (one
 //! of [`SYSCALLS`], WASI preview1 and the native `weft` calls) with arguments drawn from the
 //! input, or a store into the guest's memory that prepares a later call's structures (a
-//! handle list, a poll subscription, an iovec, a path). [`guest`] unrolls them into the
+//! handle list, a poll subscription, an iovec, a path), or a `memory.grow` of the guest's
+//! memory (within its limit or past it; a grown memory makes the edge pointers below valid).
+//! [`guest`] unrolls them into the
 //! body of one `_start` function (with `wasm-encoder`, no text to parse): cheap to build,
 //! and one input exercises many calls. Arguments are chosen with the call's parameters in
 //! mind ([`Hint`]): a handle argument is a small number or a handle an earlier call wrote
@@ -359,7 +361,13 @@ pub enum Op {
     },
     /// Writes these bytes (at most 64) at [`FREE_STR`].
     Bytes(Vec<u8>),
+    /// `memory.grow` of the guest's memory by this many pages (the result dropped).
+    Grow(u32),
 }
+
+/// The page counts an [`Op::Grow`] asks for: none, within the guest's limit of 4 pages (it
+/// starts with 2), past it, and past what any memory may have.
+const GROW_PAGES: [u32; 8] = [0, 1, 2, 3, 16, 0x1_0000, 0x7fff_ffff, u32::MAX];
 
 /// The input as a stream of bytes; past its end every byte reads as 0.
 struct Reader<'a>(&'a [u8]);
@@ -401,12 +409,17 @@ pub fn poke_fields() -> &'static [u32] {
     })
 }
 
-/// The first operation byte that means a call: below it, 0-15 are pokes and 16-19 byte
-/// writes. Call `i` is `CALL_BASE + i` (modulo the number of calls).
+/// The operation byte of an [`Op::Grow`].
+pub const GROW: u8 = 19;
+
+/// The first operation byte that means a call: below it, 0-15 are pokes, 16-18 byte
+/// writes and [`GROW`] a `memory.grow`. Call `i` is `CALL_BASE + i` (modulo the number of
+/// calls).
 pub const CALL_BASE: u8 = 20;
 
 /// Reads the input as operations. Each starts with a byte: a poke (a field index and a
-/// value follow), a byte write (a length and the bytes follow) or a call (its arguments
+/// value follow), a byte write (a length and the bytes follow), a `memory.grow` (a byte
+/// choosing one of [`GROW_PAGES`] follows) or a call (its arguments
 /// follow, each a selector byte and a value: one byte, or four or eight raw bytes when
 /// the selector is 7 modulo 8).
 pub fn decode(data: &[u8]) -> Vec<Op> {
@@ -419,10 +432,13 @@ pub fn decode(data: &[u8]) -> Vec<Op> {
             let addr = fields[usize::from(r.byte()) % fields.len()];
             let value = arg(&mut r, Hint::Handle)[0];
             ops.push(Op::Poke { addr, value });
-        } else if op < CALL_BASE {
+        } else if op < GROW {
             let len = usize::from(r.byte()) % 65;
             let bytes = (0..len).map(|_| r.byte()).collect();
             ops.push(Op::Bytes(bytes));
+        } else if op == GROW {
+            let pages = GROW_PAGES[usize::from(r.byte()) % GROW_PAGES.len()];
+            ops.push(Op::Grow(pages));
         } else {
             let call = usize::from(op - CALL_BASE) % SYSCALLS.len();
             let mut args = Vec::new();
@@ -639,6 +655,9 @@ pub fn guest(ops: &[Op]) -> Vec<u8> {
                         .i32_const(i32::from(b))
                         .i32_store8(byte);
                 }
+            }
+            Op::Grow(pages) => {
+                f.i32_const(*pages as i32).memory_grow(0).drop();
             }
         }
     }

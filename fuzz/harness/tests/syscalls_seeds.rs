@@ -7,7 +7,7 @@
 use std::path::PathBuf;
 
 use weft_fuzz_harness::syscalls::{
-    self, CALL_BASE, HANDLE_LIST, Op, Report, STRINGS, SYSCALLS, poke_fields, syscall_index,
+    self, CALL_BASE, GROW, HANDLE_LIST, Op, Report, STRINGS, SYSCALLS, poke_fields, syscall_index,
 };
 
 /// One argument, as the seed means it; [`Seed::call`] encodes it as the decoder reads it
@@ -53,6 +53,12 @@ impl Seed {
         for &a in args {
             self.arg(a);
         }
+        self
+    }
+
+    /// A `memory.grow` by `GROW_PAGES[choice]` pages.
+    fn grow(&mut self, choice: u8) -> &mut Self {
+        self.0.extend([GROW, choice]);
         self
     }
 
@@ -439,6 +445,12 @@ fn hostile() -> Seed {
             "fd_allocate",
             &[A::N(3), A::Raw64(u64::MAX), A::Raw64(u64::MAX)],
         )
+        // Grow to the limit of 4 pages, then past it and past any memory's size; a write
+        // from the pointer at the old end of memory, which is now inside it.
+        .grow(2)
+        .grow(1)
+        .grow(7)
+        .call("fd_write", &[A::N(1), A::Edge(0), A::N(2)])
         .call("proc_exit", &[A::N(7)])
         .call("getpid", &[A::N(3)]);
     s
@@ -535,4 +547,12 @@ fn any_bytes_decode_and_the_guest_links() {
     for cut in [0, 1, 2, 3, 7, 100, data.len()] {
         syscalls::run(&data[..cut]);
     }
+}
+
+#[test]
+fn a_grow_operation_decodes_to_its_page_count() {
+    assert_eq!(
+        syscalls::decode(&[GROW, 2, GROW, 7, GROW, 9]),
+        vec![Op::Grow(2), Op::Grow(u32::MAX), Op::Grow(1)]
+    );
 }
