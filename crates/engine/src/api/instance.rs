@@ -3,7 +3,10 @@
 //! Instantiation follows the spec's order: check the store limits and the imports' types,
 //! allocate functions, tables, memories and globals (evaluating initializers), then apply
 //! active element and data segments in order (a segment out of bounds traps, and writes
-//! made before it stay, as the spec says), and finally run the start function.
+//! made before it stay, as the spec says), and finally run the start function. A module
+//! with a memory image (`Module::memory_image`: data segments that cannot trap, into its
+//! own fresh memory) has that image mapped at the point where its data segments would be
+//! copied, which leaves the same bytes.
 
 use alloc::sync::Arc;
 use alloc::vec::Vec;
@@ -323,8 +326,17 @@ pub(crate) fn instantiate<T>(
             ElemMode::Passive => {}
         }
     }
+    // Active data segments: copy, then drop; or, where the module has a memory image of
+    // them all (its own memory 0, every offset constant and in bounds, so none traps), map
+    // the image instead and only drop them.
+    let imaged = module.memory_image().is_some_and(|image| {
+        let mem = core.instance(index).memories()[0];
+        core.memory_mut(mem).map_image(image)
+    });
     for (i, seg) in m.datas.iter().enumerate() {
-        if let Some((mem, offset)) = seg.active {
+        if imaged && seg.active.is_some() {
+            core.instance_mut(index).drop_data(i as u32);
+        } else if let Some((mem, offset)) = seg.active {
             let inst = core.instance(index);
             let offset = eval_const(core, inst.globals(), inst.funcs(), offset) as u32;
             let mem = inst.memories()[mem as usize];

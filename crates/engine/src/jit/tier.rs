@@ -16,11 +16,12 @@
 //!   engine, which every store keeps alive.
 //!
 //! # Memories
-//! The bounds-check mode is the engine's, decided once in [`JitEngine::new`]: if the host
-//! grants a probe reservation of a guarded memory (`jit::memory`), modules are compiled for
-//! guard regions (no check for an access whose static offset plus size is within
-//! [`memory::GUARD_SIZE`]) and every store of the engine makes all its memories guarded,
-//! the host's `Memory::new` included, so imported memories are guarded too. A reservation
+//! The bounds-check mode is the engine's, decided once when it is made: if the host grants
+//! the engine's memory pool a probe reservation of a guarded memory (`jit::memory`),
+//! modules are compiled for guard regions (no check for an access whose static offset plus
+//! size is within [`memory::GUARD_SIZE`]) and every store of the engine makes all its
+//! memories guarded, from the pool, the host's `Memory::new` included, so imported
+//! memories are guarded too. A reservation
 //! can still fail later (address space runs out with many stores); that memory is then a
 //! heap memory, and an instance whose memory 0 has no guard region of the size the code
 //! assumes runs the module's second variant, compiled with explicit checks on the first
@@ -75,7 +76,6 @@ use super::memory;
 use super::vmctx::{VMContext, VMFuncRef, VMLibcalls};
 use crate::error::{Error, ErrorKind, FrameInfo, Result};
 use crate::module::ModuleInfo;
-use crate::runtime::memory::MemoryAllocator;
 use crate::runtime::{HostVals, StoreCore, StoreOps};
 use crate::types::{FuncType, Mutability};
 use crate::{Module, TrapCode};
@@ -129,13 +129,13 @@ fn publish(compiled: &CompiledModule) -> Result<PublishedCode> {
 impl JitEngine {
     /// A compiler for the host with the engine's fuel setting, compiling a module on
     /// `threads` threads (0: the machine's available parallelism); it compiles for guard
-    /// regions if the host grants a guarded memory's reservation now (a probe, released at
-    /// once).
+    /// regions if the engine's stores make guarded memories (`guard_regions`: the host
+    /// granted the engine's [`memory::MemoryPool`] its probe reservation).
     ///
     /// # Errors
     /// Cranelift has no backend for the host.
-    pub fn new(consume_fuel: bool, threads: usize) -> Result<JitEngine> {
-        let bounds_checks = if memory::guard_regions_available() {
+    pub fn new(consume_fuel: bool, threads: usize, guard_regions: bool) -> Result<JitEngine> {
+        let bounds_checks = if guard_regions {
             BoundsChecks::Guard {
                 guard_size: memory::GUARD_SIZE,
             }
@@ -162,13 +162,6 @@ impl JitEngine {
             self.compiler.options().bounds_checks,
             BoundsChecks::Guard { .. }
         )
-    }
-
-    /// How the engine's stores make their memories: guarded where the engine compiles for
-    /// guard regions (falling back to the heap per memory), else the runtime's default.
-    pub fn memory_allocator(&self) -> Option<MemoryAllocator> {
-        self.guard_regions()
-            .then_some(memory::new_memory as MemoryAllocator)
     }
 
     /// The compiler with explicit bounds checks.

@@ -15,7 +15,7 @@ use core::ptr::NonNull;
 use core::sync::atomic::{AtomicU64, Ordering};
 
 use crate::error::{Error, Result};
-use crate::runtime::memory::{MemoryAllocator, MemoryEntity, heap_memory};
+use crate::runtime::memory::{HeapAllocator, MemoryAllocator, MemoryEntity};
 use crate::runtime::vm::{VMFuncRef, VMStoreContext, VMTableDefinition, VmCell, VmPtr};
 use crate::types::{FuncType, GlobalType, MemoryType, TableType};
 use crate::{Module, TrapCode};
@@ -307,8 +307,8 @@ pub(crate) struct StoreCore {
     /// The engine's call-depth and value-stack limits.
     max_call_depth: u32,
     max_stack_slots: usize,
-    /// Makes the store's memories (the heap unless the engine's tier installs another).
-    memory_allocator: MemoryAllocator,
+    /// Makes the store's memories (`None`: [`HeapAllocator`]).
+    memory_allocator: Option<Arc<dyn MemoryAllocator>>,
 }
 
 impl StoreCore {
@@ -334,20 +334,16 @@ impl StoreCore {
             limits: StoreLimits::default(),
             max_call_depth,
             max_stack_slots,
-            memory_allocator: heap_memory,
+            memory_allocator: None,
         }
     }
 
     /// Has the store make its memories (all of them: the instances' own and the host's
-    /// `Memory::new`) with `allocator`; set once, before any memory exists, by a tier that
-    /// needs memories of its own kind.
-    #[cfg_attr(
-        not(feature = "jit"),
-        expect(dead_code, reason = "used by the JIT tier")
-    )]
-    pub fn set_memory_allocator(&mut self, allocator: MemoryAllocator) {
+    /// `Memory::new`) with `allocator`; set once, before any memory exists, by an engine
+    /// whose memories are of another kind than the heap's.
+    pub fn set_memory_allocator(&mut self, allocator: Arc<dyn MemoryAllocator>) {
         debug_assert!(self.memories.is_empty());
-        self.memory_allocator = allocator;
+        self.memory_allocator = Some(allocator);
     }
 
     pub fn id(&self) -> StoreId {
@@ -487,8 +483,11 @@ impl StoreCore {
             )));
         }
         let len = ty.minimum() as usize * MemoryEntity::PAGE;
-        let bytes = (self.memory_allocator)(len)
-            .ok_or_else(|| Error::instantiation("out of host memory for a linear memory"))?;
+        let bytes = match &self.memory_allocator {
+            Some(allocator) => allocator.allocate(len),
+            None => HeapAllocator.allocate(len),
+        }
+        .ok_or_else(|| Error::instantiation("out of host memory for a linear memory"))?;
         let index = self.memories.len() as u32;
         self.memories.push(MemoryEntity::new(ty, bytes));
         Ok(index)
