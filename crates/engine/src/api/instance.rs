@@ -19,7 +19,7 @@ use crate::api::store::{AsContext, AsContextMut, Store, StoreId};
 use crate::error::{Error, Result};
 use crate::module::{ConstExpr, ElemMode, ExportKind};
 use crate::runtime::store::InstanceEntity;
-use crate::runtime::{FuncKind, InstanceParts, StoreCore};
+use crate::runtime::{InstanceParts, StoreCore};
 use crate::types::{ExternType, limits_match};
 
 /// An instance of a module, owned by a store.
@@ -230,7 +230,7 @@ pub(crate) fn instantiate<T>(
     let core = &mut store.core;
     let id = core.id();
     let index = core.num_instances() as u32;
-    let types: Vec<u32> = m.types.iter().map(|t| core.intern_type(t)).collect();
+    let types = core.intern_module_types(&m.types, &m.type_canon);
 
     let mut funcs = Vec::with_capacity(m.funcs.len());
     let mut tables = Vec::with_capacity(m.tables.len());
@@ -244,13 +244,9 @@ pub(crate) fn instantiate<T>(
             Extern::Global(g) => globals.push(g.index),
         }
     }
-    for (def, &ty) in m.funcs[m.num_imported_funcs as usize..].iter().enumerate() {
-        let kind = FuncKind::Wasm {
-            instance: index,
-            def: def as u32,
-        };
-        funcs.push(core.push_func(types[ty as usize], kind));
-    }
+    let defined = &m.funcs[m.num_imported_funcs as usize..];
+    let first = core.push_wasm_funcs(index, defined.iter().map(|&ty| types[ty as usize]));
+    funcs.extend(first..first + defined.len() as u32);
 
     // Constant expressions see the globals defined so far and every function.
     let eval = |core: &StoreCore, globals: &[u32], e| eval_const(core, globals, &funcs, e);

@@ -431,40 +431,37 @@ pub(crate) fn instantiate(
         _func_refs: Box::new([]),
     });
     let vmctx: *mut VMContext = &mut state.vmctx;
+    // The records: the imports' as the store has them (their code is their own), the
+    // defined functions' pointing at this variant's code with this instance's context.
     let mut funcs = Vec::with_capacity(inst.funcs().len());
-    for (i, &f) in inst.funcs().iter().enumerate() {
-        let mut record = *core.func(f);
-        if i < nimp {
-            if record.wasm_call.is_null() {
-                return Err(Error::instantiation(
-                    "an imported function has no code the JIT can call",
-                ));
-            }
-        } else {
-            let fc = code.compiled.funcs[i - nimp];
-            record.wasm_call = code.at(fc.offset);
-            record.vmctx = vmctx.cast();
-            record.array_call = code.at(fc.array_call);
+    for &f in &inst.funcs()[..nimp] {
+        let record = *core.func(f);
+        if record.wasm_call.is_null() {
+            return Err(Error::instantiation(
+                "an imported function has no code the JIT can call",
+            ));
         }
         funcs.push(record);
     }
+    for (&f, fc) in inst.funcs()[nimp..].iter().zip(&code.compiled.funcs) {
+        funcs.push(VMFuncRef {
+            wasm_call: code.at(fc.offset),
+            vmctx: vmctx.cast(),
+            array_call: code.at(fc.array_call),
+            ..*core.func(f)
+        });
+    }
     let funcs: Box<[VMFuncRef]> = funcs.into_boxed_slice();
-    let func_ptrs: Box<[*const VMFuncRef]> = funcs.iter().map(|f| f as *const VMFuncRef).collect();
+    let func_ptrs: Box<[*const VMFuncRef]> = funcs.iter().map(ptr::from_ref).collect();
     let func_refs: Box<[u64]> = inst.funcs().iter().map(|&f| u64::from(f) + 1).collect();
-    let defined: Vec<(u32, VMFuncRef)> = inst.funcs()[nimp..]
-        .iter()
-        .zip(&funcs[nimp..])
-        .map(|(&f, r)| (f, *r))
-        .collect();
     state.vmctx.funcs = func_ptrs.as_ptr();
     state.vmctx.func_refs = func_refs.as_ptr();
+    state.vmctx.runtime = (&mut *state as *mut JitInstance).cast();
+    // The store's records of the defined functions get the same code.
+    core.set_instance_func_code(instance, nimp, &funcs[nimp..]);
     state._funcs = funcs;
     state._func_ptrs = func_ptrs;
     state._func_refs = func_refs;
-    state.vmctx.runtime = (&mut *state as *mut JitInstance).cast();
-    for (f, r) in defined {
-        core.set_func_code(f, r.wasm_call, r.vmctx, r.array_call);
-    }
     core.instance_mut(instance).set_tier_state(state);
     Ok(())
 }

@@ -88,6 +88,9 @@ pub(crate) struct DataSegment {
 #[derive(Default)]
 pub(crate) struct ModuleInfo {
     pub types: Vec<FuncType>,
+    /// For each of `types`, the index of the first type equal to it (its own if none
+    /// before is), so a store interns the module's distinct types only once.
+    pub type_canon: Vec<u32>,
     pub imports: Vec<Import>,
     /// Type index of every function, imported ones first.
     pub funcs: Vec<u32>,
