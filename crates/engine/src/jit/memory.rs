@@ -31,9 +31,11 @@
 //! small instantiation. So a memory dropped gives its reservation back to its engine's
 //! [`MemoryPool`], which keeps up to [`POOL_SIZE`] of them for the engine's next memories
 //! (and unmaps the rest, and all of them when the engine goes). Before a reservation goes
-//! back, its accessible part is mapped anew as fresh anonymous `PROT_NONE` pages (one
-//! `mmap` with `MAP_FIXED`): that discards every page the memory had, its image's mapping
-//! included, so a reused reservation is exactly a new one: zero and inaccessible.
+//! back, its accessible part is mapped anew as fresh anonymous read/write pages (one `mmap`
+//! with `MAP_FIXED`): that discards every page the memory had, its image's mapping
+//! included, so a reused reservation reads as zero, like a new one; it stays read/write up
+//! to the old length, so a next memory of the same size (the same module instantiated
+//! again) needs no `mprotect`, and one of another size one `mprotect` of the difference.
 //!
 //! # Images
 //! A module whose active data segments all have constant offsets into its own memory 0,
@@ -48,8 +50,9 @@
 //!
 //! # Zeroing
 //! The pages of an anonymous private mapping are zero until written, and no page past
-//! `len` has been accessible since the reservation was mapped or reset (memories never
-//! shrink), so growth exposes only zeros.
+//! `len` has been written since the reservation was mapped or reset (memories never shrink;
+//! a reused reservation's pages past a smaller new length are made inaccessible before the
+//! memory is handed out), so growth exposes only zeros.
 //!
 //! # Stores that straddle the end
 //! On x86_64 a store that faults writes none of its bytes, so an out-of-bounds store that
@@ -61,7 +64,8 @@
 //! 1. `base..base + RESERVATION` is a mapping the [`Reservation`] owns; in a memory,
 //!    `base..base + len` is read/write (anonymous pages, or an image's pages mapped
 //!    privately), the rest `PROT_NONE`, and `len` is a multiple of the host page size; in
-//!    the pool, all of it is fresh `PROT_NONE` anonymous memory.
+//!    the pool, `[0, rw_len)` is fresh read/write anonymous memory no one has touched since
+//!    it was mapped, the rest `PROT_NONE`.
 //! 2. The whole reservation is registered as a guard region from before it is handed out
 //!    until just before it is unmapped.
 //! 3. An image's file is sealed against writes and size changes before any memory maps it.
@@ -114,6 +118,8 @@ pub(crate) struct Reservation {
     base: NonNull<u8>,
     /// `Some` until `drop` unregisters it (`mem.2`).
     guard: Option<GuardRegistration>,
+    /// While idle: `[0, rw_len)` is read/write and untouched since it was reset (`mem.1`).
+    rw_len: usize,
 }
 
 // SAFETY: the reservation owns its mapping (`mem.1`) as a `Vec` owns its buffer; the
@@ -153,7 +159,11 @@ impl Reservation {
                 errno: 0,
             });
         };
-        let mut r = Reservation { base, guard: None };
+        let mut r = Reservation {
+            base,
+            guard: None,
+            rw_len: 0,
+        };
         // From here on, dropping `r` unmaps the reservation. The owner tag is unique per
         // reservation (an address may be reserved again after a reservation is gone).
         static NEXT_OWNER: AtomicUsize = AtomicUsize::new(1);
@@ -165,12 +175,15 @@ impl Reservation {
         Ok(r)
     }
 
-    /// Makes `[0, len)` fresh `PROT_NONE` anonymous memory again, discarding its pages
-    /// (and any image mapped there), so the reservation is as new (`mem.1`).
+    /// Makes `[0, len)` (the accessible part; the rest is `PROT_NONE`) fresh read/write
+    /// anonymous memory again, discarding its pages (and any image mapped there), so the
+    /// reservation is as new except that its next memory of the same size needs no
+    /// `mprotect` (`mem.1`).
     ///
     /// # Safety
     /// No reference into `[base, base + len)` is live, and no code runs against it.
     unsafe fn reset(&mut self, len: usize) -> Result<(), CodeError> {
+        self.rw_len = 0;
         if len == 0 {
             return Ok(());
         }
@@ -181,14 +194,15 @@ impl Reservation {
             rustix::mm::mmap_anonymous(
                 self.base.as_ptr().cast(),
                 len,
-                rustix::mm::ProtFlags::empty(),
+                rustix::mm::ProtFlags::READ | rustix::mm::ProtFlags::WRITE,
                 rustix::mm::MapFlags::PRIVATE
                     | rustix::mm::MapFlags::NORESERVE
                     | rustix::mm::MapFlags::FIXED,
             )
         }
-        .map(|_| ())
-        .map_err(|e| os_error("mmap (reset)", e))
+        .map_err(|e| os_error("mmap (reset)", e))?;
+        self.rw_len = len;
+        Ok(())
     }
 }
 
@@ -207,7 +221,7 @@ impl Drop for Reservation {
 
 /// An engine's idle reservations (see "Reuse"); its [`MemoryAllocator`].
 pub(crate) struct MemoryPool {
-    /// At most [`POOL_SIZE`], each fresh `PROT_NONE` (`mem.1`).
+    /// At most [`POOL_SIZE`], each reset (`mem.1`).
     idle: Mutex<Vec<Reservation>>,
 }
 
@@ -245,7 +259,7 @@ impl MemoryPool {
         }
     }
 
-    /// Keeps `r` (fresh, `mem.1`) for a later memory, unless the pool is full: then it is
+    /// Keeps `r` (reset, `mem.1`) for a later memory, unless the pool is full: then it is
     /// unmapped.
     fn give_back(&self, r: Reservation) {
         let mut idle = self.idle();
@@ -382,13 +396,28 @@ impl GuardedMemory {
             Some(pool) => pool.take()?,
             None => Reservation::new()?,
         };
-        // From here on, dropping `memory` gives the reservation back (or unmaps it).
+        // From here on, dropping `memory` gives the reservation back (or unmaps it). Its
+        // first `rw_len` bytes are zero and read/write already (`mem.1`).
         let mut memory = GuardedMemory {
             base: reservation.base,
-            len: 0,
+            len: reservation.rw_len,
             reservation: Some(reservation),
             pool: pool.cloned(),
         };
+        if len < memory.len {
+            // SAFETY: `[len, memory.len)` lies in the reservation (`mem.1`), read/write and
+            // untouched since its reset, and nothing refers to it (the memory is not handed
+            // out yet); both ends are page-aligned.
+            unsafe {
+                rustix::mm::mprotect(
+                    memory.base.as_ptr().add(len).cast(),
+                    memory.len - len,
+                    rustix::mm::MprotectFlags::empty(),
+                )
+            }
+            .map_err(|e| os_error("mprotect", e))?;
+            memory.len = len;
+        }
         memory.make_accessible(len)?;
         Ok(memory)
     }
@@ -640,6 +669,17 @@ mod tests {
             data(&*m).iter().all(|&b| b == 0),
             "grown pages are zero too"
         );
+        data_mut(&mut *m).fill(0x5a);
+        drop(m);
+        // Reused at the same size (no protection change) and larger: zero again.
+        for pages in [4, 6] {
+            let mut m = pool.allocate(pages * WASM_PAGE).unwrap();
+            assert_eq!(m.base(), base);
+            assert!(accessible(base as usize + pages * WASM_PAGE - 1));
+            assert!(!accessible(base as usize + pages * WASM_PAGE));
+            assert!(data(&*m).iter().all(|&b| b == 0), "{pages} pages");
+            data_mut(&mut *m).fill(1);
+        }
     }
 
     #[test]
