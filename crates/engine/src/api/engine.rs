@@ -279,6 +279,11 @@ struct EngineInner {
     /// The JIT's compiler and trampolines, or why it could not be set up.
     #[cfg(feature = "jit")]
     jit: Option<core::result::Result<crate::jit::tier::JitEngine, alloc::string::String>>,
+    /// Where the engine's stores get their memories, and modules their memory images: on
+    /// a host that can map them, the pool of guarded memories (`jit::memory`), whatever
+    /// the strategy; else the heap (`None`).
+    #[cfg(feature = "jit")]
+    memories: Option<Arc<dyn crate::runtime::memory::MemoryAllocator>>,
 }
 
 impl Default for Engine {
@@ -290,6 +295,13 @@ impl Default for Engine {
 impl Engine {
     /// An engine with this configuration.
     pub fn new(config: &Config) -> Self {
+        #[cfg(feature = "jit")]
+        let memories: Option<Arc<dyn crate::runtime::memory::MemoryAllocator>> =
+            if Strategy::jit_available() {
+                crate::jit::memory::MemoryPool::for_host().map(|pool| Arc::new(pool) as _)
+            } else {
+                None
+            };
         Engine {
             inner: Arc::new(EngineInner {
                 config: config.clone(),
@@ -308,13 +320,29 @@ impl Engine {
                                 .map_or(1, |n| n.get().saturating_sub(1).max(1))
                         };
                         Some(
-                            crate::jit::tier::JitEngine::new(config.consume_fuel, threads)
-                                .map_err(|e| alloc::format!("{e}")),
+                            crate::jit::tier::JitEngine::new(
+                                config.consume_fuel,
+                                threads,
+                                memories.is_some(),
+                            )
+                            .map_err(|e| alloc::format!("{e}")),
                         )
                     }
                 },
+                #[cfg(feature = "jit")]
+                memories,
             }),
         }
+    }
+
+    /// The engine's memory allocator, if it is not the heap's (see `EngineInner`).
+    pub(crate) fn memory_allocator(
+        &self,
+    ) -> Option<Arc<dyn crate::runtime::memory::MemoryAllocator>> {
+        #[cfg(feature = "jit")]
+        return self.inner.memories.clone();
+        #[cfg(not(feature = "jit"))]
+        None
     }
 
     /// The engine's configuration.

@@ -3,7 +3,10 @@
 //! Instantiation follows the spec's order: check the store limits and the imports' types,
 //! allocate functions, tables, memories and globals (evaluating initializers), then apply
 //! active element and data segments in order (a segment out of bounds traps, and writes
-//! made before it stay, as the spec says), and finally run the start function.
+//! made before it stay, as the spec says), and finally run the start function. A module
+//! with a memory image (`Module::memory_image`: data segments that cannot trap, into its
+//! own fresh memory) has that image mapped at the point where its data segments would be
+//! copied, which leaves the same bytes.
 
 use alloc::sync::Arc;
 use alloc::vec::Vec;
@@ -16,7 +19,7 @@ use crate::api::store::{AsContext, AsContextMut, Store, StoreId};
 use crate::error::{Error, Result};
 use crate::module::{ConstExpr, ElemMode, ExportKind};
 use crate::runtime::store::InstanceEntity;
-use crate::runtime::{FuncKind, InstanceParts, StoreCore};
+use crate::runtime::{InstanceParts, StoreCore};
 use crate::types::{ExternType, limits_match};
 
 /// An instance of a module, owned by a store.
@@ -227,7 +230,7 @@ pub(crate) fn instantiate<T>(
     let core = &mut store.core;
     let id = core.id();
     let index = core.num_instances() as u32;
-    let types: Vec<u32> = m.types.iter().map(|t| core.intern_type(t)).collect();
+    let types = core.intern_module_types(&m.types, &m.type_canon);
 
     let mut funcs = Vec::with_capacity(m.funcs.len());
     let mut tables = Vec::with_capacity(m.tables.len());
@@ -241,13 +244,9 @@ pub(crate) fn instantiate<T>(
             Extern::Global(g) => globals.push(g.index),
         }
     }
-    for (def, &ty) in m.funcs[m.num_imported_funcs as usize..].iter().enumerate() {
-        let kind = FuncKind::Wasm {
-            instance: index,
-            def: def as u32,
-        };
-        funcs.push(core.push_func(types[ty as usize], kind));
-    }
+    let defined = &m.funcs[m.num_imported_funcs as usize..];
+    let first = core.push_wasm_funcs(index, defined.iter().map(|&ty| types[ty as usize]));
+    funcs.extend(first..first + defined.len() as u32);
 
     // Constant expressions see the globals defined so far and every function.
     let eval = |core: &StoreCore, globals: &[u32], e| eval_const(core, globals, &funcs, e);
@@ -323,8 +322,17 @@ pub(crate) fn instantiate<T>(
             ElemMode::Passive => {}
         }
     }
+    // Active data segments: copy, then drop; or, where the module has a memory image of
+    // them all (its own memory 0, every offset constant and in bounds, so none traps), map
+    // the image instead and only drop them.
+    let imaged = module.memory_image().is_some_and(|image| {
+        let mem = core.instance(index).memories()[0];
+        core.memory_mut(mem).map_image(image)
+    });
     for (i, seg) in m.datas.iter().enumerate() {
-        if let Some((mem, offset)) = seg.active {
+        if imaged && seg.active.is_some() {
+            core.instance_mut(index).drop_data(i as u32);
+        } else if let Some((mem, offset)) = seg.active {
             let inst = core.instance(index);
             let offset = eval_const(core, inst.globals(), inst.funcs(), offset) as u32;
             let mem = inst.memories()[mem as usize];

@@ -7,7 +7,9 @@
 //!
 //! With [`crate::Strategy::Auto`] the module also has a slot for its JIT code, filled from
 //! the code cache at once or by a background compile later (`jit::auto`); the rest of the
-//! module never changes.
+//! module never changes. Where the engine's memories can map one, the module also keeps
+//! its memory 0's initial bytes as a memory image, made once here and mapped by every
+//! instantiation instead of copying the data segments (`jit::memory`).
 
 use alloc::string::String;
 use alloc::sync::Arc;
@@ -18,6 +20,7 @@ use crate::api::engine::Engine;
 use crate::error::Result;
 use crate::interp::{InterpCode, InterpCompiler};
 use crate::module::{ModuleInfo, parse};
+use crate::runtime::memory::MemoryImage;
 use crate::types::ExternType;
 
 /// A compiled WebAssembly module. Cheap to clone; clones share the compiled code.
@@ -31,6 +34,18 @@ pub struct Module {
 struct ModuleInner {
     info: ModuleInfo,
     code: TierCode,
+    /// Memory 0's initial bytes as the engine's memory allocator prepared them, for a
+    /// module whose data segments allow it ([`ModuleInfo::static_data`]) in an engine whose
+    /// memories can map one: instantiation maps it instead of copying the segments.
+    image: Option<MemoryImage>,
+}
+
+/// The memory image of `info` for `engine`'s memories, if both allow one.
+fn memory_image(engine: &Engine, info: &ModuleInfo) -> Option<MemoryImage> {
+    let allocator = engine.memory_allocator()?;
+    let segments = info.static_data()?;
+    let len = info.memories[0].minimum() as usize * 65536;
+    allocator.prepare_image(&segments, len)
 }
 
 /// The code of the engine's tier.
@@ -79,6 +94,7 @@ impl Module {
             let code = crate::jit::tier::compile(jit, &info)?;
             return Ok(Module {
                 inner: Arc::new(ModuleInner {
+                    image: memory_image(engine, &info),
                     info,
                     code: TierCode::Jit(code),
                 }),
@@ -100,6 +116,7 @@ impl Module {
         }
         Ok(Module {
             inner: Arc::new(ModuleInner {
+                image: memory_image(engine, &info),
                 info,
                 code: TierCode::Interp(interp),
             }),
@@ -125,6 +142,7 @@ impl Module {
             slot.set(Ok(code));
         }
         let inner = Arc::new(ModuleInner {
+            image: memory_image(engine, &info),
             info,
             code: TierCode::Auto { interp, jit: slot },
         });
@@ -204,6 +222,11 @@ impl Module {
     /// The module's information (types, imports, exports, segments, bodies).
     pub(crate) fn info(&self) -> &ModuleInfo {
         &self.inner.info
+    }
+
+    /// The image of memory 0's initial bytes, if the module has one (see `ModuleInner`).
+    pub(crate) fn memory_image(&self) -> Option<&MemoryImage> {
+        self.inner.image.as_ref()
     }
 
     /// The interpreter's code of the module's defined functions.

@@ -46,14 +46,10 @@ impl<T> Store<T> {
     /// An empty store for `engine` holding host data `data`.
     pub fn new(engine: &Engine, data: T) -> Self {
         let config = engine.config();
-        #[cfg_attr(
-            not(feature = "jit"),
-            expect(unused_mut, reason = "only the JIT changes it")
-        )]
         let mut core = StoreCore::new(config.max_call_depth, config.max_stack_slots);
-        // A JIT engine that compiles for guard regions needs guarded memories (`jit::tier`).
-        #[cfg(feature = "jit")]
-        if let Some(allocator) = engine.jit().ok().and_then(|j| j.memory_allocator()) {
+        // A hosted engine's memories are guarded, from its pool (`jit::memory`), which a
+        // JIT engine that compiles for guard regions needs (`jit::tier`).
+        if let Some(allocator) = engine.memory_allocator() {
             core.set_memory_allocator(allocator);
         }
         Store {

@@ -8,7 +8,7 @@ extern crate std;
 use alloc::format;
 use alloc::vec::Vec;
 
-use super::memory::{GUARD_SIZE, new_memory, refuse_reservations};
+use super::memory::{GUARD_SIZE, MemoryPool, refuse_reservations};
 use crate::{
     Config, Engine, Extern, Instance, Memory, MemoryType, Module, Store, Strategy, TrapCode, Val,
 };
@@ -210,9 +210,17 @@ fn imported_memories_are_guarded_and_so_may_fall_back() {
 
 #[test]
 fn the_interpreter_runs_on_guarded_memories() {
+    // A hosted interpreter engine makes guarded memories like the JIT's.
     let engine = Engine::new(&Config::new());
     let mut store = Store::new(&engine, ());
-    store.core.set_memory_allocator(new_memory);
+    let (inst, mem) = defined(&engine, &mut store);
+    assert_eq!(guard_of(&store, mem), GUARD_SIZE);
+    check_accesses(&mut store, inst, mem);
+    // And so does any store given the pool.
+    let mut store = Store::new(&engine, ());
+    store
+        .core
+        .set_memory_allocator(alloc::sync::Arc::new(MemoryPool::for_host().unwrap()));
     let (inst, mem) = defined(&engine, &mut store);
     assert_eq!(guard_of(&store, mem), GUARD_SIZE);
     check_accesses(&mut store, inst, mem);
@@ -243,5 +251,57 @@ fn many_stores_with_guarded_memories_come_and_go() {
         );
         let poke = inst.get_func(&store, "poke").unwrap();
         poke.call(&mut store, &[], &mut []).unwrap();
+    }
+}
+
+#[test]
+fn instances_of_a_module_with_a_memory_image_start_from_its_bytes() {
+    use crate::{Global, GlobalType, Mutability, ValType};
+    let wat = |offset: &str| {
+        format!(
+            r#"(module
+                 (import "env" "g" (global $g i32))
+                 (memory (export "mem") 2)
+                 (data (i32.const 10) "hello")
+                 (data (i32.const 12) "LL")
+                 (data ({offset}) "world")
+                 (data "passive")
+                 (func (export "poke") (i32.store8 (i32.const 11) (i32.const 69))))"#
+        )
+    };
+    let mut expected = alloc::vec![0u8; 2 * PAGE as usize];
+    expected[10..15].copy_from_slice(b"heLLo");
+    expected[65539..65544].copy_from_slice(b"world");
+    let instance = |store: &mut Store<()>, module: &Module| {
+        let ty = GlobalType::new(ValType::I32, Mutability::Const);
+        let g = Global::new(&mut *store, ty, Val::I32(65539)).unwrap();
+        let inst = Instance::new(&mut *store, module, &[g.into()]).unwrap();
+        (inst, inst.get_memory(&*store, "mem").unwrap())
+    };
+    for engine in [jit_engine(), Engine::new(&Config::new())] {
+        // Constant offsets make an image; a `global.get` offset does not, and the segments
+        // are copied: the bytes are the same either way.
+        for (offset, imaged) in [("i32.const 65539", true), ("global.get $g", false)] {
+            let module = Module::new(&engine, wat::parse_str(wat(offset)).unwrap()).unwrap();
+            assert_eq!(module.memory_image().is_some(), imaged, "{offset}");
+            let mut store = Store::new(&engine, ());
+            let (a, mem_a) = instance(&mut store, &module);
+            let (_, mem_b) = instance(&mut store, &module);
+            assert_eq!(mem_a.data(&store).unwrap(), &expected[..]);
+            // A write by one instance is its own.
+            a.get_typed_func::<(), ()>(&store, "poke")
+                .unwrap()
+                .call(&mut store, ())
+                .unwrap();
+            assert_eq!(&mem_a.data(&store).unwrap()[10..15], b"hELLo");
+            assert_eq!(mem_b.data(&store).unwrap(), &expected[..]);
+            mem_b.data_mut(&mut store).unwrap()[65539] = b'W';
+            drop(store);
+            // A new store, whose memory may reuse the dropped ones' reservations, sees the
+            // module's bytes again.
+            let mut store = Store::new(&engine, ());
+            let (_, mem_c) = instance(&mut store, &module);
+            assert_eq!(mem_c.data(&store).unwrap(), &expected[..]);
+        }
     }
 }

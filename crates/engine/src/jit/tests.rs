@@ -593,7 +593,7 @@ fn a_guard_region_read_outside_jit_code_still_crashes() {
     // Rust code, on the main thread or on a fiber, is a bug and kills the process.
     let Some(out) = in_child("a_guard_region_read_outside_jit_code_still_crashes", || {
         super::traps::init().unwrap();
-        let m = super::memory::GuardedMemory::new(65536).unwrap();
+        let m = super::memory::GuardedMemory::new(65536, None).unwrap();
         let past = crate::runtime::memory::LinearMemory::base(&m).wrapping_add(65536);
         assert!(code::lookup_guard(past as usize).is_some());
         // SAFETY: not safe at all: this is the crash under test, in a child process.
@@ -610,7 +610,7 @@ fn a_guard_region_read_in_rust_code_on_a_fiber_still_crashes() {
     let Some(out) = in_child(
         "a_guard_region_read_in_rust_code_on_a_fiber_still_crashes",
         || {
-            let m = super::memory::GuardedMemory::new(65536).unwrap();
+            let m = super::memory::GuardedMemory::new(65536, None).unwrap();
             let past = crate::runtime::memory::LinearMemory::base(&m).wrapping_add(65536);
             let code = publish(CALL_VALUES_0, vec![]);
             let mut values = [read_vmctx_libcall as *const () as u64];

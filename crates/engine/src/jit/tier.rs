@@ -25,11 +25,12 @@
 //! error becomes the trap `Host`, a yield suspends the fiber.
 //!
 //! # Memories
-//! The bounds-check mode is the engine's, decided once in [`JitEngine::new`]: if the host
-//! grants a probe reservation of a guarded memory (`jit::memory`), modules are compiled for
-//! guard regions (no check for an access whose static offset plus size is within
-//! [`memory::GUARD_SIZE`]) and every store of the engine makes all its memories guarded,
-//! the host's `Memory::new` included, so imported memories are guarded too. A reservation
+//! The bounds-check mode is the engine's, decided once when it is made: if the host grants
+//! the engine's memory pool a probe reservation of a guarded memory (`jit::memory`),
+//! modules are compiled for guard regions (no check for an access whose static offset plus
+//! size is within [`memory::GUARD_SIZE`]) and every store of the engine makes all its
+//! memories guarded, from the pool, the host's `Memory::new` included, so imported
+//! memories are guarded too. A reservation
 //! can still fail later (address space runs out with many stores); that memory is then a
 //! heap memory, and an instance whose memory 0 has no guard region of the size the code
 //! assumes runs the module's second variant, compiled with explicit checks on the first
@@ -90,7 +91,6 @@ use super::memory;
 use super::vmctx::{VMContext, VMFuncRef, VMLibcalls};
 use crate::error::{Error, ErrorKind, FrameInfo, Result};
 use crate::module::ModuleInfo;
-use crate::runtime::memory::MemoryAllocator;
 use crate::runtime::vm::VMHostFunc;
 use crate::runtime::{HostVals, StoreCore, StoreOps};
 use crate::types::{FuncType, Mutability};
@@ -145,13 +145,13 @@ fn publish(compiled: &CompiledModule) -> Result<PublishedCode> {
 impl JitEngine {
     /// A compiler for the host with the engine's fuel setting, compiling a module on
     /// `threads` threads (0: the machine's available parallelism); it compiles for guard
-    /// regions if the host grants a guarded memory's reservation now (a probe, released at
-    /// once).
+    /// regions if the engine's stores make guarded memories (`guard_regions`: the host
+    /// granted the engine's [`memory::MemoryPool`] its probe reservation).
     ///
     /// # Errors
     /// Cranelift has no backend for the host.
-    pub fn new(consume_fuel: bool, threads: usize) -> Result<JitEngine> {
-        let bounds_checks = if memory::guard_regions_available() {
+    pub fn new(consume_fuel: bool, threads: usize, guard_regions: bool) -> Result<JitEngine> {
+        let bounds_checks = if guard_regions {
             BoundsChecks::Guard {
                 guard_size: memory::GUARD_SIZE,
             }
@@ -178,13 +178,6 @@ impl JitEngine {
             self.compiler.options().bounds_checks,
             BoundsChecks::Guard { .. }
         )
-    }
-
-    /// How the engine's stores make their memories: guarded where the engine compiles for
-    /// guard regions (falling back to the heap per memory), else the runtime's default.
-    pub fn memory_allocator(&self) -> Option<MemoryAllocator> {
-        self.guard_regions()
-            .then_some(memory::new_memory as MemoryAllocator)
     }
 
     /// The compiler with explicit bounds checks.
@@ -453,40 +446,37 @@ pub(crate) fn instantiate(
         _func_refs: Box::new([]),
     });
     let vmctx: *mut VMContext = &mut state.vmctx;
+    // The records: the imports' as the store has them (their code is their own), the
+    // defined functions' pointing at this variant's code with this instance's context.
     let mut funcs = Vec::with_capacity(inst.funcs().len());
-    for (i, &f) in inst.funcs().iter().enumerate() {
-        let mut record = *core.func(f);
-        if i < nimp {
-            if record.wasm_call.is_null() {
-                return Err(Error::instantiation(
-                    "an imported function has no code the JIT can call",
-                ));
-            }
-        } else {
-            let fc = code.compiled.funcs[i - nimp];
-            record.wasm_call = code.at(fc.offset);
-            record.vmctx = vmctx.cast();
-            record.array_call = code.at(fc.array_call);
+    for &f in &inst.funcs()[..nimp] {
+        let record = *core.func(f);
+        if record.wasm_call.is_null() {
+            return Err(Error::instantiation(
+                "an imported function has no code the JIT can call",
+            ));
         }
         funcs.push(record);
     }
+    for (&f, fc) in inst.funcs()[nimp..].iter().zip(&code.compiled.funcs) {
+        funcs.push(VMFuncRef {
+            wasm_call: code.at(fc.offset),
+            vmctx: vmctx.cast(),
+            array_call: code.at(fc.array_call),
+            ..*core.func(f)
+        });
+    }
     let funcs: Box<[VMFuncRef]> = funcs.into_boxed_slice();
-    let func_ptrs: Box<[*const VMFuncRef]> = funcs.iter().map(|f| f as *const VMFuncRef).collect();
+    let func_ptrs: Box<[*const VMFuncRef]> = funcs.iter().map(ptr::from_ref).collect();
     let func_refs: Box<[u64]> = inst.funcs().iter().map(|&f| u64::from(f) + 1).collect();
-    let defined: Vec<(u32, VMFuncRef)> = inst.funcs()[nimp..]
-        .iter()
-        .zip(&funcs[nimp..])
-        .map(|(&f, r)| (f, *r))
-        .collect();
     state.vmctx.funcs = func_ptrs.as_ptr();
     state.vmctx.func_refs = func_refs.as_ptr();
+    state.vmctx.runtime = (&mut *state as *mut JitInstance).cast();
+    // The store's records of the defined functions get the same code.
+    core.set_instance_func_code(instance, nimp, &funcs[nimp..]);
     state._funcs = funcs;
     state._func_ptrs = func_ptrs;
     state._func_refs = func_refs;
-    state.vmctx.runtime = (&mut *state as *mut JitInstance).cast();
-    for (f, r) in defined {
-        core.set_func_code(f, r.wasm_call, r.vmctx, r.array_call);
-    }
     core.instance_mut(instance).set_tier_state(state);
     Ok(())
 }

@@ -88,6 +88,9 @@ pub(crate) struct DataSegment {
 #[derive(Default)]
 pub(crate) struct ModuleInfo {
     pub types: Vec<FuncType>,
+    /// For each of `types`, the index of the first type equal to it (its own if none
+    /// before is), so a store interns the module's distinct types only once.
+    pub type_canon: Vec<u32>,
     pub imports: Vec<Import>,
     /// Type index of every function, imported ones first.
     pub funcs: Vec<u32>,
@@ -135,6 +138,37 @@ impl ModuleInfo {
 
     pub fn func_type(&self, func: u32) -> &FuncType {
         &self.types[self.funcs[func as usize] as usize]
+    }
+
+    /// The active data segments as `(offset, bytes)` in order, if instantiation can apply
+    /// them all before it starts, as a memory image: the module defines its memory 0 (so
+    /// the memory is fresh), every active segment writes to it at a constant offset and
+    /// lies within its minimum size (so none traps), and at least one writes a byte.
+    /// `None` otherwise: then instantiation copies the segments one by one.
+    pub fn static_data(&self) -> Option<Vec<(usize, &[u8])>> {
+        if self.num_imported_memories != 0 {
+            return None;
+        }
+        let len = (self.memories.first()?.minimum() as usize).checked_mul(65536)?;
+        let mut segments = Vec::new();
+        for seg in &self.datas {
+            let Some((memory, offset)) = seg.active else {
+                continue;
+            };
+            let ConstExpr::Value(offset) = offset else {
+                return None;
+            };
+            // A 32-bit memory's offset is an i32, read unsigned.
+            let offset = offset as u32 as usize;
+            if memory != 0 || offset.checked_add(seg.bytes.len())? > len {
+                return None;
+            }
+            segments.push((offset, &seg.bytes[..]));
+        }
+        segments
+            .iter()
+            .any(|(_, b)| !b.is_empty())
+            .then_some(segments)
     }
 
     pub fn extern_type(&self, kind: ExportKind, index: u32) -> ExternType {

@@ -261,5 +261,14 @@ pub(crate) fn parse(
         }
     }
     m.bytes = Arc::from(bytes);
+    m.type_canon = canonical_types(&m.types);
     Ok(m)
+}
+
+/// For each type, the index of the first structurally equal one.
+fn canonical_types(types: &[FuncType]) -> Vec<u32> {
+    let mut first = alloc::collections::BTreeMap::new();
+    (0..types.len() as u32)
+        .map(|i| *first.entry(&types[i as usize]).or_insert(i))
+        .collect()
 }

@@ -8,8 +8,11 @@
 //! read the same base and length. Implementations: [`HeapMemory`] (below; no guard region),
 //! the JIT's `jit::memory::GuardedMemory` (a reservation of the whole 32-bit index space
 //! plus a guard region, on hosts that can map pages); page-table-backed memory (bare metal)
-//! would implement the same trait. A store makes its memories with a [`MemoryAllocator`]
-//! (the heap by default; the JIT engine installs its own), so this layer names no tier.
+//! would implement the same trait. A store makes its memories with its engine's
+//! [`MemoryAllocator`] (the heap by default; a hosted engine installs the guarded memories
+//! of `jit::memory`), so this layer names no tier. An allocator may also prepare a
+//! module's [`MemoryImage`] once: instantiation then maps it instead of copying the data
+//! segments ([`LinearMemory::map_image`]).
 //!
 //! # Heap memory
 //!
@@ -66,14 +69,58 @@ pub(crate) unsafe trait LinearMemory: Send + Sync {
     fn guard_bytes(&self) -> u64 {
         0
     }
+    /// Makes the memory's bytes those of `image` (made by the allocator that made this
+    /// memory) where the image has any, as if its segments were copied in, and returns
+    /// whether it did; `false` (and nothing changed) if this memory cannot map it (the
+    /// default), so the caller copies the segments instead. Only on a fresh memory, before
+    /// anything has read or written it.
+    fn map_image(&mut self, image: &MemoryImage) -> bool {
+        let _ = image;
+        false
+    }
 }
 
-/// Makes a store's memories: `len` zero bytes, or `None` if the host cannot provide them.
-pub(crate) type MemoryAllocator = fn(len: usize) -> Option<Box<dyn LinearMemory>>;
+/// Makes the memories of an engine's stores (the heap unless the engine installs another,
+/// see `Store::new`), and prepares modules' memory images for them. One allocator serves
+/// every store of its engine, from any thread.
+pub(crate) trait MemoryAllocator: Send + Sync + core::fmt::Debug {
+    /// `len` zero bytes (a multiple of 64 KiB), or `None` if the host cannot provide them.
+    fn allocate(&self, len: usize) -> Option<Box<dyn LinearMemory>>;
 
-/// The default [`MemoryAllocator`]: a [`HeapMemory`].
-pub(crate) fn heap_memory(len: usize) -> Option<Box<dyn LinearMemory>> {
-    Some(Box::new(HeapMemory::new(len)?))
+    /// An image of the bytes `segments` (each an offset and its bytes, applied in order)
+    /// leave in a fresh memory of at least `len` bytes, in a form this allocator's memories
+    /// can map ([`LinearMemory::map_image`]); `None` if it has none (the default). Made once
+    /// per module; every segment lies within `len`.
+    fn prepare_image(&self, segments: &[(usize, &[u8])], len: usize) -> Option<MemoryImage> {
+        let _ = (segments, len);
+        None
+    }
+}
+
+/// A module's initial memory contents as a [`MemoryAllocator`] prepared them: opaque to
+/// the runtime, which only hands it back to a memory of the same allocator.
+pub(crate) struct MemoryImage(
+    #[cfg_attr(
+        not(feature = "jit"),
+        expect(dead_code, reason = "only the hosted memories make images")
+    )]
+    pub Box<dyn core::any::Any + Send + Sync>,
+);
+
+impl core::fmt::Debug for MemoryImage {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("MemoryImage")
+    }
+}
+
+/// The default [`MemoryAllocator`]: [`HeapMemory`].
+#[derive(Debug)]
+pub(crate) struct HeapAllocator;
+
+impl MemoryAllocator for HeapAllocator {
+    fn allocate(&self, len: usize) -> Option<Box<dyn LinearMemory>> {
+        Some(Box::new(HeapMemory::new(len)?))
+    }
 }
 
 /// A memory on the heap: zero-filled bytes that grow lazily (see the module docs). No
@@ -185,6 +232,17 @@ impl MemoryEntity {
     pub fn data_mut(&mut self) -> &mut [u8] {
         // SAFETY: as in `data`, and `&mut self` makes this the only access.
         unsafe { core::slice::from_raw_parts_mut(self.memory.base(), self.len()) }
+    }
+
+    /// Maps `image` (see [`LinearMemory::map_image`]) into this fresh memory; whether it
+    /// did (else the caller copies the segments). The definition stays current.
+    pub fn map_image(&mut self, image: &MemoryImage) -> bool {
+        let mapped = self.memory.map_image(image);
+        self.definition.set(VMMemoryDefinition {
+            base: self.memory.base(),
+            length: self.memory.len(),
+        });
+        mapped
     }
 
     /// Grows by `delta` pages; returns the old size in pages, or `None` when the type's

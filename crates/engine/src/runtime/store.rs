@@ -15,7 +15,7 @@ use core::ptr::NonNull;
 use core::sync::atomic::{AtomicU64, Ordering};
 
 use crate::error::{Error, Result};
-use crate::runtime::memory::{MemoryAllocator, MemoryEntity, heap_memory};
+use crate::runtime::memory::{HeapAllocator, MemoryAllocator, MemoryEntity};
 use crate::runtime::vm::{VMFuncRef, VMStoreContext, VMTableDefinition, VmCell, VmPtr};
 use crate::types::{FuncType, GlobalType, MemoryType, TableType};
 use crate::{Module, TrapCode};
@@ -300,15 +300,18 @@ pub(crate) struct StoreCore {
     externs: Vec<Box<dyn Any + Send + Sync>>,
     /// Function types interned store-wide, so `call_indirect` compares two integers.
     types: Vec<FuncType>,
+    /// The ids of `types[..indexed_types]`; the rest are added on the next lookup (see
+    /// [`StoreCore::intern_module_types`]).
     type_ids: BTreeMap<FuncType, u32>,
+    indexed_types: usize,
     /// The fuel and the function array, where generated code finds them.
     context: VmCell<VMStoreContext>,
     limits: StoreLimits,
     /// The engine's call-depth and value-stack limits.
     max_call_depth: u32,
     max_stack_slots: usize,
-    /// Makes the store's memories (the heap unless the engine's tier installs another).
-    memory_allocator: MemoryAllocator,
+    /// Makes the store's memories (`None`: [`HeapAllocator`]).
+    memory_allocator: Option<Arc<dyn MemoryAllocator>>,
     /// How generated code calls each host function, by host index (vm invariant 3: never
     /// removed while the store lives).
     #[cfg(feature = "jit")]
@@ -335,25 +338,22 @@ impl StoreCore {
             externs: Vec::new(),
             types: Vec::new(),
             type_ids: BTreeMap::new(),
+            indexed_types: 0,
             limits: StoreLimits::default(),
             max_call_depth,
             max_stack_slots,
-            memory_allocator: heap_memory,
+            memory_allocator: None,
             #[cfg(feature = "jit")]
             host_records: Vec::new(),
         }
     }
 
     /// Has the store make its memories (all of them: the instances' own and the host's
-    /// `Memory::new`) with `allocator`; set once, before any memory exists, by a tier that
-    /// needs memories of its own kind.
-    #[cfg_attr(
-        not(feature = "jit"),
-        expect(dead_code, reason = "used by the JIT tier")
-    )]
-    pub fn set_memory_allocator(&mut self, allocator: MemoryAllocator) {
+    /// `Memory::new`) with `allocator`; set once, before any memory exists, by an engine
+    /// whose memories are of another kind than the heap's.
+    pub fn set_memory_allocator(&mut self, allocator: Arc<dyn MemoryAllocator>) {
         debug_assert!(self.memories.is_empty());
-        self.memory_allocator = allocator;
+        self.memory_allocator = Some(allocator);
     }
 
     pub fn id(&self) -> StoreId {
@@ -418,6 +418,32 @@ impl StoreCore {
         index
     }
 
+    /// Adds the defined functions of instance `instance`, of interned types `types` in
+    /// module order (`FuncKind::Wasm` with `def` counting from 0), and returns the store
+    /// index of the first; the rest follow it.
+    pub fn push_wasm_funcs(
+        &mut self,
+        instance: u32,
+        types: impl ExactSizeIterator<Item = u32>,
+    ) -> u32 {
+        let first = self.funcs.len() as u32;
+        self.funcs.reserve(types.len());
+        self.funcs
+            .extend(types.enumerate().map(|(def, ty)| VMFuncRef {
+                wasm_call: core::ptr::null(),
+                vmctx: core::ptr::null_mut(),
+                array_call: core::ptr::null(),
+                ty,
+                instance,
+                index: def as u32,
+            }));
+        let mut context = self.context.get();
+        context.funcs = self.funcs.as_ptr();
+        context.funcs_len = self.funcs.len() as u64;
+        self.context.set(context);
+        first
+    }
+
     /// How many functions the store has.
     #[cfg_attr(
         not(feature = "jit"),
@@ -465,13 +491,57 @@ impl StoreCore {
         self.host_records[host as usize].ptr().cast()
     }
 
+    /// Sets the code of instance `instance`'s functions from module function `from` on to
+    /// that of `records` (one per function, in order), as [`StoreCore::set_func_code`]
+    /// does for one.
+    #[cfg_attr(
+        not(feature = "jit"),
+        expect(dead_code, reason = "used by the JIT tier")
+    )]
+    pub fn set_instance_func_code(&mut self, instance: u32, from: usize, records: &[VMFuncRef]) {
+        let indices = &self.instances[instance as usize].funcs[from..];
+        for (&f, r) in indices.iter().zip(records) {
+            let f = &mut self.funcs[f as usize];
+            f.wasm_call = r.wasm_call;
+            f.vmctx = r.vmctx;
+            f.array_call = r.array_call;
+        }
+    }
+
+    /// The store ids of a module's `types`, interned, given their canonical indices
+    /// (`canon`, see `ModuleInfo::type_canon`). A store's first module, the usual case,
+    /// needs no lookup: its distinct types become ids 0.. in order, and the map that finds
+    /// them is built only when another type is interned.
+    pub fn intern_module_types(&mut self, types: &[FuncType], canon: &[u32]) -> Vec<u32> {
+        let mut ids: Vec<u32> = Vec::with_capacity(types.len());
+        let fresh = self.types.is_empty();
+        for (i, ty) in types.iter().enumerate() {
+            let c = canon.get(i).map_or(i, |&c| c as usize);
+            let id = if c < i {
+                ids[c]
+            } else if fresh {
+                self.types.push(ty.clone());
+                self.types.len() as u32 - 1
+            } else {
+                self.intern_type(ty)
+            };
+            ids.push(id);
+        }
+        ids
+    }
+
     pub fn intern_type(&mut self, ty: &FuncType) -> u32 {
+        while let Some(t) = self.types.get(self.indexed_types) {
+            self.type_ids.insert(t.clone(), self.indexed_types as u32);
+            self.indexed_types += 1;
+        }
         if let Some(&id) = self.type_ids.get(ty) {
             return id;
         }
         let id = self.types.len() as u32;
         self.types.push(ty.clone());
         self.type_ids.insert(ty.clone(), id);
+        self.indexed_types += 1;
         id
     }
 
@@ -508,8 +578,11 @@ impl StoreCore {
             )));
         }
         let len = ty.minimum() as usize * MemoryEntity::PAGE;
-        let bytes = (self.memory_allocator)(len)
-            .ok_or_else(|| Error::instantiation("out of host memory for a linear memory"))?;
+        let bytes = match &self.memory_allocator {
+            Some(allocator) => allocator.allocate(len),
+            None => HeapAllocator.allocate(len),
+        }
+        .ok_or_else(|| Error::instantiation("out of host memory for a linear memory"))?;
         let index = self.memories.len() as u32;
         self.memories.push(MemoryEntity::new(ty, bytes));
         Ok(index)
@@ -776,5 +849,39 @@ impl StoreCore {
 
     pub fn extern_object(&self, index: u32) -> Option<&(dyn Any + Send + Sync)> {
         self.externs.get(index as usize).map(|b| &**b)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::types::ValType::{F64, I32, I64};
+
+    #[test]
+    fn module_types_intern_like_single_types() {
+        let (a, b, c) = (
+            FuncType::new([I32], [I32]),
+            FuncType::new([I64], []),
+            FuncType::new([], [F64]),
+        );
+        // A store's first module: distinct types in order, duplicates share an id.
+        let mut core = StoreCore::new(100, 100);
+        let ids = core.intern_module_types(&[a.clone(), b.clone(), a.clone()], &[0, 1, 0]);
+        assert_eq!(ids, [0, 1, 0]);
+        // Later types find them (the map is built then) or get new ids.
+        assert_eq!(core.intern_type(&b), 1);
+        assert_eq!(core.intern_type(&c), 2);
+        let ids = core.intern_module_types(&[c.clone(), a.clone(), b.clone()], &[0, 1, 2]);
+        assert_eq!(ids, [2, 0, 1]);
+        // The same as interning one by one into a fresh store.
+        let mut other = StoreCore::new(100, 100);
+        let one_by_one: Vec<u32> = [&a, &b, &a].map(|t| other.intern_type(t)).to_vec();
+        assert_eq!(one_by_one, [0, 1, 0]);
+        // A host function's type first, then a module.
+        let mut host_first = StoreCore::new(100, 100);
+        assert_eq!(host_first.intern_type(&b), 0);
+        let ids = host_first.intern_module_types(&[a.clone(), b.clone()], &[0, 1]);
+        assert_eq!(ids, [1, 0]);
+        assert_eq!(host_first.intern_type(&a), 1);
     }
 }
