@@ -1535,7 +1535,8 @@ const FUEL: &str = r#"
       (local.set 1 (i32.add (local.get 1) (i32.const 1)))
       (br_if $l (i32.lt_u (local.get 1) (local.get 0))))
     (local.get 1))
-  (func (export "straight") (result i32) (i32.const 1) (i32.const 2) (i32.add))
+  (func $straight (export "straight") (result i32) (i32.const 1) (i32.const 2) (i32.add))
+  (func (export "calls") (result i32) (call $straight))
 )
 "#;
 
@@ -1547,10 +1548,18 @@ fn fuel_is_charged_per_block_and_refilled() {
     m.inst.store.fuel = 100;
     assert_eq!(m.i32("straight", &[]), Ok(3));
     assert_eq!(m.inst.store.fuel, 96);
-    // Out of fuel, no refill: the call traps at function entry.
+    // A function without a loop or a call has no check: with no fuel it runs to its end,
+    // and the fuel goes below zero by its count.
     m.inst.store.fuel = 0;
-    assert_eq!(m.i32("straight", &[]), Err(TrapCode::OutOfFuel));
+    assert_eq!(m.i32("straight", &[]), Ok(3));
+    assert_eq!(m.inst.store.fuel, -4);
+    assert_eq!(m.inst.rt.fuel_calls.get(), 0);
+    // One with a call outside every loop checks at entry: out of fuel, no refill, it traps
+    // there, having charged nothing.
+    m.inst.store.fuel = 0;
+    assert_eq!(m.i32("calls", &[]), Err(TrapCode::OutOfFuel));
     assert_eq!(m.inst.rt.fuel_calls.get(), 1);
+    assert_eq!(m.inst.store.fuel, 0);
     // The loop body (`local.get`, `i32.const`, `i32.add`, `local.set`, `local.get`,
     // `local.get`, `i32.lt_u`, `br_if`) and the loop's `end` (a new fuel block starts after a
     // loop, as in the interpreter) are charged each iteration: 9 units.

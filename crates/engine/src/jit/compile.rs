@@ -1046,7 +1046,7 @@ pub fn relocate_libcalls(code: &mut [u8], relocs: &[LibReloc]) -> Result<()> {
 
 /// The libcalls generated code may name, in the order [`LibReloc::lib`] numbers them
 /// (append only: cached blobs store these numbers).
-const LIBCALLS: [LibCall; 8] = [
+const LIBCALLS: [LibCall; 10] = [
     LibCall::CeilF32,
     LibCall::FloorF32,
     LibCall::TruncF32,
@@ -1055,7 +1055,32 @@ const LIBCALLS: [LibCall; 8] = [
     LibCall::FloorF64,
     LibCall::TruncF64,
     LibCall::NearestF64,
+    LibCall::Memmove,
+    LibCall::Memset,
 ];
+
+/// `memory.copy`'s move, called by generated code once both ranges are checked.
+///
+/// # Safety
+/// `src..src + n` and `dst..dst + n` lie in one accessible allocation: the generated code
+/// checks both ranges against memory 0's current length before the call (VM1), and nothing
+/// else accesses the memory while it runs (the store is held by the running call).
+unsafe extern "C" fn memmove(dst: *mut u8, src: *const u8, n: usize) -> *mut u8 {
+    // SAFETY: the ranges are accessible (the contract above); `copy` allows them to
+    // overlap, as `memory.copy` does.
+    unsafe { core::ptr::copy(src, dst, n) };
+    dst
+}
+
+/// `memory.fill`'s store, called by generated code once the range is checked.
+///
+/// # Safety
+/// `dst..dst + n` is accessible, as for [`memmove`].
+unsafe extern "C" fn memset(dst: *mut u8, val: u32, n: usize) -> *mut u8 {
+    // SAFETY: the range is accessible (the contract above).
+    unsafe { core::ptr::write_bytes(dst, val as u8, n) };
+    dst
+}
 
 extern "C" fn ceil_f32(x: f32) -> f32 {
     libm::ceilf(x)
@@ -1095,6 +1120,8 @@ fn libcall_address(l: LibCall) -> Option<usize> {
         LibCall::FloorF64 => f64op(floor_f64),
         LibCall::TruncF64 => f64op(trunc_f64),
         LibCall::NearestF64 => f64op(nearest_f64),
+        LibCall::Memmove => memmove as *const () as usize,
+        LibCall::Memset => memset as *const () as usize,
         _ => return None,
     })
 }

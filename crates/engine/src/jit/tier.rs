@@ -37,7 +37,8 @@
 //! such instantiation and kept with the module. So guard-region code never runs against
 //! an unguarded memory (VM1), and a module always runs; the price of the rare fallback is
 //! a second compile. Memory 0 of an instance never changes, so the choice is made once per
-//! instance. Bulk operations (`memory.copy/fill/init`) check in Rust either way.
+//! instance. `memory.init` checks in Rust either way; `memory.copy` and `memory.fill` check
+//! in the generated code against the current length in both modes (`translate`).
 //!
 //! # Invariants (cited as `tier.N`)
 //! 1. **The store during a call.** A call ([`run`]) takes `&mut dyn StoreOps` and, for as

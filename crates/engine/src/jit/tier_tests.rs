@@ -528,3 +528,77 @@ fn out_of_fuel_in_a_deep_callee_suspends_and_resumes_to_the_interpreters_result(
     }
     assert_eq!(stacks_in_use(), 0);
 }
+
+/// Paths along which the JIT subtracts fuel late (the counts of blocks whose code cannot
+/// observe the fuel wait for the next operator that can): joins reached by `br_if`,
+/// `br_table` and both arms of an `if`, the block after a loop, and traps of every kind
+/// (memory, `unreachable`, division, `memory.copy` and `memory.fill` out of bounds) at the
+/// end of each. `arg` picks the path and the trap.
+const FUEL_PATHS: &str = r#"(module
+  (memory 1)
+  (func (export "paths") (param i32) (result i32) (local i32)
+    (block $out
+      (local.set 1 (i32.add (local.get 0) (i32.const 1)))
+      (br_if $out (i32.eq (local.get 0) (i32.const 1)))
+      (local.set 1 (i32.mul (local.get 1) (i32.const 3))))
+    (if (i32.and (local.get 0) (i32.const 2))
+      (then (local.set 1 (i32.add (local.get 1) (i32.const 5))))
+      (else (local.set 1 (i32.sub (local.get 1) (i32.const 7)))))
+    (block $a (block $b (block $c
+      (br_table $a $b $c (i32.and (local.get 0) (i32.const 3))))
+      (local.set 1 (i32.add (local.get 1) (i32.const 11))))
+      (local.set 1 (i32.xor (local.get 1) (i32.const 13))))
+    (loop $l
+      (local.set 1 (i32.add (local.get 1) (i32.const 1)))
+      (br_if $l (i32.and (local.get 1) (i32.const 3))))
+    (if (i32.ge_u (local.get 0) (i32.const 9))
+      (then (drop (i32.load (i32.mul (local.get 0) (i32.const 65536))))))
+    (if (i32.eq (local.get 0) (i32.const 5)) (then (unreachable)))
+    (if (i32.eq (local.get 0) (i32.const 6))
+      (then (memory.copy (i32.const 65000) (i32.const 0) (i32.const 1000))))
+    (if (i32.eq (local.get 0) (i32.const 7))
+      (then (memory.fill (i32.const 10) (i32.const 1) (i32.const 65530))))
+    (memory.fill (i32.const 0) (i32.const 9) (i32.and (local.get 1) (i32.const 15)))
+    (memory.copy (i32.const 32) (i32.const 0) (i32.const 16))
+    (i32.add (i32.load (i32.const 32))
+      (i32.div_u (local.get 1) (i32.sub (local.get 0) (i32.const 4)))))
+  (func (export "peek") (param i32) (result i32) (i32.load (local.get 0))))"#;
+
+#[test]
+fn fuel_charged_late_is_exact_on_every_path_and_at_every_trap() {
+    let run = |strategy: Strategy, arg: i32| {
+        let engine = engine(strategy);
+        let module = Module::new(&engine, wat::parse_str(FUEL_PATHS).unwrap()).unwrap();
+        let mut store = Store::new(&engine, ());
+        let inst = Linker::new(&engine)
+            .instantiate(&mut store, &module)
+            .unwrap();
+        let f = inst.get_typed_func::<i32, i32>(&store, "paths").unwrap();
+        let peek = inst.get_typed_func::<i32, i32>(&store, "peek").unwrap();
+        store.set_fuel(1_000_000).unwrap();
+        let r = f.call(&mut store, arg).map_err(|e| e.trap_code());
+        let left = store.get_fuel().unwrap();
+        store.set_fuel(1_000_000).unwrap();
+        // What a trapping copy or fill left in memory (nothing, if it trapped).
+        let memory = [0, 32, 64996, 65532].map(|a| peek.call(&mut store, a).unwrap());
+        (r, left, memory)
+    };
+    let mut traps = Vec::new();
+    for arg in 0..12 {
+        let interp = run(Strategy::Interpreter, arg);
+        let jit = run(Strategy::Jit, arg);
+        assert_eq!(jit, interp, "paths({arg}): (result, fuel left, memory)");
+        traps.extend(interp.0.err());
+    }
+    use crate::TrapCode as T;
+    for code in [
+        T::MemoryOutOfBounds,
+        T::Unreachable,
+        T::IntegerDivisionByZero,
+    ] {
+        assert!(traps.contains(&Some(code)), "no path traps {code:?}");
+    }
+    // The copy and the fill out of bounds wrote nothing.
+    assert_eq!(run(Strategy::Jit, 6).2, [0; 4]);
+    assert_eq!(run(Strategy::Jit, 7).2, [0; 4]);
+}

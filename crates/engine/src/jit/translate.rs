@@ -17,21 +17,58 @@
 //! The units are the interpreter's (`crate::translate`): one per reachable operator
 //! (`block`, `end`, `br` ... included), charged per *fuel block*, and fuel blocks start where
 //! the interpreter's do: at function entry, at a loop header, at `else`, at an `end` that a
-//! branch reaches and after a loop's `end`. A block's whole count is subtracted when it is
-//! entered (a placeholder constant, patched when the block's operator count is known), so
-//! both tiers charge the same for the same path. The difference is where fuel is *checked*:
-//! the interpreter checks at every fuel block (run it if fuel is positive, else stop); the
-//! JIT checks only at function entry and loop headers (`fuel <= 0` calls `out_of_fuel`,
-//! which adds fuel, possibly after suspending the fiber, or makes the call trap
-//! `OutOfFuel`). Between two check points the JIT runs on, so the counter can go below zero
-//! by at most the fuel of the straight-line and forward-branching code between them (no
-//! loop, no call without a check), and a suspension happens at a check point a little later
-//! than the interpreter's would. Totals over a whole run are the same.
+//! branch reaches and after a loop's `end`. Every path charges each fuel block it enters its
+//! whole operator count, as the interpreter does when it enters the block; what differs is
+//! *when* the subtraction happens, and where fuel is *checked*.
+//!
+//! **When.** A block's count is subtracted late, but never later than the next point that
+//! can observe the fuel, so at every such point the register holds exactly what the
+//! interpreter's count holds there. Observing points are the operators [`observes_fuel`]
+//! lists (anything that may trap, since the fault handler reads the register; calls, since
+//! the callee, a host function or a libcall reads it; `return`) and the check points. The
+//! translator keeps the blocks entered on the current path and not yet subtracted
+//! (*pending*), and subtracts their total in one `isub` (a placeholder constant, patched
+//! when every count is known):
+//! - at function entry without a check, after a loop's `end` and at `else` (a block entered
+//!   from one place only) the block joins what is pending on the path that enters it;
+//! - at a check point (nothing is pending there) the block's count is subtracted at once,
+//!   and the check compares the result with minus the count;
+//! - before an observing operator, before a loop's entry (the header is a check point) and
+//!   before a branch to a loop header or to the function's end, everything pending is
+//!   subtracted;
+//! - a block that starts at an `end` a branch reaches (a join) is charged on its edges:
+//!   each branch to it and the fall-through into it subtract what is pending there plus the
+//!   join's count, in one `isub` (a `br_if` does so in an edge block of its own, so the
+//!   fall-through keeps its pending blocks; a `br_table` subtracts what is pending first and
+//!   gives each join target an edge block); the join itself starts with nothing pending.
+//!
+//! So a run of blocks that nothing observes in between costs one subtraction, e.g. a leaf
+//! function's entry and its return block, or a loop's `end` and the join after it.
+//!
+//! **Checks.** The interpreter checks at every fuel block (run it if fuel is positive,
+//! else stop); the JIT checks (`fuel <= 0` calls `out_of_fuel`, which adds fuel, possibly
+//! after suspending the fiber, or makes the call trap `OutOfFuel`) only at loop headers
+//! and at the entry of a function that has a call outside every loop ([`scan_checks`]).
+//! The fuel checked is the fuel before the block's own count: the block is charged first
+//! and the result compared with minus its count (one `sub` and one `cmp`, no second
+//! register), and the cold path adds the count back for the stub and subtracts it again
+//! from what the stub leaves, so `out_of_fuel` sees what the interpreter would. The stub
+//! takes the vmctx from a stack slot written at entry, so the hot path does not keep the
+//! vmctx in the register the call passes it in (which made loops spill). A function without such a call reaches no
+//! call and no back edge without passing a loop header's check, so it runs a bounded
+//! amount of code (each of its operators outside loops at most once) before it returns or
+//! checks. Between two checks the counter therefore goes below zero by at most: the fuel of
+//! one pass through the code outside loops of each frame the run returns through (its
+//! continuation after the call), plus, for each call on that way to a function without an
+//! entry check, that function's code outside loops. The frames are bounded by the stack
+//! limit, so the overrun is finite; in the common case (a check in the same or the calling
+//! function) it is one function's loop-free code. A suspension happens at a check point a
+//! little later than the interpreter's would; the totals charged are the same.
 //!
 //! The count lives in Cranelift's pinned register (r15 on x86-64, x21 on aarch64; the
 //! compiler reserves it when fuel is on): every Wasm-convention function takes it there and
 //! leaves it there, so a call between Wasm functions, direct, indirect or to another
-//! instance's, passes the fuel in the register at no cost, and a fuel block costs one
+//! instance's, passes the fuel in the register at no cost, and a fuel block costs at most one
 //! subtraction. It is written back to `VMStoreContext::fuel` only where the runtime looks:
 //! before a libcall (and reloaded after it), in the wasm-to-host trampoline around
 //! the host call, and in the array trampoline when the call returns to the host (which loads
@@ -44,6 +81,15 @@
 //! store then holds exactly what the interpreter leaves after the same trap (the tests in
 //! `tier_tests` compare the two).
 //!
+//! # Bulk memory
+//! `memory.copy` and `memory.fill` need no runtime state beyond memory 0's definition
+//! (VM1), so the generated code does them itself: it compares the end of each range (32-bit
+//! indices and length widened to 64 bits, so no sum overflows) with the current length and
+//! traps `MemoryOutOfBounds` before writing anything if either is past it, as Wasm 2.0
+//! requires, then calls `memmove`/`memset` (Rust functions `compile` links as Cranelift's
+//! libcalls) on the native ranges. The check is the same with guard regions and with
+//! explicit checks; nothing is written back around the call, which reads no fuel.
+//!
 //! # Stack
 //! Every function checks its frame against `VMStoreContext::stack_limit` in its prologue
 //! (Cranelift's `stack_limit`), so deep recursion traps `StackOverflow` above the fiber's
@@ -55,8 +101,8 @@ use cranelift_codegen::ir::immediates::{Ieee32, Ieee64, Offset32};
 use cranelift_codegen::ir::types::{F32, F64, I8, I16, I32, I64};
 use cranelift_codegen::ir::{
     self, AbiParam, ArgumentPurpose, Block, BlockArg, Endianness, ExtFuncData, ExternalName,
-    GlobalValueData, Inst, InstBuilder, JumpTableData, MemFlagsData, SigRef, Signature, Type,
-    UserExternalName, UserFuncName, Value,
+    GlobalValueData, Inst, InstBuilder, JumpTableData, LibCall, MemFlagsData, SigRef, Signature,
+    Type, UserExternalName, UserFuncName, Value,
 };
 use cranelift_codegen::isa::{CallConv, TargetFrontendConfig};
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext, Variable};
@@ -226,6 +272,12 @@ struct Frame {
     exit_branched: bool,
     /// Whether anything reaches `exit`.
     exit_reachable: bool,
+    /// With fuel on, for a `block` or `if` whose `exit` a branch reaches: the fuel block
+    /// starting there (an index into `Translator::fuel_counts`), charged on the edges.
+    fuel_exit: Option<usize>,
+    /// For an `if`: the fuel blocks not yet charged when it was entered (the else branch
+    /// starts from them).
+    fuel_if: Vec<usize>,
 }
 
 impl Frame {
@@ -276,9 +328,14 @@ pub(crate) fn translate_function(
         sigs: Vec::new(),
         direct: Vec::new(),
         libcall_sigs: [None; Libcall::ALL.len()],
-        fuel: None,
-        fuel_store: None,
+        fuel_counts: Vec::new(),
+        fuel_current: 0,
+        fuel_pending: Vec::new(),
+        fuel_patches: Vec::new(),
+        fuel_on: false,
+        fuel_vmctx: None,
         fuel_stub: None,
+        bulk_fns: [None; 2],
     };
     t.declare_locals(ty, entry, body)?;
     let exit = t.b.create_block();
@@ -296,9 +353,20 @@ pub(crate) fn translate_function(
         results: ty.results().len(),
         exit_branched: false,
         exit_reachable: false,
+        fuel_exit: None,
+        fuel_if: Vec::new(),
     });
-    t.fuel_init();
-    t.fuel_block(true);
+    let (entry_check, loops) = if options.fuel {
+        scan_checks(body)?
+    } else {
+        (false, false)
+    };
+    t.fuel_init(entry_check || loops);
+    if t.fuel_on && entry_check {
+        t.fuel_start_checked();
+    } else {
+        t.fuel_start();
+    }
 
     let mut reader = body
         .get_operators_reader()
@@ -313,7 +381,7 @@ pub(crate) fn translate_function(
             break;
         }
     }
-    t.finish_fuel_block();
+    t.fuel_patch();
     t.b.finalize(frontend);
     Ok(func)
 }
@@ -366,13 +434,25 @@ struct Translator<'a, 'f> {
     /// Direct callees by function index.
     direct: Vec<(u32, ir::FuncRef)>,
     libcall_sigs: [Option<SigRef>; Libcall::ALL.len()],
-    /// The placeholder constant charging the current fuel block, and its operator count.
-    fuel: Option<(Inst, i64)>,
-    /// With fuel on: the `VMStoreContext` pointer (the count itself is in the pinned
-    /// register).
-    fuel_store: Option<Value>,
+    /// The operator count of every fuel block so far.
+    fuel_counts: Vec<i64>,
+    /// The fuel block the operators being translated belong to.
+    fuel_current: usize,
+    /// The fuel blocks entered on the path being translated whose counts have not been
+    /// subtracted yet (see the module docs, "Fuel").
+    fuel_pending: Vec<usize>,
+    /// Every placeholder constant: the fuel blocks whose total it is (negated if the flag
+    /// says so), patched in when the function has been translated.
+    fuel_patches: Vec<(Inst, Vec<usize>, bool)>,
+    /// Whether fuel is counted (the count is in the pinned register).
+    fuel_on: bool,
+    /// With fuel on and a check point in the function: the slot holding the vmctx for the
+    /// fuel stub.
+    fuel_vmctx: Option<ir::StackSlot>,
     /// The fuel stub, once declared.
     fuel_stub: Option<ir::FuncRef>,
+    /// `memmove` and `memset`, once declared.
+    bulk_fns: [Option<ir::FuncRef>; 2],
 }
 
 impl Translator<'_, '_> {
@@ -460,17 +540,33 @@ impl Translator<'_, '_> {
     // ---- fuel ----
 
     /// With fuel on, the `VMStoreContext` pointer (loaded once, at entry).
-    fn fuel_init(&mut self) {
-        if !self.options.fuel {
-            return;
+    fn fuel_init(&mut self, checks: bool) {
+        self.fuel_on = self.options.fuel;
+        if self.fuel_on && checks {
+            // The stub's argument: kept in a slot of its own so that the hot path need not
+            // keep the vmctx in the register the cold call passes it in.
+            let slot = self.b.create_sized_stack_slot(ir::StackSlotData::new(
+                ir::StackSlotKind::ExplicitSlot,
+                8,
+                3,
+            ));
+            let vmctx = self.vmctx;
+            self.b.ins().stack_store(I64, vmctx, slot, 0);
+            self.fuel_vmctx = Some(slot);
         }
-        let store = self.b.ins().load(I64, ro(), self.vmctx, VMCTX_STORE);
-        self.fuel_store = Some(store);
+    }
+
+    /// The `VMStoreContext` pointer, loaded where it is used (around a libcall) rather than
+    /// once for the whole function, which would hold a register or a spill slot throughout.
+    fn fuel_store(&mut self) -> Value {
+        let flags = MemFlagsData::trusted().with_readonly();
+        self.b.ins().load(I64, flags, self.vmctx, VMCTX_STORE)
     }
 
     /// Writes the fuel register back to the store (before code that may read or change it).
     fn fuel_flush(&mut self) {
-        if let Some(store) = self.fuel_store {
+        if self.fuel_on {
+            let store = self.fuel_store();
             let fuel = self.b.ins().get_pinned_reg(I64);
             self.b.ins().store(rw(), fuel, store, STORE_FUEL);
         }
@@ -478,51 +574,132 @@ impl Translator<'_, '_> {
 
     /// Reads the fuel register back from the store (after code that may have changed it).
     fn fuel_reload(&mut self) {
-        if let Some(store) = self.fuel_store {
+        if self.fuel_on {
+            let store = self.fuel_store();
             let fuel = self.b.ins().load(I64, rw(), store, STORE_FUEL);
             self.b.ins().set_pinned_reg(fuel);
         }
     }
 
-    /// Starts a fuel block: charges its operator count (patched in when the block ends) and,
-    /// at a check point, calls the fuel stub first if the fuel is not positive.
-    fn fuel_block(&mut self, check: bool) {
-        if self.fuel_store.is_none() {
-            return;
-        }
-        self.finish_fuel_block();
-        let mut fuel = self.b.ins().get_pinned_reg(I64);
-        if check {
-            let empty = self
-                .b
-                .ins()
-                .icmp_imm_s(IntCC::SignedLessThanOrEqual, fuel, 0);
-            let refill = self.b.create_block();
-            // The fuel after the check: the value tested, or what the stub left.
-            let cont = self.b.create_block();
-            self.b.append_block_param(cont, I64);
-            self.b
-                .ins()
-                .brif(empty, refill, &[], cont, &[BlockArg::Value(fuel)]);
-            self.b.switch_to_block(refill);
-            self.b.seal_block(refill);
-            self.b.set_cold_block(refill);
-            // The stub writes the register back, calls `out_of_fuel` and reloads it; it
-            // preserves every other register, so this cold call costs the hot path nothing.
-            let stub = self.fuel_stub_ref();
-            let vmctx = self.vmctx;
-            self.b.ins().call(stub, &[vmctx]);
-            let refilled = self.b.ins().get_pinned_reg(I64);
-            self.b.ins().jump(cont, &[BlockArg::Value(refilled)]);
-            self.b.switch_to_block(cont);
-            self.b.seal_block(cont);
-            fuel = self.b.block_params(cont)[0];
-        }
-        let cost = self.b.ins().iconst(I64, 0);
-        let inst = self.b.func.dfg.value_def(cost).unwrap_inst();
+    /// Starts a fuel block at a check point (nothing is pending): subtracts its count at
+    /// once and calls the fuel stub if the fuel *before* the subtraction was not positive,
+    /// i.e. if what is left is at most minus the count: one compare with the result. The
+    /// cold path gives the count back for the stub, so `out_of_fuel` sees the fuel as it was
+    /// before the block, and takes it again from what the stub leaves.
+    fn fuel_start_checked(&mut self) {
+        let id = self.fuel_new();
+        self.fuel_current = id;
+        let fuel = self.b.ins().get_pinned_reg(I64);
+        let cost = self.fuel_placeholder(alloc::vec![id], false);
         let left = self.b.ins().isub(fuel, cost);
         self.b.ins().set_pinned_reg(left);
-        self.fuel = Some((inst, 0));
+        let floor = self.fuel_placeholder(alloc::vec![id], true);
+        let empty = self.b.ins().icmp(IntCC::SignedLessThanOrEqual, left, floor);
+        let refill = self.b.create_block();
+        let cont = self.b.create_block();
+        self.b.ins().brif(empty, refill, &[], cont, &[]);
+        self.b.switch_to_block(refill);
+        self.b.seal_block(refill);
+        self.b.set_cold_block(refill);
+        // From the register, not from `left`: Cranelift would simplify `left + cost` to
+        // the fuel read above and keep that alive, a second register on the hot path.
+        let now = self.b.ins().get_pinned_reg(I64);
+        let before = self.b.ins().iadd(now, cost);
+        self.b.ins().set_pinned_reg(before);
+        // The stub writes the register back, calls `out_of_fuel` and reloads it; it
+        // preserves every other register, so this cold call costs the hot path nothing.
+        let stub = self.fuel_stub_ref();
+        let vmctx = match self.fuel_vmctx {
+            Some(slot) => self.b.ins().stack_load(I64, I64, slot, 0),
+            None => self.vmctx,
+        };
+        self.b.ins().call(stub, &[vmctx]);
+        let refilled = self.b.ins().get_pinned_reg(I64);
+        let after = self.b.ins().isub(refilled, cost);
+        self.b.ins().set_pinned_reg(after);
+        self.b.ins().jump(cont, &[]);
+        self.b.switch_to_block(cont);
+        self.b.seal_block(cont);
+    }
+
+    /// A constant patched by [`Self::fuel_patch`] with the total count of `blocks`
+    /// (negated if `negate`).
+    fn fuel_placeholder(&mut self, blocks: Vec<usize>, negate: bool) -> Value {
+        let v = self.b.ins().iconst(I64, 0);
+        let inst = self.b.func.dfg.value_def(v).unwrap_inst();
+        self.fuel_patches.push((inst, blocks, negate));
+        v
+    }
+
+    /// A new fuel block, counting no operator yet.
+    fn fuel_new(&mut self) -> usize {
+        self.fuel_counts.push(0);
+        self.fuel_counts.len() - 1
+    }
+
+    /// Starts a fuel block entered only from the path being translated: its count joins
+    /// the pending ones.
+    fn fuel_start(&mut self) {
+        if !self.fuel_on {
+            return;
+        }
+        let id = self.fuel_new();
+        self.fuel_current = id;
+        self.fuel_pending.push(id);
+    }
+
+    /// Subtracts the total count of `blocks` (patched in by [`Self::fuel_patch`]) from the
+    /// fuel register.
+    fn fuel_charge(&mut self, blocks: Vec<usize>) {
+        if blocks.is_empty() {
+            return;
+        }
+        let fuel = self.b.ins().get_pinned_reg(I64);
+        let cost = self.fuel_placeholder(blocks, false);
+        let left = self.b.ins().isub(fuel, cost);
+        self.b.ins().set_pinned_reg(left);
+    }
+
+    /// Charges what is pending, before something that observes the fuel.
+    fn fuel_settle(&mut self) {
+        let pending = core::mem::take(&mut self.fuel_pending);
+        self.fuel_charge(pending);
+    }
+
+    /// The fuel block at the exit of `block`/`if` frame `i`, which a branch reaches.
+    fn fuel_exit(&mut self, i: usize) -> usize {
+        if let Some(id) = self.ctrl[i].fuel_exit {
+            return id;
+        }
+        let id = self.fuel_new();
+        self.ctrl[i].fuel_exit = Some(id);
+        id
+    }
+
+    /// What an edge to frame `i`'s label from a branch must charge: the pending blocks,
+    /// and the exit's fuel block for a `block` or `if` (a loop header and the function's
+    /// return charge nothing on their edges). Clears nothing.
+    fn fuel_edge_blocks(&mut self, i: usize) -> Vec<usize> {
+        let mut blocks = self.fuel_pending.clone();
+        if matches!(self.ctrl[i].kind, FrameKind::Block | FrameKind::If) {
+            blocks.push(self.fuel_exit(i));
+        }
+        blocks
+    }
+
+    /// Replaces every placeholder with the total count of the blocks it charges.
+    fn fuel_patch(&mut self) {
+        for (inst, blocks, negate) in core::mem::take(&mut self.fuel_patches) {
+            let total: i64 = blocks.iter().map(|&b| self.fuel_counts[b]).sum();
+            let total = if negate { -total } else { total };
+            self.b.func.replace(inst).iconst(I64, total);
+        }
+    }
+
+    fn charge(&mut self) {
+        if let Some(count) = self.fuel_counts.get_mut(self.fuel_current) {
+            *count += 1;
+        }
     }
 
     /// The module's fuel stub ([`fuel_stub_signature`]), declared on first use.
@@ -543,18 +720,6 @@ impl Translator<'_, '_> {
         });
         self.fuel_stub = Some(f);
         f
-    }
-
-    fn finish_fuel_block(&mut self) {
-        if let Some((inst, count)) = self.fuel.take() {
-            self.b.func.replace(inst).iconst(I64, count);
-        }
-    }
-
-    fn charge(&mut self) {
-        if let Some((_, count)) = &mut self.fuel {
-            *count += 1;
-        }
     }
 
     // ---- runtime access ----
@@ -690,6 +855,61 @@ impl Translator<'_, '_> {
         };
     }
 
+    /// For `memory.copy` and `memory.fill` of memory 0: traps `MemoryOutOfBounds`, before
+    /// anything is written, unless `dst..dst+len` (and `src..src+len` for a copy) lie inside
+    /// the memory's current length; returns the length, the memory's base and `dst`, all
+    /// 64-bit. The indices are 32-bit, so the sums cannot overflow.
+    fn bulk_ranges(&mut self, len: Value, dst: Value, src: Option<Value>) -> (Value, Value, Value) {
+        let def = self.memory();
+        let n = self.b.ins().uextend(I64, len);
+        let d = self.b.ins().uextend(I64, dst);
+        let mut end = self.b.ins().iadd(d, n);
+        if let Some(src) = src {
+            let s = self.b.ins().uextend(I64, src);
+            let src_end = self.b.ins().iadd(s, n);
+            end = self.b.ins().umax(end, src_end);
+        }
+        // The length changes with `memory.grow` (a libcall), so it is loaded anew.
+        let length = self.b.ins().load(I64, rw(), def, MEMORY_LENGTH);
+        let oob = self.b.ins().icmp(IntCC::UnsignedGreaterThan, end, length);
+        self.b
+            .ins()
+            .trapnz(oob, clif_trap(TrapCode::MemoryOutOfBounds));
+        let base_flags = match self.options.bounds_checks {
+            BoundsChecks::Guard { .. } => ro(),
+            BoundsChecks::Explicit => rw(),
+        };
+        let base = self.b.ins().load(I64, base_flags, def, MEMORY_BASE);
+        (n, base, d)
+    }
+
+    /// Calls `memmove` or `memset` (the Rust functions `compile` links for Cranelift's
+    /// libcalls, in the host's convention) on checked ranges of memory 0. They touch
+    /// nothing but those bytes: no fuel, no store, so nothing is written back around them.
+    fn bulk_call(&mut self, which: LibCall, args: &[Value]) {
+        let set = which == LibCall::Memset;
+        let f = match self.bulk_fns[usize::from(set)] {
+            Some(f) => f,
+            None => {
+                let mut sig = Signature::new(self.host_call_conv);
+                let val = if set { I32 } else { I64 };
+                sig.params
+                    .extend([AbiParam::new(I64), AbiParam::new(val), AbiParam::new(I64)]);
+                sig.returns.push(AbiParam::new(I64));
+                let signature = self.b.import_signature(sig);
+                let f = self.b.import_function(ExtFuncData {
+                    name: ExternalName::LibCall(which),
+                    signature,
+                    colocated: false,
+                    patchable: false,
+                });
+                self.bulk_fns[usize::from(set)] = Some(f);
+                f
+            }
+        };
+        self.b.ins().call(f, args);
+    }
+
     /// Table `table`'s definition, its length, and the element address of the popped index
     /// after checking it against the length.
     fn table_elem(&mut self, table: u32, index: Value) -> Value {
@@ -818,6 +1038,11 @@ impl Translator<'_, '_> {
             frame.exit_branched = true;
             frame.exit_reachable = true;
         }
+        if self.fuel_on {
+            let blocks = self.fuel_edge_blocks(i);
+            self.fuel_pending.clear();
+            self.fuel_charge(blocks);
+        }
         let args = self.top_n(arity);
         self.b.ins().jump(label, &args);
     }
@@ -829,8 +1054,10 @@ impl Translator<'_, '_> {
             depths.push(t.map_err(|e| Error::compile(alloc::format!("{e}"), offset as u64))?);
         }
         let default = targets.default();
+        self.fuel_settle();
+        let fuel = self.fuel_on;
         // One edge block per distinct depth when the targets take values, so the jump table
-        // itself carries none.
+        // itself carries none, or when the edge charges fuel.
         let mut edges: Vec<(u32, Block)> = Vec::new();
         let mut block_for = |t: &mut Self, depth: u32| -> Block {
             let i = t.ctrl.len() - 1 - depth as usize;
@@ -839,7 +1066,8 @@ impl Translator<'_, '_> {
                 frame.exit_branched = true;
                 frame.exit_reachable = true;
             }
-            if frame.label_arity() == 0 {
+            let charges = fuel && matches!(frame.kind, FrameKind::Block | FrameKind::If);
+            if frame.label_arity() == 0 && !charges {
                 return frame.label;
             }
             if let Some(&(_, b)) = edges.iter().find(|(d, _)| *d == depth) {
@@ -865,6 +1093,10 @@ impl Translator<'_, '_> {
             self.b.seal_block(block);
             let i = self.ctrl.len() - 1 - depth as usize;
             let (label, arity) = (self.ctrl[i].label, self.ctrl[i].label_arity());
+            if fuel {
+                let blocks = self.fuel_edge_blocks(i);
+                self.fuel_charge(blocks);
+            }
             let args = self.top_n(arity);
             self.b.ins().jump(label, &args);
         }
@@ -896,6 +1128,8 @@ impl Translator<'_, '_> {
             results: results.len(),
             exit_branched: false,
             exit_reachable: false,
+            fuel_exit: None,
+            fuel_if: Vec::new(),
         });
         (label, exit)
     }
@@ -909,9 +1143,17 @@ impl Translator<'_, '_> {
         };
         let (exit, results, height) = (frame.exit, frame.results, frame.height);
         let if_params = core::mem::take(&mut frame.if_params);
+        let fuel_if = core::mem::take(&mut frame.fuel_if);
         if self.reachable {
             frame.exit_reachable = true;
             frame.exit_branched = true;
+            if self.fuel_on {
+                // The then branch's end is an edge to the exit's fuel block.
+                let i = self.ctrl.len() - 1;
+                let blocks = self.fuel_edge_blocks(i);
+                self.fuel_pending.clear();
+                self.fuel_charge(blocks);
+            }
             let args = self.top_n(results);
             self.b.ins().jump(exit, &args);
         }
@@ -920,14 +1162,38 @@ impl Translator<'_, '_> {
         self.b.switch_to_block(else_block);
         self.b.seal_block(else_block);
         self.reachable = true;
-        self.fuel_block(false);
+        // The else branch is entered only from the `if`: it owes what the `if` owed.
+        self.fuel_pending = fuel_if;
+        self.fuel_start();
     }
 
     fn end(&mut self) {
         let Some(mut frame) = self.ctrl.pop() else {
             return;
         };
+        let fuel = self.fuel_on;
+        // Whether a fuel block starts at a `block` or `if` exit: a branch reaches it (the
+        // false edge of an `if` without `else` is one). Its count is charged on the edges.
+        let join = matches!(frame.kind, FrameKind::Block | FrameKind::If)
+            && (frame.exit_branched || frame.else_block.is_some());
+        let exit_fuel = (fuel && join).then(|| match frame.fuel_exit {
+            Some(id) => id,
+            None => self.fuel_new(),
+        });
         if self.reachable {
+            if fuel {
+                match (frame.kind, exit_fuel) {
+                    // The return is reached by other edges too: nothing stays pending.
+                    (FrameKind::Func, _) => self.fuel_settle(),
+                    (_, Some(id)) => {
+                        let mut blocks = core::mem::take(&mut self.fuel_pending);
+                        blocks.push(id);
+                        self.fuel_charge(blocks);
+                    }
+                    // The exit has this edge only: the pending blocks stay pending.
+                    (_, None) => {}
+                }
+            }
             let args = self.top_n(frame.results);
             self.b.ins().jump(frame.exit, &args);
             frame.exit_reachable = true;
@@ -936,6 +1202,11 @@ impl Translator<'_, '_> {
             // An `if` without `else`: the false edge carries the params on as results.
             self.b.switch_to_block(else_block);
             self.b.seal_block(else_block);
+            if let Some(id) = exit_fuel {
+                let mut blocks = core::mem::take(&mut frame.fuel_if);
+                blocks.push(id);
+                self.fuel_charge(blocks);
+            }
             let args: Vec<BlockArg> = frame
                 .if_params
                 .iter()
@@ -963,8 +1234,13 @@ impl Translator<'_, '_> {
         }
         self.stack.extend(results);
         self.reachable = true;
-        if frame.exit_branched || frame.kind == FrameKind::Loop {
-            self.fuel_block(false);
+        if let Some(id) = exit_fuel {
+            // Every edge here charged the block.
+            self.fuel_pending.clear();
+            self.fuel_current = id;
+        } else if frame.kind == FrameKind::Loop {
+            // After a loop: entered only by falling out of its body.
+            self.fuel_start();
         }
     }
 
@@ -1024,6 +1300,9 @@ impl Translator<'_, '_> {
             return Ok(());
         }
         self.charge();
+        if self.fuel_on && observes_fuel(op) {
+            self.fuel_settle();
+        }
         use Operator as O;
         match op {
             O::Unreachable => {
@@ -1038,6 +1317,8 @@ impl Translator<'_, '_> {
             O::Loop { blockty } => {
                 let (params, results) = self.block_types(*blockty, offset)?;
                 let (header, _) = self.push_frame(FrameKind::Loop, &params, &results);
+                // The header is a check point, and a join: nothing stays pending.
+                self.fuel_settle();
                 let args = self.top_n(params.len());
                 self.b.ins().jump(header, &args);
                 let height = self.stack.len() - params.len();
@@ -1045,7 +1326,9 @@ impl Translator<'_, '_> {
                 self.b.switch_to_block(header);
                 let header_params = self.b.block_params(header).to_vec();
                 self.stack.extend(header_params);
-                self.fuel_block(true);
+                if self.fuel_on {
+                    self.fuel_start_checked();
+                }
             }
             O::If { blockty } => {
                 let cond = self.pop();
@@ -1055,9 +1338,11 @@ impl Translator<'_, '_> {
                 let else_block = self.b.create_block();
                 self.b.ins().brif(cond, then_block, &[], else_block, &[]);
                 let if_params = self.stack[self.stack.len() - params.len()..].to_vec();
+                let fuel_if = self.fuel_pending.clone();
                 if let Some(frame) = self.ctrl.last_mut() {
                     frame.else_block = Some(else_block);
                     frame.if_params = if_params;
+                    frame.fuel_if = fuel_if;
                 }
                 self.b.switch_to_block(then_block);
                 self.b.seal_block(then_block);
@@ -1077,9 +1362,24 @@ impl Translator<'_, '_> {
                     frame.exit_branched = true;
                     frame.exit_reachable = true;
                 }
+                let charges = matches!(frame.kind, FrameKind::Block | FrameKind::If);
                 let args = self.top_n(arity);
                 let cont = self.b.create_block();
-                self.b.ins().brif(cond, label, &args, cont, &[]);
+                if self.fuel_on && charges {
+                    // The taken edge charges the pending blocks and the target's in a block
+                    // of its own; the fall-through keeps them pending.
+                    let edge = self.b.create_block();
+                    self.b.ins().brif(cond, edge, &[], cont, &[]);
+                    self.b.switch_to_block(edge);
+                    self.b.seal_block(edge);
+                    let blocks = self.fuel_edge_blocks(i);
+                    self.fuel_charge(blocks);
+                    self.b.ins().jump(label, &args);
+                } else {
+                    // A loop header or the return: both paths owe what is pending.
+                    self.fuel_settle();
+                    self.b.ins().brif(cond, label, &args, cont, &[]);
+                }
                 self.b.switch_to_block(cont);
                 self.b.seal_block(cont);
             }
@@ -1167,14 +1467,27 @@ impl Translator<'_, '_> {
                 self.push(v.expect("memory_grow returns a value"));
             }
             O::MemoryFill { .. } => {
-                let args = self.pop_n(3);
-                let s = self.libcall(Libcall::MemoryFill, &args);
-                self.trap_on_status(Libcall::MemoryFill, s);
+                let (dst, val, len) = {
+                    let a = self.pop_n(3);
+                    (a[0], a[1], a[2])
+                };
+                let (n, base, d) = self.bulk_ranges(len, dst, None);
+                let to = self.b.ins().iadd(base, d);
+                self.bulk_call(LibCall::Memset, &[to, val, n]);
             }
             O::MemoryCopy { .. } => {
-                let args = self.pop_n(3);
-                let s = self.libcall(Libcall::MemoryCopy, &args);
-                self.trap_on_status(Libcall::MemoryCopy, s);
+                let (dst, src, len) = {
+                    let a = self.pop_n(3);
+                    (a[0], a[1], a[2])
+                };
+                let (n, base, d, s) = {
+                    let (n, base, d) = self.bulk_ranges(len, dst, Some(src));
+                    let s = self.b.ins().uextend(I64, src);
+                    (n, base, d, s)
+                };
+                let to = self.b.ins().iadd(base, d);
+                let from = self.b.ins().iadd(base, s);
+                self.bulk_call(LibCall::Memmove, &[to, from, n]);
             }
             O::MemoryInit { data_index, .. } => {
                 let mut args = alloc::vec![self.b.ins().iconst(I32, i64::from(*data_index))];
@@ -1418,4 +1731,198 @@ fn val_type(ty: wasmparser::ValType, offset: usize) -> Result<ValType> {
         W::Ref(_) => return Err(unsupported("this reference type", offset)),
         W::V128 => return Err(unsupported("SIMD (v128)", offset)),
     })
+}
+
+/// Whether `op` can observe the fuel: it may trap (the fault handler reads the register),
+/// call (the callee, a host function or a libcall sees it), return or reach a check point,
+/// so the fuel owed on the path must be subtracted before it. Control operators that branch
+/// charge their edges themselves and are not listed.
+fn observes_fuel(op: &Operator<'_>) -> bool {
+    use Operator as O;
+    !matches!(
+        op,
+        O::Nop
+            | O::Block { .. }
+            | O::Loop { .. }
+            | O::If { .. }
+            | O::Else
+            | O::End
+            | O::Br { .. }
+            | O::BrIf { .. }
+            | O::BrTable { .. }
+            | O::Drop
+            | O::Select
+            | O::TypedSelect { .. }
+            | O::LocalGet { .. }
+            | O::LocalSet { .. }
+            | O::LocalTee { .. }
+            | O::GlobalGet { .. }
+            | O::GlobalSet { .. }
+            | O::MemorySize { .. }
+            | O::TableSize { .. }
+            | O::I32Const { .. }
+            | O::I64Const { .. }
+            | O::F32Const { .. }
+            | O::F64Const { .. }
+            | O::RefNull { .. }
+            | O::RefIsNull
+            | O::RefFunc { .. }
+            | O::I32Eqz
+            | O::I32Eq
+            | O::I32Ne
+            | O::I32LtS
+            | O::I32LtU
+            | O::I32GtS
+            | O::I32GtU
+            | O::I32LeS
+            | O::I32LeU
+            | O::I32GeS
+            | O::I32GeU
+            | O::I64Eqz
+            | O::I64Eq
+            | O::I64Ne
+            | O::I64LtS
+            | O::I64LtU
+            | O::I64GtS
+            | O::I64GtU
+            | O::I64LeS
+            | O::I64LeU
+            | O::I64GeS
+            | O::I64GeU
+            | O::F32Eq
+            | O::F32Ne
+            | O::F32Lt
+            | O::F32Gt
+            | O::F32Le
+            | O::F32Ge
+            | O::F64Eq
+            | O::F64Ne
+            | O::F64Lt
+            | O::F64Gt
+            | O::F64Le
+            | O::F64Ge
+            | O::I32Clz
+            | O::I32Ctz
+            | O::I32Popcnt
+            | O::I32Add
+            | O::I32Sub
+            | O::I32Mul
+            | O::I32And
+            | O::I32Or
+            | O::I32Xor
+            | O::I32Shl
+            | O::I32ShrS
+            | O::I32ShrU
+            | O::I32Rotl
+            | O::I32Rotr
+            | O::I64Clz
+            | O::I64Ctz
+            | O::I64Popcnt
+            | O::I64Add
+            | O::I64Sub
+            | O::I64Mul
+            | O::I64And
+            | O::I64Or
+            | O::I64Xor
+            | O::I64Shl
+            | O::I64ShrS
+            | O::I64ShrU
+            | O::I64Rotl
+            | O::I64Rotr
+            | O::F32Abs
+            | O::F32Neg
+            | O::F32Ceil
+            | O::F32Floor
+            | O::F32Trunc
+            | O::F32Nearest
+            | O::F32Sqrt
+            | O::F32Add
+            | O::F32Sub
+            | O::F32Mul
+            | O::F32Div
+            | O::F32Min
+            | O::F32Max
+            | O::F32Copysign
+            | O::F64Abs
+            | O::F64Neg
+            | O::F64Ceil
+            | O::F64Floor
+            | O::F64Trunc
+            | O::F64Nearest
+            | O::F64Sqrt
+            | O::F64Add
+            | O::F64Sub
+            | O::F64Mul
+            | O::F64Div
+            | O::F64Min
+            | O::F64Max
+            | O::F64Copysign
+            | O::I32WrapI64
+            | O::I64ExtendI32S
+            | O::I64ExtendI32U
+            | O::I32Extend8S
+            | O::I32Extend16S
+            | O::I64Extend8S
+            | O::I64Extend16S
+            | O::I64Extend32S
+            | O::I32TruncSatF32S
+            | O::I32TruncSatF32U
+            | O::I32TruncSatF64S
+            | O::I32TruncSatF64U
+            | O::I64TruncSatF32S
+            | O::I64TruncSatF32U
+            | O::I64TruncSatF64S
+            | O::I64TruncSatF64U
+            | O::F32ConvertI32S
+            | O::F32ConvertI32U
+            | O::F32ConvertI64S
+            | O::F32ConvertI64U
+            | O::F64ConvertI32S
+            | O::F64ConvertI32U
+            | O::F64ConvertI64S
+            | O::F64ConvertI64U
+            | O::F32DemoteF64
+            | O::F64PromoteF32
+            | O::I32ReinterpretF32
+            | O::I64ReinterpretF64
+            | O::F32ReinterpretI32
+            | O::F64ReinterpretI64
+    )
+}
+
+/// Whether `body` has a call outside every loop (a call that can be reached from the entry
+/// without passing a loop header's check, so the function checks the fuel at entry), and
+/// whether it has a loop.
+fn scan_checks(body: &FunctionBody<'_>) -> Result<(bool, bool)> {
+    let mut reader = body
+        .get_operators_reader()
+        .map_err(|e| Error::compile(alloc::format!("{e}"), e.offset()))?;
+    // Whether each open block is a loop, and how many are.
+    let mut open: Vec<bool> = Vec::new();
+    let mut loops = 0usize;
+    let mut any_loop = false;
+    while !reader.eof() {
+        let op = reader
+            .read()
+            .map_err(|e| Error::compile(alloc::format!("{e}"), e.offset()))?;
+        match op {
+            Operator::Block { .. } | Operator::If { .. } => open.push(false),
+            Operator::Loop { .. } => {
+                open.push(true);
+                loops += 1;
+                any_loop = true;
+            }
+            Operator::End if open.pop() == Some(true) => loops -= 1,
+            Operator::Call { .. }
+            | Operator::CallIndirect { .. }
+            | Operator::ReturnCall { .. }
+            | Operator::ReturnCallIndirect { .. }
+                if loops == 0 =>
+            {
+                return Ok((true, any_loop));
+            }
+            _ => {}
+        }
+    }
+    Ok((false, any_loop))
 }
