@@ -128,24 +128,6 @@ fn range(start: u32, len: u32, size: usize) -> Option<core::ops::Range<usize>> {
     (end <= size as u64).then_some(start as usize..end as usize)
 }
 
-unsafe extern "C" fn memory_fill(vmctx: *mut VMContext, dst: u32, val: u32, len: u32) -> u32 {
-    let m = mem_slice(rt(vmctx));
-    let Some(r) = range(dst, len, m.len()) else {
-        return 1;
-    };
-    m[r].fill(val as u8);
-    0
-}
-
-unsafe extern "C" fn memory_copy(vmctx: *mut VMContext, dst: u32, src: u32, len: u32) -> u32 {
-    let m = mem_slice(rt(vmctx));
-    let (Some(d), Some(s)) = (range(dst, len, m.len()), range(src, len, m.len())) else {
-        return 1;
-    };
-    m.copy_within(s, d.start);
-    0
-}
-
 unsafe extern "C" fn memory_init(
     vmctx: *mut VMContext,
     data: u32,
@@ -405,8 +387,6 @@ impl Instance {
         });
         let libcalls = Box::new(VMLibcalls {
             memory_grow,
-            memory_fill,
-            memory_copy,
             memory_init,
             data_drop,
             table_grow,

@@ -17,10 +17,6 @@ use crate::TrapCode;
 pub enum Libcall {
     /// See [`VMLibcalls::memory_grow`].
     MemoryGrow,
-    /// See [`VMLibcalls::memory_fill`].
-    MemoryFill,
-    /// See [`VMLibcalls::memory_copy`].
-    MemoryCopy,
     /// See [`VMLibcalls::memory_init`].
     MemoryInit,
     /// See [`VMLibcalls::data_drop`].
@@ -43,10 +39,8 @@ use types::{I32, I64};
 
 impl Libcall {
     /// Every libcall, in table order.
-    pub const ALL: [Libcall; 11] = [
+    pub const ALL: [Libcall; 9] = [
         Libcall::MemoryGrow,
-        Libcall::MemoryFill,
-        Libcall::MemoryCopy,
         Libcall::MemoryInit,
         Libcall::DataDrop,
         Libcall::TableGrow,
@@ -61,8 +55,6 @@ impl Libcall {
     pub const fn offset(self) -> i32 {
         (match self {
             Libcall::MemoryGrow => offset_of!(VMLibcalls, memory_grow),
-            Libcall::MemoryFill => offset_of!(VMLibcalls, memory_fill),
-            Libcall::MemoryCopy => offset_of!(VMLibcalls, memory_copy),
             Libcall::MemoryInit => offset_of!(VMLibcalls, memory_init),
             Libcall::DataDrop => offset_of!(VMLibcalls, data_drop),
             Libcall::TableGrow => offset_of!(VMLibcalls, table_grow),
@@ -78,7 +70,6 @@ impl Libcall {
     fn types(self) -> (&'static [types::Type], &'static [types::Type]) {
         match self {
             Libcall::MemoryGrow => (&[I32], &[I32]),
-            Libcall::MemoryFill | Libcall::MemoryCopy => (&[I32, I32, I32], &[I32]),
             Libcall::MemoryInit => (&[I32, I32, I32, I32], &[I32]),
             Libcall::DataDrop | Libcall::ElemDrop => (&[I32], &[]),
             Libcall::TableGrow => (&[I32, I64, I32], &[I32]),
@@ -91,9 +82,7 @@ impl Libcall {
     /// The trap a nonzero status of this libcall raises.
     pub fn trap(self) -> TrapCode {
         match self {
-            Libcall::MemoryGrow | Libcall::MemoryFill | Libcall::MemoryCopy => {
-                TrapCode::MemoryOutOfBounds
-            }
+            Libcall::MemoryGrow => TrapCode::MemoryOutOfBounds,
             Libcall::MemoryInit | Libcall::DataDrop => TrapCode::MemoryOutOfBounds,
             Libcall::TableGrow
             | Libcall::TableFill

@@ -397,8 +397,6 @@ unsafe impl Sync for JitInstance {}
 
 static LIBCALLS: VMLibcalls = VMLibcalls {
     memory_grow,
-    memory_fill,
-    memory_copy,
     memory_init,
     data_drop,
     table_grow,
@@ -866,22 +864,6 @@ unsafe extern "C" fn memory_grow(vmctx: *mut VMContext, delta: u32) -> u32 {
     let core = store.core_mut();
     let m = memory0(core, inst);
     core.grow_memory(m, delta).unwrap_or(u32::MAX)
-}
-
-unsafe extern "C" fn memory_fill(vmctx: *mut VMContext, dst: u32, val: u32, len: u32) -> u32 {
-    // SAFETY: a libcall of a running call (`tier.1`).
-    let (_, store, inst) = unsafe { call_state(vmctx) };
-    let core = store.core_mut();
-    let m = memory0(core, inst);
-    status(core.memory_fill(m, dst.into(), val as u8, len.into()))
-}
-
-unsafe extern "C" fn memory_copy(vmctx: *mut VMContext, dst: u32, src: u32, len: u32) -> u32 {
-    // SAFETY: a libcall of a running call (`tier.1`).
-    let (_, store, inst) = unsafe { call_state(vmctx) };
-    let core = store.core_mut();
-    let m = memory0(core, inst);
-    status(core.memory_copy(m, dst.into(), src.into(), len.into()))
 }
 
 unsafe extern "C" fn memory_init(

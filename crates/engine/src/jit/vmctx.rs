@@ -54,12 +54,6 @@ pub type ArrayCallFn = unsafe extern "C" fn(vmctx: *mut VMContext, values: *mut 
 pub struct VMLibcalls {
     /// `memory.grow` of memory 0: the old size in pages, or `u32::MAX` (-1).
     pub memory_grow: unsafe extern "C" fn(vmctx: *mut VMContext, delta: u32) -> u32,
-    /// `memory.fill` of memory 0.
-    pub memory_fill:
-        unsafe extern "C" fn(vmctx: *mut VMContext, dst: u32, val: u32, len: u32) -> u32,
-    /// `memory.copy` within memory 0.
-    pub memory_copy:
-        unsafe extern "C" fn(vmctx: *mut VMContext, dst: u32, src: u32, len: u32) -> u32,
     /// `memory.init` of memory 0 from data segment `data`.
     pub memory_init:
         unsafe extern "C" fn(vmctx: *mut VMContext, data: u32, dst: u32, src: u32, len: u32) -> u32,
@@ -206,7 +200,7 @@ mod tests {
         assert_eq!(size_of::<VMFuncRef>(), 40);
         assert_eq!(FUNCREF_SIZE, 40);
         assert_eq!((STORE_FUEL, STORE_STACK_LIMIT, STORE_FUNCS), (0, 8, 16));
-        assert_eq!(size_of::<VMLibcalls>(), 11 * 8);
+        assert_eq!(size_of::<VMLibcalls>(), 9 * 8);
         // A wasm-to-host trampoline loads the entry through the record's address.
         assert_eq!(
             core::mem::offset_of!(crate::runtime::vm::VMHostFunc, entry),

@@ -675,38 +675,6 @@ impl StoreCore {
 
     // --- bulk operations (the semantics both tiers share) ---
 
-    /// `memory.fill` of memory `mem`: `n` bytes at `dst` set to `val`.
-    ///
-    /// # Errors
-    /// `MemoryOutOfBounds` if the range is not inside the memory (nothing is written).
-    #[cfg_attr(
-        not(feature = "jit"),
-        expect(dead_code, reason = "used by the JIT tier")
-    )]
-    pub fn memory_fill(&mut self, mem: u32, dst: u64, val: u8, n: u64) -> Result<(), TrapCode> {
-        let m = self.memory_mut(mem).data_mut();
-        let r = bulk_range(m.len(), dst, n).ok_or(TrapCode::MemoryOutOfBounds)?;
-        m[r].fill(val);
-        Ok(())
-    }
-
-    /// `memory.copy` within memory `mem` (the ranges may overlap).
-    ///
-    /// # Errors
-    /// `MemoryOutOfBounds` if either range is not inside the memory.
-    #[cfg_attr(
-        not(feature = "jit"),
-        expect(dead_code, reason = "used by the JIT tier")
-    )]
-    pub fn memory_copy(&mut self, mem: u32, dst: u64, src: u64, n: u64) -> Result<(), TrapCode> {
-        let m = self.memory_mut(mem).data_mut();
-        let oob = TrapCode::MemoryOutOfBounds;
-        let d = bulk_range(m.len(), dst, n).ok_or(oob)?;
-        let s = bulk_range(m.len(), src, n).ok_or(oob)?;
-        m.copy_within(s, d.start);
-        Ok(())
-    }
-
     /// `memory.init` of memory `mem` from data segment `data` of `instance`.
     ///
     /// # Errors
