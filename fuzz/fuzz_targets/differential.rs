@@ -158,8 +158,13 @@ fuzz_target!(|data: &[u8]| {
     };
     let mut wefts: Vec<Weft> = wefts.into_iter().map(|w| w.unwrap()).collect();
 
+    // Only to list the exports: the interpreter translates fastest.
+    let mut listing = weft_engine::Config::new();
+    listing
+        .strategy(weft_engine::Strategy::Interpreter)
+        .expect("the interpreter runs everywhere");
     let exports: Vec<(String, weft_engine::ExternType)> =
-        weft_engine::Module::new(&weft_engine::Engine::default(), &bytes)
+        weft_engine::Module::new(&weft_engine::Engine::new(&listing), &bytes)
             .unwrap()
             .exports()
             .map(|e| (e.name().to_string(), e.ty()))

@@ -948,6 +948,9 @@ pub fn config() -> KernelConfig {
         },
         max_processes: 12,
         max_channels: 48,
+        // The kernel's system calls are the point, and the interpreter starts a process
+        // fastest (the default, `Auto`, would compile each program with Cranelift).
+        strategy: weft_engine::Strategy::Interpreter,
         ..KernelConfig::default()
     }
 }
