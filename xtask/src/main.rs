@@ -200,11 +200,14 @@ fn test(cargo_args: &[OsString]) -> Result<ExitStatus> {
     }
     // Optimized builds dispatch between the interpreter's handlers by tail calls (debug
     // builds by a loop): the engine's tests, among them the one that catches a handler
-    // growing the host stack, and the spec suite run that way too.
+    // growing the host stack, and the spec suite run that way too. With the JIT built in,
+    // so that the tests timed only in optimized builds (Cranelift's compile-time bounds)
+    // run, and the spec suite runs on every tier optimized.
     let release = status(
         cargo()
             .current_dir(&root)
             .args(["test", "--release", "-p", "weft-engine", "-p", "weft-wast"])
+            .args(["--features", "weft-wast/jit"])
             .arg("--manifest-path")
             .arg(root.join("Cargo.toml")),
         "cargo to run the engine's tests optimized",
