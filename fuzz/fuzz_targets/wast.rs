@@ -1,7 +1,9 @@
-//! Arbitrary text as a `.wast` script, run by `weft-wast` as `weft wast FILE` runs it (on
-//! a thread with a large stack), but with fuel for all its calls together and small store
-//! limits, so that a loop or a huge memory ends with a failed directive instead of
-//! running on.
+//! Arbitrary text as a `.wast` script, run by `weft-wast` as `weft wast --interp FILE`
+//! runs it (on a thread with a large stack), but with fuel for all its calls together and
+//! small store limits, so that a loop or a huge memory ends with a failed directive instead
+//! of running on. On the interpreter: the target is built with AddressSanitizer, which does
+//! not follow the JIT's fiber stack switches (it reports them as stack overflows); the
+//! JIT is the differential target's, built without a sanitizer.
 //!
 //! Whatever the text, the runner must report passed and failed directives. A panic, in
 //! the runner's own code or in the engine (which the runner catches and reports as a
@@ -9,7 +11,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use weft_engine::{Config, StoreLimits};
+use weft_engine::{Config, StoreLimits, Strategy};
 use weft_wast::WastRunner;
 
 const LIMITS: StoreLimits = StoreLimits {
@@ -34,6 +36,9 @@ fuzz_target!(|data: &[u8]| {
             .stack_size(STACK)
             .spawn_scoped(scope, || {
                 let mut config = Config::default();
+                config
+                    .strategy(Strategy::Interpreter)
+                    .expect("the interpreter runs everywhere");
                 config.consume_fuel(true);
                 let mut runner = WastRunner::new(&config).expect("the spectest module");
                 runner.limit(FUEL, LIMITS).expect("fuel is metered");
