@@ -60,12 +60,12 @@
 //!    A resumable call ([`JitCall`]) owns its fiber, its values buffer (on the heap) and its
 //!    `CallCx`; once it has suspended it is boxed and holds the module and the engine
 //!    (`JitCall::keep_code`), so the code its fiber's frames return into outlives it.
-//! 4. **Fibers are reused.** A call runs on the thread's ready fiber when there is one and
-//!    gives its fiber back when it finishes (`fiber`'s `recycle`); a call that traps ends
-//!    its fiber's coroutine and the fiber is dropped (its stack goes back to the pool).
 //! 3. **Stack limit.** Before a fiber runs, `VMStoreContext::stack_limit` is set to its
 //!    limit; the previous value is restored when it gives control back (nested calls from
 //!    host functions run on fibers of their own).
+//! 4. **Fibers are reused.** A call runs on the thread's ready fiber when there is one and
+//!    gives its fiber back when it finishes (`fiber`'s `recycle`); a call that traps ends
+//!    its fiber's coroutine and the fiber is dropped (its stack goes back to the pool).
 //! 5. **Host records name their store's type.** A [`VMHostFunc`] is made by the typed
 //!    store `S` that owns it, for one of its own host functions, with an entry made for
 //!    `S` (and, for [`direct_host_entry`], for the type of `data`, a closure the store's

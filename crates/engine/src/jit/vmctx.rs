@@ -21,8 +21,9 @@
 //! - VM4: `funcs[i]` is the `VMFuncRef` of function `i` (imported first), never null, at an
 //!   address stable for the instance's life (the store's array moves; these do not);
 //!   `func_refs[i]` is function `i`'s raw reference (1 + its store index), for `ref.func`.
-//! - VM5: `type_ids[t]` is the engine-wide canonical id of module type `t`: two structurally
-//!   equal function types have the same id, in every module of the engine.
+//! - VM5: `type_ids[t]` is the store-wide canonical id of module type `t` (interned by the
+//!   store core): two structurally equal function types have the same id, in every
+//!   instance of the store.
 //! - VM6: `store` points to the store's [`VMStoreContext`]; `libcalls` to a [`VMLibcalls`].
 //!   `VMStoreContext::funcs[0..funcs_len]` are the store's functions; the array may move
 //!   when a host function runs (it may add functions), so code loads its address anew for
