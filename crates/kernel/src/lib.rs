@@ -29,3 +29,5 @@ pub use kernel::{
     SpawnRequest,
 };
 pub use platform::{ConsoleStream, HostFs, Platform};
+/// The engine tier of [`KernelConfig::strategy`].
+pub use weft_engine::Strategy;

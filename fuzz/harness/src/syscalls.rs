@@ -950,7 +950,7 @@ pub fn config() -> KernelConfig {
         max_channels: 48,
         // The kernel's system calls are the point, and the interpreter starts a process
         // fastest (the default, `Auto`, would compile each program with Cranelift).
-        strategy: weft_engine::Strategy::Interpreter,
+        strategy: weft_kernel::Strategy::Interpreter,
         ..KernelConfig::default()
     }
 }

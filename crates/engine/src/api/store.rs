@@ -117,9 +117,7 @@ impl<T> Store<T> {
                 host: index,
             });
             if let Some(trampoline) = trampoline {
-                let record = self.core.host_record(index);
-                self.core
-                    .set_func_code(func, trampoline, record, core::ptr::null());
+                self.core.set_host_code(func, index, trampoline);
             }
         }
         func

@@ -244,8 +244,7 @@ pub(crate) fn try_switch(core: &mut StoreCore, jit: &JitEngine) -> AutoState {
             && core.func(f).wasm_call.is_null()
             && let Ok(trampoline) = jit.host_trampoline(core.func_type(f))
         {
-            let record = core.host_record(host);
-            core.set_func_code(f, trampoline, record, core::ptr::null());
+            core.set_host_code(f, host, trampoline);
         }
     }
     for i in 0..n {

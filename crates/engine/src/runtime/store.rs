@@ -484,11 +484,13 @@ impl StoreCore {
         self.host_records.push(VmCell::new(record));
     }
 
-    /// The record of host function `host`, at the same address for the store's whole life
-    /// (vm invariants 1 and 3): the context of its [`VMFuncRef`] for generated code.
+    /// Gives store function `func`, host function `host`, its code for generated code: the
+    /// wasm-to-host `trampoline` of its type, with the host function's record (at the same
+    /// address for the store's whole life: vm invariants 1 and 3) as its context.
     #[cfg(feature = "jit")]
-    pub fn host_record(&self, host: u32) -> *mut core::ffi::c_void {
-        self.host_records[host as usize].ptr().cast()
+    pub fn set_host_code(&mut self, func: u32, host: u32, trampoline: *const u8) {
+        let record = self.host_records[host as usize].ptr().cast();
+        self.set_func_code(func, trampoline, record, core::ptr::null());
     }
 
     /// Sets the code of instance `instance`'s functions from module function `from` on to
