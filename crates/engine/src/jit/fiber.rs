@@ -732,13 +732,24 @@ pub unsafe fn raise_trap(code: TrapCode) -> ! {
 pub unsafe fn catch_host_panic<R>(f: impl FnOnce() -> R) -> R {
     match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
         Ok(r) => r,
-        Err(payload) => {
-            let (state, y) = current();
-            *state.panic.borrow_mut() = Some(payload);
-            y.suspend(Message::Panicked);
-            std::process::abort()
-        }
+        // SAFETY: the caller's contract, passed on.
+        Err(payload) => unsafe { end_with_panic(payload) },
     }
+}
+
+/// Ends the running fiber's call with the host panic `payload`, which [`Fiber::resume`]
+/// re-raises on the caller's side.
+///
+/// # Panics
+/// If the caller is not running on a fiber.
+///
+/// # Safety
+/// As [`catch_host_panic`], once the panic has been caught.
+pub(crate) unsafe fn end_with_panic(payload: Box<dyn Any + Send>) -> ! {
+    let (state, y) = current();
+    *state.panic.borrow_mut() = Some(payload);
+    y.suspend(Message::Panicked);
+    std::process::abort()
 }
 
 /// Runs `f` on the stack of whoever resumed the running fiber (the thread's own stack, or the

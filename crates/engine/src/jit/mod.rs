@@ -11,8 +11,10 @@
 //!   process-wide registry of published code with trap tables, readable from a signal handler;
 //! - `fiber`: a native stack per running call (corosensei), so a call can suspend (fuel, host
 //!   yield) and resume, or be dropped while suspended;
-//! - `traps`: the fault handler that turns a fault in JIT code into a trap of its fiber and
-//!   lets every other fault crash as it would have.
+//! - `native`: plain calls (which cannot suspend) on the caller's own stack, entered and left
+//!   through an assembly stub (x86_64), so they need no fiber and no context switch;
+//! - `traps`: the fault handler that turns a fault in JIT code into a trap of its fiber (or
+//!   of its call on the thread's stack) and lets every other fault crash as it would have.
 //!
 //! # How the code generator and the tier use it
 //! 1. `code::CodeBuilder::new(&code::HOSTED_CODE_MEMORY, len)`, write the machine code into
@@ -47,8 +49,9 @@
 //!
 //! 6. The engine uses all this through `tier` (see its docs): `Module::new` with
 //!    `Strategy::Jit` compiles and publishes a module's code, instantiation builds each
-//!    instance's `VMContext` from the runtime's entities, and calls (plain and resumable) run
-//!    on fibers with the libcalls implemented against the store core. `codegen_tests` keeps
+//!    instance's `VMContext` from the runtime's entities, and calls run with the libcalls
+//!    implemented against the store core: resumable ones on fibers, plain ones on the
+//!    caller's stack (`native`) when it has room, else on fibers. `codegen_tests` keeps
 //!    a small runtime of its own for testing the code generator in isolation.
 //!
 //! 7. `Strategy::Auto` (`auto`): a module's code compiled in the background or loaded from
@@ -70,6 +73,7 @@ pub mod compile;
 pub mod fiber;
 pub mod libcalls;
 pub(crate) mod memory;
+pub(crate) mod native;
 pub(crate) mod tier;
 mod translate;
 pub mod traps;

@@ -1,6 +1,6 @@
 //! The JIT as a tier of the engine: compiling a [`crate::Module`], building each instance's
 //! [`VMContext`] from the runtime's entities, the libcalls against the store core, and calls
-//! on fibers (plain and resumable).
+//! (resumable ones on fibers, plain ones on the caller's stack or, without room, a fiber).
 //!
 //! # How the pieces meet the runtime
 //! - Element format: one for both tiers, the runtime's raw reference (0 null, else 1 + the
@@ -61,8 +61,9 @@
 //!    `CallCx`; once it has suspended it is boxed and holds the module and the engine
 //!    (`JitCall::keep_code`), so the code its fiber's frames return into outlives it.
 //! 3. **Stack limit.** Before a fiber runs, `VMStoreContext::stack_limit` is set to its
-//!    limit; the previous value is restored when it gives control back (nested calls from
-//!    host functions run on fibers of their own).
+//!    limit, and before a plain call runs on the thread's stack, to its window's
+//!    (`native::window`); the previous value is restored when it gives control back (nested
+//!    calls from host functions get a fiber or a window of their own).
 //! 4. **Fibers are reused.** A call runs on the thread's ready fiber when there is one and
 //!    gives its fiber back when it finishes (`fiber`'s `recycle`); a call that traps ends
 //!    its fiber's coroutine and the fiber is dropped (its stack goes back to the pool).
@@ -89,6 +90,7 @@ use super::compile::{
 };
 use super::fiber::{self, ArrayCallFn, Fiber, FiberConfig, FiberOutcome, ResumeValue};
 use super::memory;
+use super::native;
 use super::vmctx::{VMContext, VMFuncRef, VMLibcalls};
 use crate::error::{Error, ErrorKind, FrameInfo, Result};
 use crate::module::ModuleInfo;
@@ -497,6 +499,19 @@ struct CallCx {
     host_vals: HostVals,
 }
 
+impl CallCx {
+    /// The state of a call that has not run yet; `resumable`: whether it may suspend.
+    fn new(resumable: bool) -> CallCx {
+        CallCx {
+            store: None,
+            resumable,
+            error: None,
+            yielded: None,
+            host_vals: HostVals::default(),
+        }
+    }
+}
+
 std::thread_local! {
     /// The innermost running call on this thread (`tier.1`).
     static CALL: Cell<*mut CallCx> = const { Cell::new(ptr::null_mut()) };
@@ -578,13 +593,7 @@ impl JitCall {
             started: false,
             values,
             fuel,
-            cx: CallCx {
-                store: None,
-                resumable: true,
-                error: None,
-                yielded: None,
-                host_vals: HostVals::default(),
-            },
+            cx: CallCx::new(true),
             instance: record.instance,
             code: None,
         })
@@ -667,9 +676,10 @@ fn call_width(core: &StoreCore, func: u32) -> usize {
 }
 
 /// A call of store function `func` (a JIT function, see [`is_jit_func`]) that cannot
-/// suspend, run to its end on this thread's ready fiber (see `fiber`): `values` holds the
-/// raw arguments and receives the raw results. Its values and libcall state stay in the
-/// caller's and this frame; it allocates nothing once the thread has a ready fiber.
+/// suspend, run to its end on the caller's own stack if it has room (`native::window`), else
+/// on this thread's ready fiber (see `fiber`): `values` holds the raw arguments and receives
+/// the raw results. Its values and libcall state stay in the caller's and this frame; it
+/// allocates nothing (once the thread has a ready fiber, on that path).
 ///
 /// # Errors
 /// A trap (with the frames of the JIT functions on the fiber as backtrace), a host
@@ -691,23 +701,36 @@ pub(crate) fn call_plain(
     // `ArrayCallFn`.
     let entry = unsafe { core::mem::transmute::<*const u8, ArrayCallFn>(record.array_call) };
     let vmctx = record.vmctx.cast();
-    let mut fiber = Fiber::ready(&FiberConfig::default())
+    let config = FiberConfig::default();
+    match native::window(&config) {
+        Some(window) => {
+            let context = core.context();
+            call_native(store, (context, window), (entry, vmctx, values), fuel)
+        }
+        None => call_on_fiber(store, &config, (entry, vmctx, values), fuel),
+    }
+}
+
+/// [`call_plain`] on this thread's ready fiber (or a new one): for a caller without a window
+/// of its own stack.
+#[inline(never)]
+fn call_on_fiber(
+    store: &mut dyn StoreOps,
+    config: &FiberConfig,
+    (entry, vmctx, values): (ArrayCallFn, *mut u8, &mut [u64]),
+    fuel: bool,
+) -> Result<()> {
+    let mut fiber = Fiber::ready(config)
         .map_err(|e| Error::instantiation(format!("cannot start a JIT call: {e:?}")))?;
     // SAFETY: the entry is generated code for `vmctx`, which lives as long as the store, as
     // does the code (`tier.2`), and the store is borrowed for this whole call; `values` has
-    // the `max(params, results)` slots the trampoline uses (checked above) and is borrowed
-    // until the call ends in this function: it cannot suspend (`resumable: false`: the
-    // libcalls end it instead) and a fiber found suspended anyway is dropped below.
+    // the `max(params, results)` slots the trampoline uses (checked by `call_plain`) and is
+    // borrowed until the call ends in this function: it cannot suspend (`resumable: false`:
+    // the libcalls end it instead) and a fiber found suspended anyway is dropped below.
     // `run_fiber` sets the stack limit (`tier.3`); the libcalls keep `fiber::suspend`'s
     // contract; nothing on the fiber can reach this frame's fiber.
     unsafe { fiber.start(entry, vmctx, values.as_mut_ptr()) };
-    let mut cx = CallCx {
-        store: None,
-        resumable: false,
-        error: None,
-        yielded: None,
-        host_vals: HostVals::default(),
-    };
+    let mut cx = CallCx::new(false);
     match run_fiber(&mut fiber, &mut cx, store) {
         FiberOutcome::Finished => {
             fiber.recycle();
@@ -726,10 +749,71 @@ pub(crate) fn call_plain(
     }
 }
 
+/// [`call_plain`] on the thread's own stack (`native`), in `window`.
+#[inline]
+fn call_native(
+    store: &mut dyn StoreOps,
+    (context, window): (*mut crate::runtime::vm::VMStoreContext, native::Window),
+    (entry, vmctx, values): (ArrayCallFn, *mut u8, &mut [u64]),
+    fuel: bool,
+) -> Result<()> {
+    let mut cx = CallCx::new(false);
+    let values = values.as_mut_ptr();
+    let limit = (context, window.limit);
+    let ended = with_call(&mut cx, store, limit, || {
+        // SAFETY: as for the fiber in `call_plain`: the entry is generated code for `vmctx`,
+        // alive with the store, which is borrowed for this call; `values` has the slots the
+        // trampoline uses and is borrowed until this returns. The window was made just now
+        // by the caller on this thread and `with_call` has put its limit in the store
+        // context (`tier.3`). The call cannot suspend (`resumable: false`), and the
+        // libcalls and host entries keep `native.1` (they keep `fiber.1`, and host panics go
+        // through `native::catch_host_panic`).
+        unsafe { native::call(window, entry, vmctx, values) }
+    });
+    match ended {
+        native::Ended::Returned => Ok(()),
+        native::Ended::Trapped { code, pc, pinned } => {
+            Err(native_trapped(&mut cx, store, (code, pc, pinned), fuel))
+        }
+        native::Ended::Panicked(payload) => std::panic::resume_unwind(payload),
+    }
+}
+
+/// The error of a call on the thread's stack that ended with a fault `(code, pc, pinned)`;
+/// with `fuel`, the store gets the fuel that was left (in the pinned register). Out of line,
+/// so that the call's hot path stays small.
+#[cold]
+#[inline(never)]
+fn native_trapped(
+    cx: &mut CallCx,
+    store: &mut dyn StoreOps,
+    (code, pc, pinned): (TrapCode, usize, u64),
+    fuel: bool,
+) -> Error {
+    let callers = native::take_trap_callers();
+    if fuel {
+        store.core_mut().set_fuel(pinned as i64);
+    }
+    trap_error(cx, store.core(), code, pc, &callers)
+}
+
 /// Runs `fiber` (given its call) with `cx` as the running call (`tier.1`) and its stack
 /// limit in the store's context (`tier.3`), until it gives control back.
 fn run_fiber(fiber: &mut Fiber, cx: &mut CallCx, store: &mut dyn StoreOps) -> FiberOutcome {
-    let context = store.core().context();
+    let limit = (store.core().context(), fiber.stack_limit());
+    with_call(cx, store, limit, || fiber.resume(ResumeValue(0)))
+}
+
+/// Runs `run` (which runs generated code) with `cx` as the running call (`tier.1`) and
+/// `limit` as the stack limit in `context`, the store's context (`tier.3`), restoring the
+/// outer call's state afterwards.
+#[inline(always)]
+fn with_call<R>(
+    cx: &mut CallCx,
+    store: &mut dyn StoreOps,
+    (context, limit): (*mut crate::runtime::vm::VMStoreContext, usize),
+    run: impl FnOnce() -> R,
+) -> R {
     // SAFETY: `tier.1`: the pointer stands for `store`, which the caller holds for this
     // whole function and does not use while the fiber runs; only the lifetime is erased
     // (the pointer is cleared before this returns).
@@ -753,15 +837,15 @@ fn run_fiber(fiber: &mut Fiber, cx: &mut CallCx, store: &mut dyn StoreOps) -> Fi
         }
     }
     // SAFETY: as in `Restore::drop`.
-    let limit = unsafe { (*context).stack_limit };
+    let outer_limit = unsafe { (*context).stack_limit };
     let restore = Restore {
         call: CALL.with(|c| c.replace(&mut *cx)),
         context,
-        limit,
+        limit: outer_limit,
     };
     // SAFETY: as above (`tier.3`).
-    unsafe { (*context).stack_limit = fiber.stack_limit() };
-    let outcome = fiber.resume(ResumeValue(0));
+    unsafe { (*context).stack_limit = limit };
+    let outcome = run();
     drop(restore);
     cx.store = None;
     outcome
@@ -1057,7 +1141,7 @@ unsafe fn host_call(
         let (cx, store, inst) = call_state(vmctx);
         let slots = core::slice::from_raw_parts_mut(values, len as usize);
         let vals = &mut cx.host_vals;
-        fiber::catch_host_panic(|| call(store, inst, slots, vals))
+        native::catch_host_panic(|| call(store, inst, slots, vals))
     };
     match r {
         Ok(()) => 0,

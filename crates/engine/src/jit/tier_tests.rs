@@ -232,32 +232,123 @@ fn calls_on(
     (store, inst)
 }
 
+/// Runs `f` on a thread whose stack is too small for a window of its own (`native`), so
+/// that plain calls run on fibers.
+fn on_a_small_stack(f: impl FnOnce() + Send + 'static) {
+    std::thread::Builder::new()
+        .stack_size(256 << 10)
+        .spawn(f)
+        .unwrap()
+        .join()
+        .unwrap();
+}
+
 #[test]
-fn plain_calls_reuse_the_ready_fiber_also_after_a_trap() {
-    let (mut store, inst) = calls(|_, x| Ok(x));
+fn plain_calls_run_on_the_callers_stack_and_make_no_fiber() {
+    // The test thread's stack (2 MiB) has room for a window.
+    assert!(
+        super::native::window(&super::fiber::FiberConfig::default()).is_some()
+            || !cfg!(target_arch = "x86_64")
+    );
+    let (mut store, inst) = calls(|_, x| Ok(x + 1));
     let nop = inst.get_typed_func::<(), ()>(&store, "nop").unwrap();
     let trap = inst.get_typed_func::<(), ()>(&store, "trap").unwrap();
     let add1 = inst.get_typed_func::<i32, i32>(&store, "add1").unwrap();
-    let before = stacks_in_use();
+    let via_host = inst.get_typed_func::<i32, i32>(&store, "via_host").unwrap();
     nop.call(&mut store, ()).unwrap();
-    let made = fibers_made();
+    let (made, before) = (fibers_made(), stacks_in_use());
     for i in 0..1000 {
         assert_eq!(add1.call(&mut store, i).unwrap(), i + 1);
+        assert_eq!(via_host.call(&mut store, i).unwrap(), i + 1);
+        if i % 100 == 0 {
+            let e = trap.call(&mut store, ()).unwrap_err();
+            assert_eq!(e.trap_code(), Some(crate::TrapCode::Unreachable));
+            assert_eq!(e.backtrace().map(|b| b.frames().len()), Some(1), "{e}");
+        }
+    }
+    if cfg!(target_arch = "x86_64") {
+        assert_eq!(fibers_made(), made, "no call needed a fiber");
+    }
+    assert_eq!(stacks_in_use(), before);
+}
+
+#[test]
+fn plain_calls_on_a_small_stack_reuse_the_ready_fiber_also_after_a_trap() {
+    on_a_small_stack(|| {
+        assert!(super::native::window(&super::fiber::FiberConfig::default()).is_none());
+        let (mut store, inst) = calls(|_, x| Ok(x));
+        let nop = inst.get_typed_func::<(), ()>(&store, "nop").unwrap();
+        let trap = inst.get_typed_func::<(), ()>(&store, "trap").unwrap();
+        let add1 = inst.get_typed_func::<i32, i32>(&store, "add1").unwrap();
+        let before = stacks_in_use();
         nop.call(&mut store, ()).unwrap();
-    }
-    assert_eq!(fibers_made(), made, "every call ran on the ready fiber");
-    assert_eq!(stacks_in_use(), before);
-    let e = trap.call(&mut store, ()).unwrap_err();
-    assert_eq!(e.trap_code(), Some(crate::TrapCode::Unreachable));
-    assert_eq!(stacks_in_use(), before);
-    // The trapped fiber is not reused: the next call makes one, the later ones reuse it.
-    assert_eq!(add1.call(&mut store, 1).unwrap(), 2);
-    assert_eq!(fibers_made(), made + 1);
-    for i in 0..100 {
-        assert_eq!(add1.call(&mut store, i).unwrap(), i + 1);
-    }
-    assert_eq!(fibers_made(), made + 1);
-    assert_eq!(stacks_in_use(), before);
+        let made = fibers_made();
+        assert!(made >= 1, "the first call made a fiber");
+        for i in 0..1000 {
+            assert_eq!(add1.call(&mut store, i).unwrap(), i + 1);
+            nop.call(&mut store, ()).unwrap();
+        }
+        assert_eq!(fibers_made(), made, "every call ran on the ready fiber");
+        assert_eq!(stacks_in_use(), before);
+        let e = trap.call(&mut store, ()).unwrap_err();
+        assert_eq!(e.trap_code(), Some(crate::TrapCode::Unreachable));
+        assert_eq!(stacks_in_use(), before);
+        // The trapped fiber is not reused: the next call makes one, the later ones reuse it.
+        assert_eq!(add1.call(&mut store, 1).unwrap(), 2);
+        assert_eq!(fibers_made(), made + 1);
+        for i in 0..100 {
+            assert_eq!(add1.call(&mut store, i).unwrap(), i + 1);
+        }
+        assert_eq!(fibers_made(), made + 1);
+        assert_eq!(stacks_in_use(), before);
+    });
+}
+
+const RECURSE: &str = r#"(module
+  (global $depth (export "depth") (mut i32) (i32.const 0))
+  (func $down (export "down") (param i64 i64 i64 i64) (result i64)
+    (global.set $depth (i32.add (global.get $depth) (i32.const 1)))
+    (i64.add (local.get 0)
+      (call $down (local.get 1) (local.get 2) (local.get 3) (local.get 0)))))"#;
+
+/// How deep `down` gets before it overflows, on this thread, with a host panic or trap
+/// check after: the store is usable again.
+fn overflow_depth() -> i32 {
+    let engine = engine(Strategy::Jit);
+    let module = Module::new(&engine, wat::parse_str(RECURSE).unwrap()).unwrap();
+    let mut store = Store::new(&engine, ());
+    store.set_fuel(u64::MAX).unwrap();
+    let inst = Linker::new(&engine)
+        .instantiate(&mut store, &module)
+        .unwrap();
+    let down = inst
+        .get_typed_func::<(i64, i64, i64, i64), i64>(&store, "down")
+        .unwrap();
+    let e = down.call(&mut store, (1, 2, 3, 4)).unwrap_err();
+    assert_eq!(e.trap_code(), Some(crate::TrapCode::StackOverflow), "{e}");
+    let depth = inst
+        .get_global(&store, "depth")
+        .unwrap()
+        .get(&store)
+        .unwrap();
+    // Once more, from a deeper caller: still a trap, not a crash.
+    let e = down.call(&mut store, (1, 2, 3, 4)).unwrap_err();
+    assert_eq!(e.trap_code(), Some(crate::TrapCode::StackOverflow), "{e}");
+    depth.i32().unwrap()
+}
+
+#[test]
+fn deep_recursion_overflows_at_about_the_same_depth_on_the_callers_stack_and_on_a_fiber() {
+    let native = overflow_depth();
+    let (tx, rx) = std::sync::mpsc::channel();
+    on_a_small_stack(move || tx.send(overflow_depth()).unwrap());
+    let fiber = rx.recv().unwrap();
+    assert!(fiber > 1000, "{fiber}");
+    // The thread's stack gives at most a fiber's budget; the test's own frames take a little.
+    assert!(
+        native <= fiber && native * 10 >= fiber * 9,
+        "caller's stack {native}, fiber {fiber}"
+    );
 }
 
 #[test]

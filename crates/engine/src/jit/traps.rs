@@ -1,4 +1,5 @@
-//! The fault handler: turns a hardware fault inside JIT code on a fiber into a trap.
+//! The fault handler: turns a hardware fault inside JIT code on a fiber, or in a plain call
+//! on the thread's own stack (`native`), into a trap.
 //!
 //! [`init`] installs one handler for SIGSEGV, SIGBUS, SIGILL and SIGFPE (once per process,
 //! `SA_ONSTACK`), and [`ensure_thread_signal_stack`] gives each thread that runs fibers an
@@ -6,7 +7,9 @@
 //!
 //! On a fault the handler asks, without allocating or locking:
 //! 1. Was it raised by the hardware (`si_code > 0`), not sent by `kill`/`raise`?
-//! 2. Is this thread running a fiber, with the stack pointer inside that fiber's stack?
+//! 2. Is this thread running a fiber, with the stack pointer inside that fiber's stack? Or,
+//!    with no fiber running, a plain call on its own stack (`native`), with the stack pointer
+//!    below that call's entry stub?
 //! 3. Is the PC inside registered JIT code (`code::lookup_pc`)?
 //! 4. Which trap? A fault address in the fiber's stack guard is `StackOverflow`; else the trap
 //!    table's entry for the PC (an access fault whose entry is `MemoryOutOfBounds` only if
@@ -17,7 +20,8 @@
 //! code generator keeps frame pointers, so each JIT frame links to its caller's; see
 //! [`callers`]) and rewrites the interrupted context so that, when the handler returns, the
 //! fiber's stack is reset and the fiber returns `Trapped { code, pc }` to its resumer
-//! (corosensei's `setup_trap_handler`). Otherwise the fault is not ours — a bug in Rust code,
+//! (corosensei's `setup_trap_handler`), or, for a call on the thread's stack, so that the
+//! entry stub returns with the trap recorded (`native::landing`). Otherwise the fault is not ours — a bug in Rust code,
 //! a fault on another thread, or an unexpected fault in generated code — and the handler
 //! chains to the handler installed before it, or restores the default action so that the
 //! fault kills the process as it would have without weft. A real crash is never swallowed.
@@ -27,9 +31,10 @@
 //!    installed, and only read afterwards (by the handler); `READY[i]` (Release/Acquire) says
 //!    that it has been written.
 //! 2. A trap is produced only for a PC inside JIT code that this thread runs on a fiber whose
-//!    stack holds the interrupted stack pointer. Discarding that fiber's stack is sound by
-//!    `fiber.1` (nothing to drop on it); the JIT frames have no unwind info and are not
-//!    unwound.
+//!    stack holds the interrupted stack pointer, or in the innermost call on the thread's
+//!    stack below its entry stub. Discarding that fiber's stack, or the frames below the
+//!    stub, is sound by `fiber.1` and `native.1` (nothing to drop on them); the JIT frames
+//!    have no unwind info and are not unwound.
 //! 3. Everything the handler calls is async-signal-safe: atomics, `const` thread locals without
 //!    destructors, reading the registry (`code`: no lock, no allocation), `sigaction`, `raise`,
 //!    `write`.
@@ -46,6 +51,7 @@ use std::sync::OnceLock;
 
 use super::code::{self, CodeError};
 use super::fiber::{self, Exit};
+use super::native;
 use crate::TrapCode;
 
 const SIGNALS: [c_int; 4] = [libc::SIGSEGV, libc::SIGBUS, libc::SIGILL, libc::SIGFPE];
@@ -240,6 +246,19 @@ unsafe fn redirect(uctx: *mut c_void, regs: corosensei::trap::TrapHandlerRegs) {
     g[libc::REG_RSI as usize] = rsi as i64;
 }
 
+/// Makes the interrupted context call `pc(arg0, arg1)` (a function that never returns).
+///
+/// # Safety
+/// `uctx` is the `ucontext_t` the kernel passed to the handler.
+#[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+unsafe fn redirect_to(uctx: *mut c_void, pc: usize, arg0: usize, arg1: usize) {
+    // SAFETY: the caller passes the handler's ucontext, which the kernel restores on return.
+    let g = unsafe { &mut (*uctx.cast::<libc::ucontext_t>()).uc_mcontext.gregs };
+    g[libc::REG_RIP as usize] = pc as i64;
+    g[libc::REG_RDI as usize] = arg0 as i64;
+    g[libc::REG_RSI as usize] = arg1 as i64;
+}
+
 /// The interrupted PC, stack pointer and frame pointer (x29).
 ///
 /// # Safety
@@ -287,6 +306,19 @@ unsafe fn redirect(uctx: *mut c_void, regs: corosensei::trap::TrapHandlerRegs) {
     m.regs[30] = lr;
 }
 
+/// Makes the interrupted context call `pc(arg0, arg1)` (a function that never returns).
+///
+/// # Safety
+/// `uctx` is the `ucontext_t` the kernel passed to the handler.
+#[cfg(all(target_os = "linux", target_arch = "aarch64"))]
+unsafe fn redirect_to(uctx: *mut c_void, pc: usize, arg0: usize, arg1: usize) {
+    // SAFETY: the caller passes the handler's ucontext, which the kernel restores on return.
+    let m = unsafe { &mut (*uctx.cast::<libc::ucontext_t>()).uc_mcontext };
+    m.pc = pc as u64;
+    m.regs[0] = arg0 as u64;
+    m.regs[1] = arg1 as u64;
+}
+
 #[cfg(not(all(
     target_os = "linux",
     any(target_arch = "x86_64", target_arch = "aarch64")
@@ -326,7 +358,8 @@ unsafe fn handle_jit_fault(sig: c_int, info: *mut libc::siginfo_t, uctx: *mut c_
     let pinned = unsafe { pinned_reg(uctx) };
     let state = fiber::current_state_for_signal();
     if state.is_null() {
-        return false;
+        // SAFETY: the handler's ucontext.
+        return unsafe { handle_native_fault(sig, addr, (pc, sp, fp), pinned, uctx) };
     }
     // SAFETY: `fiber.2`: a non-null CURRENT is the state of the fiber this thread is running,
     // alive while the thread is interrupted inside it.
@@ -349,20 +382,8 @@ unsafe fn handle_jit_fault(sig: c_int, info: *mut libc::siginfo_t, uctx: *mut c_
         }
         return false;
     };
-    let is_access = sig == libc::SIGSEGV || sig == libc::SIGBUS;
-    let code = if is_access && in_stack_guard {
-        TrapCode::StackOverflow
-    } else if let Some(code) = hit.trap {
-        // A guard-region access (the only faulting access with this code) faults inside a
-        // registered reservation; a fault anywhere else is a wild address, a bug to crash on.
-        if is_access && code == TrapCode::MemoryOutOfBounds && code::lookup_guard(addr).is_none() {
-            return false;
-        }
-        code
-    } else if is_access && code::lookup_guard(addr).is_some() {
-        TrapCode::MemoryOutOfBounds
-    } else {
-        return false; // an unexpected fault in generated code: a bug, let it crash
+    let Some(code) = classify(sig, addr, hit.trap, in_stack_guard) else {
+        return false;
     };
     state.trap_callers.set(callers(sp, fp, state.usable));
     // SAFETY: the stack pointer is inside the fiber (checked above), and the fiber's stack
@@ -371,6 +392,65 @@ unsafe fn handle_jit_fault(sig: c_int, info: *mut libc::siginfo_t, uctx: *mut c_
     let regs = unsafe { th.setup_trap_handler(move || Exit::Trapped { code, pc, pinned }) };
     // SAFETY: the handler's ucontext.
     unsafe { redirect(uctx, regs) };
+    true
+}
+
+/// The trap a fault at a PC inside generated code stands for, if it is one: `trap` is the
+/// PC's trap-table entry, `in_stack_guard` whether the address is in the running fiber's
+/// stack guard.
+fn classify(
+    sig: c_int,
+    addr: usize,
+    trap: Option<TrapCode>,
+    in_stack_guard: bool,
+) -> Option<TrapCode> {
+    let is_access = sig == libc::SIGSEGV || sig == libc::SIGBUS;
+    if is_access && in_stack_guard {
+        Some(TrapCode::StackOverflow)
+    } else if let Some(code) = trap {
+        // A guard-region access (the only faulting access with this code) faults inside a
+        // registered reservation; a fault anywhere else is a wild address, a bug to crash on.
+        if is_access && code == TrapCode::MemoryOutOfBounds && code::lookup_guard(addr).is_none() {
+            return None;
+        }
+        Some(code)
+    } else if is_access && code::lookup_guard(addr).is_some() {
+        Some(TrapCode::MemoryOutOfBounds)
+    } else {
+        None // an unexpected fault in generated code: a bug, let it crash
+    }
+}
+
+/// Turns the fault into a trap of the call running on this thread's own stack (`native`),
+/// if it is one: the PC is in generated code and the stack pointer inside the innermost
+/// activation (`traps.2` for that activation: its frames are discarded by `native.1`).
+///
+/// # Safety
+/// `uctx` is the handler's ucontext; `pc_sp_fp` and `pinned` were read from it.
+unsafe fn handle_native_fault(
+    sig: c_int,
+    addr: usize,
+    (pc, sp, fp): (usize, usize, usize),
+    pinned: u64,
+    uctx: *mut c_void,
+) -> bool {
+    // SAFETY: as in `handle_jit_fault`: code being executed is not freed (`code.3`).
+    let Some(hit) = (unsafe { code::lookup_pc(pc) }) else {
+        return false;
+    };
+    // Generated code on the thread's stack never reaches a guard: its stack limit is above
+    // the host reserve (`native::window`).
+    let Some(code) = classify(sig, addr, hit.trap, false) else {
+        return false;
+    };
+    let Some(saved) =
+        native::trap_for_signal(sp, (code, pc, pinned), |usable| callers(sp, fp, usable))
+    else {
+        return false;
+    };
+    // SAFETY: the handler's ucontext; `saved` is the running activation's saved stack
+    // pointer, and `landing` takes it and the status in the first two argument registers.
+    unsafe { redirect_to(uctx, native::landing(), saved, 1) };
     true
 }
 

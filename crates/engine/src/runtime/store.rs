@@ -40,14 +40,19 @@ impl StoreId {
     }
 
     /// Fails unless `other` is this store.
+    #[inline]
     pub(crate) fn check(self, other: StoreId) -> Result<()> {
         if self == other {
             Ok(())
         } else {
-            Err(Error::usage(
-                "object used with a store other than the one that owns it",
-            ))
+            Err(Self::foreign())
         }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn foreign() -> Error {
+        Error::usage("object used with a store other than the one that owns it")
     }
 }
 
