@@ -451,6 +451,56 @@ fn keys_differ_by_configuration_and_by_bytes() {
 }
 
 #[test]
+fn the_directory_cache_keeps_to_its_bound_deleting_the_least_recently_used() {
+    let dir = std::env::temp_dir().join(alloc::format!(
+        "weft-jit-cache-bound-{}",
+        std::process::id()
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    let c = DirCodeCache::new(&dir).with_max_bytes(3000);
+    let key = |i: u32| alloc::format!("{i:032x}");
+    let at =
+        |i: u32| std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_000_000 + u64::from(i));
+    let age = |i: u32| {
+        let f = std::fs::File::options()
+            .write(true)
+            .open(dir.join(key(i)))
+            .unwrap();
+        f.set_modified(at(i)).unwrap();
+    };
+    // Three entries of 1000 bytes fit; each gets an older time than the next.
+    for i in 0..3 {
+        c.put(&key(i), &[i as u8; 1000]);
+        age(i);
+    }
+    // A stale temporary file of a writer that died, and one being written now.
+    let (stale, fresh) = (dir.join(".x.1.0.tmp"), dir.join(".y.2.0.tmp"));
+    std::fs::write(&stale, b"partial").unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&stale)
+        .unwrap()
+        .set_modified(at(0))
+        .unwrap();
+    std::fs::write(&fresh, b"partial").unwrap();
+    // Entry 0 is read (used now), so entry 1 is the least recently used.
+    assert_eq!(c.get(&key(0)).unwrap(), [0u8; 1000]);
+    c.put(&key(3), &[3; 1000]);
+    let present = |i: u32| dir.join(key(i)).exists();
+    assert!(present(0) && !present(1) && present(2) && present(3));
+    assert!(
+        !stale.exists(),
+        "a temporary file over an hour old is deleted"
+    );
+    assert!(fresh.exists(), "a temporary file being written is kept");
+    // An entry bigger than the bound is kept alone (the newest always stays).
+    c.put(&key(4), &[4; 5000]);
+    assert!(present(4) && !present(0) && !present(2) && !present(3));
+    assert_eq!(c.get(&key(4)).unwrap().len(), 5000);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
 fn the_directory_cache_stores_entries_whole_and_refuses_odd_keys() {
     let dir =
         std::env::temp_dir().join(alloc::format!("weft-jit-cache-test-{}", std::process::id()));

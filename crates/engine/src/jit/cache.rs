@@ -282,15 +282,81 @@ pub(crate) fn decode(
 
 /// A [`crate::CodeCache`] in a directory: one file per key, written to a temporary file
 /// and renamed into place, so a reader sees a whole entry or none.
+///
+/// The directory is bounded: after each write, if its entries take more than the limit
+/// ([`DirCodeCache::DEFAULT_MAX_BYTES`] unless [`DirCodeCache::with_max_bytes`] says
+/// otherwise), the least recently used ones are deleted until they fit (a hit marks its
+/// entry used by setting its modification time; the entry just written is kept). Entries
+/// that a build with other sources wrote are never hit again, so they age out this way.
+/// Temporary files older than an hour (a writer that died) are deleted too.
 #[derive(Debug, Clone)]
 pub struct DirCodeCache {
     dir: PathBuf,
+    max_bytes: u64,
 }
 
 impl DirCodeCache {
-    /// A cache in `dir` (created when the first entry is written).
+    /// The default bound on the bytes of a cache's entries: 1 GiB.
+    pub const DEFAULT_MAX_BYTES: u64 = 1 << 30;
+
+    /// A cache in `dir` (created when the first entry is written), bounded by
+    /// [`DirCodeCache::DEFAULT_MAX_BYTES`].
     pub fn new(dir: impl Into<PathBuf>) -> Self {
-        DirCodeCache { dir: dir.into() }
+        DirCodeCache {
+            dir: dir.into(),
+            max_bytes: Self::DEFAULT_MAX_BYTES,
+        }
+    }
+
+    /// The same cache with its entries bounded by `max_bytes`.
+    #[must_use]
+    pub fn with_max_bytes(mut self, max_bytes: u64) -> Self {
+        self.max_bytes = max_bytes;
+        self
+    }
+
+    /// Deletes the least recently used entries while they take more than the bound, never
+    /// `keep`; and temporary files older than an hour. Errors (an entry another process
+    /// deleted first, a directory that cannot be read) leave things as they are.
+    fn trim(&self, keep: &str) {
+        let Ok(dir) = std::fs::read_dir(&self.dir) else {
+            return;
+        };
+        let now = std::time::SystemTime::now();
+        let mut entries = Vec::new();
+        let mut total = 0u64;
+        for e in dir.flatten() {
+            let (Ok(meta), name) = (e.metadata(), e.file_name()) else {
+                continue;
+            };
+            let Some(name) = name.to_str() else { continue };
+            let modified = meta.modified().unwrap_or(now);
+            if valid_key(name) && meta.is_file() {
+                total = total.saturating_add(meta.len());
+                if name != keep {
+                    entries.push((modified, meta.len(), e.path()));
+                }
+            } else if name.starts_with('.')
+                && name.ends_with(".tmp")
+                && now
+                    .duration_since(modified)
+                    .is_ok_and(|age| age.as_secs() > 3600)
+            {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
+        if total <= self.max_bytes {
+            return;
+        }
+        entries.sort_by_key(|&(modified, _, _)| modified);
+        for (_, len, path) in entries {
+            if total <= self.max_bytes {
+                break;
+            }
+            if std::fs::remove_file(&path).is_ok() {
+                total -= len;
+            }
+        }
     }
 
     /// The user's cache directory for weft's JIT: `$XDG_CACHE_HOME/weft/jit`, else
@@ -318,7 +384,13 @@ impl crate::CodeCache for DirCodeCache {
         if !valid_key(key) {
             return None;
         }
-        std::fs::read(self.dir.join(key)).ok()
+        let path = self.dir.join(key);
+        let bytes = std::fs::read(&path).ok()?;
+        // Used now: the last entry `trim` deletes.
+        if let Ok(f) = std::fs::File::options().write(true).open(&path) {
+            let _ = f.set_modified(std::time::SystemTime::now());
+        }
+        Some(bytes)
     }
 
     fn put(&self, key: &str, bytes: &[u8]) {
@@ -347,7 +419,9 @@ impl crate::CodeCache for DirCodeCache {
             .and_then(|mut f| f.write_all(bytes).and_then(|()| f.sync_all()));
         if written.is_err() || std::fs::rename(&tmp, self.dir.join(key)).is_err() {
             let _ = std::fs::remove_file(&tmp);
+            return;
         }
+        self.trim(key);
     }
 }
 

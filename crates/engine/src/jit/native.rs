@@ -284,7 +284,7 @@ pub(crate) fn landing() -> usize {
 
 /// Calls `entry(vmctx, values)` after saving the callee-saved registers and writing the
 /// stack pointer below them to `*saved_sp`; returns 0 when `entry` returns, or the status
-/// [`resume_at`] was given.
+/// [`resume_at`] was given (both ways leave through `resume_at`).
 ///
 /// # Safety
 /// As [`call`]; `saved_sp` is valid for writes until this returns.
@@ -313,15 +313,12 @@ unsafe extern "C" fn enter(
         "mov rdi, rsi",
         "mov rsi, rdx",
         "call rax",
-        "xor eax, eax",
-        "add rsp, 8",
-        "pop r15",
-        "pop r14",
-        "pop r13",
-        "pop r12",
-        "pop rbx",
-        "pop rbp",
-        "ret",
+        // The way back is `resume_at`'s, with the stack pointer where it was saved (the
+        // callee restored it) and status 0.
+        "mov rdi, rsp",
+        "xor esi, esi",
+        "jmp {resume}",
+        resume = sym resume_at,
     )
 }
 
