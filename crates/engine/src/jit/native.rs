@@ -154,15 +154,21 @@ pub(crate) fn window(config: &FiberConfig) -> Option<Window> {
     let (low, high) = thread_stack()?;
     let here = 0u8;
     let sp = ptr::from_ref(&here) as usize;
-    if !(low < sp && sp < high) {
-        return None; // on a stack of someone else's making
-    }
+    // The lowest limit this thread's stack allows, and the most generated code may use.
     let floor = low
         .saturating_add(config.guard_size)
         .saturating_add(config.host_reserve);
     let budget = config.stack_size.saturating_sub(config.host_reserve);
-    let limit = floor.max(sp.saturating_sub(budget));
-    (sp.saturating_sub(limit) >= MIN_FRAMES).then_some(Window { limit, low })
+    // Not on the thread's stack (a stack of someone else's making), or too little left.
+    if sp >= high || sp < floor || sp - floor < MIN_FRAMES {
+        return None;
+    }
+    let limit = if sp - floor > budget {
+        sp - budget
+    } else {
+        floor
+    };
+    Some(Window { limit, low })
 }
 
 /// Runs `entry(vmctx, values)` on this thread's stack, which `window` describes, until it

@@ -496,7 +496,8 @@ struct CallCx {
     error: Option<Error>,
     /// A pending host yield: its store function, and the slots its results go to.
     yielded: Option<(u32, *mut u64, usize)>,
-    host_vals: HostVals,
+    /// Scratch values for host functions on [`crate::Val`]s, made at the first such call.
+    host_vals: Option<HostVals>,
 }
 
 impl CallCx {
@@ -507,7 +508,7 @@ impl CallCx {
             resumable,
             error: None,
             yielded: None,
-            host_vals: HostVals::default(),
+            host_vals: None,
         }
     }
 }
@@ -1140,7 +1141,7 @@ unsafe fn host_call(
     let r = unsafe {
         let (cx, store, inst) = call_state(vmctx);
         let slots = core::slice::from_raw_parts_mut(values, len as usize);
-        let vals = &mut cx.host_vals;
+        let vals = cx.host_vals.get_or_insert_with(HostVals::default);
         native::catch_host_panic(|| call(store, inst, slots, vals))
     };
     match r {
