@@ -257,15 +257,13 @@ unsafe fn end_with_panic(payload: Box<dyn Any + Send>) -> ! {
 /// For the fault handler: if this thread runs generated code on its own stack with `sp`
 /// inside the running activation, records the trap and the callers and returns the stack
 /// pointer to go back to with [`resume_at`] (`traps` sets the interrupted context's PC to it,
-/// with that stack pointer and status 1). Async-signal-safe: thread-local reads and writes.
+/// with that stack pointer and status 1). Called only when no fiber is running (`traps`
+/// asks that first). Async-signal-safe: thread-local reads and writes.
 pub(crate) fn trap_for_signal(
     sp: usize,
     trap: (TrapCode, usize, u64),
     callers: impl FnOnce((usize, usize)) -> TrapCallers,
 ) -> Option<usize> {
-    if !fiber::current_state_for_signal().is_null() {
-        return None;
-    }
     let act = ACTIVE.try_with(Cell::get).ok()?;
     if act.is_null() {
         return None;
